@@ -1,0 +1,1 @@
+//! Placeholder until the attack module lands.

@@ -1,0 +1,63 @@
+//! The `detection` command line: validate rules, render pages, inspect events and run rules.
+//! Results go to stdout; diagnostics and logs go to stderr.
+
+mod events;
+mod render;
+mod run;
+mod validate;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Detection-as-code for Splunk security_content rules, offline.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check rule and macro files for the defects a reviewer would otherwise catch by hand.
+    Validate(validate::Args),
+    /// Render the documentation page of each rule.
+    Render(render::Args),
+    /// Print the CIM data model records read from event files, one JSON object per line.
+    Events(events::Args),
+    /// Run rules over event files and print the rows Splunk would return.
+    Run(run::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Validate(args) => validate::run(args),
+        Command::Render(args) => render::run(args),
+        Command::Events(args) => events::run(args),
+        Command::Run(args) => run::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            if is_broken_pipe(&err) {
+                return ExitCode::SUCCESS;
+            }
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("error: {err:#}");
+            }
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// A closed pipe (`detection run … | head`) is not an error for a command-line tool.
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

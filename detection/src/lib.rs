@@ -1,0 +1,12 @@
+//! Evaluate Splunk security_content detections offline: load rules and macros, read Windows
+//! event logs into CIM data model records, run the rule's SPL over them and render the rule's
+//! documentation page. The library does no network I/O and never prints; callers own output.
+#![warn(missing_docs)]
+
+pub mod attack;
+pub mod content;
+pub mod datamodel;
+pub mod eval;
+pub mod events;
+pub mod render;
+pub mod spl;

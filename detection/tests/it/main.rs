@@ -1,0 +1,8 @@
+//! Behaviour tests of the `detection` crate, one module per area, data-driven from
+//! `fixtures/` and, when present, the shared real datasets in `../shared/datasets/`.
+
+mod events;
+mod render;
+mod rules;
+mod spl;
+mod support;

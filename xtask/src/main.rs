@@ -1,0 +1,53 @@
+//! Project automation: `cargo xtask <task>`. Nothing depends on this crate; it drives cargo,
+//! the `detection` library and the dataset cache.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod docs;
+mod fetch;
+mod test;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Project tasks for the detection workspace.
+#[derive(Parser)]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Regenerate every rule's documentation page, or check that the committed pages are fresh.
+    Docs(docs::Args),
+    /// Download the locked datasets into the cache, verifying size and sha256.
+    Fetch(fetch::Args),
+    /// The gate: validate content, check docs, run every rule over every dataset, run the tests.
+    Test(test::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.task {
+        Task::Docs(args) => docs::run(&args),
+        Task::Fetch(args) => fetch::run(&args),
+        Task::Test(args) => test::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root, found from this crate's manifest so that tasks work from any directory.
+pub(crate) fn project_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}

@@ -1,1 +1,380 @@
-//! Placeholder until the content module lands.
+//! Rule content in the YAML schema of Splunk's `security_content`: detections and macros, typed, with the
+//! location of whatever is wrong in a file. Accepts the 2021 schema (version 1, `tags.dataset`)
+//! and the later one (inline `tests`), ignoring keys nothing here reads; checks live in
+//! [`validate`].
+
+pub mod fields;
+pub mod validate;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Types of detection that get no documentation page.
+const PAGELESS_TYPES: [&str; 2] = ["Baseline", "Investigation"];
+
+/// A detection rule.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Detection {
+    /// `Dump LSASS via comsvcs DLL`.
+    pub name: String,
+    /// A UUID, as written.
+    pub id: String,
+    /// The rule's version.
+    pub version: u32,
+    /// `YYYY-MM-DD`, as written.
+    pub date: String,
+    /// Author and organisation.
+    pub author: String,
+    /// `TTP`, `Anomaly`, `Hunting`, `Baseline`, `Investigation` or `Correlation`, as written.
+    #[serde(rename = "type")]
+    pub rule_type: String,
+    /// CIM data models the search reads (`Endpoint`).
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub datamodel: Vec<String>,
+    /// What the rule detects.
+    pub description: String,
+    /// The SPL search.
+    pub search: String,
+    /// How to get the data the rule needs.
+    pub how_to_implement: String,
+    /// Known benign matches.
+    pub known_false_positives: String,
+    /// Links.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub references: Vec<String>,
+    /// Tags.
+    pub tags: Tags,
+    /// Inline tests of the later schema.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub tests: Vec<RuleTest>,
+    /// The file the rule was read from.
+    #[serde(skip)]
+    pub path: PathBuf,
+    /// The folder kind (`endpoint`, `cloud`, `network`, `web`, `application`).
+    #[serde(skip)]
+    pub kind: String,
+    /// Whether the rule sits under `detections/experimental/<kind>/`.
+    #[serde(skip)]
+    pub experimental: bool,
+}
+
+/// A rule's `tags`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Tags {
+    /// Analytic stories the rule belongs to.
+    #[serde(deserialize_with = "null_as_default")]
+    pub analytic_story: Vec<String>,
+    /// `Endpoint`.
+    pub asset_type: Option<String>,
+    /// CIS controls.
+    #[serde(deserialize_with = "null_as_default")]
+    pub cis20: Vec<String>,
+    /// Confidence, 0–100.
+    pub confidence: Option<u32>,
+    /// Impact, 0–100.
+    pub impact: Option<u32>,
+    /// `impact * confidence / 100`.
+    pub risk_score: Option<f64>,
+    /// Context labels.
+    #[serde(deserialize_with = "null_as_default")]
+    pub context: Vec<String>,
+    /// Dataset URLs of the 2021 schema.
+    #[serde(deserialize_with = "null_as_default")]
+    pub dataset: Vec<String>,
+    /// Kill-chain phases.
+    #[serde(deserialize_with = "null_as_default")]
+    pub kill_chain_phases: Vec<String>,
+    /// The risk message, with `$field$` tokens.
+    pub message: Option<String>,
+    /// ATT&CK technique ids.
+    #[serde(deserialize_with = "null_as_default")]
+    pub mitre_attack_id: Vec<String>,
+    /// NIST categories.
+    #[serde(deserialize_with = "null_as_default")]
+    pub nist: Vec<String>,
+    /// Risk-based-alerting observables; `None` when the key is absent.
+    pub observable: Option<Vec<Observable>>,
+    /// Splunk products.
+    #[serde(deserialize_with = "null_as_default")]
+    pub product: Vec<String>,
+    /// Fields the search needs.
+    #[serde(deserialize_with = "null_as_default")]
+    pub required_fields: Vec<String>,
+    /// `endpoint`.
+    pub security_domain: Option<String>,
+}
+
+/// An observable of risk-based alerting.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Observable {
+    /// An output field of the search.
+    pub name: String,
+    /// `User`, `Hostname`, …
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `Victim`, `Parent Process`, …
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub role: Vec<String>,
+}
+
+/// An inline test of the later schema.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RuleTest {
+    /// The test's name.
+    pub name: String,
+    /// Datasets to replay.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub attack_data: Vec<AttackData>,
+}
+
+/// A dataset of an inline test.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AttackData {
+    /// The dataset's URL.
+    pub data: String,
+    /// Splunk `source`.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// Splunk `sourcetype`.
+    #[serde(default)]
+    pub sourcetype: Option<String>,
+}
+
+/// A search macro.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+pub struct Macro {
+    /// The name without arguments (`security_content_ctime`).
+    pub name: String,
+    /// The definition, with `$argument$` placeholders.
+    pub definition: String,
+    /// What it is for.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Argument names, in call order.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub arguments: Vec<String>,
+}
+
+/// Why content could not be read. Each variant names the file, and the line and column where
+/// the YAML says where.
+#[derive(Debug, thiserror::Error)]
+pub enum RuleError {
+    /// The file or folder could not be read.
+    #[error("{}: cannot read: {source}", path.display())]
+    Read {
+        /// The file or folder.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The YAML is malformed or does not have the schema's shape.
+    #[error("{}: {message}", Location { path, line: *line, column: *column })]
+    Yaml {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line, when known.
+        line: Option<usize>,
+        /// 1-based column, when known.
+        column: Option<usize>,
+        /// What was expected.
+        message: String,
+        /// The parser's error.
+        #[source]
+        source: serde_yaml::Error,
+    },
+    /// The file is not in a `detections/<kind>/` folder.
+    #[error(
+        "{}: cannot tell the rule's kind: expected the file in detections/<kind>/ or detections/experimental/<kind>/",
+        path.display()
+    )]
+    NoKind {
+        /// The file.
+        path: PathBuf,
+    },
+}
+
+impl RuleError {
+    /// The file the error is about.
+    pub fn path(&self) -> &Path {
+        match self {
+            Self::Read { path, .. } | Self::Yaml { path, .. } | Self::NoKind { path } => path,
+        }
+    }
+}
+
+struct Location<'a> {
+    path: &'a Path,
+    line: Option<usize>,
+    column: Option<usize>,
+}
+
+impl fmt::Display for Location<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.path.display())?;
+        if let (Some(line), Some(column)) = (self.line, self.column) {
+            write!(f, ":{line}:{column}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Detection {
+    /// Parses a rule from `text`; `path` gives its kind (the folder) and names it in errors.
+    pub fn from_yaml(text: &str, path: &Path) -> Result<Self, RuleError> {
+        let (kind, experimental) =
+            kind_of_path(path).ok_or_else(|| RuleError::NoKind { path: path.to_owned() })?;
+        let mut detection: Self = parse_yaml(text, path)?;
+        path.clone_into(&mut detection.path);
+        detection.kind = kind;
+        detection.experimental = experimental;
+        Ok(detection)
+    }
+
+    /// The page slug and expected file stem: the name lower-cased, spaces to underscores.
+    pub fn slug(&self) -> String {
+        self.name.to_lowercase().replace(' ', "_")
+    }
+
+    /// The rule's generated filter macro: the name lower-cased, spaces, `-`, `.` and `/` to
+    /// `_`, then `_filter`.
+    pub fn filter_macro_name(&self) -> String {
+        let base: String = self
+            .name
+            .to_lowercase()
+            .chars()
+            .map(|c| if matches!(c, ' ' | '-' | '.' | '/') { '_' } else { c })
+            .collect();
+        format!("{base}_filter")
+    }
+
+    /// Dataset URLs: `tags.dataset` (2021 schema) then `tests[].attack_data[].data` (later).
+    pub fn dataset_urls(&self) -> Vec<&str> {
+        let inline = self.tests.iter().flat_map(|test| &test.attack_data).map(|d| d.data.as_str());
+        self.tags.dataset.iter().map(String::as_str).chain(inline).collect()
+    }
+
+    /// Whether rules of this type get a documentation page (not `Baseline`, `Investigation`).
+    pub fn has_page(&self) -> bool {
+        !PAGELESS_TYPES.contains(&self.rule_type.as_str())
+    }
+}
+
+impl Macro {
+    /// Parses a macro file's text; `path` names it in errors.
+    pub fn from_yaml(text: &str, path: &Path) -> Result<Self, RuleError> {
+        parse_yaml(text, path)
+    }
+}
+
+/// Reads and parses one rule file.
+pub fn load_rule(path: &Path) -> Result<Detection, RuleError> {
+    Detection::from_yaml(&read(path)?, path)
+}
+
+/// Reads and parses one macro file.
+pub fn load_macro(path: &Path) -> Result<Macro, RuleError> {
+    Macro::from_yaml(&read(path)?, path)
+}
+
+/// Every rule file (`*.yml`, `*.yaml`) below `<root>/detections/`, sorted.
+pub fn discover_rules(root: &Path) -> Result<Vec<PathBuf>, RuleError> {
+    let mut files = Vec::new();
+    collect_yaml(&root.join("detections"), &mut files)?;
+    files.sort();
+    Ok(files)
+}
+
+/// Every macro file directly in `<root>/macros/`, sorted; none when the folder is absent.
+pub fn discover_macros(root: &Path) -> Result<Vec<PathBuf>, RuleError> {
+    let dir = root.join("macros");
+    if !dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut files: Vec<PathBuf> = read_dir(&dir)?.into_iter().filter(|p| is_yaml(p)).collect();
+    files.sort();
+    Ok(files)
+}
+
+/// All macros of a content root by name; the first broken file is an error.
+pub fn load_macros(root: &Path) -> Result<BTreeMap<String, Macro>, RuleError> {
+    discover_macros(root)?
+        .iter()
+        .map(|path| load_macro(path).map(|m| (m.name.clone(), m)))
+        .collect()
+}
+
+/// The content root of a rule file: the parent of its nearest `detections` ancestor.
+pub fn content_root_of(rule: &Path) -> Option<&Path> {
+    rule.ancestors().find(|dir| dir.file_name().is_some_and(|n| n == "detections"))?.parent()
+}
+
+/// Kind and experimental flag from `…/detections/[experimental/]<kind>/<file>`, or from the
+/// parent folder when the file is elsewhere.
+fn kind_of_path(path: &Path) -> Option<(String, bool)> {
+    let parent = path.parent()?;
+    let kind = parent.file_name()?.to_str()?;
+    if kind == "experimental" || kind == "detections" {
+        return None;
+    }
+    let experimental =
+        parent.parent().and_then(Path::file_name).is_some_and(|n| n == "experimental");
+    Some((kind.to_owned(), experimental))
+}
+
+fn parse_yaml<T: serde::de::DeserializeOwned>(text: &str, path: &Path) -> Result<T, RuleError> {
+    serde_yaml::from_str(text).map_err(|source| {
+        let location = source.location();
+        let (line, column) = (
+            location.as_ref().map(serde_yaml::Location::line),
+            location.as_ref().map(serde_yaml::Location::column),
+        );
+        let mut message = source.to_string();
+        if let (Some(line), Some(column)) = (line, column) {
+            // serde_yaml appends the position; the error carries it separately.
+            message = message.replacen(&format!(" at line {line} column {column}"), "", 1);
+        }
+        RuleError::Yaml { path: path.to_owned(), line, column, message, source }
+    })
+}
+
+/// `null` (a key written without a value) reads as the empty default, as in the schema.
+fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+fn read(path: &Path) -> Result<String, RuleError> {
+    std::fs::read_to_string(path)
+        .map_err(|source| RuleError::Read { path: path.to_owned(), source })
+}
+
+fn read_dir(dir: &Path) -> Result<Vec<PathBuf>, RuleError> {
+    let error = |source| RuleError::Read { path: dir.to_owned(), source };
+    std::fs::read_dir(dir)
+        .map_err(error)?
+        .map(|entry| entry.map(|e| e.path()).map_err(error))
+        .collect()
+}
+
+fn collect_yaml(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), RuleError> {
+    for path in read_dir(dir)? {
+        if path.is_dir() {
+            collect_yaml(&path, files)?;
+        } else if is_yaml(&path) {
+            files.push(path);
+        }
+    }
+    Ok(())
+}
+
+fn is_yaml(path: &Path) -> bool {
+    path.extension().is_some_and(|ext| ext == "yml" || ext == "yaml")
+}

@@ -16,7 +16,7 @@ use serde::Deserialize;
 const PAGELESS_TYPES: [&str; 2] = ["Baseline", "Investigation"];
 
 /// A detection rule.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 pub struct Detection {
     /// `Dump LSASS via comsvcs DLL`.
     pub name: String,
@@ -50,19 +50,19 @@ pub struct Detection {
     /// Inline tests of the later schema.
     #[serde(default, deserialize_with = "null_as_default")]
     pub tests: Vec<RuleTest>,
-    /// The file the rule was read from.
+    /// The file the rule was read from (not serialized: it depends on the checkout).
     #[serde(skip)]
     pub path: PathBuf,
     /// The folder kind (`endpoint`, `cloud`, `network`, `web`, `application`).
-    #[serde(skip)]
+    #[serde(skip_deserializing)]
     pub kind: String,
     /// Whether the rule sits under `detections/experimental/<kind>/`.
-    #[serde(skip)]
+    #[serde(skip_deserializing)]
     pub experimental: bool,
 }
 
 /// A rule's `tags`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[serde(default)]
 pub struct Tags {
     /// Analytic stories the rule belongs to.
@@ -70,6 +70,8 @@ pub struct Tags {
     pub analytic_story: Vec<String>,
     /// `Endpoint`.
     pub asset_type: Option<String>,
+    /// `passed` once the rule's test ran in the 2021 pipeline.
+    pub automated_detection_testing: Option<String>,
     /// CIS controls.
     #[serde(deserialize_with = "null_as_default")]
     pub cis20: Vec<String>,
@@ -109,7 +111,7 @@ pub struct Tags {
 }
 
 /// An observable of risk-based alerting.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 pub struct Observable {
     /// An output field of the search.
     pub name: String,
@@ -122,7 +124,7 @@ pub struct Observable {
 }
 
 /// An inline test of the later schema.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 pub struct RuleTest {
     /// The test's name.
     pub name: String,
@@ -132,7 +134,7 @@ pub struct RuleTest {
 }
 
 /// A dataset of an inline test.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 pub struct AttackData {
     /// The dataset's URL.
     pub data: String,

@@ -143,8 +143,13 @@ pub fn check_detection(
     let mut report = Report { detection, findings: Vec::new() };
     check_metadata(&mut report, attack);
     check_risk(&mut report);
+    let before = report.findings.len();
     check_macros(&mut report, macros);
-    check_fields(&mut report);
+    // A search whose macro calls are wrong cannot be read for its fields; warning about them
+    // would only repeat the error.
+    if report.findings.len() == before {
+        check_fields(&mut report);
+    }
     report.findings
 }
 

@@ -288,7 +288,7 @@ pub fn discover_rules(root: &Path) -> Result<Vec<PathBuf>, RuleError> {
     let mut files = Vec::new();
     collect_yaml(&root.join("detections"), &mut files)?;
     files.sort();
-    Ok(files)
+    Ok(files.into_iter().map(without_dot_prefix).collect())
 }
 
 /// Every macro file directly in `<root>/macros/`, sorted; none when the folder is absent.
@@ -297,7 +297,8 @@ pub fn discover_macros(root: &Path) -> Result<Vec<PathBuf>, RuleError> {
     if !dir.is_dir() {
         return Ok(Vec::new());
     }
-    let mut files: Vec<PathBuf> = read_dir(&dir)?.into_iter().filter(|p| is_yaml(p)).collect();
+    let mut files: Vec<PathBuf> =
+        read_dir(&dir)?.into_iter().filter(|p| is_yaml(p)).map(without_dot_prefix).collect();
     files.sort();
     Ok(files)
 }
@@ -310,9 +311,14 @@ pub fn load_macros(root: &Path) -> Result<BTreeMap<String, Macro>, RuleError> {
         .collect()
 }
 
-/// The content root of a rule file: the parent of its nearest `detections` ancestor.
-pub fn content_root_of(rule: &Path) -> Option<&Path> {
-    rule.ancestors().find(|dir| dir.file_name().is_some_and(|n| n == "detections"))?.parent()
+/// The content root of a rule file: the parent of its nearest `detections` ancestor (`.`
+/// for a relative path that starts at `detections/`).
+pub fn content_root_of(rule: &Path) -> Option<PathBuf> {
+    let root = rule
+        .ancestors()
+        .find(|dir| dir.file_name().is_some_and(|n| n == "detections"))?
+        .parent()?;
+    Some(if root.as_os_str().is_empty() { PathBuf::from(".") } else { root.to_path_buf() })
 }
 
 /// Kind and experimental flag from `…/detections/[experimental/]<kind>/<file>`, or from the
@@ -375,6 +381,14 @@ fn collect_yaml(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), RuleError> {
         }
     }
     Ok(())
+}
+
+/// `./detections/x.yml` → `detections/x.yml`: paths print as a user would type them.
+fn without_dot_prefix(path: PathBuf) -> PathBuf {
+    match path.strip_prefix(".") {
+        Ok(rest) => rest.to_path_buf(),
+        Err(_) => path,
+    }
 }
 
 fn is_yaml(path: &Path) -> bool {

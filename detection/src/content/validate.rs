@@ -61,7 +61,7 @@ pub fn validate_paths(paths: &[PathBuf], attack: &Attack) -> Result<Vec<Finding>
         let (root, rules) = if path.is_dir() {
             (Some(path.clone()), super::discover_rules(path)?)
         } else {
-            (super::content_root_of(path).map(Path::to_path_buf), vec![path.clone()])
+            (super::content_root_of(path), vec![path.clone()])
         };
         let root = root.unwrap_or_default();
         if !macros_by_root.contains_key(&root) {
@@ -168,8 +168,11 @@ impl Report<'_> {
         });
     }
 
+    /// An error; the same message twice for one rule (a macro called twice) is reported once.
     fn error(&mut self, message: String) {
-        self.push(Severity::Error, message);
+        if !self.findings.iter().any(|f| f.message == message) {
+            self.push(Severity::Error, message);
+        }
     }
 }
 

@@ -171,6 +171,10 @@ fn validate_command_exits_by_severity() {
     assert_eq!(stdout.lines().count(), 1);
     assert!(stdout.contains(": warning: `parent_process_name`"), "{stdout}");
 
+    let (code, relative_rule) = run_validate(&[RULE]);
+    assert_eq!(code, Some(0), "{relative_rule}");
+    assert_eq!(relative_rule, stdout, "a rule file finds the macros of its content root");
+
     let (code, _) = run_validate(&["--deny-warnings", RULE]);
     assert_eq!(code, Some(1));
 

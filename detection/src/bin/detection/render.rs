@@ -30,31 +30,47 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let attack = load_attack(attack.as_deref())?;
     let mut stdout = std::io::stdout().lock();
     let mut printed = 0_usize;
-    for path in rules {
-        let detection = content::load_rule(&path)?;
-        let page = match render::page(&detection, &attack) {
+    let mut failed = 0_usize;
+    for path in &rules {
+        // A broken rule is reported and the others are still rendered.
+        let page = match render_one(path, &attack) {
             Ok(page) => page,
             Err(err @ RenderError::NoPage { .. }) => {
-                log_note(&err);
+                log_line("note", &err);
                 continue;
             }
-            Err(err) => return Err(err.into()),
+            Err(err) => {
+                log_line("error", &err);
+                failed += 1;
+                continue;
+            }
         };
+        let (file_name, text) = page;
         if let Some(dir) = &out_dir {
-            let target = dir.join(render::file_name(&detection));
-            std::fs::write(&target, page)
+            let target = dir.join(file_name);
+            std::fs::write(&target, text)
                 .with_context(|| format!("cannot write {}", target.display()))?;
         } else {
             // Pages end without a newline; a newline separates consecutive pages.
             if printed > 0 {
                 stdout.write_all(b"\n")?;
             }
-            stdout.write_all(page.as_bytes())?;
+            stdout.write_all(text.as_bytes())?;
             printed += 1;
         }
     }
     stdout.flush()?;
+    if failed > 0 {
+        anyhow::bail!("{failed} of {} rules could not be rendered", rules.len());
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The page's file name and text.
+fn render_one(path: &Path, attack: &Attack) -> Result<(String, String), RenderError> {
+    let detection = content::load_rule(path)?;
+    let page = render::page(&detection, attack)?;
+    Ok((render::file_name(&detection), page))
 }
 
 /// The bundled ATT&CK data, or the bundle at `path`.
@@ -70,6 +86,6 @@ pub(crate) fn load_attack(path: Option<&Path>) -> anyhow::Result<Attack> {
 }
 
 #[allow(clippy::print_stderr)]
-fn log_note(err: &RenderError) {
-    eprintln!("note: {err}");
+fn log_line(level: &str, err: &RenderError) {
+    eprintln!("{level}: {err}");
 }

@@ -6,6 +6,15 @@ use std::ops::Range;
 
 use super::macros::MacroCallError;
 
+impl From<MacroCallError> for SplErrorKind {
+    fn from(error: MacroCallError) -> Self {
+        match error {
+            MacroCallError::Unclosed { .. } => Self::UnclosedMacroCall,
+            MacroCallError::Malformed { text, .. } => Self::MalformedMacroCall(text),
+        }
+    }
+}
+
 /// Where in the original search an error is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Location {
@@ -53,9 +62,12 @@ impl SplError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SplErrorKind {
-    /// A backquoted call is malformed (its column is relative to the text it is in).
-    #[error("bad macro call: {0}")]
-    MacroCall(#[source] MacroCallError),
+    /// A backquote opens a macro call that never closes.
+    #[error("macro call has no closing backquote")]
+    UnclosedMacroCall,
+    /// A backquoted call's name or parentheses are malformed.
+    #[error("malformed macro call `{0}`: expected `name` or `name(arg, …)`")]
+    MalformedMacroCall(String),
     /// No macro has this name and arity.
     #[error("unknown macro `{name}`")]
     UnknownMacro {

@@ -157,8 +157,8 @@ pub struct MacroDefinition {
 /// (`name(N)`), so `` `f(a)` `` and `` `f(a, b)` `` are different macros.
 ///
 /// Besides its definitions the table knows CIM's `drop_dm_object_name(object)` and, during
-/// [`expand`], the rule's own filter macro, each used only when no definition has its
-/// name and arity.
+/// [`Search::compile`](super::Search::compile), the rule's own filter macro, each used only
+/// when no definition has its name and arity.
 #[derive(Debug, Clone, Default)]
 pub struct MacroTable {
     by_key: BTreeMap<(String, usize), MacroDefinition>,
@@ -296,7 +296,7 @@ pub(crate) fn expand(
     let calls = macro_calls(search).map_err(|error| {
         let offset = byte_offset(search, error.col());
         let location = expander.map.at_original(offset);
-        SplError::new(location, SplErrorKind::MacroCall(error))
+        SplError::new(location, error.into())
     })?;
     let mut copied = 0;
     for call in calls {
@@ -365,8 +365,7 @@ impl Expander<'_> {
             error(stack, kind)
         })?;
         stack.push(key);
-        let inner =
-            macro_calls(&body).map_err(|source| error(stack, SplErrorKind::MacroCall(source)))?;
+        let inner = macro_calls(&body).map_err(|source| error(stack, source.into()))?;
         let origin = Origin::Macro { call: outer.clone(), chain: stack.clone() };
         let mut copied = 0;
         for inner_call in inner {

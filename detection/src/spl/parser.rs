@@ -190,6 +190,9 @@ impl<'a> Parser<'a> {
         }
         let mut aggregate_fields = Vec::new();
         while self.peek().is_some() && !self.at_keyword("from") {
+            if self.at_keyword("where") || self.at_keyword("by") {
+                return Err((SplErrorKind::TstatsWithoutFrom, self.here()));
+            }
             let (aggregate, field_span) = self.aggregate()?;
             if let (Some(field), Some(span)) = (&aggregate.field, field_span) {
                 aggregate_fields.push((field.clone(), span));
@@ -201,7 +204,7 @@ impl<'a> Parser<'a> {
             return self.expected("an aggregate such as `count`");
         }
         if self.bump().is_none() {
-            return Err((SplErrorKind::TstatsWithoutFrom, start..start + "tstats".len()));
+            return Err((SplErrorKind::TstatsWithoutFrom, self.end..self.end));
         }
         let datamodel_span = self.here();
         if !self.at_keyword("datamodel") {
@@ -414,7 +417,7 @@ impl<'a> Parser<'a> {
     }
 
     fn condition_and(&mut self, stop_at_by: bool) -> ParseResult<Condition> {
-        let mut terms = vec![self.condition_not()?];
+        let mut terms = vec![self.condition_not(stop_at_by)?];
         loop {
             if self.condition_ends(stop_at_by)
                 || self.at_operator("OR")
@@ -425,35 +428,32 @@ impl<'a> Parser<'a> {
             if self.at_operator("AND") {
                 self.pos += 1;
             }
-            terms.push(self.condition_not()?);
+            terms.push(self.condition_not(stop_at_by)?);
         }
         Ok(if terms.len() == 1 { terms.swap_remove(0) } else { Condition::And(terms) })
     }
 
-    fn condition_not(&mut self) -> ParseResult<Condition> {
+    fn condition_not(&mut self, stop_at_by: bool) -> ParseResult<Condition> {
         if self.at_operator("NOT") {
             self.pos += 1;
-            return Ok(Condition::Not(Box::new(self.condition_not()?)));
+            return Ok(Condition::Not(Box::new(self.condition_not(stop_at_by)?)));
         }
-        self.condition_primary()
+        self.condition_primary(stop_at_by)
     }
 
-    fn condition_primary(&mut self) -> ParseResult<Condition> {
+    fn condition_primary(&mut self, stop_at_by: bool) -> ParseResult<Condition> {
         let Some(token) = self.peek() else {
             return self.expected("a search term");
         };
         match &token.kind {
             TokenKind::LParen => {
                 self.pos += 1;
-                // Inside parentheses `by` is a value like any other word.
-                let inner = self.condition_or(false)?;
+                let inner = self.condition_or(stop_at_by)?;
                 if self.peek().is_some_and(|t| t.kind == TokenKind::RParen) {
                     self.pos += 1;
                     Ok(inner)
-                } else if self.peek().is_none() {
-                    Err((SplErrorKind::UnclosedParen, token.span.clone()))
                 } else {
-                    self.expected("`)`")
+                    Err((SplErrorKind::UnclosedParen, token.span.clone()))
                 }
             }
             TokenKind::Word(word) => {

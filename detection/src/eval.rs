@@ -20,6 +20,7 @@ mod condition;
 mod output;
 mod tstats;
 
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
 
 use crate::datamodel::NodeRecord;
@@ -150,9 +151,11 @@ impl FieldLookup for RowFields<'_> {
 impl Search {
     /// Runs the search over `records`: those of the `tstats` node are read once, in order;
     /// others are skipped.
-    pub fn run<'r>(
+    /// Records may be owned or borrowed, so a reader's iterator can be passed as it is and
+    /// nothing but the `tstats` groups is held.
+    pub fn run<R: Borrow<NodeRecord>>(
         &self,
-        records: impl IntoIterator<Item = &'r NodeRecord>,
+        records: impl IntoIterator<Item = R>,
     ) -> Result<ResultTable, EvalError> {
         let mut commands = self.commands().iter();
         let mut table = match commands.next() {

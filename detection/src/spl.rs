@@ -60,6 +60,7 @@ pub use macros::{
     MAX_EXPANDED_LEN, MAX_MACRO_CALLS, MAX_MACRO_DEPTH, MacroCall, MacroCallError, MacroDefinition,
     MacroTable, column, filter_macro_name, macro_calls,
 };
+pub use parser::MAX_CONDITION_DEPTH;
 pub use pattern::{FieldGlob, Pattern};
 pub use time_format::TimeFormat;
 
@@ -108,6 +109,15 @@ impl Search {
             Some(Command::Tstats(tstats)) => Some(tstats),
             _ => None,
         }
+    }
+
+    /// Lower-cased literals every record the `tstats` filter keeps contains in some field
+    /// (see [`Condition::required_literals`]); empty when there is no filter.
+    pub fn required_literals(&self) -> std::collections::BTreeSet<String> {
+        self.tstats()
+            .and_then(|tstats| tstats.filter.as_ref())
+            .map(Condition::required_literals)
+            .unwrap_or_default()
     }
 
     /// Where expanded bytes `span` come from in the original search.

@@ -2,7 +2,7 @@
 //! rows come out sorted), and fold each record into its group's aggregates. Records are
 //! streamed; only the groups are kept.
 
-use std::borrow::Cow;
+use std::borrow::{Borrow, Cow};
 use std::cmp::Ordering;
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
@@ -39,13 +39,14 @@ impl FieldLookup for RecordFields<'_> {
 }
 
 /// Runs `tstats` over `records`, skipping records of other nodes.
-pub(crate) fn run<'r>(
+pub(crate) fn run<R: Borrow<NodeRecord>>(
     search: &Search,
     tstats: &Tstats,
-    records: impl IntoIterator<Item = &'r NodeRecord>,
+    records: impl IntoIterator<Item = R>,
 ) -> Result<ResultTable, EvalError> {
     let mut groups: BTreeMap<Vec<String>, Vec<State>> = BTreeMap::new();
     for record in records {
+        let record = record.borrow();
         if record.node != tstats.node {
             continue;
         }

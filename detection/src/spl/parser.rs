@@ -34,7 +34,7 @@ pub(crate) fn parse_pipeline(text: &str, tokens: &[Token]) -> ParseResult<Vec<Co
         let pipe_end = pipe_ends.next().unwrap_or(text.len());
         // A segment ends where the next pipe starts, or at the end of the text.
         let end = segment.last().map_or(pipe_end, |t| t.span.end);
-        let mut parser = Parser { text, tokens: segment, pos: 0, end };
+        let mut parser = Parser { text, tokens: segment, pos: 0, end, depth: 0 };
         let command = parser.command(commands.is_empty())?;
         commands.push(command);
     }
@@ -47,7 +47,13 @@ struct Parser<'a> {
     pos: usize,
     /// Offset just past the segment, for errors at its end.
     end: usize,
+    /// Current nesting of `NOT` and parentheses, bounded so recursion cannot exhaust the
+    /// stack.
+    depth: usize,
 }
+
+/// Deepest nesting of `NOT` and parentheses in one condition.
+pub const MAX_CONDITION_DEPTH: usize = 64;
 
 impl<'a> Parser<'a> {
     fn peek(&self) -> Option<&'a Token> {
@@ -434,6 +440,23 @@ impl<'a> Parser<'a> {
     }
 
     fn condition_not(&mut self, stop_at_by: bool) -> ParseResult<Condition> {
+        self.nest()?;
+        let condition = self.condition_not_nested(stop_at_by);
+        self.depth -= 1;
+        condition
+    }
+
+    fn nest(&mut self) -> ParseResult<()> {
+        self.depth += 1;
+        if self.depth > MAX_CONDITION_DEPTH {
+            self.depth -= 1;
+            let what = format!("conditions nested deeper than {MAX_CONDITION_DEPTH} levels");
+            return Err((SplErrorKind::Unsupported(what), self.here()));
+        }
+        Ok(())
+    }
+
+    fn condition_not_nested(&mut self, stop_at_by: bool) -> ParseResult<Condition> {
         if self.at_operator("NOT") {
             self.pos += 1;
             return Ok(Condition::Not(Box::new(self.condition_not(stop_at_by)?)));
@@ -525,6 +548,13 @@ impl<'a> Parser<'a> {
     }
 
     fn where_not(&mut self) -> ParseResult<WhereExpr> {
+        self.nest()?;
+        let expr = self.where_not_nested();
+        self.depth -= 1;
+        expr
+    }
+
+    fn where_not_nested(&mut self) -> ParseResult<WhereExpr> {
         if self.at_operator("NOT") {
             self.pos += 1;
             return Ok(WhereExpr::Not(Box::new(self.where_not()?)));

@@ -179,7 +179,7 @@ fn filter_macro_defined_in_content_wins_over_the_builtin() {
         definition: "search user!=*bob".to_owned(),
     });
     let search = Search::compile(COMSVCS_SEARCH, &macros, &filter_macro_name(RULE_NAME)).unwrap();
-    let table = search.run(&comsvcs_records()).unwrap();
+    let table = search.run(comsvcs_records()).unwrap();
     assert_eq!(table.len(), 1);
     assert_eq!(table.value(0, "user").and_then(|v| v.values().next()), Some(r"CORP\alice"));
 }
@@ -511,6 +511,7 @@ fn table_and_fields_choose_columns() {
 
 #[test]
 fn errors_point_at_the_offending_span() {
+    let wrong_arity = COMSVCS_SEARCH.replace("ctime(firstTime)", "ctime(firstTime, x)");
     let cases = [
         ("unknown command", "| tstats count from datamodel=Endpoint.Processes | eval x=1"),
         (
@@ -522,10 +523,7 @@ fn errors_point_at_the_offending_span() {
             "| tstats count from datamodel=Endpoint.Processes where (Processes.user=a OR Processes.user=b by Processes.dest",
         ),
         ("unknown macro", "| tstats `no_such_macro` count from datamodel=Endpoint.Processes"),
-        (
-            "wrong macro arity",
-            COMSVCS_SEARCH.replace("ctime(firstTime)", "ctime(firstTime, x)").leak(),
-        ),
+        ("wrong macro arity", wrong_arity.as_str()),
         (
             "rename with mismatched wildcards",
             "| tstats count from datamodel=Endpoint.Processes | rename Processes.* AS x",
@@ -595,4 +593,95 @@ fn macro_errors_name_the_macro_and_its_call() {
         writeln!(report, "{search}\n  {error}\n  span {:?}", error.location.span).unwrap();
     }
     with_snapshots(|| insta::assert_snapshot!("macro_errors", report));
+}
+
+#[test]
+fn nested_macros_pass_their_arguments_down() {
+    let mut macros = macros();
+    for (name, arguments, definition) in [
+        ("name_is", vec!["name"], "Processes.process_name=$name$"),
+        ("either", vec!["a", "b"], "(`name_is($a$)` OR `name_is($b$)`)"),
+    ] {
+        macros.insert(MacroDefinition {
+            name: name.to_owned(),
+            arguments: arguments.into_iter().map(str::to_owned).collect(),
+            definition: definition.to_owned(),
+        });
+    }
+    let search = Search::compile(
+        "| tstats count from datamodel=Endpoint.Processes where `either(cmd.exe, \"ab\")` by Processes.id",
+        &macros,
+        "none",
+    )
+    .unwrap();
+    assert_eq!(
+        search.expanded(),
+        "| tstats count from datamodel=Endpoint.Processes where (Processes.process_name=cmd.exe OR Processes.process_name=\"ab\") by Processes.id"
+    );
+    // Owned records stream through as well as borrowed ones.
+    let table = search.run(semantics_records()).unwrap();
+    assert_eq!(cells(&table), [["Processes.id=r3", "count=1"], ["Processes.id=r4", "count=1"]]);
+}
+
+#[test]
+fn deep_nesting_is_an_error_not_a_crash() {
+    let deep = format!(
+        "| tstats count from datamodel=Endpoint.Processes where {}Processes.user=a{}",
+        "(".repeat(10_000),
+        ")".repeat(10_000)
+    );
+    assert!(compile_error(&deep).contains("nested deeper than"));
+    let nots = format!(
+        "| tstats count from datamodel=Endpoint.Processes | where {}x=1",
+        "NOT ".repeat(10_000)
+    );
+    assert!(compile_error(&nots).contains("nested deeper than"));
+    let shallow = format!(
+        "| tstats count from datamodel=Endpoint.Processes where {}Processes.user=alice{} by Processes.id",
+        "(".repeat(30),
+        ")".repeat(30)
+    );
+    assert_eq!(run(&shallow, &semantics_records()).len(), 2);
+}
+
+/// Every truncation and every one-character deletion of the rule's search, and a few odd
+/// inputs, compile to a search or an error, and what compiles runs: no input panics.
+#[test]
+fn malformed_searches_never_panic() {
+    let macros = macros();
+    let filter = filter_macro_name(RULE_NAME);
+    let records = comsvcs_records();
+    let mut inputs: Vec<String> = Vec::new();
+    for (index, _) in COMSVCS_SEARCH.char_indices() {
+        inputs.push(COMSVCS_SEARCH[..index].to_owned());
+        let mut deleted = COMSVCS_SEARCH.to_owned();
+        deleted.remove(index);
+        inputs.push(deleted);
+    }
+    inputs.extend(
+        [
+            "",
+            "|",
+            "| |",
+            "`",
+            "\"",
+            "| tstats count from datamodel=Endpoint.Processes where Processes.user=é*ü by Processes.user | search user=\"\\\"",
+            "| tstats count from datamodel=Endpoint.Processes | where NOT",
+            "| tstats count from datamodel=Endpoint.Processes | rename",
+            "| tstats count from datamodel=Endpoint.Processes | convert ctime(",
+            "| tstats count from datamodel=Endpoint.Processes | fields -",
+            "| tstats count from datamodel=. where",
+            "| tstats min(_time) as t from datamodel=Endpoint.Processes | convert timeformat=\"%\" ctime(t)",
+        ]
+        .map(str::to_owned),
+    );
+    let mut compiled = 0;
+    for input in &inputs {
+        if let Ok(search) = Search::compile(input, &macros, &filter) {
+            compiled += 1;
+            search.run(&records).unwrap();
+        }
+    }
+    // Some deletions still parse (e.g. a shorter field name); most do not.
+    assert!(compiled > 0 && compiled < inputs.len(), "{compiled} of {}", inputs.len());
 }

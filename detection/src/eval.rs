@@ -70,13 +70,14 @@ impl FieldValue {
 }
 
 /// The results of a search: named columns in Splunk's order and rows of optional values.
+/// It serializes as a list of maps, fields in column order, null fields left out.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ResultTable {
     columns: Vec<String>,
     rows: Vec<Vec<Option<FieldValue>>>,
 }
 
-/// One result row, serialized as a map in column order without its null fields.
+/// One result row: an entry per column, `None` for null.
 pub type Row = Vec<Option<FieldValue>>;
 
 impl ResultTable {
@@ -165,6 +166,7 @@ impl Search {
         };
         for command in commands {
             match command {
+                // The parser accepts tstats only as the first command.
                 Command::Tstats(_) => {}
                 Command::Rename(pairs) => rename(&mut table, pairs),
                 Command::Convert(convert) => convert_times(&mut table, convert),

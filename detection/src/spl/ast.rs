@@ -77,7 +77,7 @@ pub enum AggregateFunction {
     Min,
     /// `max(f)`: numbers compare as numbers and sort before strings.
     Max,
-    /// `values(f)`: distinct values, sorted; multivalue.
+    /// `values(f)`: distinct values, sorted byte by byte; multivalue.
     Values,
     /// `dc(f)`: number of distinct values.
     DistinctCount,

@@ -138,7 +138,11 @@ impl<'a> Parser<'a> {
     fn command(&mut self, first: bool) -> ParseResult<Command> {
         let (name, span) = self.word("a command")?;
         let command = match name.as_str() {
-            "tstats" => Command::Tstats(self.tstats(span.start)?),
+            "tstats" if first => Command::Tstats(self.tstats(span.start)?),
+            "tstats" => {
+                let what = "`tstats` after the first command".to_owned();
+                return Err((SplErrorKind::Unsupported(what), span));
+            }
             "search" if first => {
                 let found = "`search` over raw events".to_owned();
                 return Err((SplErrorKind::NotGenerating(found), span));

@@ -416,6 +416,10 @@ fn multivalues_are_json_arrays_and_newline_joined_in_csv_and_text() {
         "| tstats values(Processes.user) as users from datamodel=Endpoint.Processes by Processes.dest",
         &records,
     );
+    assert_eq!(
+        serde_json::to_string(&table).unwrap(),
+        r#"[{"Processes.dest":"h","users":["alice, \"the admin\"","bob"]}]"#
+    );
     let mut csv = Vec::new();
     table.write_csv(&mut csv).unwrap();
     let mut text = Vec::new();
@@ -553,6 +557,10 @@ fn errors_point_at_the_offending_span() {
         (
             "subsearch",
             "| tstats count from datamodel=Endpoint.Processes | search [ | inputlookup x ]",
+        ),
+        (
+            "tstats after the first command",
+            "| tstats count from datamodel=Endpoint.Processes | tstats count from datamodel=Endpoint.Processes",
         ),
         (
             "trailing tokens",

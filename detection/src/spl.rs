@@ -38,8 +38,10 @@
 //!   `convert [timeformat="…"] ctime(f) [as g] …`, `search <condition>`, `where
 //!   <comparisons>`, `table <fields>`, `fields [+|-] <fields>`.
 //! - Conditions: `field=value`, `field!=value`, `<`, `<=`, `>`, `>=`, `field IN (a, b)`, `*`,
-//!   `NOT`, `AND` (or juxtaposition), `OR`, parentheses; `NOT` binds tighter than `AND`,
-//!   `AND` tighter than `OR`. Operators are uppercase, as in Splunk. Free-text terms,
+//!   `NOT`, `AND` (or juxtaposition), `OR`, parentheses. Precedence is Splunk's documented
+//!   one ("Boolean expressions", Search Manual): in `search` and `tstats … where`, `NOT`
+//!   first, then `OR`, then `AND`, so `a OR b c` is `(a OR b) AND c`; in `where`, `NOT`,
+//!   then `AND`, then `OR`. Operators are uppercase, as in Splunk. Free-text terms,
 //!   subsearches and other commands are errors.
 
 mod ast;

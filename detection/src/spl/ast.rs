@@ -155,9 +155,10 @@ pub enum Condition {
     },
     /// `NOT c`: also true when `c`'s field is null.
     Not(Box<Condition>),
-    /// Terms separated by spaces or `AND`.
+    /// Terms separated by spaces or `AND`, which bind last: `a OR b c` is
+    /// `And[Or[a, b], c]`.
     And(Vec<Condition>),
-    /// Terms separated by `OR`.
+    /// Terms separated by `OR`, which binds tighter than `AND` in a search.
     Or(Vec<Condition>),
 }
 
@@ -190,7 +191,8 @@ fn intersect(mut sets: impl Iterator<Item = BTreeSet<String>>) -> BTreeSet<Strin
     sets.fold(first, |acc, set| acc.intersection(&set).cloned().collect())
 }
 
-/// A `where` expression: comparisons joined by `AND`, `OR`, `NOT`. Unlike `search`, equality
+/// A `where` expression: comparisons joined by `AND`, `OR`, `NOT`, with `AND` binding tighter
+/// than `OR` (the reverse of `search`). Unlike `search`, equality
 /// is exact (case-sensitive, no wildcards) and a comparison with a null field is null, which
 /// `where` treats as false, also under `NOT`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]

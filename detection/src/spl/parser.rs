@@ -414,23 +414,16 @@ impl<'a> Parser<'a> {
         if self.condition_ends(stop_at_by) {
             return self.expected("a search term");
         }
-        self.condition_or(stop_at_by)
+        self.condition_and(stop_at_by)
     }
 
-    fn condition_or(&mut self, stop_at_by: bool) -> ParseResult<Condition> {
-        let mut terms = vec![self.condition_and(stop_at_by)?];
-        while self.at_operator("OR") {
-            self.pos += 1;
-            terms.push(self.condition_and(stop_at_by)?);
-        }
-        Ok(if terms.len() == 1 { terms.swap_remove(0) } else { Condition::Or(terms) })
-    }
-
+    /// Terms joined by `AND` or juxtaposition. In `search` (and `tstats … where`) Splunk
+    /// evaluates `OR` before `AND`, so `a OR b c` is `(a OR b) c`; `where` is the other way
+    /// round.
     fn condition_and(&mut self, stop_at_by: bool) -> ParseResult<Condition> {
-        let mut terms = vec![self.condition_not(stop_at_by)?];
+        let mut terms = vec![self.condition_or(stop_at_by)?];
         loop {
             if self.condition_ends(stop_at_by)
-                || self.at_operator("OR")
                 || self.peek().is_some_and(|t| t.kind == TokenKind::RParen)
             {
                 break;
@@ -438,9 +431,18 @@ impl<'a> Parser<'a> {
             if self.at_operator("AND") {
                 self.pos += 1;
             }
-            terms.push(self.condition_not(stop_at_by)?);
+            terms.push(self.condition_or(stop_at_by)?);
         }
         Ok(if terms.len() == 1 { terms.swap_remove(0) } else { Condition::And(terms) })
+    }
+
+    fn condition_or(&mut self, stop_at_by: bool) -> ParseResult<Condition> {
+        let mut terms = vec![self.condition_not(stop_at_by)?];
+        while self.at_operator("OR") {
+            self.pos += 1;
+            terms.push(self.condition_not(stop_at_by)?);
+        }
+        Ok(if terms.len() == 1 { terms.swap_remove(0) } else { Condition::Or(terms) })
     }
 
     fn condition_not(&mut self, stop_at_by: bool) -> ParseResult<Condition> {
@@ -475,7 +477,7 @@ impl<'a> Parser<'a> {
         match &token.kind {
             TokenKind::LParen => {
                 self.pos += 1;
-                let inner = self.condition_or(stop_at_by)?;
+                let inner = self.condition_and(stop_at_by)?;
                 if self.peek().is_some_and(|t| t.kind == TokenKind::RParen) {
                     self.pos += 1;
                     Ok(inner)

@@ -278,22 +278,33 @@ fn wildcards_match_the_whole_value() {
     ]);
 }
 
+/// Splunk's search evaluates `NOT`, then `OR`, then `AND` (explicit or implied by a space),
+/// as its Search Manual ("Boolean expressions") documents; `where` differs (see below).
 #[test]
-fn not_binds_tighter_than_and_and_and_tighter_than_or() {
+fn search_evaluates_not_then_or_then_and() {
     check_matches(&[
+        ("Processes.user=alice OR Processes.user=bob Processes.process_name=cmd.exe", &["r3"]),
         (
-            "Processes.user=alice OR Processes.user=bob Processes.process_name=cmd.exe",
+            "Processes.user=alice OR (Processes.user=bob Processes.process_name=cmd.exe)",
             &["r1", "r3", "r4"],
         ),
-        ("(Processes.user=alice OR Processes.user=bob) Processes.process_name=cmd.exe", &["r3"]),
         ("Processes.user=alice AND Processes.process_name=ab", &["r4"]),
+        ("Processes.id=r1 OR Processes.id=r2 AND Processes.pid=9", &["r2"]),
+        ("Processes.pid=9 AND Processes.id=r1 OR Processes.id=r2", &["r2"]),
+        ("Processes.pid=9 Processes.id=r1 OR Processes.id=r2", &["r2"]),
+        ("NOT Processes.user=alice OR Processes.user=carol", &["r2", "r3", "r5"]),
         ("NOT Processes.user=alice Processes.process_name=ab", &[]),
         ("NOT (Processes.user=alice Processes.process_name=ab)", &["r1", "r2", "r3", "r5"]),
         ("NOT NOT Processes.user=carol", &["r5"]),
-        ("Processes.id=r1 OR Processes.id=r2 AND Processes.pid=9", &["r1", "r2"]),
-        ("(Processes.id=r1 OR Processes.id=r2) AND Processes.pid=9", &["r2"]),
         ("*", &["r1", "r2", "r3", "r4", "r5"]),
     ]);
+}
+
+#[test]
+fn where_evaluates_and_before_or() {
+    assert_eq!(after_tstats(r#"where id="r1" OR id="r2" AND count=5"#).len(), 1);
+    assert_eq!(after_tstats(r#"where (id="r1" OR id="r2") AND count=5"#).len(), 0);
+    assert_eq!(after_tstats(r#"where NOT id="r1" AND user="alice""#).len(), 1);
 }
 
 #[test]

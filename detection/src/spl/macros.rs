@@ -172,7 +172,8 @@ impl MacroTable {
 
     /// Adds `definition`, returning the one it replaces with the same name and arity.
     pub fn insert(&mut self, definition: MacroDefinition) -> Option<MacroDefinition> {
-        let key = (base_name(&definition.name).to_owned(), definition.arguments.len());
+        let arity = definition.arguments.len();
+        let key = (base_name(&definition.name, arity).to_owned(), arity);
         self.by_key.insert(key, definition)
     }
 
@@ -197,11 +198,11 @@ impl FromIterator<MacroDefinition> for MacroTable {
     }
 }
 
-/// `name` without a trailing `(N)` arity, when N is a number.
-fn base_name(name: &str) -> &str {
+/// `name` without a trailing `(N)`, when N is `arity`.
+fn base_name(name: &str, arity: usize) -> &str {
     name.strip_suffix(')')
         .and_then(|rest| rest.rsplit_once('('))
-        .filter(|(_, digits)| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+        .filter(|(_, digits)| digits.parse::<usize>().ok() == Some(arity))
         .map_or(name, |(base, _)| base)
 }
 
@@ -477,8 +478,9 @@ mod tests {
     fn arity_is_part_of_the_name() {
         let macros = table(&[("f", &[], "zero"), ("f(1)", &["x"], "one $x$")]);
         assert_eq!(expand("`f` `f(a)`", &macros, "none").unwrap().text, "zero one a");
-        assert_eq!(base_name("f(12)"), "f");
-        assert_eq!(base_name("f(x)"), "f(x)");
+        assert_eq!(base_name("f(12)", 12), "f");
+        assert_eq!(base_name("f(2)", 1), "f(2)");
+        assert_eq!(base_name("f(x)", 0), "f(x)");
     }
 
     #[test]

@@ -32,7 +32,8 @@ pub(crate) fn parse_pipeline(text: &str, tokens: &[Token]) -> ParseResult<Vec<Co
     let mut commands = Vec::new();
     for segment in segments {
         let pipe_end = pipe_ends.next().unwrap_or(text.len());
-        // A segment ends where the next pipe starts, or at the end of the text.
+        // Errors at the end of a command point just past its last token, or just past its
+        // pipe when it is empty.
         let end = segment.last().map_or(pipe_end, |t| t.span.end);
         let mut parser = Parser { text, tokens: segment, pos: 0, end, depth: 0 };
         let command = parser.command(commands.is_empty())?;

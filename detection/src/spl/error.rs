@@ -47,8 +47,8 @@ impl fmt::Display for Location {
 pub struct SplError {
     /// Where the error is in the original search.
     pub location: Location,
-    /// What is wrong.
-    #[source]
+    /// What is wrong. Part of this error's message rather than its `source()`, so an error
+    /// chain does not print it twice.
     pub kind: SplErrorKind,
 }
 

@@ -1,147 +1,129 @@
-//! SPL: the search language of Splunk rules. This module finds macro calls; the lexer, parser
-//! and macro expander build on it.
+//! SPL, the search language of Splunk rules: macro expansion, lexing and parsing of the
+//! pipelines detections use, into a [`Search`] the `eval` module runs. Only the commands and
+//! syntax listed here are accepted; anything else is an [`SplError`] at its span, so a
+//! search is never evaluated in part.
+//!
+//! # Use
+//!
+//! ```
+//! use detection::spl::{MacroDefinition, MacroTable, Search};
+//!
+//! let macros: MacroTable = [MacroDefinition {
+//!     name: "security_content_summariesonly".into(),
+//!     arguments: vec![],
+//!     definition: "summariesonly=false allow_old_summaries=true".into(),
+//! }]
+//! .into_iter()
+//! .collect();
+//! let search = Search::compile(
+//!     "| tstats `security_content_summariesonly` count from datamodel=Endpoint.Processes \
+//!      where Processes.process_name=rundll32.exe by Processes.dest \
+//!      | `drop_dm_object_name(Processes)` | `my_rule_filter`",
+//!     &macros,
+//!     "my_rule_filter",
+//! )?;
+//! assert_eq!(search.tstats().map(|t| t.node.as_str()), Some("Processes"));
+//! # Ok::<(), detection::spl::SplError>(())
+//! ```
+//!
+//! [`Search::run`] (in `eval`) evaluates it over data model records.
+//!
+//! # Accepted syntax
+//!
+//! - A leading `|` and `tstats [summariesonly=…] [allow_old_summaries=…] [fillnull_value=…]
+//!   <aggregates> from datamodel=<model>.<node> [where <condition>] [by <fields>]`, with the
+//!   aggregates `count`, `count(f)`, `min`, `max`, `values`, `dc`, `earliest`, `latest`, each
+//!   optionally `as name`. Fields are `_time` or `<node>.<field>`.
+//! - Then any of `rename A AS B[, …]` (with `*` wildcards, the same number on both sides),
+//!   `convert [timeformat="…"] ctime(f) [as g] …`, `search <condition>`, `where
+//!   <comparisons>`, `table <fields>`, `fields [+|-] <fields>`.
+//! - Conditions: `field=value`, `field!=value`, `<`, `<=`, `>`, `>=`, `field IN (a, b)`, `*`,
+//!   `NOT`, `AND` (or juxtaposition), `OR`, parentheses. Precedence is Splunk's documented
+//!   one ("Boolean expressions", Search Manual): in `search` and `tstats … where`, `NOT`
+//!   first, then `OR`, then `AND`, so `a OR b c` is `(a OR b) AND c`; in `where`, `NOT`,
+//!   then `AND`, then `OR`. Operators are uppercase, as in Splunk. Free-text terms,
+//!   subsearches and other commands are errors.
 
-use std::ops::Range;
+mod ast;
+mod error;
+mod lexer;
+mod macros;
+mod parser;
+mod pattern;
+mod time_format;
 
-/// A backquoted macro call in a search: `` `name` `` or `` `name(arg1, arg2)` ``.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct MacroCall {
-    /// The macro's name, without arguments.
-    pub name: String,
-    /// The arguments as written, trimmed; empty for a call without parentheses.
-    pub arguments: Vec<String>,
-    /// Byte range of the whole call in the search, backquotes included.
-    pub span: Range<usize>,
+pub use ast::{
+    Aggregate, AggregateFunction, Command, Condition, Conversion, Convert, Operand, RenamePair,
+    Tstats, WhereExpr,
+};
+pub use error::{Location, SplError, SplErrorKind};
+pub use lexer::CompareOp;
+pub use macros::{
+    MAX_EXPANDED_LEN, MAX_MACRO_CALLS, MAX_MACRO_DEPTH, MacroCall, MacroCallError, MacroDefinition,
+    MacroTable, column, filter_macro_name, macro_calls,
+};
+pub use parser::MAX_CONDITION_DEPTH;
+pub use pattern::{FieldGlob, Pattern};
+pub use time_format::TimeFormat;
+
+use macros::SourceMap;
+
+/// A compiled search: macros expanded, parsed, ready to run. Build it with
+/// [`Search::compile`].
+#[derive(Debug, Clone)]
+pub struct Search {
+    expanded: String,
+    map: SourceMap,
+    commands: Vec<Command>,
 }
 
-/// Why a search's macro calls could not be read.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum MacroCallError {
-    /// A backquote opens a call that never closes.
-    #[error("col {col}: macro call opened here has no closing backquote")]
-    Unclosed {
-        /// 1-based column (in characters) of the opening backquote.
-        col: usize,
-    },
-    /// A call's name or parentheses are malformed.
-    #[error("col {col}: malformed macro call `{text}`: expected `name` or `name(arg, …)`")]
-    Malformed {
-        /// 1-based column (in characters) of the opening backquote.
-        col: usize,
-        /// The text between the backquotes.
-        text: String,
-    },
-}
+impl Search {
+    /// Expands the macros of `search` from `macros` (plus the built-ins, and
+    /// `filter_macro` as `search *` unless `macros` defines it; see
+    /// [`filter_macro_name`]) and parses the result.
+    pub fn compile(
+        search: &str,
+        macros: &MacroTable,
+        filter_macro: &str,
+    ) -> Result<Self, SplError> {
+        let expansion = macros::expand(search, macros, filter_macro)?;
+        let locate = |(kind, span): parser::ParseError| {
+            SplError::new(expansion.map.locate_span(&span), kind)
+        };
+        let tokens = lexer::tokenize(&expansion.text).map_err(locate)?;
+        let commands = parser::parse_pipeline(&expansion.text, &tokens).map_err(locate)?;
+        Ok(Self { expanded: expansion.text, map: expansion.map, commands })
+    }
 
-/// The macro calls of `search`, in order. Backquotes inside double-quoted strings are text,
-/// not calls, as in Splunk.
-pub fn macro_calls(search: &str) -> Result<Vec<MacroCall>, MacroCallError> {
-    let mut calls = Vec::new();
-    let mut in_quotes = false;
-    let mut escaped = false;
-    let mut open: Option<usize> = None;
-    for (idx, ch) in search.char_indices() {
-        if let Some(start) = open {
-            if ch == '`' {
-                let inner = &search[start + 1..idx];
-                let call = parse_call(inner, start..idx + 1).ok_or_else(|| {
-                    MacroCallError::Malformed { col: column(search, start), text: inner.to_owned() }
-                })?;
-                calls.push(call);
-                open = None;
-            }
-            continue;
+    /// The search after macro expansion.
+    pub fn expanded(&self) -> &str {
+        &self.expanded
+    }
+
+    /// The pipeline, generating command first.
+    pub fn commands(&self) -> &[Command] {
+        &self.commands
+    }
+
+    /// The generating `tstats`, which names the data model node the search reads.
+    pub fn tstats(&self) -> Option<&Tstats> {
+        match self.commands.first() {
+            Some(Command::Tstats(tstats)) => Some(tstats),
+            _ => None,
         }
-        match ch {
-            _ if escaped => escaped = false,
-            '\\' if in_quotes => escaped = true,
-            '"' => in_quotes = !in_quotes,
-            '`' if !in_quotes => open = Some(idx),
-            _ => {}
-        }
-    }
-    match open {
-        Some(start) => Err(MacroCallError::Unclosed { col: column(search, start) }),
-        None => Ok(calls),
-    }
-}
-
-fn parse_call(inner: &str, span: Range<usize>) -> Option<MacroCall> {
-    let inner = inner.trim();
-    let (name, arguments) = match inner.find('(') {
-        None => (inner, Vec::new()),
-        Some(paren) => {
-            let body = inner[paren + 1..].strip_suffix(')')?;
-            (&inner[..paren], split_arguments(body)?)
-        }
-    };
-    let valid_name = !name.is_empty()
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'));
-    valid_name.then(|| MacroCall { name: name.to_owned(), arguments, span })
-}
-
-/// Splits macro arguments on commas outside double quotes and nested parentheses.
-fn split_arguments(body: &str) -> Option<Vec<String>> {
-    if body.trim().is_empty() {
-        return Some(Vec::new());
-    }
-    let mut arguments = Vec::new();
-    let mut depth = 0_usize;
-    let mut in_quotes = false;
-    let mut start = 0;
-    for (idx, ch) in body.char_indices() {
-        match ch {
-            '"' => in_quotes = !in_quotes,
-            '(' if !in_quotes => depth += 1,
-            ')' if !in_quotes => depth = depth.checked_sub(1)?,
-            ',' if !in_quotes && depth == 0 => {
-                arguments.push(body[start..idx].trim().to_owned());
-                start = idx + 1;
-            }
-            _ => {}
-        }
-    }
-    if in_quotes || depth != 0 {
-        return None;
-    }
-    arguments.push(body[start..].trim().to_owned());
-    Some(arguments)
-}
-
-/// 1-based column in characters of byte offset `offset`.
-pub(crate) fn column(text: &str, offset: usize) -> usize {
-    text[..offset].chars().count() + 1
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn finds_calls_with_and_without_arguments() {
-        let search = "| tstats `summaries` count | `ctime(firstTime)` | `two(a, \"b,c\")`";
-        let calls = macro_calls(search).unwrap();
-        let named: Vec<_> = calls.iter().map(|c| (c.name.as_str(), c.arguments.clone())).collect();
-        assert_eq!(
-            named,
-            [
-                ("summaries", vec![]),
-                ("ctime", vec!["firstTime".to_owned()]),
-                ("two", vec!["a".to_owned(), "\"b,c\"".to_owned()]),
-            ]
-        );
-        assert_eq!(&search[calls[0].span.clone()], "`summaries`");
     }
 
-    #[test]
-    fn backquotes_in_strings_are_text() {
-        assert!(macro_calls(r#"search x="`not a call`" "#).unwrap().is_empty());
+    /// Lower-cased literals every record the `tstats` filter keeps contains in some field
+    /// (see [`Condition::required_literals`]); empty when there is no filter.
+    pub fn required_literals(&self) -> std::collections::BTreeSet<String> {
+        self.tstats()
+            .and_then(|tstats| tstats.filter.as_ref())
+            .map(Condition::required_literals)
+            .unwrap_or_default()
     }
 
-    #[test]
-    fn unclosed_and_malformed_calls_are_errors() {
-        assert_eq!(macro_calls("a `b"), Err(MacroCallError::Unclosed { col: 3 }));
-        assert!(matches!(macro_calls("`b(c`"), Err(MacroCallError::Malformed { col: 1, .. })));
-        assert!(matches!(macro_calls("``"), Err(MacroCallError::Malformed { .. })));
+    /// Where expanded bytes `span` come from in the original search.
+    pub(crate) fn locate(&self, span: &std::ops::Range<usize>) -> Location {
+        self.map.locate_span(span)
     }
 }

@@ -1,0 +1,109 @@
+//! Writers of a [`ResultTable`]: JSON lines as Splunk's JSON export writes results, CSV, and
+//! an aligned text table for people. They write to any `impl Write` and only return its
+//! errors.
+
+use std::io::{self, Write};
+
+use super::{FieldValue, ResultTable};
+
+impl ResultTable {
+    /// One JSON object per row, fields in column order, null fields left out; a value is a
+    /// string, a multivalue an array of strings (Splunk's JSON export of `result`).
+    pub fn write_json_lines(&self, mut out: impl Write) -> io::Result<()> {
+        for row in &self.rows {
+            let mut line = String::from("{");
+            let mut first = true;
+            for (column, value) in self.columns.iter().zip(row) {
+                let Some(value) = value else { continue };
+                if !first {
+                    line.push(',');
+                }
+                first = false;
+                line.push_str(&serde_json::to_string(column).map_err(io::Error::other)?);
+                line.push(':');
+                line.push_str(&serde_json::to_string(value).map_err(io::Error::other)?);
+            }
+            line.push_str("}\n");
+            out.write_all(line.as_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// CSV with a header row (RFC 4180 quoting, `\n` line ends); null is an empty cell and a
+    /// multivalue its values joined by newlines, as Splunk's CSV export writes them.
+    pub fn write_csv(&self, mut out: impl Write) -> io::Result<()> {
+        let header: Vec<String> = self.columns.iter().map(|c| csv_cell(c)).collect();
+        writeln!(out, "{}", header.join(","))?;
+        for row in &self.rows {
+            let cells: Vec<String> = row
+                .iter()
+                .map(|v| v.as_ref().map(FieldValue::joined).unwrap_or_default())
+                .map(|t| csv_cell(&t))
+                .collect();
+            writeln!(out, "{}", cells.join(","))?;
+        }
+        Ok(())
+    }
+
+    /// An aligned table: header, a rule of dashes, then the rows; columns two spaces apart,
+    /// a multivalue on several lines, null as nothing. Widths count characters.
+    pub fn write_text(&self, mut out: impl Write) -> io::Result<()> {
+        let cells: Vec<Vec<Vec<String>>> = self
+            .rows
+            .iter()
+            .map(|row| {
+                row.iter()
+                    .map(|value| {
+                        value.as_ref().map_or_else(Vec::new, |v| {
+                            v.values().flat_map(str::lines).map(str::to_owned).collect()
+                        })
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut widths: Vec<usize> = self.columns.iter().map(|c| c.chars().count()).collect();
+        for row in &cells {
+            for (width, cell) in widths.iter_mut().zip(row) {
+                for line in cell {
+                    *width = (*width).max(line.chars().count());
+                }
+            }
+        }
+        let header: Vec<&str> = self.columns.iter().map(String::as_str).collect();
+        write_line(&mut out, &widths, &header)?;
+        let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+        write_line(&mut out, &widths, &rule.iter().map(String::as_str).collect::<Vec<_>>())?;
+        for row in &cells {
+            let height = row.iter().map(Vec::len).max().unwrap_or(0).max(1);
+            for line_index in 0..height {
+                let line: Vec<&str> = row
+                    .iter()
+                    .map(|cell| cell.get(line_index).map_or("", String::as_str))
+                    .collect();
+                write_line(&mut out, &widths, &line)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn write_line(out: &mut impl Write, widths: &[usize], cells: &[&str]) -> io::Result<()> {
+    let mut line = String::new();
+    for (index, (cell, width)) in cells.iter().zip(widths).enumerate() {
+        if index > 0 {
+            line.push_str("  ");
+        }
+        line.push_str(cell);
+        let pad = width.saturating_sub(cell.chars().count());
+        line.extend(std::iter::repeat_n(' ', pad));
+    }
+    writeln!(out, "{}", line.trim_end())
+}
+
+fn csv_cell(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_owned()
+    }
+}

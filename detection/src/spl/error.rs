@@ -1,0 +1,164 @@
+//! Errors of compiling a search, each located in the rule's original search text; an error
+//! inside an expanded macro names the macros and points at the call.
+
+use std::fmt;
+use std::ops::Range;
+
+use super::macros::MacroCallError;
+
+impl From<MacroCallError> for SplErrorKind {
+    fn from(error: MacroCallError) -> Self {
+        match error {
+            MacroCallError::Unclosed { .. } => Self::UnclosedMacroCall,
+            MacroCallError::Malformed { text, .. } => Self::MalformedMacroCall(text),
+        }
+    }
+}
+
+/// Where in the original search an error is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    /// 1-based column, in characters, of the start of `span`.
+    pub col: usize,
+    /// Byte range in the original search: the offending text, or the whole macro call when
+    /// the error comes from a macro's expansion.
+    pub span: Range<usize>,
+    /// Macros being expanded at the error, outermost first, as `name(N)`; empty when the
+    /// error is in the search's own text.
+    pub macros: Vec<String>,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "col {}", self.col)?;
+        if let Some((innermost, outer)) = self.macros.split_last() {
+            write!(f, ": in macro `{innermost}`")?;
+            if !outer.is_empty() {
+                write!(f, " (via {})", outer.join(" → "))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A search that cannot be compiled: what is wrong and where.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("search: {location}: {kind}")]
+pub struct SplError {
+    /// Where the error is in the original search.
+    pub location: Location,
+    /// What is wrong. Part of this error's message rather than its `source()`, so an error
+    /// chain does not print it twice.
+    pub kind: SplErrorKind,
+}
+
+impl SplError {
+    pub(crate) fn new(location: Location, kind: SplErrorKind) -> Self {
+        Self { location, kind }
+    }
+}
+
+/// What is wrong with a search.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SplErrorKind {
+    /// A backquote opens a macro call that never closes.
+    #[error("macro call has no closing backquote")]
+    UnclosedMacroCall,
+    /// A backquoted call's name or parentheses are malformed.
+    #[error("malformed macro call `{0}`: expected `name` or `name(arg, …)`")]
+    MalformedMacroCall(String),
+    /// No macro has this name and arity.
+    #[error("unknown macro `{name}`")]
+    UnknownMacro {
+        /// The macro as `name(N)`.
+        name: String,
+    },
+    /// The macro exists, but not with this many arguments.
+    #[error("macro `{name}` called with {given} arguments, defined with {defined}")]
+    MacroArity {
+        /// The macro's name.
+        name: String,
+        /// Arguments in the call.
+        given: usize,
+        /// The argument counts it is defined with, joined by `or`.
+        defined: String,
+    },
+    /// A macro calls itself, directly or not.
+    #[error("macro cycle {chain}")]
+    MacroCycle {
+        /// The calls, `a(0) → b(0) → a(0)`.
+        chain: String,
+    },
+    /// Macro calls nest deeper than the limit.
+    #[error("macros nest deeper than {limit} levels")]
+    MacroDepth {
+        /// The limit.
+        limit: usize,
+    },
+    /// The expanded search grows past the limit.
+    #[error("macro expansion exceeds {limit} bytes")]
+    MacroSize {
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// The search expands more macro calls than the limit.
+    #[error("macro expansion exceeds {limit} calls")]
+    MacroCalls {
+        /// The limit.
+        limit: usize,
+    },
+    /// A double quote opens a string that never closes.
+    #[error("unclosed quoted string")]
+    UnclosedQuote,
+    /// An opening parenthesis has no matching `)`.
+    #[error("unclosed parenthesis")]
+    UnclosedParen,
+    /// A character SPL does not allow here.
+    #[error("unexpected character `{0}`")]
+    UnexpectedChar(char),
+    /// The parser wanted something else.
+    #[error("expected {expected}, found {found}")]
+    Expected {
+        /// What would have been valid.
+        expected: String,
+        /// What is there.
+        found: String,
+    },
+    /// A command this engine does not evaluate.
+    #[error("unknown or unsupported command `{0}`")]
+    UnknownCommand(String),
+    /// Syntax Splunk has but this engine does not evaluate.
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+    /// The first command does not produce results.
+    #[error("expected a generating command (`| tstats …`), found {0}")]
+    NotGenerating(String),
+    /// `tstats` without `from datamodel=…`.
+    #[error("tstats needs `from datamodel=<model>.<node>`")]
+    TstatsWithoutFrom,
+    /// A `tstats` field that is not `_time` nor a field of the node.
+    #[error("field `{field}` is not `_time` nor a field of node {node} (write `{node}.<field>`)")]
+    ForeignField {
+        /// The field as written.
+        field: String,
+        /// The node of `from datamodel=`.
+        node: String,
+    },
+    /// A `rename` whose sides have different numbers of `*`.
+    #[error("rename `{from}` AS `{to}`: both sides need the same number of `*`")]
+    RenameWildcards {
+        /// The source pattern.
+        from: String,
+        /// The target pattern.
+        to: String,
+    },
+    /// A `timeformat` with a directive this engine does not format.
+    #[error("time format `{format}`: unsupported directive `{directive}`")]
+    TimeFormat {
+        /// The whole format.
+        format: String,
+        /// The directive.
+        directive: String,
+    },
+}

@@ -1,0 +1,215 @@
+//! `strftime`-style time formats as `convert timeformat=…` uses them, formatted in UTC. Only
+//! the directives listed on [`TimeFormat`] are known; any other is a compile error rather
+//! than text printed wrong.
+
+/// A parsed time format. Directives: `%Y %y %m %d %e %H %I %M %S %p %b %B %h %a %A %j %Z %z
+/// %s %T %F %D %R %% %3N %6N %9N %N` (subseconds: milliseconds, microseconds, nanoseconds, and
+/// `%N` = milliseconds as Splunk's default).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TimeFormat {
+    text: String,
+    #[serde(skip)]
+    items: Vec<Item>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Item {
+    Literal(String),
+    Directive(char),
+    /// Subsecond digits: 3, 6 or 9.
+    Subsecond(usize),
+}
+
+const MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+const WEEKDAYS: [&str; 7] =
+    ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
+
+impl TimeFormat {
+    /// Splunk's default for `convert`: `%m/%d/%Y %H:%M:%S`.
+    pub fn splunk_default() -> Self {
+        // The default format only uses known directives.
+        Self::parse("%m/%d/%Y %H:%M:%S")
+            .unwrap_or_else(|_| Self { text: String::new(), items: Vec::new() })
+    }
+
+    /// Parses `text`, or returns the first directive it does not know.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut items = Vec::new();
+        let mut literal = String::new();
+        let mut chars = text.chars().peekable();
+        while let Some(ch) = chars.next() {
+            if ch != '%' {
+                literal.push(ch);
+                continue;
+            }
+            let item = match chars.next() {
+                Some('%') => {
+                    literal.push('%');
+                    continue;
+                }
+                Some(
+                    d @ ('Y' | 'y' | 'm' | 'd' | 'e' | 'H' | 'I' | 'M' | 'S' | 'p' | 'b' | 'B'
+                    | 'h' | 'a' | 'A' | 'j' | 'Z' | 'z' | 's' | 'T' | 'F' | 'D' | 'R'),
+                ) => Item::Directive(d),
+                Some('N') => Item::Subsecond(3),
+                Some(digit @ ('3' | '6' | '9')) if chars.peek() == Some(&'N') => {
+                    chars.next();
+                    Item::Subsecond(if digit == '3' {
+                        3
+                    } else if digit == '6' {
+                        6
+                    } else {
+                        9
+                    })
+                }
+                Some(other) => return Err(format!("%{other}")),
+                None => return Err("%".to_owned()),
+            };
+            if !literal.is_empty() {
+                items.push(Item::Literal(std::mem::take(&mut literal)));
+            }
+            items.push(item);
+        }
+        if !literal.is_empty() {
+            items.push(Item::Literal(literal));
+        }
+        Ok(Self { text: text.to_owned(), items })
+    }
+
+    /// The format as written.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// `micros` since the epoch formatted in UTC, or `None` outside years 0 to 9999.
+    pub fn format(&self, micros: i64) -> Option<String> {
+        let seconds = micros.div_euclid(1_000_000);
+        let subsecond = micros.rem_euclid(1_000_000);
+        let days = seconds.div_euclid(86_400);
+        let second_of_day = seconds.rem_euclid(86_400);
+        let (year, month, day) = civil_from_days(days);
+        if !(0..=9999).contains(&year) {
+            return None;
+        }
+        let hour = second_of_day / 3600;
+        let minute = second_of_day % 3600 / 60;
+        let second = second_of_day % 60;
+        let month_name = MONTHS.get(usize::try_from(month - 1).ok()?)?;
+        let weekday = WEEKDAYS.get(usize::try_from((days + 4).rem_euclid(7)).ok()?)?;
+        let day_of_year = days - days_from_civil(year, 1, 1) + 1;
+        let hour12 = if hour % 12 == 0 { 12 } else { hour % 12 };
+        let mut out = String::new();
+        for item in &self.items {
+            let piece = match item {
+                Item::Literal(text) => text.clone(),
+                Item::Subsecond(3) => format!("{:03}", subsecond / 1000),
+                Item::Subsecond(6) => format!("{subsecond:06}"),
+                Item::Subsecond(_) => format!("{subsecond:06}000"),
+                Item::Directive(d) => match d {
+                    'Y' => format!("{year:04}"),
+                    'y' => format!("{:02}", year % 100),
+                    'm' => format!("{month:02}"),
+                    'd' => format!("{day:02}"),
+                    'e' => format!("{day:>2}"),
+                    'H' => format!("{hour:02}"),
+                    'I' => format!("{hour12:02}"),
+                    'M' => format!("{minute:02}"),
+                    'S' => format!("{second:02}"),
+                    'p' => (if hour < 12 { "AM" } else { "PM" }).to_owned(),
+                    'b' | 'h' => month_name.get(..3).unwrap_or_default().to_owned(),
+                    'B' => (*month_name).to_owned(),
+                    'a' => weekday.get(..3).unwrap_or_default().to_owned(),
+                    'A' => (*weekday).to_owned(),
+                    'j' => format!("{day_of_year:03}"),
+                    'Z' => "UTC".to_owned(),
+                    'z' => "+0000".to_owned(),
+                    's' => seconds.to_string(),
+                    'T' => format!("{hour:02}:{minute:02}:{second:02}"),
+                    'F' => format!("{year:04}-{month:02}-{day:02}"),
+                    'D' => format!("{month:02}/{day:02}/{:02}", year % 100),
+                    'R' => format!("{hour:02}:{minute:02}"),
+                    _ => String::new(),
+                },
+            };
+            out.push_str(&piece);
+        }
+        Some(out)
+    }
+}
+
+/// Year, month (1-12) and day of `days` since 1970-01-01 in the proleptic Gregorian calendar
+/// (Howard Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+    let month = if shifted_month < 10 { shifted_month + 3 } else { shifted_month - 9 };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date.
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year.rem_euclid(400);
+    let shifted_month = if month > 2 { month - 3 } else { month + 9 };
+    let day_of_year = (153 * shifted_month + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn format(text: &str, micros: i64) -> String {
+        TimeFormat::parse(text).unwrap().format(micros).unwrap()
+    }
+
+    #[test]
+    fn formats_in_utc() {
+        // 2020-02-21T13:14:15.250Z, a Friday, day 52.
+        let micros = 1_582_290_855_250_000;
+        assert_eq!(format("%Y-%m-%dT%H:%M:%S", micros), "2020-02-21T13:14:15");
+        assert_eq!(
+            format("%y %b %B %a %A %j %Z %z %I%p %e %3N %6N %%", micros),
+            "20 Feb February Fri Friday 052 UTC +0000 01PM 21 250 250000 %"
+        );
+        assert_eq!(format("%m/%d/%Y %T", 0), "01/01/1970 00:00:00");
+        assert_eq!(format("%F %T", -1), "1969-12-31 23:59:59");
+        assert_eq!(format("%F %j", 951_782_400_000_000), "2000-02-29 060");
+        assert_eq!(format("%F %j", 1_609_372_800_000_000), "2020-12-31 366");
+    }
+
+    #[test]
+    fn rejects_unknown_directives() {
+        assert_eq!(TimeFormat::parse("%Y %Q"), Err("%Q".to_owned()));
+        assert_eq!(TimeFormat::parse("%"), Err("%".to_owned()));
+        assert_eq!(TimeFormat::splunk_default().text(), "%m/%d/%Y %H:%M:%S");
+    }
+
+    #[test]
+    fn out_of_range_years_do_not_format() {
+        assert_eq!(TimeFormat::parse("%Y").unwrap().format(i64::MAX), None);
+        assert_eq!(TimeFormat::parse("%Y").unwrap().format(i64::MIN), None);
+    }
+}

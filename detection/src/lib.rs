@@ -1,4 +1,4 @@
-//! Evaluate Splunk security_content detections offline: load rules and macros, read Windows
+//! Evaluate Splunk `security_content` detections offline: load rules and macros, read Windows
 //! event logs into CIM data model records, run the rule's SPL over them and render the rule's
 //! documentation page. The library does no network I/O and never prints; callers own output.
 #![warn(missing_docs)]

@@ -1,7 +1,7 @@
 //! Helpers shared by the behaviour tests: where fixtures and snapshots live, and where the
 //! shared real datasets are when this checkout has them.
 
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, clippy::print_stderr)]
 
 use std::path::{Path, PathBuf};
 

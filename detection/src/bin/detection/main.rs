@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// Detection-as-code for Splunk security_content rules, offline.
+/// Detection-as-code for Splunk `security_content` rules, offline.
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {

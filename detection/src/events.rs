@@ -314,15 +314,14 @@ impl EventReader {
         let name: Arc<str> = Arc::from(path.display().to_string());
         let file = File::open(path)
             .map_err(|source| EventError::Open { path: name.to_string(), source })?;
-        let mut buffered = BufReader::with_capacity(BUFFER_BYTES, file);
-        let head = peek(&mut buffered, &name)?;
+        let (head, file) = peek(file, &name)?;
         if head.starts_with(EVTX_MAGIC) {
             // EVTX needs to seek between chunks, so it reads the file itself.
-            drop(buffered);
+            drop(file);
             let inner = evtx::EvtxReader::from_path(path, &name)?;
             return Ok(Self::with(&name, InputFormat::Evtx, false, Box::new(inner)));
         }
-        Self::from_buffered(&name, buffered)
+        Self::from_peeked(&name, &head, file)
     }
 
     /// Reads events from `reader`, naming it `name` in locations. EVTX input is read into
@@ -330,23 +329,24 @@ impl EventReader {
     /// use [`EventReader::open`] for large EVTX files.
     pub fn from_reader(name: &str, reader: impl Read + 'static) -> Result<Self, EventError> {
         let name: Arc<str> = Arc::from(name);
-        Self::from_buffered(&name, BufReader::with_capacity(BUFFER_BYTES, reader))
+        let (head, reader) = peek(reader, &name)?;
+        Self::from_peeked(&name, &head, reader)
     }
 
-    fn from_buffered(
+    fn from_peeked(
         name: &Arc<str>,
-        mut buffered: impl BufRead + 'static,
+        head: &[u8],
+        reader: impl Read + 'static,
     ) -> Result<Self, EventError> {
-        let head = peek(&mut buffered, name)?;
         if head.starts_with(GZIP_MAGIC) {
-            let decoder = flate2::bufread::MultiGzDecoder::new(buffered);
-            let mut inner = BufReader::with_capacity(BUFFER_BYTES, decoder);
-            let head = peek(&mut inner, name)?;
-            let mut reader = Self::sniffed(name, &head, inner)?;
+            let decoder = flate2::read::MultiGzDecoder::new(reader);
+            let (head, inner) = peek(decoder, name)?;
+            let buffered = BufReader::with_capacity(BUFFER_BYTES, inner);
+            let mut reader = Self::sniffed(name, &head, buffered)?;
             reader.report.gzip = true;
             return Ok(reader);
         }
-        Self::sniffed(name, &head, buffered)
+        Self::sniffed(name, head, BufReader::with_capacity(BUFFER_BYTES, reader))
     }
 
     fn sniffed(
@@ -475,10 +475,19 @@ fn error_chain(err: &dyn std::error::Error) -> String {
     text
 }
 
-/// The first bytes of `reader` without consuming them (fewer only at the end of input).
-fn peek(reader: &mut impl BufRead, name: &Arc<str>) -> Result<Vec<u8>, EventError> {
-    match reader.fill_buf() {
-        Ok(bytes) => Ok(bytes.iter().take(64).copied().collect()),
+/// A reader whose first bytes were read for detection and are handed out again.
+type Replayed<R> = io::Chain<io::Cursor<Vec<u8>>, R>;
+
+/// How many leading bytes format detection looks at.
+const PEEK_BYTES: usize = 64;
+
+/// The first [`PEEK_BYTES`] bytes of `reader` (fewer only at the end of input), and a reader
+/// that yields them again followed by the rest: detection must not depend on how much one
+/// `read` happens to return.
+fn peek<R: Read>(mut reader: R, name: &Arc<str>) -> Result<(Vec<u8>, Replayed<R>), EventError> {
+    let mut head = Vec::with_capacity(PEEK_BYTES);
+    match (&mut reader).take(PEEK_BYTES as u64).read_to_end(&mut head) {
+        Ok(_) => Ok((head.clone(), io::Cursor::new(head).chain(reader))),
         Err(source) => Err(EventError::Read { location: Location::text(name, 1, 0), source }),
     }
 }

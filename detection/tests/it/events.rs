@@ -568,3 +568,40 @@ fn damaged_evtx_record_does_not_stop_the_file() {
     assert_eq!(skip.location.record, Some(5));
     assert!(skip.reason.to_string().contains("record number 5"), "{}", skip.reason);
 }
+
+/// Hands out at most `step` bytes per read, so every boundary, escape and line end falls
+/// across reads somewhere.
+struct Trickle {
+    bytes: Vec<u8>,
+    at: usize,
+    step: usize,
+}
+
+impl std::io::Read for Trickle {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let rest = self.bytes.get(self.at..).unwrap_or_default();
+        let len = rest.len().min(out.len()).min(self.step);
+        out.get_mut(..len).unwrap().copy_from_slice(rest.get(..len).unwrap());
+        self.at += len;
+        Ok(len)
+    }
+}
+
+#[test]
+fn reading_in_tiny_pieces_gives_the_same_events() {
+    for name in FIXTURES {
+        let path = fixture(&format!("events/{name}"));
+        let whole: Vec<Event> =
+            EventReader::open(&path).unwrap().collect::<Result<_, _>>().unwrap();
+        for step in [1, 2, 3, 7, 64] {
+            let bytes = std::fs::read(&path).unwrap();
+            let source = path.display().to_string();
+            let trickle = Trickle { bytes, at: 0, step };
+            let pieces: Vec<Event> = EventReader::from_reader(&source, trickle)
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            assert_eq!(pieces, whole, "{name} read {step} bytes at a time");
+        }
+    }
+}

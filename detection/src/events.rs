@@ -236,6 +236,9 @@ pub struct ReadReport {
     pub gzip: bool,
     /// Events read, by channel and `EventID`.
     pub events: BTreeMap<(String, u32), u64>,
+    /// Events passed over unparsed because the prefilter rejected them (not skips: they
+    /// were well-formed as far as the boundary scan saw).
+    pub prefiltered: u64,
     /// How many pieces of input were skipped.
     pub skipped_total: u64,
     /// The first [`ReadReport::MAX_LISTED_SKIPS`] skips, in input order.
@@ -279,16 +282,28 @@ impl ReadReport {
     }
 }
 
-/// One step of a format reader: an event, a skip, or the end of what can be read.
+/// One step of a format reader: an event, a skip, an event the prefilter passed over, or
+/// the end of what can be read.
 enum Step {
     Event(Event),
     Skip(Skip),
+    Prefiltered,
     Fatal(EventError),
 }
+
+/// A test on an event's raw bytes, before it is parsed: `false` means the event cannot
+/// matter to the caller and is only counted.
+pub type Prefilter = Box<dyn FnMut(&[u8]) -> bool>;
 
 /// What every format reader does: hand out the next step, adding notes to the report.
 trait FormatReader {
     fn next_step(&mut self, notes: &mut Vec<String>) -> Option<Step>;
+
+    /// Installs `prefilter`; `false` when this format parses every event regardless.
+    fn set_prefilter(&mut self, prefilter: Prefilter) -> bool {
+        drop(prefilter);
+        false
+    }
 }
 
 /// Reads the events of one input, whatever its format, and keeps a [`ReadReport`].
@@ -412,6 +427,24 @@ impl EventReader {
         self
     }
 
+    /// Parses only the events whose raw bytes pass `keep`; the others are counted in
+    /// [`ReadReport::prefiltered`]. Applies to XML exports (plain, gzip or in a JSON string),
+    /// where the bytes are the `<Event …>…</Event>` text with entities as written; JSON and
+    /// EVTX events are always parsed (their raw form is not what a rule's values look like),
+    /// and the report's notes say so.
+    #[must_use]
+    pub fn prefilter(mut self, keep: impl FnMut(&[u8]) -> bool + 'static) -> Self {
+        if let Some(inner) = self.inner.as_mut()
+            && !inner.set_prefilter(Box::new(keep))
+        {
+            self.report.notes.push(
+                "the prefilter applies to XML exports only; every event of this input was parsed"
+                    .to_owned(),
+            );
+        }
+        self
+    }
+
     /// What was read so far.
     pub fn report(&self) -> &ReadReport {
         &self.report
@@ -447,6 +480,7 @@ impl Iterator for EventReader {
                     self.report.count(&event);
                     return Some(Ok(event));
                 }
+                Some(Step::Prefiltered) => self.report.prefiltered += 1,
                 Some(Step::Skip(skip)) => {
                     self.report.skip(skip.clone());
                     if self.strict {

@@ -67,6 +67,7 @@ pub(crate) struct XmlExportReader<R> {
     end_searched: usize,
     /// Skips found in text between events, handed out before the next event.
     queued: VecDeque<Skip>,
+    prefilter: Option<super::Prefilter>,
 }
 
 impl<R: BufRead> XmlExportReader<R> {
@@ -83,6 +84,7 @@ impl<R: BufRead> XmlExportReader<R> {
             discarding: false,
             end_searched: 0,
             queued: VecDeque::new(),
+            prefilter: None,
         }
     }
 
@@ -265,6 +267,14 @@ impl<R: BufRead> XmlExportReader<R> {
             return Some(Step::Skip(Skip { location, reason: SkipReason::TruncatedEvent }));
         }
         let len = end + END_LEN;
+        let bytes = pending.get(..len).unwrap_or_default();
+        if let Some(keep) = self.prefilter.as_mut()
+            && !keep(bytes)
+        {
+            self.consume(len);
+            self.gap = GapState::Clear;
+            return Some(Step::Prefiltered);
+        }
         let step = match pending.get(..len).map(|bytes| parse_event(bytes, location.clone())) {
             Some(Ok(event)) => Step::Event(event),
             Some(Err(reason)) => Step::Skip(Skip { location, reason }),
@@ -283,6 +293,11 @@ impl<R: BufRead> FormatReader for XmlExportReader<R> {
             return Some(Step::Skip(skip));
         }
         self.next_event(notes)
+    }
+
+    fn set_prefilter(&mut self, prefilter: super::Prefilter) -> bool {
+        self.prefilter = Some(prefilter);
+        true
     }
 }
 

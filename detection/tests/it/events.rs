@@ -605,3 +605,24 @@ fn reading_in_tiny_pieces_gives_the_same_events() {
         }
     }
 }
+
+#[test]
+fn prefilter_skips_parsing_of_rejected_events() {
+    let path = fixture("events/export_lf.log");
+    let finder = memchr::memmem::Finder::new(b"comsvcs.dll").into_owned();
+    let mut reader =
+        EventReader::open(&path).unwrap().prefilter(move |bytes| finder.find(bytes).is_some());
+    let events: Vec<Event> = reader.by_ref().collect::<Result<_, _>>().unwrap();
+    let report = reader.into_report();
+    assert_eq!(
+        events.iter().map(|event| event.record_id).collect::<Vec<_>>(),
+        [Some(1001), Some(2002)]
+    );
+    assert_eq!(report.prefiltered, 2);
+    assert_eq!(report.skipped_total, 1, "the text event is still a skip");
+
+    let mut reader =
+        EventReader::open(&fixture("events/flat_lines.json")).unwrap().prefilter(|_| false);
+    assert_eq!(reader.by_ref().count(), 4);
+    assert!(reader.report().notes.iter().any(|note| note.contains("XML exports only")));
+}

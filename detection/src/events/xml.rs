@@ -175,6 +175,9 @@ impl<R: BufRead> XmlExportReader<R> {
                     continue;
                 }
                 if self.eof {
+                    // The oversized event never ended: the rest of the input belongs to it.
+                    let len = pending.len();
+                    self.consume(len);
                     self.discarding = false;
                     return None;
                 }

@@ -460,6 +460,25 @@ fn ten_megabyte_value_is_skipped_whole() {
     assert_eq!(skip.location.line, Some(2));
     assert_eq!(report.skipped_total, 1);
     assert!(MAX_EVENT_BYTES < huge.len());
+
+    // An oversized event that never ends is one skip, not a skip plus stray text.
+    let unterminated = format!("{}\n<Event><System>{huge}", good_event("a"));
+    let (events, errors, report) = read_bytes(unterminated.into_bytes());
+    assert_eq!((events.len(), errors.len()), (1, 0));
+    let reasons: Vec<&SkipReason> = report.skipped.iter().map(|skip| &skip.reason).collect();
+    assert_eq!(reasons, [&SkipReason::OversizedEvent]);
+
+    // The same in JSON lines: the long line is skipped, the next one read, lines still right.
+    let lines = format!(
+        "{{\"EventID\":1,\"@timestamp\":\"2020-01-01T00:00:00Z\",\"CommandLine\":\"{huge}\"}}\n\
+         {{\"EventID\":2,\"@timestamp\":\"2020-01-01T00:00:00Z\"}}\n"
+    );
+    let (events, errors, report) = read_bytes(lines.into_bytes());
+    assert_eq!(events.iter().map(|event| event.event_id).collect::<Vec<_>>(), [2]);
+    assert_eq!(events.first().and_then(|event| event.location.line), Some(2));
+    assert!(errors.is_empty());
+    let skip = report.skipped.first().unwrap();
+    assert_eq!((skip.location.line, &skip.reason), (Some(1), &SkipReason::OversizedEvent));
 }
 
 #[test]

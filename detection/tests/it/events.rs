@@ -645,3 +645,34 @@ fn prefilter_skips_parsing_of_rejected_events() {
     assert_eq!(reader.by_ref().count(), 4);
     assert!(reader.report().notes.iter().any(|note| note.contains("XML exports only")));
 }
+
+#[test]
+fn events_command_prints_records_and_the_report() {
+    let path = fixture("events/export_lf.log");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_detection"))
+        .arg("events")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let records: Vec<serde_json::Value> =
+        stdout.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    assert_eq!(records.len(), 3);
+    assert!(records.iter().all(|record| record["node"] == "Processes"));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("XmlExport: 4 events, 1 skipped"), "{stderr}");
+    assert!(
+        stderr.contains("export_lf.log:3 (byte 1577): classic key=value text event"),
+        "{stderr}"
+    );
+
+    let strict = std::process::Command::new(env!("CARGO_BIN_EXE_detection"))
+        .args(["events", "--strict"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(strict.status.code(), Some(2));
+    // Records before the skipped text event were printed.
+    assert_eq!(String::from_utf8(strict.stdout).unwrap().lines().count(), 1);
+}

@@ -234,8 +234,8 @@ pub struct ReadReport {
     pub format: Option<InputFormat>,
     /// Whether the input was gzip-compressed.
     pub gzip: bool,
-    /// Events read, by channel and `EventID`.
-    pub events: BTreeMap<(String, u32), u64>,
+    /// Events read: channel, then `EventID`, to how many.
+    pub events: BTreeMap<String, BTreeMap<u32, u64>>,
     /// Events passed over unparsed because the prefilter rejected them (not skips: they
     /// were well-formed as far as the boundary scan saw).
     pub prefiltered: u64,
@@ -257,20 +257,27 @@ impl ReadReport {
 
     /// Events read in total.
     pub fn events_total(&self) -> u64 {
-        self.events.values().sum()
+        self.events.values().flat_map(BTreeMap::values).sum()
+    }
+
+    /// Events read of one channel and `EventID`.
+    pub fn events_of(&self, channel: &str, event_id: u32) -> u64 {
+        self.events.get(channel).and_then(|ids| ids.get(&event_id)).copied().unwrap_or(0)
+    }
+
+    /// (channel, `EventID`, events read) in channel then `EventID` order.
+    pub fn event_counts(&self) -> impl Iterator<Item = (&str, u32, u64)> {
+        self.events.iter().flat_map(|(channel, ids)| {
+            ids.iter().map(move |(event_id, count)| (channel.as_str(), *event_id, *count))
+        })
     }
 
     fn count(&mut self, event: &Event) {
         // Look up by borrowed key first: one allocation per distinct channel, not per event.
-        if let Some(count) = self
-            .events
-            .iter_mut()
-            .find(|((channel, id), _)| *id == event.event_id && *channel == event.channel)
-            .map(|(_, count)| count)
-        {
-            *count += 1;
+        if let Some(ids) = self.events.get_mut(event.channel.as_str()) {
+            *ids.entry(event.event_id).or_default() += 1;
         } else {
-            self.events.insert((event.channel.clone(), event.event_id), 1);
+            self.events.insert(event.channel.clone(), BTreeMap::from([(event.event_id, 1)]));
         }
     }
 

@@ -60,9 +60,8 @@ fn summary(report: &ReadReport) -> ReportSummary {
         format: report.format,
         gzip: report.gzip,
         events: report
-            .events
-            .iter()
-            .map(|((channel, id), count)| format!("{channel} {id}: {count}"))
+            .event_counts()
+            .map(|(channel, id, count)| format!("{channel} {id}: {count}"))
             .collect(),
         skipped: report
             .skipped
@@ -101,6 +100,9 @@ fn gzip_is_read_transparently() {
     let (gzip, report) = read_records(&fixture("events/export_crlf.log.gz"));
     assert!(report.gzip);
     assert_eq!(plain, gzip);
+    // The report serialises (map keys are strings and numbers, as JSON needs).
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["events"]["Security"]["4688"], 1);
 }
 
 #[test]
@@ -264,11 +266,7 @@ fn shared_datasets_event_counts_per_channel() {
     ];
     for (path, counts) in expected {
         let (_, report) = read_records(&datasets.join(path));
-        let got: Vec<(&str, u32, u64)> = report
-            .events
-            .iter()
-            .map(|((channel, id), count)| (channel.as_str(), *id, *count))
-            .collect();
+        let got: Vec<(&str, u32, u64)> = report.event_counts().collect();
         let mut want = counts.to_vec();
         want.sort_unstable();
         assert_eq!(got, want, "{path}");
@@ -278,8 +276,8 @@ fn shared_datasets_event_counts_per_channel() {
         "splunk-attack_data/datasets/attack_techniques/T1552.004/certutil_exe_certificate_extraction/certutil_exe_certificate_extraction.raw",
     ));
     assert_eq!(report.events_total(), 40);
-    assert_eq!(report.events.get(&("Security".to_owned(), 4688)), Some(&20));
-    assert_eq!(report.events.get(&(sysmon.to_owned(), 1)), Some(&20));
+    assert_eq!(report.events_of("Security", 4688), 20);
+    assert_eq!(report.events_of(sysmon, 1), 20);
     let (_, report) = read_records(
         &datasets
             .join("otrf-security-datasets/psh_lsass_memory_dump_comsvcs_2020-10-18T19500924.json"),

@@ -67,7 +67,7 @@ fn print_report(report: &ReadReport) {
         report.events_total(),
         report.skipped_total
     );
-    for ((channel, event_id), count) in &report.events {
+    for (channel, event_id, count) in report.event_counts() {
         eprintln!("  {channel} {event_id}: {count}");
     }
     for skip in &report.skipped {

@@ -343,6 +343,16 @@ fn evtx_comsvcs_sample_yields_record_4() {
     assert_eq!(record.time_micros / 1_000_000, 1_567_169_648); // 2019-08-30T12:54:08Z
     let (records, _) = read_records(&path);
     assert_eq!(records.iter().filter(|record| is_comsvcs_positive(record)).count(), 1);
+
+    // A gzip-compressed EVTX (read into memory, as the parser seeks) gives the same events.
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(&std::fs::read(&path).unwrap()).unwrap();
+    let (from_gzip, errors, report) = read_bytes(encoder.finish().unwrap());
+    assert!(errors.is_empty() && report.gzip, "{errors:?}");
+    assert_eq!(report.format, Some(InputFormat::Evtx));
+    // Only the source name in the locations differs.
+    let content = |event: &Event| (event.time_micros, event.record_id, event.data.clone());
+    assert!(from_gzip.iter().map(content).eq(events.iter().map(content)));
 }
 
 #[test]

@@ -1,1 +1,538 @@
-//! Placeholder until the events module lands.
+//! Windows event logs read into [`Event`]s: Splunk `attack_data` `XmlWinEventLog` exports (plain,
+//! gzip, or wrapped in one JSON string), EVTX files and JSON exports (flat NXLog/OTRF lines
+//! and `evtx_dump` objects). The format is picked from the content, never only from the name.
+//!
+//! Reading streams: memory stays bounded by the largest event, not the file. Anything that
+//! cannot be read becomes a located [`Skip`] in the [`ReadReport`] (or, in strict mode, an
+//! [`EventError`]); nothing is dropped silently and nothing here prints.
+//!
+//! ```no_run
+//! use detection::events::EventReader;
+//! let mut reader = EventReader::open("windows-sysmon.log".as_ref())?;
+//! for record in reader.processes() {
+//!     let record = record?;
+//!     # let _ = record;
+//! }
+//! let report = reader.into_report();
+//! # Ok::<(), detection::events::EventError>(())
+//! ```
+
+mod evtx;
+mod json;
+mod json_string;
+mod time;
+mod xml;
+
+use std::collections::BTreeMap;
+use std::collections::VecDeque;
+use std::fmt;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::datamodel::{self, NodeRecord};
+
+pub use evtx::MAX_IN_MEMORY_EVTX_BYTES;
+pub use json::MAX_HELD_EVENTS;
+pub use xml::parse_event as parse_xml_event;
+
+/// The largest event accepted, in bytes. A Windows event record is at most 64 KiB, so
+/// anything far larger is damage or an attack on the reader, and is skipped whole.
+pub const MAX_EVENT_BYTES: usize = 4 * 1024 * 1024;
+
+/// In which form an event's values are held; decided once per input format, here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum ValueForm {
+    /// The text between the tags as written in an XML export: entities are not decoded
+    /// (`&amp;` stays) and line breaks inside values are kept, as Splunk's `XmlWinEventLog`
+    /// extractions hold them.
+    XmlRaw,
+    /// Plain text, from a source that is not XML (JSON, a decoded EVTX record).
+    Plain,
+}
+
+/// The input formats [`EventReader`] recognises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum InputFormat {
+    /// `<Event …>…</Event>` one after another (Splunk's `XmlWinEventLog`), maybe with text.
+    XmlExport,
+    /// The same export wrapped in one JSON string literal.
+    XmlExportInJsonString,
+    /// A binary Windows event log (`ElfFile` magic).
+    Evtx,
+    /// JSON objects, one a line (flat NXLog/OTRF) or pretty-printed (`evtx_dump`).
+    Json,
+}
+
+/// Where in an input something was found. Line and byte offset count from 1 and 0 in the
+/// decoded stream (after gunzip or JSON-string unescaping).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Location {
+    /// The file name, or the name given to [`EventReader::from_reader`].
+    pub source: Arc<str>,
+    /// 1-based line of the first byte, for text formats.
+    pub line: Option<u64>,
+    /// 0-based byte offset of the first byte, for text formats.
+    pub byte_offset: Option<u64>,
+    /// The EVTX event record id.
+    pub record: Option<u64>,
+}
+
+impl Location {
+    fn text(source: &Arc<str>, line: u64, byte_offset: u64) -> Self {
+        Location {
+            source: Arc::clone(source),
+            line: Some(line),
+            byte_offset: Some(byte_offset),
+            record: None,
+        }
+    }
+
+    fn whole(source: &Arc<str>) -> Self {
+        Location { source: Arc::clone(source), line: None, byte_offset: None, record: None }
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.source)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if let Some(offset) = self.byte_offset {
+            write!(f, " (byte {offset})")?;
+        }
+        if let Some(record) = self.record {
+            write!(f, " record {record}")?;
+        }
+        Ok(())
+    }
+}
+
+/// One Windows event: the System fields a detection needs and the `EventData` pairs, in
+/// document order.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Event {
+    /// `System/Channel`, e.g. `Microsoft-Windows-Sysmon/Operational` or `Security`.
+    pub channel: String,
+    /// `System/EventID`.
+    pub event_id: u32,
+    /// `System/Provider/@Name`.
+    pub provider: String,
+    /// `System/Computer`.
+    pub computer: String,
+    /// `System/EventRecordID`, when written.
+    pub record_id: Option<u64>,
+    /// `_time`: microseconds since the Unix epoch, UTC (`TimeCreated/@SystemTime`).
+    pub time_micros: i64,
+    /// `EventData/Data` name and value pairs in [`Event::value_form`].
+    pub data: Vec<(String, String)>,
+    /// How the values are written.
+    pub value_form: ValueForm,
+    /// Where the event starts in its input.
+    pub location: Location,
+}
+
+impl Event {
+    /// The value of the first `Data` element called `name`.
+    pub fn data(&self, name: &str) -> Option<&str> {
+        self.data.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str())
+    }
+}
+
+/// Why a piece of input was not read as an event.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub enum SkipReason {
+    /// A classic `key=value` `WinEventLog` text event between the XML ones.
+    TextEvent,
+    /// Text outside any event that is neither whitespace nor a header line.
+    StrayText,
+    /// `<Event` without its `</Event>` before the next event or the end of input.
+    TruncatedEvent,
+    /// An event larger than [`MAX_EVENT_BYTES`].
+    OversizedEvent,
+    /// Bytes that are not UTF-8, at this offset from the event's start.
+    InvalidUtf8 {
+        /// Offset of the first bad byte from the start of the event.
+        offset: usize,
+    },
+    /// The event is not well-formed or lacks a field every event has.
+    Malformed(String),
+    /// An EVTX record the parser could not decode.
+    BadRecord(String),
+}
+
+impl fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SkipReason::TextEvent => f.write_str("classic key=value text event, not XML"),
+            SkipReason::StrayText => f.write_str("text outside any <Event>"),
+            SkipReason::TruncatedEvent => f.write_str("truncated event: expected </Event>"),
+            SkipReason::OversizedEvent => {
+                write!(f, "event larger than {MAX_EVENT_BYTES} bytes")
+            }
+            SkipReason::InvalidUtf8 { offset } => {
+                write!(f, "invalid UTF-8 {offset} bytes into the event")
+            }
+            SkipReason::Malformed(what) => write!(f, "malformed event: {what}"),
+            SkipReason::BadRecord(what) => write!(f, "unreadable EVTX record: {what}"),
+        }
+    }
+}
+
+/// Input that was not read as an event, and where.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Skip {
+    /// Where the skipped input starts.
+    pub location: Location,
+    /// Why it was skipped.
+    pub reason: SkipReason,
+}
+
+/// Errors reading events; each names where it happened.
+#[derive(Debug, thiserror::Error)]
+pub enum EventError {
+    /// The file could not be opened.
+    #[error("cannot open {path}")]
+    Open {
+        /// The path as given.
+        path: String,
+        /// The operating system's reason.
+        #[source]
+        source: io::Error,
+    },
+    /// Reading failed part way, e.g. a gzip stream that ends early.
+    #[error("{location}: cannot read further")]
+    Read {
+        /// How far reading got.
+        location: Location,
+        /// The underlying failure.
+        #[source]
+        source: io::Error,
+    },
+    /// The EVTX file header or a chunk could not be read.
+    #[error("{location}: unreadable EVTX file")]
+    Evtx {
+        /// The file.
+        location: Location,
+        /// The parser's reason.
+        #[source]
+        source: Box<::evtx::err::EvtxError>,
+    },
+    /// Input was skipped and the reader is strict.
+    #[error("{}: {}", .0.location, .0.reason)]
+    Skipped(Skip),
+}
+
+/// What a reader read: events per channel and `EventID`, and everything it skipped.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ReadReport {
+    /// The input's name.
+    pub source: String,
+    /// The format detected, once reading started.
+    pub format: Option<InputFormat>,
+    /// Whether the input was gzip-compressed.
+    pub gzip: bool,
+    /// Events read: channel, then `EventID`, to how many.
+    pub events: BTreeMap<String, BTreeMap<u32, u64>>,
+    /// Events passed over unparsed because the prefilter rejected them (not skips: they
+    /// were well-formed as far as the boundary scan saw).
+    pub prefiltered: u64,
+    /// How many pieces of input were skipped.
+    pub skipped_total: u64,
+    /// The first [`ReadReport::MAX_LISTED_SKIPS`] skips, in input order.
+    pub skipped: Vec<Skip>,
+    /// Facts a reader should know that are not skips (header lines, unwrapped JSON strings,
+    /// times read from local clocks).
+    pub notes: Vec<String>,
+    /// Why reading stopped before the end, if it did.
+    pub failure: Option<String>,
+}
+
+impl ReadReport {
+    /// How many skips are kept in [`ReadReport::skipped`]; the rest are only counted, so a
+    /// garbage file cannot grow the report without bound.
+    pub const MAX_LISTED_SKIPS: usize = 1000;
+
+    /// Events read in total.
+    pub fn events_total(&self) -> u64 {
+        self.events.values().flat_map(BTreeMap::values).sum()
+    }
+
+    /// Events read of one channel and `EventID`.
+    pub fn events_of(&self, channel: &str, event_id: u32) -> u64 {
+        self.events.get(channel).and_then(|ids| ids.get(&event_id)).copied().unwrap_or(0)
+    }
+
+    /// (channel, `EventID`, events read) in channel then `EventID` order.
+    pub fn event_counts(&self) -> impl Iterator<Item = (&str, u32, u64)> {
+        self.events.iter().flat_map(|(channel, ids)| {
+            ids.iter().map(move |(event_id, count)| (channel.as_str(), *event_id, *count))
+        })
+    }
+
+    fn count(&mut self, event: &Event) {
+        // Look up by borrowed key first: one allocation per distinct channel, not per event.
+        if let Some(ids) = self.events.get_mut(event.channel.as_str()) {
+            *ids.entry(event.event_id).or_default() += 1;
+        } else {
+            self.events.insert(event.channel.clone(), BTreeMap::from([(event.event_id, 1)]));
+        }
+    }
+
+    fn skip(&mut self, skip: Skip) {
+        self.skipped_total += 1;
+        if self.skipped.len() < Self::MAX_LISTED_SKIPS {
+            self.skipped.push(skip);
+        }
+    }
+}
+
+/// One step of a format reader: an event, a skip, an event the prefilter passed over, or
+/// the end of what can be read.
+enum Step {
+    Event(Event),
+    Skip(Skip),
+    Prefiltered,
+    Fatal(EventError),
+}
+
+/// A test on an event's raw bytes, before it is parsed: `false` means the event cannot
+/// matter to the caller and is only counted.
+pub type Prefilter = Box<dyn FnMut(&[u8]) -> bool>;
+
+/// What every format reader does: hand out the next step, adding notes to the report.
+trait FormatReader {
+    fn next_step(&mut self, notes: &mut Vec<String>) -> Option<Step>;
+
+    /// Installs `prefilter`; `false` when this format parses every event regardless.
+    fn set_prefilter(&mut self, prefilter: Prefilter) -> bool {
+        drop(prefilter);
+        false
+    }
+}
+
+/// Reads the events of one input, whatever its format, and keeps a [`ReadReport`].
+///
+/// Iterating yields every event; skipped input is counted in the report, or yielded as
+/// [`EventError::Skipped`] when [`EventReader::strict`] is set. A failure that ends reading
+/// (an I/O error, a gzip that ends early) is yielded once, after every event before it.
+pub struct EventReader {
+    inner: Option<Box<dyn FormatReader>>,
+    report: ReadReport,
+    strict: bool,
+}
+
+const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
+const EVTX_MAGIC: &[u8] = b"ElfFile\0";
+const UTF8_BOM: &[u8] = &[0xef, 0xbb, 0xbf];
+/// Read-ahead for the format readers; large enough that boundary scans run over long spans.
+const BUFFER_BYTES: usize = 256 * 1024;
+
+impl EventReader {
+    /// Opens `path`, detecting gzip and the format from the first bytes.
+    pub fn open(path: &Path) -> Result<Self, EventError> {
+        let name: Arc<str> = Arc::from(path.display().to_string());
+        let file = File::open(path)
+            .map_err(|source| EventError::Open { path: name.to_string(), source })?;
+        let (head, file) = peek(file, &name)?;
+        if head.starts_with(EVTX_MAGIC) {
+            // EVTX needs to seek between chunks, so it reads the file itself.
+            drop(file);
+            let inner = evtx::EvtxReader::from_path(path, &name)?;
+            return Ok(Self::with(&name, InputFormat::Evtx, false, Box::new(inner)));
+        }
+        Self::from_peeked(&name, &head, file)
+    }
+
+    /// Reads events from `reader`, naming it `name` in locations. EVTX input is read into
+    /// memory first (at most [`MAX_IN_MEMORY_EVTX_BYTES`] bytes), as its parser seeks;
+    /// use [`EventReader::open`] for large EVTX files.
+    pub fn from_reader(name: &str, reader: impl Read + 'static) -> Result<Self, EventError> {
+        let name: Arc<str> = Arc::from(name);
+        let (head, reader) = peek(reader, &name)?;
+        Self::from_peeked(&name, &head, reader)
+    }
+
+    fn from_peeked(
+        name: &Arc<str>,
+        head: &[u8],
+        reader: impl Read + 'static,
+    ) -> Result<Self, EventError> {
+        if head.starts_with(GZIP_MAGIC) {
+            let decoder = flate2::read::MultiGzDecoder::new(reader);
+            let (head, inner) = peek(decoder, name)?;
+            let buffered = BufReader::with_capacity(BUFFER_BYTES, inner);
+            let mut reader = Self::sniffed(name, &head, buffered)?;
+            reader.report.gzip = true;
+            return Ok(reader);
+        }
+        Self::sniffed(name, head, BufReader::with_capacity(BUFFER_BYTES, reader))
+    }
+
+    fn sniffed(
+        name: &Arc<str>,
+        head: &[u8],
+        buffered: impl BufRead + 'static,
+    ) -> Result<Self, EventError> {
+        if head.starts_with(EVTX_MAGIC) {
+            let inner = evtx::EvtxReader::from_read(buffered, name)?;
+            return Ok(Self::with(name, InputFormat::Evtx, false, Box::new(inner)));
+        }
+        let text = head.strip_prefix(UTF8_BOM).unwrap_or(head);
+        let first = text.iter().copied().find(|byte| !byte.is_ascii_whitespace());
+        Ok(match first {
+            Some(b'{' | b'[') => {
+                let inner = json::JsonReader::new(buffered, Arc::clone(name));
+                Self::with(name, InputFormat::Json, false, Box::new(inner))
+            }
+            Some(b'"') => {
+                log::warn!(
+                    "{name}: the export is one JSON string; reading the XML events inside it"
+                );
+                let unwrapped = json_string::JsonStringReader::new(buffered);
+                let inner = xml::XmlExportReader::new(
+                    BufReader::with_capacity(BUFFER_BYTES, unwrapped),
+                    Arc::clone(name),
+                );
+                let mut reader =
+                    Self::with(name, InputFormat::XmlExportInJsonString, false, Box::new(inner));
+                reader.report.notes.push(
+                    "the whole file is one JSON string; read the XmlWinEventLog export inside \
+                     it (lines and byte offsets count in the unescaped text)"
+                        .to_owned(),
+                );
+                reader
+            }
+            // Anything else, binary garbage included, is read as an XML export: events are
+            // found wherever `<Event` starts and everything else is a located skip.
+            _ => {
+                let inner = xml::XmlExportReader::new(buffered, Arc::clone(name));
+                Self::with(name, InputFormat::XmlExport, false, Box::new(inner))
+            }
+        })
+    }
+
+    fn with(name: &str, format: InputFormat, gzip: bool, inner: Box<dyn FormatReader>) -> Self {
+        EventReader {
+            inner: Some(inner),
+            report: ReadReport {
+                source: name.to_owned(),
+                format: Some(format),
+                gzip,
+                ..ReadReport::default()
+            },
+            strict: false,
+        }
+    }
+
+    /// In strict mode any skipped input is yielded as an [`EventError::Skipped`] error.
+    #[must_use]
+    pub fn strict(mut self, strict: bool) -> Self {
+        self.strict = strict;
+        self
+    }
+
+    /// Parses only the events whose raw bytes pass `keep`; the others are counted in
+    /// [`ReadReport::prefiltered`]. Applies to XML exports (plain, gzip or in a JSON string),
+    /// where the bytes are the `<Event …>…</Event>` text with entities as written; JSON and
+    /// EVTX events are always parsed (their raw form is not what a rule's values look like),
+    /// and the report's notes say so.
+    #[must_use]
+    pub fn prefilter(mut self, keep: impl FnMut(&[u8]) -> bool + 'static) -> Self {
+        if let Some(inner) = self.inner.as_mut()
+            && !inner.set_prefilter(Box::new(keep))
+        {
+            self.report.notes.push(
+                "the prefilter applies to XML exports only; every event of this input was parsed"
+                    .to_owned(),
+            );
+        }
+        self
+    }
+
+    /// What was read so far.
+    pub fn report(&self) -> &ReadReport {
+        &self.report
+    }
+
+    /// What was read; call after iterating to the end.
+    pub fn into_report(self) -> ReadReport {
+        self.report
+    }
+
+    /// The events mapped to CIM data model records: only events that belong to a node (a
+    /// Sysmon process creation, a Security 4688) give one. Errors pass through.
+    pub fn processes(&mut self) -> impl Iterator<Item = Result<NodeRecord, EventError>> + '_ {
+        self.filter_map(|event| match event {
+            Ok(event) => datamodel::processes_record(&event).map(Ok),
+            Err(err) => Some(Err(err)),
+        })
+    }
+}
+
+impl Iterator for EventReader {
+    type Item = Result<Event, EventError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let inner = self.inner.as_mut()?;
+            match inner.next_step(&mut self.report.notes) {
+                None => {
+                    self.inner = None;
+                    return None;
+                }
+                Some(Step::Event(event)) => {
+                    self.report.count(&event);
+                    return Some(Ok(event));
+                }
+                Some(Step::Prefiltered) => self.report.prefiltered += 1,
+                Some(Step::Skip(skip)) => {
+                    self.report.skip(skip.clone());
+                    if self.strict {
+                        return Some(Err(EventError::Skipped(skip)));
+                    }
+                }
+                Some(Step::Fatal(err)) => {
+                    self.report.failure = Some(error_chain(&err));
+                    self.inner = None;
+                    return Some(Err(err));
+                }
+            }
+        }
+    }
+}
+
+/// The error and its causes on one line, for the report.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// A reader whose first bytes were read for detection and are handed out again.
+type Replayed<R> = io::Chain<io::Cursor<Vec<u8>>, R>;
+
+/// How many leading bytes format detection looks at.
+const PEEK_BYTES: usize = 64;
+
+/// The first [`PEEK_BYTES`] bytes of `reader` (fewer only at the end of input), and a reader
+/// that yields them again followed by the rest: detection must not depend on how much one
+/// `read` happens to return.
+fn peek<R: Read>(mut reader: R, name: &Arc<str>) -> Result<(Vec<u8>, Replayed<R>), EventError> {
+    let mut head = Vec::with_capacity(PEEK_BYTES);
+    match (&mut reader).take(PEEK_BYTES as u64).read_to_end(&mut head) {
+        Ok(_) => Ok((head.clone(), io::Cursor::new(head).chain(reader))),
+        Err(source) => Err(EventError::Read { location: Location::text(name, 1, 0), source }),
+    }
+}
+
+/// Pending steps of readers that produce several at once (EVTX chunks, JSON lines waiting
+/// for a clock offset).
+type Steps = VecDeque<Step>;

@@ -1,1 +1,686 @@
-//! Tests of the events area.
+//! Tests of the events area: hand-made fixtures in every format (snapshotted), the shared
+//! real datasets (event counts and the known positives), and bad input of every kind.
+
+use std::io::{Cursor, Write};
+use std::path::Path;
+
+use detection::datamodel::NodeRecord;
+use detection::events::{
+    Event, EventError, EventReader, InputFormat, MAX_EVENT_BYTES, ReadReport, SkipReason, ValueForm,
+};
+
+use crate::support::{fixture, repo_root, shared_datasets, with_snapshots};
+
+/// Every record of `path`, and the report; fails the test on a reading error.
+#[track_caller]
+fn read_records(path: &Path) -> (Vec<NodeRecord>, ReadReport) {
+    let mut reader = EventReader::open(path).unwrap();
+    let records: Vec<NodeRecord> = reader.processes().collect::<Result<_, _>>().unwrap();
+    (records, reader.into_report())
+}
+
+#[track_caller]
+fn read_bytes(bytes: Vec<u8>) -> (Vec<Event>, Vec<String>, ReadReport) {
+    let mut reader = EventReader::from_reader("input", Cursor::new(bytes)).unwrap();
+    let mut events = Vec::new();
+    let mut errors = Vec::new();
+    for event in reader.by_ref() {
+        match event {
+            Ok(event) => events.push(event),
+            Err(err) => errors.push(error_text(&err)),
+        }
+    }
+    (events, errors, reader.into_report())
+}
+
+fn error_text(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text = format!("{text}: {cause}");
+        source = cause.source();
+    }
+    text
+}
+
+/// The report as a reviewer reads it, without this checkout's absolute paths.
+#[derive(serde::Serialize)]
+struct ReportSummary {
+    format: Option<InputFormat>,
+    gzip: bool,
+    events: Vec<String>,
+    skipped: Vec<String>,
+    notes: Vec<String>,
+    failure: Option<String>,
+}
+
+fn summary(report: &ReadReport) -> ReportSummary {
+    let root = format!("{}/", repo_root().display());
+    ReportSummary {
+        format: report.format,
+        gzip: report.gzip,
+        events: report
+            .event_counts()
+            .map(|(channel, id, count)| format!("{channel} {id}: {count}"))
+            .collect(),
+        skipped: report
+            .skipped
+            .iter()
+            .map(|skip| format!("{}: {}", skip.location, skip.reason).replace(&root, ""))
+            .collect(),
+        notes: report.notes.clone(),
+        failure: report.failure.as_ref().map(|failure| failure.replace(&root, "")),
+    }
+}
+
+const FIXTURES: &[&str] = &[
+    "export_lf.log",
+    "export_crlf.log",
+    "export_crlf.log.gz",
+    "export_double_quotes_empty_values.log",
+    "export_in_json_string.log",
+    "flat_lines.json",
+    "evtx_dump_pretty.json",
+];
+
+#[test]
+fn fixtures_map_to_process_records() {
+    for name in FIXTURES {
+        let (records, report) = read_records(&fixture(&format!("events/{name}")));
+        with_snapshots(|| {
+            insta::assert_yaml_snapshot!(format!("records@{name}"), records);
+            insta::assert_yaml_snapshot!(format!("report@{name}"), summary(&report));
+        });
+    }
+}
+
+#[test]
+fn gzip_is_read_transparently() {
+    let (plain, _) = read_records(&fixture("events/export_crlf.log"));
+    let (gzip, report) = read_records(&fixture("events/export_crlf.log.gz"));
+    assert!(report.gzip);
+    assert_eq!(plain, gzip);
+    // The report serialises (map keys are strings and numbers, as JSON needs).
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["events"]["Security"]["4688"], 1);
+}
+
+#[test]
+fn xml_values_keep_entities_and_line_breaks_as_written() {
+    let events: Vec<Event> = EventReader::open(&fixture("events/export_crlf.log"))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let security = events.iter().find(|event| event.event_id == 4688).unwrap();
+    assert_eq!(security.value_form, ValueForm::XmlRaw);
+    assert_eq!(
+        security.data("MandatoryLabel"),
+        Some("Replicating Directory Changes\r\n\t\tAll\r\n\tdomainDNS\r\n")
+    );
+    let (records, _) = read_records(&fixture("events/export_lf.log"));
+    let process = records.first().and_then(|record| record.field("process")).unwrap();
+    assert!(process.ends_with("full &amp;&amp; echo done 2&gt;&amp;1"), "{process}");
+    let multi_line = records.iter().find(|record| record.field("process_name") == Some("cmd.exe"));
+    assert_eq!(
+        multi_line.and_then(|record| record.field("process")),
+        Some("cmd.exe /c \"copy a b\nand more on a second line\"")
+    );
+}
+
+#[test]
+fn json_values_are_plain_text() {
+    let events: Vec<Event> = EventReader::open(&fixture("events/flat_lines.json"))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(events.iter().all(|event| event.value_form == ValueForm::Plain));
+}
+
+#[test]
+fn json_string_export_is_unwrapped_and_noted() {
+    let (records, report) = read_records(&fixture("events/export_in_json_string.log"));
+    assert_eq!(report.format, Some(InputFormat::XmlExportInJsonString));
+    assert!(report.notes.iter().any(|note| note.contains("one JSON string")));
+    let (plain, _) = read_records(&fixture("events/export_crlf.log"));
+    // The wrapped export holds the first LF event and the CRLF events (line ends as LF).
+    assert_eq!(records.len(), 3);
+    assert_eq!(
+        records.get(1).and_then(|record| record.field("process")),
+        plain.first().and_then(|record| record.field("process"))
+    );
+}
+
+#[test]
+fn strict_mode_turns_a_skip_into_an_error() {
+    let mut reader = EventReader::open(&fixture("events/export_lf.log")).unwrap().strict(true);
+    let results: Vec<Result<Event, EventError>> = reader.by_ref().collect();
+    let error = results.iter().find_map(|result| result.as_ref().err()).unwrap();
+    assert!(
+        error
+            .to_string()
+            .ends_with("export_lf.log:3 (byte 1577): classic key=value text event, not XML"),
+        "{error}"
+    );
+    // The events after the skip are still read.
+    assert_eq!(results.iter().filter(|result| result.is_ok()).count(), 4);
+}
+
+/// (path below the shared datasets, events the README states, text events skipped).
+const SHARED_XML_EXPORTS: &[(&str, u64, u64)] = &[
+    (
+        "splunk-attack_data/datasets/attack_techniques/T1552.004/certutil_exe_certificate_extraction/certutil_exe_certificate_extraction.raw",
+        40,
+        19,
+    ),
+    (
+        "splunk-attack_data/datasets/attack_techniques/T1202/atomic_red_team/windows-sysmon.log",
+        24,
+        0,
+    ),
+    (
+        "splunk-attack_data/datasets/attack_techniques/T1003.006/impacket/windows-security-xml.log",
+        3,
+        0,
+    ),
+    (
+        "splunk-attack_data/datasets/attack_techniques/T1649/certify_abuse/certify_esc1_abuse_sysmon.log",
+        23,
+        0,
+    ),
+    (
+        "splunk-attack_data/datasets/attack_techniques/T1649/certify_abuse/certify_esc1_abuse.log",
+        38,
+        0,
+    ),
+    (
+        "splunk-attack_data/datasets/attack_techniques/T1003.003/credential-dumping-via-copy/data.log",
+        17,
+        0,
+    ),
+    ("splunk-attack_data/datasets/attack_techniques/T1003.002/atomic_red_team/sysmon.log", 10, 0),
+    ("splunk-attack_data/attack_data/datasets/attack_techniques/T1003/test/sysmon.log", 5, 0),
+    ("splunk-attack_data/datasets/attack_techniques/T1003/test/sysmon.xml", 5, 0),
+];
+
+#[test]
+fn shared_attack_data_exports_yield_the_stated_events() {
+    let Some(datasets) = shared_datasets("shared_attack_data_exports_yield_the_stated_events")
+    else {
+        return;
+    };
+    for (path, events, text_events) in SHARED_XML_EXPORTS {
+        let (_, report) = read_records(&datasets.join(path));
+        assert_eq!(report.events_total(), *events, "{path}");
+        assert_eq!(report.skipped_total, *text_events, "{path}");
+        assert!(report.skipped.iter().all(|skip| skip.reason == SkipReason::TextEvent), "{path}");
+        assert_eq!(report.failure, None, "{path}");
+    }
+}
+
+/// Events per (channel, `EventID`) a file must yield.
+type ChannelCounts<'a> = &'a [(&'a str, u32, u64)];
+
+#[test]
+fn shared_datasets_event_counts_per_channel() {
+    let Some(datasets) = shared_datasets("shared_datasets_event_counts_per_channel") else {
+        return;
+    };
+    let sysmon = "Microsoft-Windows-Sysmon/Operational";
+    let expected: &[(&str, ChannelCounts<'_>)] = &[
+        (
+            "splunk-attack_data/datasets/attack_techniques/T1202/atomic_red_team/windows-sysmon.log",
+            &[(sysmon, 1, 8), (sysmon, 10, 16)],
+        ),
+        (
+            "splunk-attack_data/datasets/attack_techniques/T1003.006/impacket/windows-security-xml.log",
+            &[("Security", 4662, 3)],
+        ),
+        (
+            "splunk-attack_data/datasets/attack_techniques/T1003.003/credential-dumping-via-copy/data.log",
+            &[(sysmon, 1, 17)],
+        ),
+        (
+            "splunk-attack_data/datasets/attack_techniques/T1003.002/atomic_red_team/sysmon.log",
+            &[("Security", 4688, 5), (sysmon, 1, 4), (sysmon, 22, 1)],
+        ),
+        (
+            "otrf-security-datasets/psh_control_panel_execution_2020-10-2201312134.process-creation-excerpt.json",
+            &[("Security", 4688, 9), (sysmon, 1, 9)],
+        ),
+        (
+            "evtx-attack-samples/exec_sysmon_1_lolbin_rundll32_advpack_RegisterOCX.evtx",
+            &[(sysmon, 1, 2)],
+        ),
+        (
+            "sigma-regression/proc_creation_win_rundll32_unc_path/5cdb711b-5740-4fb2-ba88-f7945027afac.evtx",
+            &[(sysmon, 1, 1)],
+        ),
+        (
+            "sigma-regression/proc_creation_win_rundll32_unc_path/5cdb711b-5740-4fb2-ba88-f7945027afac.json",
+            &[(sysmon, 1, 1)],
+        ),
+        (
+            "sigma-regression/proc_creation_win_rundll32_process_dump_via_comsvcs/646ea171-dded-4578-8a4d-65e9822892e3.json",
+            &[(sysmon, 1, 1)],
+        ),
+    ];
+    for (path, counts) in expected {
+        let (_, report) = read_records(&datasets.join(path));
+        let got: Vec<(&str, u32, u64)> = report.event_counts().collect();
+        let mut want = counts.to_vec();
+        want.sort_unstable();
+        assert_eq!(got, want, "{path}");
+        assert_eq!(report.skipped_total, 0, "{path}");
+    }
+    let (_, report) = read_records(&datasets.join(
+        "splunk-attack_data/datasets/attack_techniques/T1552.004/certutil_exe_certificate_extraction/certutil_exe_certificate_extraction.raw",
+    ));
+    assert_eq!(report.events_total(), 40);
+    assert_eq!(report.events_of("Security", 4688), 20);
+    assert_eq!(report.events_of(sysmon, 1), 20);
+    let (_, report) = read_records(
+        &datasets
+            .join("otrf-security-datasets/psh_lsass_memory_dump_comsvcs_2020-10-18T19500924.json"),
+    );
+    assert_eq!(report.events_total(), 184);
+    let (_, report) = read_records(
+        &datasets.join("evtx-attack-samples/sysmon_10_1_memdump_comsvcs_minidump.evtx"),
+    );
+    assert_eq!(report.events_total(), 6);
+}
+
+/// The README's positive: `rundll32.exe` whose command line has `comsvcs.dll` and `MiniDump`.
+fn is_comsvcs_positive(record: &NodeRecord) -> bool {
+    let process = record.field("process").unwrap_or_default().to_lowercase();
+    record.field("process_name").is_some_and(|name| name.eq_ignore_ascii_case("rundll32.exe"))
+        && process.contains("comsvcs.dll")
+        && process.contains("minidump")
+}
+
+#[test]
+fn otrf_comsvcs_run_yields_sysmon_and_security_records() {
+    let Some(datasets) = shared_datasets("otrf_comsvcs_run_yields_sysmon_and_security_records")
+    else {
+        return;
+    };
+    let (records, _) = read_records(
+        &datasets
+            .join("otrf-security-datasets/psh_lsass_memory_dump_comsvcs_2020-10-18T19500924.json"),
+    );
+    let positives: Vec<&NodeRecord> =
+        records.iter().filter(|record| is_comsvcs_positive(record)).collect();
+    assert_eq!(positives.len(), 2);
+    // 2020-10-18 23:50:05 UTC, for the 4688 too although it carries only local time.
+    for record in &positives {
+        assert_eq!(record.time_micros / 1_000_000, 1_603_065_005, "{record:?}");
+        assert_eq!(record.field("dest"), Some("WORKSTATION5"));
+        assert_eq!(record.field("user"), Some("WORKSTATION5\\wardog"));
+    }
+    // One from Sysmon (decimal ids, a process GUID) and one from 4688 (hex ids).
+    assert!(positives.iter().any(|record| record.field("process_guid").is_some()));
+    assert!(positives.iter().any(|record| record.field("process_id") == Some("0x12d8")));
+}
+
+#[test]
+fn evtx_comsvcs_sample_yields_record_4() {
+    let Some(datasets) = shared_datasets("evtx_comsvcs_sample_yields_record_4") else {
+        return;
+    };
+    let path = datasets.join("evtx-attack-samples/sysmon_10_1_memdump_comsvcs_minidump.evtx");
+    let events: Vec<Event> = EventReader::open(&path).unwrap().collect::<Result<_, _>>().unwrap();
+    // Record 4 of the file (its record header); the System EventRecordID is the channel's.
+    let event = events.iter().find(|event| event.location.record == Some(4)).unwrap();
+    assert_eq!(event.record_id, Some(32154));
+    let record = detection::datamodel::processes_record(event).unwrap();
+    assert!(is_comsvcs_positive(&record));
+    assert_eq!(
+        record.field("process"),
+        Some(
+            r"rundll32 C:\windows\system32\comsvcs.dll, MiniDump 4868 C:\Windows\System32\notepad.bin full"
+        )
+    );
+    assert_eq!(record.field("user"), Some(r"MSEDGEWIN10\IEUser"));
+    assert_eq!(record.time_micros / 1_000_000, 1_567_169_648); // 2019-08-30T12:54:08Z
+    let (records, _) = read_records(&path);
+    assert_eq!(records.iter().filter(|record| is_comsvcs_positive(record)).count(), 1);
+
+    // A gzip-compressed EVTX (read into memory, as the parser seeks) gives the same events.
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(&std::fs::read(&path).unwrap()).unwrap();
+    let (from_gzip, errors, report) = read_bytes(encoder.finish().unwrap());
+    assert!(errors.is_empty() && report.gzip, "{errors:?}");
+    assert_eq!(report.format, Some(InputFormat::Evtx));
+    // Only the source name in the locations differs.
+    let content = |event: &Event| (event.time_micros, event.record_id, event.data.clone());
+    assert!(from_gzip.iter().map(content).eq(events.iter().map(content)));
+}
+
+#[test]
+fn shared_positives_are_only_where_the_readme_says() {
+    let Some(datasets) = shared_datasets("shared_positives_are_only_where_the_readme_says") else {
+        return;
+    };
+    let mut files = vec![datasets.clone()];
+    let mut positives = Vec::new();
+    while let Some(dir) = files.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                files.push(path);
+            } else if path.file_name().is_some_and(|name| name != "README.md") {
+                let (records, _) = read_records(&path);
+                let count = records.iter().filter(|record| is_comsvcs_positive(record)).count();
+                if count > 0 {
+                    let name = path.file_name().unwrap().to_string_lossy().into_owned();
+                    positives.push((name, count));
+                }
+            }
+        }
+    }
+    positives.sort();
+    assert_eq!(
+        positives,
+        [
+            ("psh_lsass_memory_dump_comsvcs_2020-10-18T19500924.json".to_owned(), 2),
+            ("sysmon_10_1_memdump_comsvcs_minidump.evtx".to_owned(), 1)
+        ]
+    );
+}
+
+const GOOD_EVENT: &str = "<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><System><Provider Name='Microsoft-Windows-Sysmon'/><EventID>1</EventID><TimeCreated SystemTime='2021-01-01T00:00:00.0000000Z'/><EventRecordID>7</EventRecordID><Channel>Microsoft-Windows-Sysmon/Operational</Channel><Computer>host</Computer></System><EventData><Data Name='Image'>C:\\Windows\\System32\\rundll32.exe</Data><Data Name='CommandLine'>VALUE</Data></EventData></Event>";
+
+fn good_event(value: &str) -> String {
+    GOOD_EVENT.replace("VALUE", value)
+}
+
+#[test]
+fn truncated_event_is_a_located_skip_and_reading_goes_on() {
+    let cut = good_event("x");
+    let cut = cut.get(..cut.len() / 2).unwrap();
+    let input = format!("{}\n{cut}\n{}\n{cut}", good_event("a"), good_event("b"));
+    let (events, errors, report) = read_bytes(input.into_bytes());
+    assert_eq!(errors, Vec::<String>::new());
+    assert_eq!(events.len(), 2);
+    let reasons: Vec<String> =
+        report.skipped.iter().map(|skip| format!("{}: {}", skip.location, skip.reason)).collect();
+    let second_line = good_event("a").len() + 1;
+    let last_line = second_line + cut.len() + 1 + good_event("b").len() + 1;
+    assert_eq!(
+        reasons,
+        [
+            format!("input:2 (byte {second_line}): truncated event: expected </Event>"),
+            format!("input:4 (byte {last_line}): truncated event: expected </Event>"),
+        ]
+    );
+}
+
+#[test]
+fn invalid_utf8_is_a_located_skip() {
+    let mut input = good_event("a").into_bytes();
+    input.push(b'\n');
+    let bad_at = input.len();
+    input.extend_from_slice(good_event("b\u{e9}").as_bytes());
+    // Make the two bytes of é into one stray Latin-1 byte.
+    let index = input.iter().rposition(|byte| *byte == 0xc3).unwrap();
+    input.remove(index);
+    input.push(b'\n');
+    input.extend_from_slice(good_event("c").as_bytes());
+    let (events, _, report) = read_bytes(input);
+    assert_eq!(events.len(), 2);
+    let skip = report.skipped.first().unwrap();
+    assert_eq!(skip.location.byte_offset, Some(bad_at as u64));
+    assert_eq!(skip.location.line, Some(2));
+    assert!(matches!(skip.reason, SkipReason::InvalidUtf8 { .. }), "{:?}", skip.reason);
+}
+
+#[test]
+fn unknown_entity_is_refused_not_resolved() {
+    let input = format!(
+        "<!DOCTYPE x [<!ENTITY boom SYSTEM \"file:///etc/passwd\">]>\n{}\n{}",
+        good_event("&boom;"),
+        good_event("a &amp; b &#x41;")
+    );
+    let (events, _, report) = read_bytes(input.into_bytes());
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        events.first().and_then(|event| event.data("CommandLine")),
+        Some("a &amp; b &#x41;")
+    );
+    let reasons: Vec<String> = report.skipped.iter().map(|skip| skip.reason.to_string()).collect();
+    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    assert_eq!(reasons.first().map(String::as_str), Some("text outside any <Event>"));
+    assert!(
+        reasons.get(1).is_some_and(|reason| reason.contains("unknown entity reference &boom;")),
+        "{reasons:?}"
+    );
+}
+
+#[test]
+fn ten_megabyte_value_is_skipped_whole() {
+    let huge = "A".repeat(10 * 1024 * 1024);
+    let input = format!("{}\n{}\n{}", good_event("a"), good_event(&huge), good_event("c"));
+    let (events, errors, report) = read_bytes(input.into_bytes());
+    assert_eq!(errors, Vec::<String>::new());
+    let values: Vec<&str> = events.iter().filter_map(|event| event.data("CommandLine")).collect();
+    assert_eq!(values, ["a", "c"]);
+    let skip = report.skipped.first().unwrap();
+    assert_eq!(skip.reason, SkipReason::OversizedEvent);
+    assert_eq!(skip.location.line, Some(2));
+    assert_eq!(report.skipped_total, 1);
+    assert!(MAX_EVENT_BYTES < huge.len());
+
+    // An oversized event that never ends is one skip, not a skip plus stray text.
+    let unterminated = format!("{}\n<Event><System>{huge}", good_event("a"));
+    let (events, errors, report) = read_bytes(unterminated.into_bytes());
+    assert_eq!((events.len(), errors.len()), (1, 0));
+    let reasons: Vec<&SkipReason> = report.skipped.iter().map(|skip| &skip.reason).collect();
+    assert_eq!(reasons, [&SkipReason::OversizedEvent]);
+
+    // The same in JSON lines: the long line is skipped, the next one read, lines still right.
+    let lines = format!(
+        "{{\"EventID\":1,\"@timestamp\":\"2020-01-01T00:00:00Z\",\"CommandLine\":\"{huge}\"}}\n\
+         {{\"EventID\":2,\"@timestamp\":\"2020-01-01T00:00:00Z\"}}\n"
+    );
+    let (events, errors, report) = read_bytes(lines.into_bytes());
+    assert_eq!(events.iter().map(|event| event.event_id).collect::<Vec<_>>(), [2]);
+    assert_eq!(events.first().and_then(|event| event.location.line), Some(2));
+    assert!(errors.is_empty());
+    let skip = report.skipped.first().unwrap();
+    assert_eq!((skip.location.line, &skip.reason), (Some(1), &SkipReason::OversizedEvent));
+}
+
+#[test]
+fn binary_garbage_is_a_counted_skip() {
+    // A deterministic byte soup with no `<Event` in it.
+    let mut state = 0x2545_f491_u32;
+    let garbage: Vec<u8> = (0..100_000)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state.to_le_bytes()[0]
+        })
+        .collect();
+    let (events, errors, report) = read_bytes(garbage.clone());
+    assert!(events.is_empty());
+    assert!(errors.is_empty());
+    assert!(report.skipped_total > 0);
+    assert!(report.skipped.iter().all(|skip| skip.reason == SkipReason::StrayText));
+    // Garbage before and after an event does not hide it.
+    let mut mixed = garbage.clone();
+    mixed.extend_from_slice(good_event("a").as_bytes());
+    mixed.extend_from_slice(&garbage);
+    let (events, _, _) = read_bytes(mixed);
+    assert_eq!(events.len(), 1);
+}
+
+#[test]
+fn empty_input_reads_nothing_and_says_so() {
+    for input in [&b""[..], b"\n\r\n  \n"] {
+        let (events, errors, report) = read_bytes(input.to_vec());
+        assert!(events.is_empty() && errors.is_empty());
+        assert_eq!(report.skipped_total, 0);
+        assert_eq!(report.events_total(), 0);
+    }
+}
+
+#[test]
+fn gzip_that_ends_early_keeps_the_events_before_and_reports_where() {
+    let mut export = String::new();
+    for index in 0..2000 {
+        export.push_str(&good_event(&format!("run {index} with some text to make it longer")));
+        export.push('\n');
+    }
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(export.as_bytes()).unwrap();
+    let gzip = encoder.finish().unwrap();
+    let cut = gzip.get(..gzip.len() / 2).unwrap().to_vec();
+    let (events, errors, report) = read_bytes(cut);
+    assert!(report.gzip);
+    assert!(!events.is_empty() && events.len() < 2000, "{}", events.len());
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    let error = errors.first().unwrap();
+    assert!(error.starts_with("input:"), "{error}");
+    assert!(error.contains("cannot read further"), "{error}");
+    assert!(report.failure.is_some());
+}
+
+#[test]
+fn bad_json_line_is_a_located_skip() {
+    let input = "{\"EventID\":1,\"Channel\":\"x\",\"UtcTime\":\"2020-01-01 00:00:00.000\"}\n{\"EventID\": oops}\n\n{\"EventID\":2,\"Channel\":\"x\",\"@timestamp\":\"2020-01-01T00:00:00Z\"}\n";
+    let (events, _, report) = read_bytes(input.as_bytes().to_vec());
+    assert_eq!(events.len(), 2);
+    let skip = report.skipped.first().unwrap();
+    assert_eq!(skip.location.line, Some(2));
+    assert!(
+        skip.reason.to_string().starts_with("malformed event: invalid JSON"),
+        "{}",
+        skip.reason
+    );
+}
+
+#[test]
+fn json_string_with_a_bad_escape_stops_with_its_offset() {
+    let escaped = good_event("a").replace('\\', "\\\\").replace('\'', "\\u0027");
+    let input = format!("\"{escaped}\\q\"");
+    let (events, errors, _) = read_bytes(input.into_bytes());
+    assert_eq!(events.len(), 1);
+    assert_eq!(errors.len(), 1);
+    assert!(
+        errors.first().is_some_and(|error| error.contains("JSON string: unknown escape at byte")),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn damaged_evtx_record_does_not_stop_the_file() {
+    let Some(datasets) = shared_datasets("damaged_evtx_record_does_not_stop_the_file") else {
+        return;
+    };
+    let mut bytes = std::fs::read(
+        datasets.join("evtx-attack-samples/sysmon_10_1_memdump_comsvcs_minidump.evtx"),
+    )
+    .unwrap();
+    // Record 5 starts at byte 13368 (its `**\0\0` signature); its binary XML starts 24 bytes
+    // later. Overwrite the start of that XML so this one record cannot be decoded.
+    for byte in bytes.iter_mut().skip(13368 + 24).take(16) {
+        *byte = 0xee;
+    }
+    let (events, errors, report) = read_bytes(bytes);
+    assert!(errors.is_empty(), "{errors:?}");
+    let records: Vec<Option<u64>> = events.iter().map(|event| event.location.record).collect();
+    assert_eq!(records, [Some(1), Some(2), Some(3), Some(4), Some(6)]);
+    assert_eq!(report.skipped_total, 1);
+    let skip = report.skipped.first().unwrap();
+    assert_eq!(skip.location.record, Some(5));
+    assert!(skip.reason.to_string().contains("record number 5"), "{}", skip.reason);
+}
+
+/// Hands out at most `step` bytes per read, so every boundary, escape and line end falls
+/// across reads somewhere.
+struct Trickle {
+    bytes: Vec<u8>,
+    at: usize,
+    step: usize,
+}
+
+impl std::io::Read for Trickle {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let rest = self.bytes.get(self.at..).unwrap_or_default();
+        let len = rest.len().min(out.len()).min(self.step);
+        out.get_mut(..len).unwrap().copy_from_slice(rest.get(..len).unwrap());
+        self.at += len;
+        Ok(len)
+    }
+}
+
+#[test]
+fn reading_in_tiny_pieces_gives_the_same_events() {
+    for name in FIXTURES {
+        let path = fixture(&format!("events/{name}"));
+        let whole: Vec<Event> =
+            EventReader::open(&path).unwrap().collect::<Result<_, _>>().unwrap();
+        for step in [1, 2, 3, 7, 64] {
+            let bytes = std::fs::read(&path).unwrap();
+            let source = path.display().to_string();
+            let trickle = Trickle { bytes, at: 0, step };
+            let pieces: Vec<Event> = EventReader::from_reader(&source, trickle)
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            assert_eq!(pieces, whole, "{name} read {step} bytes at a time");
+        }
+    }
+}
+
+#[test]
+fn prefilter_skips_parsing_of_rejected_events() {
+    let path = fixture("events/export_lf.log");
+    let finder = memchr::memmem::Finder::new(b"comsvcs.dll").into_owned();
+    let mut reader =
+        EventReader::open(&path).unwrap().prefilter(move |bytes| finder.find(bytes).is_some());
+    let events: Vec<Event> = reader.by_ref().collect::<Result<_, _>>().unwrap();
+    let report = reader.into_report();
+    assert_eq!(
+        events.iter().map(|event| event.record_id).collect::<Vec<_>>(),
+        [Some(1001), Some(2002)]
+    );
+    assert_eq!(report.prefiltered, 2);
+    assert_eq!(report.skipped_total, 1, "the text event is still a skip");
+
+    let mut reader =
+        EventReader::open(&fixture("events/flat_lines.json")).unwrap().prefilter(|_| false);
+    assert_eq!(reader.by_ref().count(), 4);
+    assert!(reader.report().notes.iter().any(|note| note.contains("XML exports only")));
+}
+
+#[test]
+fn events_command_prints_records_and_the_report() {
+    let path = fixture("events/export_lf.log");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_detection"))
+        .arg("events")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let records: Vec<serde_json::Value> =
+        stdout.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    assert_eq!(records.len(), 3);
+    assert!(records.iter().all(|record| record["node"] == "Processes"));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("XmlExport: 4 events, 1 skipped"), "{stderr}");
+    assert!(
+        stderr.contains("export_lf.log:3 (byte 1577): classic key=value text event"),
+        "{stderr}"
+    );
+
+    let strict = std::process::Command::new(env!("CARGO_BIN_EXE_detection"))
+        .args(["events", "--strict"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(strict.status.code(), Some(2));
+    // Records before the skipped text event were printed.
+    assert_eq!(String::from_utf8(strict.stdout).unwrap().lines().count(), 1);
+}

@@ -150,23 +150,53 @@ impl FieldLookup for RowFields<'_> {
 }
 
 impl Search {
+    /// Whether the search reads `record` at all: it is of the `tstats` node and passes the
+    /// `where` clause. [`Search::run`] over the selected records alone gives the same rows as
+    /// over every record.
+    pub fn selects(&self, record: &NodeRecord) -> bool {
+        self.tstats().is_some_and(|tstats| tstats::selects(tstats, record))
+    }
+
     /// Runs the search over `records`: those of the `tstats` node are read once, in order;
-    /// others are skipped.
-    /// Records may be owned or borrowed, so a reader's iterator can be passed as it is and
-    /// nothing but the `tstats` groups is held.
+    /// others are skipped. Records may be owned or borrowed, so a reader's iterator can be
+    /// passed as it is and nothing but the `tstats` groups is held.
     pub fn run<R: Borrow<NodeRecord>>(
         &self,
         records: impl IntoIterator<Item = R>,
     ) -> Result<ResultTable, EvalError> {
-        let mut commands = self.commands().iter();
-        let mut table = match commands.next() {
-            Some(Command::Tstats(tstats)) => tstats::run(self, tstats, records)?,
-            // Compilation only accepts a search that starts with tstats.
-            _ => ResultTable::default(),
-        };
-        for command in commands {
+        let mut run = self.start();
+        for record in records {
+            run.add(record.borrow())?;
+        }
+        Ok(run.finish())
+    }
+
+    /// A run fed one record at a time, for callers that read records once for several
+    /// searches. [`SearchRun::finish`] gives what [`Search::run`] over the same records gives.
+    pub fn start(&self) -> SearchRun<'_> {
+        SearchRun { search: self, groups: self.tstats().map(|t| tstats::Groups::new(self, t)) }
+    }
+}
+
+/// A search being run record by record; see [`Search::start`].
+pub struct SearchRun<'s> {
+    search: &'s Search,
+    /// `None` only for a search without `tstats`, which compilation does not produce.
+    groups: Option<tstats::Groups<'s>>,
+}
+
+impl SearchRun<'_> {
+    /// Folds one record into the `tstats` groups.
+    pub fn add(&mut self, record: &NodeRecord) -> Result<(), EvalError> {
+        self.groups.as_mut().map_or(Ok(()), |groups| groups.add(record))
+    }
+
+    /// Runs the commands after `tstats` over its groups and returns the result.
+    pub fn finish(self) -> ResultTable {
+        let mut table = self.groups.map(tstats::Groups::finish).unwrap_or_default();
+        // The parser accepts tstats only as the first command.
+        for command in self.search.commands().iter().skip(1) {
             match command {
-                // The parser accepts tstats only as the first command.
                 Command::Tstats(_) => {}
                 Command::Rename(pairs) => rename(&mut table, pairs),
                 Command::Convert(convert) => convert_times(&mut table, convert),
@@ -186,7 +216,7 @@ impl Search {
                 Command::Fields { remove, fields } => keep_fields(&mut table, *remove, fields),
             }
         }
-        Ok(table)
+        table
     }
 }
 

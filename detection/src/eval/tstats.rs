@@ -2,7 +2,7 @@
 //! rows come out sorted), and fold each record into its group's aggregates. Records are
 //! streamed; only the groups are kept.
 
-use std::borrow::{Borrow, Cow};
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
@@ -38,22 +38,36 @@ impl FieldLookup for RecordFields<'_> {
     }
 }
 
-/// Runs `tstats` over `records`, skipping records of other nodes.
-pub(crate) fn run<R: Borrow<NodeRecord>>(
-    search: &Search,
-    tstats: &Tstats,
-    records: impl IntoIterator<Item = R>,
-) -> Result<ResultTable, EvalError> {
-    let mut groups: BTreeMap<Vec<String>, Vec<State>> = BTreeMap::new();
-    for record in records {
-        let record = record.borrow();
-        if record.node != tstats.node {
-            continue;
+/// Whether `record` is one `tstats` reads: of its node and passing its `where` clause.
+/// Running the search over only the records this selects gives the same rows as running it
+/// over all of them, which lets one pass over a file serve many searches.
+pub(crate) fn selects(tstats: &Tstats, record: &NodeRecord) -> bool {
+    record.node == tstats.node
+        && tstats.filter.as_ref().is_none_or(|filter| {
+            condition_holds(filter, &RecordFields { record, node: &tstats.node })
+        })
+}
+
+/// `tstats` fed one record at a time: the groups so far, keyed (and so sorted) by their
+/// `by` values. Nothing else of the records is kept.
+pub(crate) struct Groups<'s> {
+    search: &'s Search,
+    tstats: &'s Tstats,
+    by_key: BTreeMap<Vec<String>, Vec<State>>,
+}
+
+impl<'s> Groups<'s> {
+    pub(crate) fn new(search: &'s Search, tstats: &'s Tstats) -> Self {
+        Self { search, tstats, by_key: BTreeMap::new() }
+    }
+
+    /// Folds `record` into its group; records of other nodes or failing `where` are ignored.
+    pub(crate) fn add(&mut self, record: &NodeRecord) -> Result<(), EvalError> {
+        let tstats = self.tstats;
+        if !selects(tstats, record) {
+            return Ok(());
         }
         let fields = RecordFields { record, node: &tstats.node };
-        if tstats.filter.as_ref().is_some_and(|filter| !condition_holds(filter, &fields)) {
-            continue;
-        }
         let key: Option<Vec<String>> = tstats
             .by
             .iter()
@@ -61,13 +75,13 @@ pub(crate) fn run<R: Borrow<NodeRecord>>(
                 fields.value(field).map(Cow::into_owned).or_else(|| tstats.fillnull_value.clone())
             })
             .collect();
-        let Some(key) = key else { continue };
-        let group_count = groups.len();
-        let states = match groups.entry(key) {
+        let Some(key) = key else { return Ok(()) };
+        let group_count = self.by_key.len();
+        let states = match self.by_key.entry(key) {
             Entry::Occupied(entry) => entry.into_mut(),
             Entry::Vacant(entry) => {
                 if group_count >= MAX_GROUPS {
-                    let location = search.locate(&tstats.span);
+                    let location = self.search.locate(&tstats.span);
                     return Err(EvalError::TooManyGroups { location, limit: MAX_GROUPS });
                 }
                 entry.insert(tstats.aggregates.iter().map(State::new).collect())
@@ -76,23 +90,29 @@ pub(crate) fn run<R: Borrow<NodeRecord>>(
         for (state, aggregate) in states.iter_mut().zip(&tstats.aggregates) {
             state.add(aggregate, &fields, record.time_micros);
         }
+        Ok(())
     }
-    if tstats.by.is_empty() && groups.is_empty() {
-        // Without `by`, tstats answers one row even over no records (`count` 0).
-        groups.insert(Vec::new(), tstats.aggregates.iter().map(State::new).collect());
+
+    /// The `tstats` result table.
+    pub(crate) fn finish(self) -> ResultTable {
+        let Self { tstats, by_key: mut groups, .. } = self;
+        if tstats.by.is_empty() && groups.is_empty() {
+            // Without `by`, tstats answers one row even over no records (`count` 0).
+            groups.insert(Vec::new(), tstats.aggregates.iter().map(State::new).collect());
+        }
+        let columns =
+            tstats.by.iter().cloned().chain(tstats.aggregates.iter().map(|a| a.output.clone()));
+        let rows = groups
+            .into_iter()
+            .map(|(key, states)| {
+                key.into_iter()
+                    .map(|value| Some(FieldValue::Single(value)))
+                    .chain(states.into_iter().map(State::finish))
+                    .collect()
+            })
+            .collect();
+        ResultTable { columns: columns.collect(), rows }
     }
-    let columns =
-        tstats.by.iter().cloned().chain(tstats.aggregates.iter().map(|a| a.output.clone()));
-    let rows = groups
-        .into_iter()
-        .map(|(key, states)| {
-            key.into_iter()
-                .map(|value| Some(FieldValue::Single(value)))
-                .chain(states.into_iter().map(State::finish))
-                .collect()
-        })
-        .collect();
-    Ok(ResultTable { columns: columns.collect(), rows })
 }
 
 /// How `min`/`max` rank values: numbers by value, before any string; strings byte by byte.

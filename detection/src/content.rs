@@ -245,13 +245,7 @@ impl Detection {
     /// The rule's generated filter macro: the name lower-cased, spaces, `-`, `.` and `/` to
     /// `_`, then `_filter`.
     pub fn filter_macro_name(&self) -> String {
-        let base: String = self
-            .name
-            .to_lowercase()
-            .chars()
-            .map(|c| if matches!(c, ' ' | '-' | '.' | '/') { '_' } else { c })
-            .collect();
-        format!("{base}_filter")
+        crate::spl::filter_macro_name(&self.name)
     }
 
     /// Dataset URLs: `tags.dataset` (2021 schema) then `tests[].attack_data[].data` (later).
@@ -271,6 +265,20 @@ impl Macro {
     pub fn from_yaml(text: &str, path: &Path) -> Result<Self, RuleError> {
         parse_yaml(text, path)
     }
+
+    /// The definition the SPL expander reads; the description is for people only.
+    pub fn to_definition(&self) -> crate::spl::MacroDefinition {
+        crate::spl::MacroDefinition {
+            name: self.name.clone(),
+            arguments: self.arguments.clone(),
+            definition: self.definition.clone(),
+        }
+    }
+}
+
+/// The macro table of a content root, ready for [`crate::spl::Search::compile`].
+pub fn load_macro_table(root: &Path) -> Result<crate::spl::MacroTable, RuleError> {
+    Ok(load_macros(root)?.values().map(Macro::to_definition).collect())
 }
 
 /// Reads and parses one rule file.

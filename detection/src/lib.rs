@@ -9,4 +9,5 @@ pub mod datamodel;
 pub mod eval;
 pub mod events;
 pub mod render;
+pub mod scan;
 pub mod spl;

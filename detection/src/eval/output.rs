@@ -9,10 +9,34 @@ use super::{FieldValue, ResultTable};
 impl ResultTable {
     /// One JSON object per row, fields in column order, null fields left out; a value is a
     /// string, a multivalue an array of strings (Splunk's JSON export of `result`).
-    pub fn write_json_lines(&self, mut out: impl Write) -> io::Result<()> {
+    pub fn write_json_lines(&self, out: impl Write) -> io::Result<()> {
+        self.write_json_lines_labelled(out, None)
+    }
+
+    /// JSON lines as [`ResultTable::write_json_lines`], each object opening with the pair
+    /// `label` when one is given (`"rule":"…"`, to tell several searches' rows apart).
+    pub fn write_json_lines_labelled(
+        &self,
+        mut out: impl Write,
+        label: Option<(&str, &str)>,
+    ) -> io::Result<()> {
+        let label = label
+            .map(|(key, value)| {
+                let key = serde_json::to_string(key).map_err(io::Error::other)?;
+                let value = serde_json::to_string(value).map_err(io::Error::other)?;
+                Ok::<_, io::Error>(vec![(key, value)])
+            })
+            .transpose()?
+            .unwrap_or_default();
         for row in &self.rows {
             let mut line = String::from("{");
             let mut first = true;
+            for (key, value) in &label {
+                line.push_str(key);
+                line.push(':');
+                line.push_str(value);
+                first = false;
+            }
             for (column, value) in self.columns.iter().zip(row) {
                 let Some(value) = value else { continue };
                 if !first {

@@ -58,7 +58,7 @@ fn log_error(err: &anyhow::Error) {
 }
 
 #[allow(clippy::print_stderr)]
-fn print_report(report: &ReadReport) {
+pub(crate) fn print_report(report: &ReadReport) {
     let format = report.format.map_or_else(|| "unknown".to_owned(), |format| format!("{format:?}"));
     let gzip = if report.gzip { ", gzip" } else { "" };
     eprintln!(

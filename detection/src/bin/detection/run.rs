@@ -1,11 +1,107 @@
-//! `detection run`: placeholder until the command lands.
+//! `detection run`: compile rules with their content's macros, read event files once for all
+//! of them, and print the rows Splunk would return. Rows go to stdout; what was read, and
+//! what could not be, goes to stderr.
 
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use detection::content::{self, Detection};
+use detection::scan::{ScanOptions, scan_files};
+use detection::spl::{MacroTable, Search};
 
 /// Arguments of `detection run`.
 #[derive(clap::Args)]
-pub(crate) struct Args {}
+pub(crate) struct Args {
+    /// Rule files (`.yml`, `.yaml`) and event files (Splunk XML exports, optionally gzip;
+    /// EVTX; JSON lines), in any order. Every rule runs over all the event files together,
+    /// as over one index.
+    #[arg(required = true, value_name = "RULE.yml|EVENTS")]
+    inputs: Vec<PathBuf>,
+    /// The content root whose `macros/` the rules call; default: the folder holding each
+    /// rule's `detections/` folder.
+    #[arg(long, value_name = "DIR")]
+    content: Option<PathBuf>,
+    /// How to print rows.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Fail on the first piece of input that cannot be read as an event.
+    #[arg(long)]
+    strict: bool,
+}
 
-pub(crate) fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`detection run` is not built yet")
+/// Output formats.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Format {
+    /// Aligned columns for people, with a heading per rule.
+    Table,
+    /// One object per row, fields in Splunk's column order, every value a string (Splunk's
+    /// JSON export). With several rules each object opens with `"rule"`.
+    Json,
+    /// CSV with a header row; one rule only.
+    Csv,
+}
+
+#[allow(clippy::needless_pass_by_value)] // every subcommand takes its `Args` the same way
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let (rule_paths, event_paths): (Vec<PathBuf>, Vec<PathBuf>) =
+        args.inputs.iter().cloned().partition(|path| is_rule_file(path));
+    if rule_paths.is_empty() {
+        bail!("no rule given: pass at least one rule file (.yml)");
+    }
+    if event_paths.is_empty() {
+        bail!("no event file given: pass at least one event file after the rules");
+    }
+    if matches!(args.format, Format::Csv) && rule_paths.len() > 1 {
+        bail!("--format csv takes one rule; use json or table for several");
+    }
+    let mut tables_by_root: BTreeMap<PathBuf, MacroTable> = BTreeMap::new();
+    let mut rules: Vec<(Detection, Search)> = Vec::new();
+    for path in &rule_paths {
+        let detection = content::load_rule(path)?;
+        let root = match &args.content {
+            Some(root) => root.clone(),
+            None => content::content_root_of(path).with_context(|| {
+                format!("{}: not below a detections/ folder; pass --content DIR", path.display())
+            })?,
+        };
+        if !tables_by_root.contains_key(&root) {
+            let table = content::load_macro_table(&root)?;
+            tables_by_root.insert(root.clone(), table);
+        }
+        let macros = &tables_by_root[&root];
+        let search = Search::compile(&detection.search, macros, &detection.filter_macro_name())
+            .with_context(|| format!("{}", path.display()))?;
+        rules.push((detection, search));
+    }
+    let searches: Vec<&Search> = rules.iter().map(|(_, search)| search).collect();
+    let outcome = scan_files(&searches, &event_paths, ScanOptions { strict: args.strict })?;
+    for (_, report) in &outcome.reports {
+        crate::events::print_report(report);
+    }
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let several = rules.len() > 1;
+    for ((detection, _), table) in rules.iter().zip(&outcome.tables) {
+        match args.format {
+            Format::Table => {
+                writeln!(out, "{} ({} rows)", detection.name, table.len())?;
+                table.write_text(&mut out)?;
+                writeln!(out)?;
+            }
+            Format::Json => {
+                let label = several.then_some(("rule", detection.name.as_str()));
+                table.write_json_lines_labelled(&mut out, label)?;
+            }
+            Format::Csv => table.write_csv(&mut out)?,
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn is_rule_file(path: &Path) -> bool {
+    path.extension().is_some_and(|ext| ext == "yml" || ext == "yaml")
 }

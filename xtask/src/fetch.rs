@@ -29,6 +29,8 @@ mod cache;
 mod download;
 mod lock;
 mod rules;
+#[cfg(test)]
+mod tests;
 
 use std::path::{Path, PathBuf};
 

@@ -91,11 +91,6 @@ impl Pin {
     fn validate(&self) -> anyhow::Result<()> {
         ensure!(is_lower_hex(&self.sha256, 64), "sha256 must be 64 lowercase hex digits");
         ensure!(is_lower_hex(&self.commit, 40), "commit must be 40 lowercase hex digits");
-        ensure!(
-            self.pinned_url.starts_with("https://"),
-            "pinned_url must use https, found {}",
-            self.pinned_url
-        );
         // Only URLs we know how to pin can be checked against their commit; others are taken
         // as written so that a lock can name a host this code does not know yet.
         if let Ok(expected) = pin_url(&self.url, &self.commit) {

@@ -33,6 +33,12 @@ enum Reply {
     Unframed(Vec<u8>),
     /// Reads the request, then says nothing for this long.
     Stall(Duration),
+    /// Announces all of `body`, sends its first `sent` bytes, then waits `pause` and closes.
+    Trickle {
+        body: Vec<u8>,
+        sent: usize,
+        pause: Duration,
+    },
     /// 302 to this absolute URL; `{base}` is replaced by the server's own `http://addr`.
     Redirect(String),
 }
@@ -44,7 +50,8 @@ struct Server {
 }
 
 impl Server {
-    /// Serves `replies` in order, one per connection; the last one repeats.
+    /// Serves `replies` in order, one per connection, each on its own thread so that a stalled
+    /// reply does not hold up the next connection; the last reply repeats.
     fn start(replies: Vec<Reply>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
         let base = format!("http://{}", listener.local_addr().expect("local address"));
@@ -57,8 +64,8 @@ impl Server {
                 let Ok(stream) = stream else { continue };
                 let n = thread_requests.fetch_add(1, Ordering::SeqCst);
                 let reply = replies[n.min(replies.len() - 1)].clone();
-                let head = answer(stream, reply, &thread_base);
-                thread_heads.lock().expect("heads lock").push(head);
+                let (heads, base) = (Arc::clone(&thread_heads), thread_base.clone());
+                std::thread::spawn(move || answer(stream, reply, &base, &heads));
             }
         });
         Self { base, requests, heads }
@@ -73,9 +80,9 @@ impl Server {
     }
 }
 
-/// Reads one request head and writes `reply`; errors are ignored because the client may hang
-/// up early on purpose (a body over the pin).
-fn answer(stream: TcpStream, reply: Reply, base: &str) -> String {
+/// Reads one request head, records it and writes `reply`. Recording comes first so that heads
+/// are in request order. Write errors are ignored: the client may hang up early on purpose.
+fn answer(stream: TcpStream, reply: Reply, base: &str, heads: &Mutex<Vec<String>>) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
     let mut reader = BufReader::new(stream);
     let mut head = String::new();
@@ -87,6 +94,7 @@ fn answer(stream: TcpStream, reply: Reply, base: &str) -> String {
             Ok(_) => head.push_str(&line),
         }
     }
+    heads.lock().expect("heads lock").push(head);
     let mut stream = reader.into_inner();
     let response = |status: &str, headers: &str, length: Option<usize>, body: &[u8]| {
         let mut out = format!("HTTP/1.1 {status}\r\nConnection: close\r\n{headers}");
@@ -114,6 +122,14 @@ fn answer(stream: TcpStream, reply: Reply, base: &str) -> String {
             std::thread::sleep(duration);
             Vec::new()
         }
+        Reply::Trickle { body, sent, pause } => {
+            let mut first = response("200 OK", "", Some(body.len()), &body[..sent]);
+            let _ = stream.write_all(&first);
+            let _ = stream.flush();
+            first.clear();
+            std::thread::sleep(pause);
+            first
+        }
         Reply::Redirect(location) => {
             let location = location.replace("{base}", base);
             response("302 Found", &format!("Location: {location}\r\n"), Some(0), b"")
@@ -122,7 +138,6 @@ fn answer(stream: TcpStream, reply: Reply, base: &str) -> String {
     let _ = stream.write_all(&bytes);
     let _ = stream.flush();
     let _ = stream.shutdown(std::net::Shutdown::Both);
-    head
 }
 
 fn options() -> Options {
@@ -412,18 +427,56 @@ fn offline_mode_reports_the_cache_without_requests() {
     assert_eq!(server.requests(), 0);
 }
 
+/// Environment variables that turn [`child_download`] into a real download for
+/// [`killed_download_leaves_only_an_ignored_partial_file`] to kill.
+const CHILD_URL: &str = "XTASK_FETCH_TEST_CHILD_URL";
+const CHILD_CACHE: &str = "XTASK_FETCH_TEST_CHILD_CACHE";
+
+#[test]
+#[ignore = "a child process of killed_download_leaves_only_an_ignored_partial_file"]
+fn child_download() {
+    let url = std::env::var(CHILD_URL).expect("child url");
+    let cache = Cache::open(Path::new(&std::env::var(CHILD_CACHE).expect("child cache")))
+        .expect("child cache");
+    let mut fetcher = Downloader::new(options()).expect("client");
+    // Killed before this returns; should it return, the parent sees a finished download.
+    let _ = fetcher.download(&url, None, &cache);
+}
+
 #[test]
 fn killed_download_leaves_only_an_ignored_partial_file() {
     let body = content();
-    let server = Server::start(vec![Reply::Ok(body.clone())]);
+    let trickle = Reply::Trickle { body: body.clone(), sent: 1000, pause: Duration::from_secs(20) };
+    let server = Server::start(vec![trickle, Reply::Ok(body.clone())]);
     let (_dir, cache) = temp_cache();
     let pin = pin(&server.url("/data.log"), &body);
-    // What a killed run leaves: a partial file that nothing removed.
-    let mut partial = cache.partial_file().expect("partial");
-    partial.write_all(&body[..1000]).expect("write partial");
-    let (_, partial_path) = partial.keep().expect("keep partial");
+
+    let mut child = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args(["--exact", "fetch::tests::child_download", "--ignored", "--nocapture"])
+        .env(CHILD_URL, &pin.pinned_url)
+        .env(CHILD_CACHE, cache.dir())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the child download");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let partial_path = loop {
+        let partial = std::fs::read_dir(cache.dir())
+            .expect("list cache")
+            .map(|entry| entry.expect("cache entry").path())
+            .find(|path| std::fs::metadata(path).is_ok_and(|meta| meta.len() >= 1000));
+        if let Some(path) = partial {
+            break path;
+        }
+        assert!(Instant::now() < deadline, "the child never wrote its first bytes");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    child.kill().expect("kill the child");
+    child.wait().expect("reap the child");
+
     let name = partial_path.file_name().expect("name").to_string_lossy().into_owned();
     assert!(name.starts_with(PARTIAL_PREFIX) && !is_lower_hex(&name, 64), "{name}");
+    assert_eq!(cache_files(cache.dir()), vec![name.clone()], "only the partial file is left");
 
     let statuses = ensure_pins(std::slice::from_ref(&pin), &cache, Mode::Offline, &options())
         .expect("offline");

@@ -2,7 +2,7 @@
 //! cache while hashing and counting, retries what may pass on a second try and gives up at
 //! once on what will not. It never writes a cache entry that failed verification.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::io::{ErrorKind, Read as _, Write as _};
 use std::net::{IpAddr, ToSocketAddrs as _};
 use std::path::PathBuf;
@@ -71,23 +71,26 @@ const MAX_UNPINNED_SIZE: u64 = 4 << 30;
 pub(crate) struct Downloader {
     client: Client,
     options: Options,
-    /// Hosts that could not be resolved in this run; later URLs on them fail at once.
-    unresolved_hosts: BTreeSet<String>,
+    /// Hosts that could not be resolved or connected to in this run, with the reason: later
+    /// URLs on them fail at once instead of waiting through the same timeouts and retries.
+    unreachable_hosts: BTreeMap<String, String>,
 }
 
 /// One failed try, and whether another try may succeed.
 struct AttemptError {
     retry: bool,
+    /// No connection could be made at all.
+    unreachable: bool,
     error: anyhow::Error,
 }
 
 impl AttemptError {
     fn retry(error: anyhow::Error) -> Self {
-        Self { retry: true, error }
+        Self { retry: true, unreachable: false, error }
     }
 
     fn fatal(error: anyhow::Error) -> Self {
-        Self { retry: false, error }
+        Self { retry: false, unreachable: false, error }
     }
 }
 
@@ -114,7 +117,7 @@ impl Downloader {
             .user_agent(concat!("detection-xtask/", env!("CARGO_PKG_VERSION")))
             .build()
             .context("cannot set up the HTTP client")?;
-        Ok(Self { client, options, unresolved_hosts: BTreeSet::new() })
+        Ok(Self { client, options, unreachable_hosts: BTreeMap::new() })
     }
 
     /// Downloads `url` into the cache, checking it against `expected` when given.
@@ -127,6 +130,10 @@ impl Downloader {
         let parsed = Url::parse(url).with_context(|| format!("not a URL: {url}"))?;
         if !is_allowed(&parsed, self.options.allow_loopback_http) {
             anyhow::bail!("refusing {url}: only https is allowed");
+        }
+        let host = parsed.host_str().unwrap_or_default().to_owned();
+        if let Some(reason) = self.unreachable_hosts.get(&host) {
+            anyhow::bail!("cannot fetch {url}: {reason} (earlier in this run)");
         }
         self.check_resolves(&parsed)?;
         let attempts = self.options.attempts.max(1);
@@ -145,6 +152,9 @@ impl Downloader {
                     attempt += 1;
                 }
                 Err(failure) => {
+                    if failure.unreachable {
+                        self.unreachable_hosts.insert(host, format!("{:#}", failure.error));
+                    }
                     let tries =
                         if attempt == 1 { "1 try".to_owned() } else { format!("{attempt} tries") };
                     return Err(failure.error.context(format!("cannot fetch {url} ({tries})")));
@@ -159,14 +169,12 @@ impl Downloader {
         let Some(host) = url.host_str() else {
             anyhow::bail!("{url} has no host");
         };
-        if self.unresolved_hosts.contains(host) {
-            anyhow::bail!("cannot resolve host {host} (no network?); failed earlier in this run");
-        }
         let port = url.port_or_known_default().unwrap_or(443);
         let bare = host.trim_start_matches('[').trim_end_matches(']');
         if let Err(err) = (bare, port).to_socket_addrs() {
-            self.unresolved_hosts.insert(host.to_owned());
-            anyhow::bail!("cannot resolve host {host} (no network?): {err}");
+            let reason = format!("cannot resolve host {host} (no network?): {err}");
+            self.unreachable_hosts.insert(host.to_owned(), reason.clone());
+            anyhow::bail!(reason);
         }
         Ok(())
     }
@@ -179,7 +187,12 @@ impl Downloader {
     ) -> Result<Downloaded, AttemptError> {
         let mut response = self.client.get(url.clone()).send().map_err(|err| {
             let retry = !(err.is_redirect() || err.is_builder());
-            AttemptError { retry, error: anyhow::Error::new(err).context("request failed") }
+            let unreachable = err.is_connect();
+            AttemptError {
+                retry,
+                unreachable,
+                error: anyhow::Error::new(err).context("request failed"),
+            }
         })?;
         let status = response.status();
         if status == StatusCode::NOT_FOUND {

@@ -369,12 +369,23 @@ fn refused_connection_is_retried_and_fails_quickly() {
         listener.local_addr().expect("address").port()
     };
     let (_dir, cache) = temp_cache();
-    let pin = pin(&format!("http://127.0.0.1:{port}/data.log"), b"x");
+    let first = pin(&format!("http://127.0.0.1:{port}/data.log"), b"x");
+    let second = pin(&format!("http://127.0.0.1:{port}/other.log"), b"y");
     let started = Instant::now();
-    let err = fetch(&pin, &cache, &options()).expect_err("refused");
-    assert_contains(&err, "3 tries");
-    assert_contains(&err, "request failed");
+    let statuses = ensure_pins(&[first, second], &cache, Mode::Online, &options()).expect("run");
     assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+    let reasons: Vec<String> = statuses
+        .iter()
+        .map(|status| match &status.state {
+            DatasetState::Unavailable(Unavailable::FetchFailed(reason)) => reason.clone(),
+            other => panic!("expected a failed fetch, got {other:?}"),
+        })
+        .collect();
+    assert_contains(&reasons[0], "3 tries");
+    assert_contains(&reasons[0], "Connection refused");
+    // The second dataset on the same unreachable host fails at once, without its own tries.
+    assert_contains(&reasons[1], "other.log");
+    assert_contains(&reasons[1], "(earlier in this run)");
 }
 
 #[test]

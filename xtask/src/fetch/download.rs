@@ -110,7 +110,12 @@ impl Downloader {
                 attempt.error(message)
             }
         });
-        let client = Client::builder()
+        let mut builder = Client::builder();
+        if allow_loopback_http {
+            // Test servers are on this machine; a proxy from the environment would not reach them.
+            builder = builder.no_proxy();
+        }
+        let client = builder
             .connect_timeout(options.connect_timeout)
             .timeout(options.read_timeout)
             .redirect(policy)
@@ -164,11 +169,18 @@ impl Downloader {
     }
 
     /// Fails fast, without retries, when the host name does not resolve: on a machine without
-    /// network this is the usual case and retrying only delays the report.
+    /// network this is the usual case and retrying only delays the report. Behind a proxy
+    /// (which reqwest honours) only the proxy needs to resolve, so nothing is checked.
     fn check_resolves(&mut self, url: &Url) -> anyhow::Result<()> {
         let Some(host) = url.host_str() else {
             anyhow::bail!("{url} has no host");
         };
+        let proxied = ["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]
+            .iter()
+            .any(|name| std::env::var_os(name).is_some_and(|value| !value.is_empty()));
+        if proxied {
+            return Ok(());
+        }
         let port = url.port_or_known_default().unwrap_or(443);
         let bare = host.trim_start_matches('[').trim_end_matches(']');
         if let Err(err) = (bare, port).to_socket_addrs() {

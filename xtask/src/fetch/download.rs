@@ -65,6 +65,10 @@ pub(crate) struct Downloaded {
     pub(crate) size: u64,
 }
 
+/// The progress line on a terminal.
+pub(crate) const PROGRESS_TEMPLATE: &str =
+    "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}";
+
 /// Largest body accepted when no pin bounds it (recording a new pin).
 const MAX_UNPINNED_SIZE: u64 = 4 << 30;
 
@@ -290,9 +294,7 @@ impl Downloader {
         }
         let bar = size.map_or_else(ProgressBar::no_length, ProgressBar::new);
         let name = url.path_segments().and_then(Iterator::last).unwrap_or("dataset");
-        if let Ok(style) = ProgressStyle::with_template(
-            "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-        ) {
+        if let Ok(style) = ProgressStyle::with_template(PROGRESS_TEMPLATE) {
             bar.set_style(style.progress_chars("=> "));
         }
         bar.set_message(name.to_owned());

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 use sha2::{Digest as _, Sha256};
 
 use super::cache::{Cache, PARTIAL_PREFIX, STALE_PARTIAL_AGE, hex};
-use super::download::{Downloader, Options};
+use super::download::{Downloader, Options, PROGRESS_TEMPLATE};
 use super::lock::{Lock, Pin, is_lower_hex, pin_url};
 use super::{DatasetState, DatasetStatus, Mode, Unavailable, ensure_pins, rules, update_lock};
 
@@ -653,4 +653,9 @@ fn lock_rejects_entries_that_could_escape_the_cache_or_drift() {
         serde_json::to_string(&good).expect("json"),
     );
     assert_contains(&format!("{:#}", Lock::parse(&unsorted).expect_err("unsorted")), "sorted");
+}
+
+#[test]
+fn progress_template_is_valid() {
+    indicatif::ProgressStyle::with_template(PROGRESS_TEMPLATE).expect("valid template");
 }

@@ -166,7 +166,7 @@ pub struct Macro {
 #[derive(Debug, thiserror::Error)]
 pub enum RuleError {
     /// The file or folder could not be read.
-    #[error("{}: cannot read: {source}", path.display())]
+    #[error("{}: cannot read", path.display())]
     Read {
         /// The file or folder.
         path: PathBuf,
@@ -183,11 +183,9 @@ pub enum RuleError {
         line: Option<usize>,
         /// 1-based column, when known.
         column: Option<usize>,
-        /// What was expected.
+        /// What was expected, in the parser's words without its location (the location is
+        /// in `line` and `column`, so the parser's error is not kept as a source to repeat it).
         message: String,
-        /// The parser's error.
-        #[source]
-        source: serde_yaml::Error,
     },
     /// The file is not in a `detections/<kind>/` folder.
     #[error(
@@ -354,7 +352,7 @@ fn parse_yaml<T: serde::de::DeserializeOwned>(text: &str, path: &Path) -> Result
             // serde_yaml appends the position; the error carries it separately.
             message = message.replacen(&format!(" at line {line} column {column}"), "", 1);
         }
-        RuleError::Yaml { path: path.to_owned(), line, column, message, source }
+        RuleError::Yaml { path: path.to_owned(), line, column, message }
     })
 }
 

@@ -234,7 +234,15 @@ fn update_lock(
         };
         eprintln!("fetching {pinned_url}");
         let downloaded = fetcher.download(&pinned_url, None, cache)?;
-        let pin = Pin { url, commit, pinned_url, sha256: downloaded.sha256, size: downloaded.size };
+        let fixture = old.find(&url).and_then(|locked| locked.fixture.clone());
+        let pin = Pin {
+            url,
+            commit,
+            pinned_url,
+            sha256: downloaded.sha256,
+            size: downloaded.size,
+            fixture,
+        };
         let verdict = match old.find(&pin.url) {
             Some(locked) if *locked == pin => "unchanged",
             Some(_) => "updated",

@@ -33,6 +33,10 @@ pub(crate) struct Pin {
     pub(crate) sha256: String,
     /// Size in bytes of the decoded content.
     pub(crate) size: u64,
+    /// A committed stand-in (path from the workspace root) that the gate and `cargo xtask
+    /// run` use when the dataset cannot be fetched; kept across `--update-lock`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) fixture: Option<String>,
 }
 
 impl Lock {

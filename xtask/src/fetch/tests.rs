@@ -163,6 +163,7 @@ fn pin(url: &str, content: &[u8]) -> Pin {
         pinned_url: url.to_owned(),
         sha256: sha256(content),
         size: content.len() as u64,
+        fixture: None,
     }
 }
 
@@ -521,9 +522,15 @@ fn unpinned_download_reports_sha256_and_size() {
     assert_eq!(downloaded.path, cache.entry_path(&downloaded.sha256));
 }
 
+/// The keys every rule needs besides `name` and `tags`, which the tests write themselves.
+const RULE_KEYS: &str = "id: 8943b567-f14d-4ee8-a0bb-2121d4ce3184\nversion: 1\n\
+    date: '2020-02-21'\nauthor: A\ntype: TTP\ndescription: d\n\
+    search: '| tstats count from datamodel=Endpoint.Processes'\nhow_to_implement: h\n\
+    known_false_positives: none\n";
+
 fn write_rule(dir: &Path, name: &str, text: &str) {
     std::fs::create_dir_all(dir).expect("rule dir");
-    std::fs::write(dir.join(name), text).expect("write rule");
+    std::fs::write(dir.join(name), format!("{RULE_KEYS}{text}")).expect("write rule");
 }
 
 #[test]
@@ -537,9 +544,17 @@ fn rules_name_datasets_in_tags_and_tests() {
          tests:\n- name: True Positive Test\n  attack_data:\n  - data: https://example.test/b.log\n    \
          sourcetype: XmlWinEventLog\n  - data: https://example.test/shared.log\n",
     );
-    write_rule(&detections, "c.yml", "name: C\ntags:\n  dataset: https://example.test/c.log\n");
-    write_rule(&detections, "notes.md", "tags:\n  dataset: https://example.test/ignored.log\n");
-    write_rule(&detections, "d.yml", "name: D without datasets\n");
+    write_rule(
+        &detections.join("cloud"),
+        "c.yml",
+        "name: C\ntags:\n  dataset:\n  - https://example.test/c.log\n",
+    );
+    write_rule(
+        &detections.join("cloud"),
+        "notes.md",
+        "tags:\n  dataset: https://example.test/ignored.log\n",
+    );
+    write_rule(&detections.join("cloud"), "d.yml", "name: D without datasets\ntags: {}\n");
     let urls: Vec<String> = rules::dataset_urls(&detections).expect("urls").into_iter().collect();
     assert_eq!(
         urls,
@@ -556,9 +571,10 @@ fn rules_name_datasets_in_tags_and_tests() {
 #[test]
 fn rule_that_is_not_yaml_is_an_error_naming_the_file() {
     let dir = tempfile::tempdir().expect("temp dir");
-    write_rule(dir.path(), "broken.yml", "name: [unclosed\n");
-    let err = rules::dataset_urls(dir.path()).expect_err("not YAML");
-    assert_contains(&format!("{err:#}"), "broken.yml is not YAML");
+    let detections = dir.path().join("detections");
+    write_rule(&detections.join("endpoint"), "broken.yml", "name: [unclosed\n");
+    let err = rules::dataset_urls(&detections).expect_err("not YAML");
+    assert_contains(&format!("{err:#}"), "broken.yml:10:");
 }
 
 #[test]
@@ -568,7 +584,11 @@ fn update_lock_records_a_fresh_download_of_the_pinned_url() {
     let dir = tempfile::tempdir().expect("temp dir");
     let detections = dir.path().join("detections");
     let rule_url = server.url("/media/o/r/master/data.log");
-    write_rule(&detections, "rule.yml", &format!("tags:\n  dataset:\n  - {rule_url}\n"));
+    write_rule(
+        &detections.join("endpoint"),
+        "rule.yml",
+        &format!("name: Rule\ntags:\n  dataset:\n  - {rule_url}\n"),
+    );
     let lock_path = dir.path().join("datasets.lock");
     let stale =
         Pin { pinned_url: server.url("/media/o/r/pinned/data.log"), ..pin(&rule_url, b"old") };
@@ -590,7 +610,11 @@ fn update_lock_records_a_fresh_download_of_the_pinned_url() {
 fn update_lock_needs_a_commit_for_an_unpinned_url() {
     let dir = tempfile::tempdir().expect("temp dir");
     let detections = dir.path().join("detections");
-    write_rule(&detections, "rule.yml", "tags:\n  dataset: https://example.test/new.log\n");
+    write_rule(
+        &detections.join("endpoint"),
+        "rule.yml",
+        "name: Rule\ntags:\n  dataset:\n  - https://example.test/new.log\n",
+    );
     let cache = Cache::open(&dir.path().join("cache")).expect("cache");
     let lock_path = dir.path().join("datasets.lock");
     let err = update_lock(&detections, &lock_path, &cache, None, &options()).expect_err("no pin");

@@ -73,6 +73,8 @@ pub(crate) struct DatasetStatus {
     /// The URL as the rule names it.
     pub(crate) url: String,
     pub(crate) state: DatasetState,
+    /// The committed stand-in the lock names, from the workspace root.
+    pub(crate) fixture: Option<PathBuf>,
 }
 
 #[derive(Debug)]
@@ -156,7 +158,11 @@ pub(crate) fn ensure_all(root: &Path, mode: Mode) -> anyhow::Result<Vec<DatasetS
     let cache = Cache::open(&cache_dir(root))?;
     let mut statuses = ensure_pins(&lock.datasets, &cache, mode, &Options::production())?;
     statuses.extend(named.into_iter().filter(|url| lock.find(url).is_none()).map(|url| {
-        DatasetStatus { url, state: DatasetState::Unavailable(Unavailable::NotPinned) }
+        DatasetStatus {
+            url,
+            state: DatasetState::Unavailable(Unavailable::NotPinned),
+            fixture: None,
+        }
     }));
     statuses.sort_by(|a, b| a.url.cmp(&b.url));
     Ok(statuses)
@@ -205,7 +211,8 @@ fn ensure_pins(
                 }
             }
         };
-        statuses.push(DatasetStatus { url: pin.url.clone(), state });
+        let fixture = pin.fixture.as_deref().map(PathBuf::from);
+        statuses.push(DatasetStatus { url: pin.url.clone(), state, fixture });
     }
     Ok(statuses)
 }

@@ -4,6 +4,7 @@
 
 mod docs;
 mod fetch;
+mod run;
 mod test;
 
 use std::path::PathBuf;
@@ -24,6 +25,8 @@ enum Task {
     Docs(docs::Args),
     /// Download the locked datasets into the cache, verifying size and sha256.
     Fetch(fetch::Args),
+    /// Run rules over their datasets (the committed fixture when a dataset cannot be had).
+    Run(run::Args),
     /// The gate: validate content, check docs, run every rule over every dataset, run the tests.
     Test(test::Args),
 }
@@ -33,6 +36,7 @@ fn main() -> ExitCode {
     let result = match cli.task {
         Task::Docs(args) => docs::run(&args),
         Task::Fetch(args) => fetch::run(&args),
+        Task::Run(args) => run::run(&args),
         Task::Test(args) => test::run(&args),
     };
     match result {

@@ -25,7 +25,7 @@
 //! sorted by `url`. `pinned_url` is `url` with its branch replaced by `commit`; the pin is of
 //! the decoded content (after any `Content-Encoding: gzip`).
 
-mod cache;
+pub(crate) mod cache;
 mod download;
 mod lock;
 mod rules;
@@ -153,9 +153,18 @@ pub(crate) fn cache_dir(root: &Path) -> PathBuf {
 /// Makes every locked dataset available in the cache, as far as `mode` and the network allow.
 /// See the module docs.
 pub(crate) fn ensure_all(root: &Path, mode: Mode) -> anyhow::Result<Vec<DatasetStatus>> {
+    ensure_all_in(root, &cache_dir(root), mode)
+}
+
+/// [`ensure_all`] with the cache in `cache_dir`, whatever the environment says.
+pub(crate) fn ensure_all_in(
+    root: &Path,
+    cache_dir: &Path,
+    mode: Mode,
+) -> anyhow::Result<Vec<DatasetStatus>> {
     let lock = Lock::read(&root.join(LOCK_FILE))?;
     let named = rules::dataset_urls(&root.join("detections"))?;
-    let cache = Cache::open(&cache_dir(root))?;
+    let cache = Cache::open(cache_dir)?;
     let mut statuses = ensure_pins(&lock.datasets, &cache, mode, &Options::production())?;
     statuses.extend(named.into_iter().filter(|url| lock.find(url).is_none()).map(|url| {
         DatasetStatus {

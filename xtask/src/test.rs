@@ -50,7 +50,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
 
     step("datasets");
     let mode = if args.offline { Mode::Offline } else { Mode::Online };
-    let manifest = datasets_manifest(&root, mode)?;
+    let manifest = datasets_manifest(&root, &fetch::cache_dir(&root), mode)?;
 
     step("detection validate");
     if let Err(err) = validate_content(&root) {
@@ -134,8 +134,8 @@ impl Manifest {
     }
 }
 
-fn datasets_manifest(root: &Path, mode: Mode) -> anyhow::Result<Manifest> {
-    let statuses = fetch::ensure_all(root, mode)?;
+fn datasets_manifest(root: &Path, cache_dir: &Path, mode: Mode) -> anyhow::Result<Manifest> {
+    let statuses = fetch::ensure_all_in(root, cache_dir, mode)?;
     let mut entries = Vec::new();
     let mut unavailable = BTreeSet::new();
     for status in &statuses {
@@ -229,6 +229,53 @@ mod tests {
             "T1003.001-atomic_red_team-windows-sysmon.log"
         );
         assert_eq!(dataset_name("https://example.test/a/b/c/d.log"), "b-c-d.log");
+    }
+
+    /// A temporary content root whose lock pins one dataset with `content`'s sha256.
+    fn root_pinning(content: &[u8]) -> (tempfile::TempDir, String) {
+        use sha2::Digest as _;
+        let root = tempfile::tempdir().expect("temp dir");
+        let sha256 = fetch::cache::hex(&sha2::Sha256::digest(content));
+        let url = "https://example.test/datasets/attack_techniques/T0000/x/data.log";
+        let lock = serde_json::json!({"format": 1, "datasets": [{
+            "url": url, "commit": "0".repeat(40), "pinned_url": url,
+            "sha256": sha256, "size": content.len(), "fixture": "fixtures/datasets/data.log",
+        }]});
+        std::fs::write(root.path().join(fetch::LOCK_FILE), lock.to_string()).expect("lock");
+        std::fs::create_dir_all(root.path().join("target/dataset")).expect("cache dir");
+        (root, sha256)
+    }
+
+    fn manifest_paths(manifest: &Manifest) -> Vec<serde_json::Value> {
+        let text = std::fs::read_to_string(manifest.path()).expect("manifest");
+        let entries: Vec<serde_json::Value> = serde_json::from_str(&text).expect("JSON");
+        entries.into_iter().map(|entry| entry["path"].clone()).collect()
+    }
+
+    #[test]
+    fn a_dataset_placed_in_the_cache_by_hand_is_used() {
+        let content = b"<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'/>";
+        let (root, sha256) = root_pinning(content);
+        let cached = root.path().join("target/dataset").join(&sha256);
+        std::fs::write(&cached, content).expect("cache entry");
+        let manifest =
+            datasets_manifest(root.path(), &root.path().join("target/dataset"), Mode::Offline)
+                .expect("manifest");
+        assert!(manifest.unavailable.is_empty());
+        assert_eq!(manifest_paths(&manifest), [serde_json::json!(cached)]);
+    }
+
+    #[test]
+    fn wrong_bytes_in_the_cache_are_rejected_and_removed() {
+        let (root, sha256) = root_pinning(b"the pinned content");
+        let cached = root.path().join("target/dataset").join(&sha256);
+        std::fs::write(&cached, b"other content of another length").expect("cache entry");
+        let manifest =
+            datasets_manifest(root.path(), &root.path().join("target/dataset"), Mode::Offline)
+                .expect("manifest");
+        assert_eq!(manifest.unavailable.iter().collect::<Vec<_>>(), ["T0000-x-data.log"]);
+        assert_eq!(manifest_paths(&manifest), [serde_json::Value::Null]);
+        assert!(!cached.exists(), "the wrong copy must leave the cache");
     }
 
     #[test]

@@ -3,7 +3,6 @@
 //! and the later one (inline `tests`), ignoring keys nothing here reads; checks live in
 //! [`validate`].
 
-pub mod fields;
 pub mod validate;
 
 use std::collections::BTreeMap;

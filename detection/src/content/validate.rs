@@ -1,15 +1,15 @@
 //! Checks a reviewer would otherwise make by hand on rule content: ids, dates, types, ATT&CK
-//! ids, risk arithmetic, macro calls, file names (errors) and fields the search does not
-//! return (warnings). Returns findings; printing them is the caller's business.
+//! ids, risk arithmetic, macro calls, a search the engine cannot evaluate, file names (errors)
+//! and fields the search does not return (warnings). Returns findings; printing them is the
+//! caller's business.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use super::fields::output_fields;
 use super::{Detection, Macro, RuleError};
 use crate::attack::Attack;
-use crate::spl::macro_calls;
+use crate::spl::{MacroTable, Search, macro_calls};
 
 /// Rule types the schema knows.
 pub const KNOWN_TYPES: [&str; 6] =
@@ -148,7 +148,7 @@ pub fn check_detection(
     // A search whose macro calls are wrong cannot be read for its fields; warning about them
     // would only repeat the error.
     if report.findings.len() == before {
-        check_fields(&mut report);
+        check_fields(&mut report, macros);
     }
     report.findings
 }
@@ -275,9 +275,21 @@ fn check_macros(report: &mut Report<'_>, macros: &BTreeMap<String, Macro>) {
     }
 }
 
-fn check_fields(report: &mut Report<'_>) {
+/// Compiles the search as the engine will run it: a search the engine cannot read is an
+/// error (the gate could not test it); one it can read names its output fields, the columns
+/// of its result before any record, which already carries every column the commands produce.
+fn check_fields(report: &mut Report<'_>, macros: &BTreeMap<String, Macro>) {
     let detection = report.detection;
-    let outputs = output_fields(&detection.search);
+    let table: MacroTable = macros.values().map(Macro::to_definition).collect();
+    let search = match Search::compile(&detection.search, &table, &detection.filter_macro_name()) {
+        Ok(search) => search,
+        Err(err) => {
+            report.error(format!("the search cannot be evaluated: {err}"));
+            return;
+        }
+    };
+    let result = search.start().finish();
+    let outputs: BTreeSet<&str> = result.columns().iter().map(String::as_str).collect();
     let mut used: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for observable in detection.tags.observable.iter().flatten() {
         used.entry(observable.name.as_str()).or_default().push("an observable");

@@ -14,6 +14,9 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {
+    /// Log more to stderr: -v for progress notes, -vv for debugging detail.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
     #[command(subcommand)]
     command: Command,
 }
@@ -32,6 +35,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    StderrLogger::install(cli.verbose);
     let result = match cli.command {
         Command::Validate(args) => validate::run(args),
         Command::Render(args) => render::run(args),
@@ -60,4 +64,46 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
             .downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
+}
+
+/// The library reports through `log` (a dataset wrapped in a JSON string, for example);
+/// warnings are always shown, more with `-v`. A few lines here rather than a logging crate.
+struct StderrLogger {
+    level: log::LevelFilter,
+}
+
+impl StderrLogger {
+    fn install(verbose: u8) {
+        let level = match verbose {
+            0 => log::LevelFilter::Warn,
+            1 => log::LevelFilter::Info,
+            _ => log::LevelFilter::Debug,
+        };
+        static LOGGER: std::sync::OnceLock<StderrLogger> = std::sync::OnceLock::new();
+        let logger = LOGGER.get_or_init(|| StderrLogger { level });
+        if log::set_logger(logger).is_ok() {
+            log::set_max_level(level);
+        }
+    }
+}
+
+impl log::Log for StderrLogger {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.level() <= self.level
+    }
+
+    #[allow(clippy::print_stderr)]
+    fn log(&self, record: &log::Record<'_>) {
+        if self.enabled(record.metadata()) {
+            let level = match record.level() {
+                log::Level::Error => "error",
+                log::Level::Warn => "warning",
+                log::Level::Info => "info",
+                log::Level::Debug | log::Level::Trace => "debug",
+            };
+            eprintln!("{level}: {}", record.args());
+        }
+    }
+
+    fn flush(&self) {}
 }

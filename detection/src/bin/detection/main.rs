@@ -74,12 +74,12 @@ struct StderrLogger {
 
 impl StderrLogger {
     fn install(verbose: u8) {
+        static LOGGER: std::sync::OnceLock<StderrLogger> = std::sync::OnceLock::new();
         let level = match verbose {
             0 => log::LevelFilter::Warn,
             1 => log::LevelFilter::Info,
             _ => log::LevelFilter::Debug,
         };
-        static LOGGER: std::sync::OnceLock<StderrLogger> = std::sync::OnceLock::new();
         let logger = LOGGER.get_or_init(|| StderrLogger { level });
         if log::set_logger(logger).is_ok() {
             log::set_max_level(level);

@@ -74,29 +74,25 @@ impl EvtxReader {
         Location { record, ..Location::whole(&self.source) }
     }
 
+    /// Records a chunk that cannot be read as one skip; the chunks after it are still read.
+    fn skip_chunk(&mut self, err: &dyn std::error::Error) -> bool {
+        let reason = SkipReason::BadRecord(format!("chunk {}: {}", self.chunk_number, chain(err)));
+        let location = self.record_location(None);
+        self.ready.push_back(Step::Skip(Skip { location, reason }));
+        true
+    }
+
     /// Decodes the next chunk's records into `ready`; `false` when there are no more chunks.
     fn next_chunk(&mut self) -> bool {
         let Some(chunk) = self.chunks.next() else { return false };
         self.chunk_number += 1;
         let mut chunk = match chunk {
             Ok(chunk) => chunk,
-            Err(err) => {
-                let reason =
-                    SkipReason::BadRecord(format!("chunk {}: {}", self.chunk_number, chain(&err)));
-                let location = self.record_location(None);
-                self.ready.push_back(Step::Skip(Skip { location, reason }));
-                return true;
-            }
+            Err(err) => return self.skip_chunk(&err),
         };
         let mut parsed = match chunk.parse(Arc::clone(&self.settings)) {
             Ok(parsed) => parsed,
-            Err(err) => {
-                let reason =
-                    SkipReason::BadRecord(format!("chunk {}: {}", self.chunk_number, chain(&err)));
-                let location = self.record_location(None);
-                self.ready.push_back(Step::Skip(Skip { location, reason }));
-                return true;
-            }
+            Err(err) => return self.skip_chunk(&err),
         };
         for record in parsed.iter() {
             let step = match record.and_then(evtx::EvtxRecord::into_json_value) {

@@ -35,6 +35,7 @@ use crate::datamodel::{self, NodeRecord};
 
 pub use evtx::MAX_IN_MEMORY_EVTX_BYTES;
 pub use json::MAX_HELD_EVENTS;
+pub(crate) use xml::find_event_start;
 pub use xml::parse_event as parse_xml_event;
 
 /// The largest event accepted, in bytes. A Windows event record is at most 64 KiB, so

@@ -25,7 +25,8 @@ const READ_BYTES: usize = 256 * 1024;
 
 /// Position of the next `<Event` start tag in `bytes` (not `<EventData`, `<EventID`…), or
 /// `Err(n)` when none starts before `n`, where the bytes from `n` on could still begin one.
-fn find_event_start(bytes: &[u8]) -> Result<usize, usize> {
+/// Shared with the scan's candidate search so that both split events alike.
+pub(crate) fn find_event_start(bytes: &[u8]) -> Result<usize, usize> {
     let mut from = 0;
     while let Some(found) = EVENT_START.find(bytes.get(from..).unwrap_or_default()) {
         let at = from + found;

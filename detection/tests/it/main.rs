@@ -4,5 +4,6 @@
 mod events;
 mod render;
 mod rules;
+mod scan;
 mod spl;
 mod support;

@@ -356,6 +356,23 @@ impl EventReader {
         Self::from_peeked(&name, &head, reader)
     }
 
+    /// Reads `reader` as the part of an XML export `name` that starts at byte `offset`, line
+    /// `line`: locations count from there and the format is not detected again. For a scan
+    /// that cuts a file right after an `</Event>`, where reading can start afresh.
+    #[doc(hidden)]
+    pub fn xml_export_part(
+        name: &str,
+        reader: impl Read + 'static,
+        offset: u64,
+        line: u64,
+    ) -> Self {
+        let name: Arc<str> = Arc::from(name);
+        let buffered = BufReader::with_capacity(BUFFER_BYTES, reader);
+        let inner =
+            xml::XmlExportReader::new(buffered, Arc::clone(&name)).starting_at(offset, line);
+        Self::with(&name, InputFormat::XmlExport, false, Box::new(inner))
+    }
+
     fn from_peeked(
         name: &Arc<str>,
         head: &[u8],

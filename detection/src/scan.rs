@@ -150,20 +150,45 @@ fn scan_file(
 ) -> Result<ReadReport, ScanError> {
     let mut reader = EventReader::open(&feed.path)?.strict(options.strict);
     let format = reader.report().format;
-    match prefilter {
-        Some(prefilter) if !options.strict && format == Some(InputFormat::XmlExport) => {
-            return scan_candidates(feed, options, prefilter, reader.into_report());
+    if let Some(prefilter) = prefilter
+        && !options.strict
+        && format == Some(InputFormat::XmlExport)
+    {
+        return scan_candidates(feed, options, prefilter, reader.into_report());
+    }
+    if format == Some(InputFormat::XmlExport) && !reader.report().gzip && options.parallel {
+        let source: Arc<str> = Arc::from(reader.report().source.as_str());
+        let len = std::fs::metadata(&feed.path).map_or(0, |meta| meta.len());
+        if len >= split_at_least(options)
+            && let Some(split) = split_point(&feed.path, &source, len)?
+        {
+            let mut report = reader.into_report();
+            let mode = Mode::Full { prefilter, strict: options.strict };
+            scan_halves(feed, mode, &source, (split, len), &mut report)?;
+            return Ok(report);
         }
-        Some(prefilter) => {
-            let prefilter = prefilter.clone();
-            reader = reader.prefilter(move |raw| prefilter.may_match(raw));
-        }
-        None => {}
+    }
+    if let Some(prefilter) = prefilter {
+        let prefilter = prefilter.clone();
+        reader = reader.prefilter(move |raw| prefilter.may_match(raw));
     }
     for record in reader.processes() {
         feed.add(&record?)?;
     }
     Ok(reader.into_report())
+}
+
+fn split_at_least(options: ScanOptions) -> u64 {
+    if options.split_at_least == 0 { PARALLEL_MIN_BYTES } else { options.split_at_least }
+}
+
+/// How each half of a file is read.
+#[derive(Clone, Copy)]
+enum Mode<'p> {
+    /// Candidates only (the fast path).
+    Candidates { prefilter: &'p Prefilter, block: usize },
+    /// Every event, or every event the prefilter keeps, by the streaming reader.
+    Full { prefilter: Option<&'p Prefilter>, strict: bool },
 }
 
 /// The fast path over an XML export: candidates only, on two threads when it pays.
@@ -182,15 +207,14 @@ fn scan_candidates(
          other events and the text between events were passed over unread"
             .to_owned(),
     );
-    let split_at_least =
-        if options.split_at_least == 0 { PARALLEL_MIN_BYTES } else { options.split_at_least };
-    let split = if report.gzip || !options.parallel || len < split_at_least {
+    let split = if report.gzip || !options.parallel || len < split_at_least(options) {
         None
     } else {
         split_point(&feed.path, &source, len)?
     };
     if let Some(split) = split {
-        scan_halves(feed, prefilter, &source, block, (split, len), &mut report)?;
+        let mode = Mode::Candidates { prefilter, block };
+        scan_halves(feed, mode, &source, (split, len), &mut report)?;
         return Ok(report);
     }
     let input: Box<dyn Read> = if report.gzip {
@@ -310,17 +334,16 @@ fn split_point(path: &Path, source: &Arc<str>, len: u64) -> Result<Option<u64>, 
 enum Item {
     Record(NodeRecord),
     Skip(Skip),
-    /// The half is done: its event counts.
-    Done(EventCounts),
+    /// The half is done: what it read.
+    Done(ReadReport),
     Failed(EventError),
 }
 
 /// Both halves searched at once; the first half's items are fed before the second's.
 fn scan_halves(
     feed: &mut Feed<'_>,
-    prefilter: &Prefilter,
+    mode: Mode<'_>,
     source: &Arc<str>,
-    block: usize,
     (split, len): (u64, u64),
     report: &mut ReadReport,
 ) -> Result<(), ScanError> {
@@ -332,8 +355,13 @@ fn scan_halves(
             let (sender, receiver) = sync_channel(BATCHES_IN_FLIGHT);
             receivers.push(receiver);
             let path = path.as_path();
-            scope.spawn(move || {
-                search_half(path, source, prefilter, searches, block, (start, end), &sender);
+            scope.spawn(move || match mode {
+                Mode::Candidates { prefilter, block } => {
+                    search_half(path, source, prefilter, searches, block, (start, end), &sender);
+                }
+                Mode::Full { prefilter, strict } => {
+                    read_half(path, source, (prefilter, strict), searches, (start, end), &sender);
+                }
             });
         }
         for receiver in receivers {
@@ -342,14 +370,7 @@ fn scan_halves(
                     match item {
                         Item::Record(record) => feed.add(&record)?,
                         Item::Skip(skip) => add_skip(report, skip),
-                        Item::Done(counts) => {
-                            for (channel, ids) in counts {
-                                let merged = report.events.entry(channel).or_default();
-                                for (id, n) in ids {
-                                    *merged.entry(id).or_default() += n;
-                                }
-                            }
-                        }
+                        Item::Done(half) => merge(report, half),
                         Item::Failed(err) => {
                             report.failure = Some(err.to_string());
                             return Err(err.into());
@@ -418,6 +439,100 @@ fn search_half(
             Location { source: Arc::clone(source), line: None, byte_offset: None, record: None };
         batch.push(Item::Failed(EventError::Read { location, source: err }));
     }
-    batch.push(Item::Done(counts.events));
+    batch.push(Item::Done(counts));
     let _ = sender.send(batch);
+}
+
+/// One half read by the streaming reader, on its own thread; only records some search
+/// selects are sent on. Locations count from the half's start in the whole file.
+fn read_half(
+    path: &Path,
+    source: &Arc<str>,
+    (prefilter, strict): (Option<&Prefilter>, bool),
+    searches: &[&Search],
+    (start, end): (u64, u64),
+    sender: &SyncSender<Vec<Item>>,
+) {
+    let failed = |err: io::Error| {
+        let location = Location {
+            source: Arc::clone(source),
+            line: None,
+            byte_offset: Some(start),
+            record: None,
+        };
+        vec![Item::Failed(EventError::Read { location, source: err })]
+    };
+    let opened = open(path, source).map_err(|err| vec![Item::Failed(err)]).and_then(|mut file| {
+        let line = if start == 0 { 1 } else { lines_before(&mut file, start).map_err(failed)? };
+        file.seek(SeekFrom::Start(start)).map_err(failed)?;
+        Ok((file, line))
+    });
+    let (file, line) = match opened {
+        Ok(opened) => opened,
+        Err(items) => {
+            let _ = sender.send(items);
+            return;
+        }
+    };
+    let mut reader =
+        EventReader::xml_export_part(source, file.take(end - start), start, line).strict(strict);
+    if let Some(prefilter) = prefilter {
+        let prefilter = prefilter.clone();
+        reader = reader.prefilter(move |raw| prefilter.may_match(raw));
+    }
+    let mut batch = Vec::with_capacity(BATCH_ITEMS);
+    for record in reader.processes() {
+        let item = match record {
+            Ok(record) if searches.iter().any(|search| search.selects(&record)) => {
+                Item::Record(record)
+            }
+            Ok(_) => continue,
+            Err(err) => {
+                batch.push(Item::Failed(err));
+                let _ = sender.send(batch);
+                return;
+            }
+        };
+        batch.push(item);
+        if batch.len() >= BATCH_ITEMS && sender.send(std::mem::take(&mut batch)).is_err() {
+            return;
+        }
+    }
+    batch.push(Item::Done(reader.into_report()));
+    let _ = sender.send(batch);
+}
+
+/// 1 + the newlines in the first `len` bytes of `file`: the line number at `len`.
+fn lines_before(file: &mut File, len: u64) -> io::Result<u64> {
+    let mut buffer = vec![0; 1 << 20];
+    let mut lines = 1;
+    let mut left = len;
+    while left > 0 {
+        let want = usize::try_from(left).unwrap_or(usize::MAX).min(buffer.len());
+        let read = file.read(buffer.get_mut(..want).unwrap_or_default())?;
+        if read == 0 {
+            break;
+        }
+        lines += memchr::memchr_iter(b'\n', buffer.get(..read).unwrap_or_default()).count() as u64;
+        left -= read as u64;
+    }
+    Ok(lines)
+}
+
+/// Adds what a half read to the file's report, the first half first.
+fn merge(report: &mut ReadReport, half: ReadReport) {
+    for (channel, ids) in half.events {
+        let merged = report.events.entry(channel).or_default();
+        for (id, n) in ids {
+            *merged.entry(id).or_default() += n;
+        }
+    }
+    report.prefiltered += half.prefiltered;
+    report.skipped_total += half.skipped_total;
+    let room = ReadReport::MAX_LISTED_SKIPS.saturating_sub(report.skipped.len());
+    report.skipped.extend(half.skipped.into_iter().take(room));
+    report.notes.extend(half.notes);
+    if report.failure.is_none() {
+        report.failure = half.failure;
+    }
 }

@@ -46,10 +46,11 @@ const CASES: &[(&str, &str)] = &[
     ("read", "read the file (page cache) into a reused 1 MiB buffer"),
     ("literal-ac", "aho-corasick ASCII case-insensitive count of `comsvcs`"),
     ("literal-fold", "case-fold 64 KiB windows + memmem count of `comsvcs`"),
-    ("map", "parse every event and map it to Endpoint.Processes (no rule)"),
+    ("map", "parse every event and map it to Endpoint.Processes (no rule), one thread"),
+    ("map-2threads", "the same through scan_files with no rule: two halves on two threads"),
     ("rule", "comsvcs rule via scan_files, prefilter on, two threads"),
     ("rule-1thread", "comsvcs rule via scan_files, prefilter on, one thread"),
-    ("rule-full", "comsvcs rule via scan_files, prefilter off (every event parsed)"),
+    ("rule-full", "comsvcs rule via scan_files, prefilter off: every event parsed, two threads"),
     ("rule-gzip", "comsvcs rule via scan_files over the gzip copy (sequential)"),
 ];
 
@@ -152,6 +153,14 @@ fn report(results: &[(&str, &str, Measured)], written: &synthetic::Written) -> a
     println!(
         "evtx: not measured: there is no EVTX writer to turn the generated export into an EVTX file"
     );
+    for (case, _, measured) in results.iter().filter(|(case, ..)| case.starts_with("map")) {
+        ensure!(
+            measured.count == written.events,
+            "case {case}: read {} events, the generator wrote {}",
+            measured.count,
+            written.events
+        );
+    }
     let rows: Vec<_> = results
         .iter()
         .filter(|(case, ..)| case.starts_with("rule"))
@@ -310,6 +319,11 @@ fn measure(case: &str, file: &Path, runs: usize) -> anyhow::Result<()> {
                 let records = reader.processes().flatten().count();
                 count = reader.report().events_total();
                 ensure!(records > 0, "no records");
+            }
+            "map-2threads" => {
+                let options = ScanOptions { prefilter: false, ..ScanOptions::default() };
+                let outcome = scan_files(&[], &[file.to_path_buf()], options)?;
+                count = outcome.reports.iter().map(|(_, report)| report.events_total()).sum();
             }
             "rule" | "rule-1thread" | "rule-full" | "rule-gzip" => {
                 let options = ScanOptions {

@@ -89,6 +89,14 @@ impl<R: BufRead> XmlExportReader<R> {
         }
     }
 
+    /// Counts locations from `offset` and `line`: for input that continues another, e.g.
+    /// the second half of a file cut right after an `</Event>`.
+    pub(crate) fn starting_at(mut self, offset: u64, line: u64) -> Self {
+        self.offset = offset;
+        self.line = line;
+        self
+    }
+
     fn location(&self) -> Location {
         Location::text(&self.source, self.line, self.offset)
     }

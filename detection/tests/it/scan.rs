@@ -37,24 +37,31 @@ fn scan(searches: &[&Search], path: &Path, options: ScanOptions) -> Vec<ResultTa
     scan_files(searches, &[path.to_path_buf()], options).unwrap().tables
 }
 
-/// Rows with the prefilter off, asserted equal to the rows with it on at every read size,
-/// split in two and not.
+/// Rows of one thread with the prefilter off, asserted equal to the rows with it on at
+/// every read size, and with it off or on split in two. Split or not, the streaming reader
+/// reports the same.
 #[track_caller]
 fn same_rows(searches: &[&Search], path: &Path) -> Vec<ResultTable> {
-    let off = ScanOptions { prefilter: false, ..ScanOptions::default() };
-    let baseline = scan(searches, path, off);
+    let paths = [path.to_path_buf()];
+    let one_thread = ScanOptions { prefilter: false, parallel: false, ..ScanOptions::default() };
+    let baseline = scan_files(searches, &paths, one_thread).unwrap();
+    let split = ScanOptions { split_at_least: 1, ..one_thread };
+    let halves = ScanOptions { parallel: true, ..split };
+    let split = scan_files(searches, &paths, halves).unwrap();
+    assert_eq!(split.tables, baseline.tables, "{}: split in two", path.display());
+    assert_eq!(split.reports, baseline.reports, "{}: report split in two", path.display());
     for read_block in [1, 2, 3, 7, 64, 4096, 0] {
         for split_at_least in [0, 1] {
             let options = ScanOptions { read_block, split_at_least, ..ScanOptions::default() };
             assert_eq!(
                 scan(searches, path, options),
-                baseline,
+                baseline.tables,
                 "{}: read {read_block} bytes at a time, split {split_at_least}",
                 path.display()
             );
         }
     }
-    baseline
+    baseline.tables
 }
 
 fn event(id: u32, channel: &str, data: &[(&str, &str)]) -> String {

@@ -84,6 +84,10 @@ impl<'p, R: Read> CandidateScanner<'p, R> {
         let sample = self.buf.get(..SAMPLE_BYTES.min(self.buf.len())).unwrap_or_default();
         fold(sample, &mut self.folded);
         let anchors = self.prefilter.anchors(&self.folded);
+        if anchors.longest() == 0 {
+            // No search can select anything: there is nothing to look for.
+            return Ok(());
+        }
         let overlap = anchors.longest().saturating_sub(1);
         loop {
             if self.buf.len() - self.pos < WINDOW_BYTES && !self.eof {
@@ -184,9 +188,7 @@ impl<'p, R: Read> CandidateScanner<'p, R> {
             if let Some(at) = self.end.find(rest) {
                 break searched + at;
             }
-            if self.eof {
-                return Ok(self.unterminated(start, found));
-            }
+            // Oversized before truncated, in the streaming reader's order.
             if self.buf.len() - start > MAX_EVENT_BYTES {
                 let go_on = found(Found::Skip(Skip {
                     location: self.location(start),
@@ -194,6 +196,9 @@ impl<'p, R: Read> CandidateScanner<'p, R> {
                 }));
                 self.discard_to_end(searched)?;
                 return Ok(go_on);
+            }
+            if self.eof {
+                return Ok(self.unterminated(start, found));
             }
             searched = self.buf.len().saturating_sub(END_LEN - 1).max(start + START_LEN);
             self.read_more()?;

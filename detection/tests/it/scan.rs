@@ -251,3 +251,47 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn damaged_input_around_candidates_gives_the_same_rows() {
+    let rundll = r"C:\Windows\System32\rundll32.exe";
+    let positive = |n: u32| sysmon(rundll, &format!("rundll32 comsvcs.dll MiniDump {n}"), r"C\u");
+    let literals = "rundll32.exe comsvcs.dll MiniDump";
+    let mut text = positive(1);
+    // A start tag whose event never ends before the next one.
+    let _ = writeln!(text, "<Event xmlns='x'><System><EventID>1</EventID> {literals}");
+    text.push_str(&positive(2));
+    // The literals in text between events.
+    let _ = writeln!(text, "stray text {literals}");
+    // An event larger than MAX_EVENT_BYTES, then one that is fine.
+    let _ = write!(text, "<Event xmlns='x'><System>{literals}");
+    // Past the limit by more than a read, however reads fall.
+    text.push_str(&"x".repeat(detection::events::MAX_EVENT_BYTES + (3 << 20)));
+    text.push_str("</System></Event>\n");
+    text.push_str(&positive(3));
+    // A start tag at the end of input that never ends.
+    let _ = write!(text, "<Event xmlns='x'><System>{literals}");
+    let file = write_temp(&text);
+    let comsvcs = comsvcs_rule();
+    let paths = [file.path().to_path_buf()];
+    let off = ScanOptions { prefilter: false, parallel: false, ..ScanOptions::default() };
+    let baseline = scan_files(&[&comsvcs], &paths, off).unwrap();
+    assert_eq!(total_count(&baseline.tables[0]), 3);
+    for read_block in [64, 4096, 0] {
+        for split_at_least in [0, 1] {
+            let options = ScanOptions { read_block, split_at_least, ..ScanOptions::default() };
+            let outcome = scan_files(&[&comsvcs], &paths, options).unwrap();
+            assert_eq!(
+                outcome.tables, baseline.tables,
+                "read {read_block}, split {split_at_least}"
+            );
+            let reasons: Vec<String> =
+                outcome.reports[0].1.skipped.iter().map(|skip| skip.reason.to_string()).collect();
+            assert!(
+                reasons.iter().any(|reason| reason.contains("truncated"))
+                    && reasons.iter().any(|reason| reason.contains("larger than")),
+                "{reasons:?}"
+            );
+        }
+    }
+}

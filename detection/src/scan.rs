@@ -168,7 +168,10 @@ fn scan_file(
             return Ok(report);
         }
     }
-    if let Some(prefilter) = prefilter {
+    // Only XML text has raw bytes a rule's values are verbatim in; other formats would only
+    // gain a note saying so.
+    let xml = matches!(format, Some(InputFormat::XmlExport | InputFormat::XmlExportInJsonString));
+    if let Some(prefilter) = prefilter.filter(|_| xml) {
         let prefilter = prefilter.clone();
         reader = reader.prefilter(move |raw| prefilter.may_match(raw));
     }

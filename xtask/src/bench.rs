@@ -103,7 +103,54 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
             .with_context(|| format!("case {case} printed no result"))?;
         results.push((*case, *what, result));
     }
-    report(&results, &written)
+    let output = Command::new(&exe)
+        .args(["bench", "--case", "interleaved", "--runs", &args.runs.to_string(), "--file"])
+        .arg(&export)
+        .output()
+        .context("cannot run the interleaved cases")?;
+    ensure!(
+        output.status.success(),
+        "the interleaved cases failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let interleaved: Vec<Vec<f64>> =
+        serde_json::from_slice(&output.stdout).context("the interleaved cases printed no times")?;
+    report(&results, &written)?;
+    report_interleaved(&interleaved, &written);
+    Ok(())
+}
+
+/// The ratios from one process that ran the cases round by round.
+fn report_interleaved(times: &[Vec<f64>], written: &synthetic::Written) {
+    let medians: Vec<f64> = times
+        .iter()
+        .map(|seconds| {
+            Measured { seconds: seconds.clone(), peak_kib: 0, count: 0, rows: None }.median()
+        })
+        .collect();
+    let median = |name: &str| {
+        INTERLEAVED
+            .iter()
+            .position(|case| *case == name)
+            .and_then(|index| medians.get(index).copied())
+            .unwrap_or(f64::NAN)
+    };
+    println!(
+        "\nsame process, cases in turn each round ({} rounds):",
+        times.first().map_or(0, Vec::len)
+    );
+    for (case, seconds) in INTERLEAVED.iter().zip(&medians) {
+        println!(
+            "  {case:<13} {seconds:>9.4} s {:>8.0} MB/s {:>6.2}x read",
+            written.bytes as f64 / 1e6 / seconds,
+            seconds / median("read")
+        );
+    }
+    let rule = median("rule");
+    println!("  rule / page-cache read:      {:.2}x", rule / median("read"));
+    println!("  rule / literal scan (ac -i): {:.2}x", rule / median("literal-ac"));
+    println!("  rule / literal scan (fold):  {:.2}x", rule / median("literal-fold"));
+    println!("  rule one thread / two:       {:.2}x", median("rule-1thread") / rule);
 }
 
 /// What a case's process prints.
@@ -146,7 +193,8 @@ fn report(results: &[(&str, &str, Measured)], written: &synthetic::Written) -> a
         );
     }
     let rule = time("rule");
-    println!("\nrule / page-cache read:        {:.2}x", rule / read);
+    println!("\neach case in its own process, one after another:");
+    println!("rule / page-cache read:        {:.2}x", rule / read);
     println!("rule / literal scan (ac -i):   {:.2}x", rule / time("literal-ac"));
     println!("rule / literal scan (fold):    {:.2}x", rule / time("literal-fold"));
     println!("rule / rule without prefilter: {:.3}x", rule / time("rule-full"));
@@ -277,76 +325,104 @@ impl From<WrittenJson> for synthetic::Written {
     }
 }
 
-/// Runs one case `runs` times in this process and prints a [`Measured`] as JSON.
+/// Runs one case `runs` times in this process and prints a [`Measured`] as JSON; the case
+/// `interleaved` runs [`INTERLEAVED`] round by round instead and prints their times.
 fn measure(case: &str, file: &Path, runs: usize) -> anyhow::Result<()> {
     let rule = comsvcs_rule()?;
-    let mut seconds = Vec::new();
-    let mut count = 0;
-    let mut rows = None;
     let mut buffer = vec![0u8; 1 << 20];
+    if case == "interleaved" {
+        let mut times: Vec<Vec<f64>> = vec![Vec::new(); INTERLEAVED.len()];
+        for _ in 0..runs.max(1) {
+            for (name, seconds) in INTERLEAVED.iter().zip(&mut times) {
+                let started = Instant::now();
+                run_case(name, file, &rule, &mut buffer)?;
+                seconds.push(started.elapsed().as_secs_f64());
+            }
+        }
+        println!("{}", serde_json::to_string(&times)?);
+        return Ok(());
+    }
+    let mut seconds = Vec::new();
+    let mut outcome = (0, None);
     for _ in 0..runs.max(1) {
         let started = Instant::now();
-        match case {
-            "read" => {
-                let mut input = File::open(file)?;
-                count = 0;
-                loop {
-                    let read = input.read(&mut buffer)?;
-                    if read == 0 {
-                        break;
-                    }
-                    count += read as u64;
-                }
-            }
-            "literal-ac" => {
-                let automaton = aho_corasick::AhoCorasick::builder()
-                    .ascii_case_insensitive(true)
-                    .build(["comsvcs"])?;
-                count =
-                    block_count(file, &mut buffer, |window| automaton.find_iter(window).count())?;
-            }
-            "literal-fold" => {
-                let finder = memchr::memmem::Finder::new(b"comsvcs");
-                let mut scratch = Vec::with_capacity(64 * 1024);
-                count = block_count(file, &mut buffer, |window| {
-                    scratch.clear();
-                    scratch.extend(window.iter().map(u8::to_ascii_lowercase));
-                    finder.find_iter(&scratch).count()
-                })?;
-            }
-            "map" => {
-                let mut reader = EventReader::open(file)?;
-                let records = reader.processes().flatten().count();
-                count = reader.report().events_total();
-                ensure!(records > 0, "no records");
-            }
-            "map-2threads" => {
-                let options = ScanOptions { prefilter: false, ..ScanOptions::default() };
-                let outcome = scan_files(&[], &[file.to_path_buf()], options)?;
-                count = outcome.reports.iter().map(|(_, report)| report.events_total()).sum();
-            }
-            "rule" | "rule-1thread" | "rule-full" | "rule-gzip" => {
-                let options = ScanOptions {
-                    prefilter: case != "rule-full",
-                    parallel: case != "rule-1thread",
-                    ..ScanOptions::default()
-                };
-                let outcome = scan_files(&[&rule], &[file.to_path_buf()], options)?;
-                let table = outcome.tables.first().context("one table")?;
-                count = (0..table.len())
-                    .filter_map(|row| table.value(row, "count"))
-                    .filter_map(|value| value.joined().parse::<u64>().ok())
-                    .sum();
-                let json = serde_json::to_vec(table)?;
-                rows = Some(format!("{:x}", Sha256::digest(&json)));
-            }
-            other => bail!("unknown case {other}"),
-        }
+        outcome = run_case(case, file, &rule, &mut buffer)?;
         seconds.push(started.elapsed().as_secs_f64());
     }
+    let (count, rows) = outcome;
     let measured = Measured { seconds, peak_kib: peak_kib()?, count, rows };
     println!("{}", serde_json::to_string(&measured)?);
     Ok(())
+}
+
+/// The cases timed round by round in one process, so that load from other processes
+/// weighs on them alike and their ratios hold.
+const INTERLEAVED: &[&str] = &["read", "literal-fold", "literal-ac", "rule", "rule-1thread"];
+
+/// Runs `case` once: what it counted, and for the rule cases a digest of the rows.
+fn run_case(
+    case: &str,
+    file: &Path,
+    rule: &Search,
+    buffer: &mut [u8],
+) -> anyhow::Result<(u64, Option<String>)> {
+    let mut rows = None;
+    let count = match case {
+        "read" => {
+            let mut input = File::open(file)?;
+            let mut count = 0;
+            loop {
+                let read = input.read(buffer)?;
+                if read == 0 {
+                    break count;
+                }
+                count += read as u64;
+            }
+        }
+        "literal-ac" => {
+            let automaton = aho_corasick::AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .build(["comsvcs"])?;
+            block_count(file, buffer, |window| automaton.find_iter(window).count())?
+        }
+        "literal-fold" => {
+            let finder = memchr::memmem::Finder::new(b"comsvcs");
+            let mut scratch = Vec::with_capacity(64 * 1024);
+            block_count(file, buffer, |window| {
+                scratch.clear();
+                scratch.extend(window.iter().map(u8::to_ascii_lowercase));
+                finder.find_iter(&scratch).count()
+            })?
+        }
+        "map" => {
+            let mut reader = EventReader::open(file)?;
+            let records = reader.processes().flatten().count();
+            ensure!(records > 0, "no records");
+            reader.report().events_total()
+        }
+        "map-2threads" => {
+            let options = ScanOptions { prefilter: false, ..ScanOptions::default() };
+            let outcome = scan_files(&[], &[file.to_path_buf()], options)?;
+            outcome.reports.iter().map(|(_, report)| report.events_total()).sum()
+        }
+        "rule" | "rule-1thread" | "rule-full" | "rule-gzip" => {
+            let options = ScanOptions {
+                prefilter: case != "rule-full",
+                parallel: case != "rule-1thread",
+                ..ScanOptions::default()
+            };
+            let outcome = scan_files(&[rule], &[file.to_path_buf()], options)?;
+            let table = outcome.tables.first().context("one table")?;
+            let json = serde_json::to_vec(table)?;
+            rows = Some(format!("{:x}", Sha256::digest(&json)));
+            (0..table.len())
+                .filter_map(|row| table.value(row, "count"))
+                .filter_map(|value| value.joined().parse::<u64>().ok())
+                .sum()
+        }
+        other => bail!("unknown case {other}"),
+    };
+    Ok((count, rows))
 }
 
 /// Matches of a literal counted by `count` over `file` read in blocks, searched in windows

@@ -27,7 +27,8 @@ impl NodeRecord {
     }
 }
 
-/// Where one CIM field's value comes from in an event.
+/// Where one CIM field's value comes from in an event. [`Source::is_raw`] says which
+/// sources copy text verbatim from the event, which a prefilter on raw bytes relies on.
 #[derive(Debug, Clone, Copy)]
 enum Source {
     /// An `EventData` field as it is.
@@ -76,6 +77,43 @@ const SECURITY_PROCESS_CREATE: &[(&str, Source)] = &[
     ("user", Source::User4688),
 ];
 
+impl Source {
+    /// Whether the value is a verbatim slice of the event's raw text (for an XML export: the
+    /// bytes between the tags as written). Computed values (lower-cased, joined) are not.
+    fn is_raw(self) -> bool {
+        match self {
+            Source::Data(_) | Source::Basename(_) | Source::Computer => true,
+            Source::Lowercase(_) | Source::User4688 => false,
+        }
+    }
+}
+
+/// Fields `processes_record` computes after the table, whatever their source: `user` is
+/// `unknown` when the event leaves it empty, a value no event text holds.
+const COMPUTED_AFTER_MAPPING: &[&str] = &["user"];
+
+/// Whether every value of `field` in an `Endpoint.Processes` record is a verbatim substring
+/// of the raw text of the event it came from, in every table that maps it. Only such fields
+/// may give a prefilter on raw event bytes its literals; a field no table maps is never raw.
+pub fn is_raw_processes_field(field: &str) -> bool {
+    let mut mapped = false;
+    for table in [SYSMON_PROCESS_CREATE, SECURITY_PROCESS_CREATE] {
+        for (name, source) in table {
+            if *name == field {
+                mapped = true;
+                if !source.is_raw() {
+                    return false;
+                }
+            }
+        }
+    }
+    mapped && !COMPUTED_AFTER_MAPPING.contains(&field)
+}
+
+/// The node [`processes_record`] fills, as `tstats … from datamodel=Endpoint.Processes`
+/// names it.
+pub const PROCESSES_NODE: &str = "Processes";
+
 const SYSMON_CHANNEL: &str = "Microsoft-Windows-Sysmon/Operational";
 
 /// The `Endpoint.Processes` record of a process creation (Sysmon `EventID` 1 on its channel,
@@ -99,12 +137,13 @@ pub fn processes_record(event: &Event) -> Option<NodeRecord> {
             fields.insert(*field, value);
         }
     }
-    // The CIM computes `user` as `unknown` when the source leaves it empty.
+    // The CIM computes `user` as `unknown` when the source leaves it empty (listed in
+    // COMPUTED_AFTER_MAPPING).
     let user = fields.entry("user").or_default();
     if user.is_empty() {
         "unknown".clone_into(user);
     }
-    Some(NodeRecord { node: "Processes", time_micros: event.time_micros, fields })
+    Some(NodeRecord { node: PROCESSES_NODE, time_micros: event.time_micros, fields })
 }
 
 /// The user of a 4688. Reading taken (the add-on's exact rule is not known here): the target
@@ -130,7 +169,17 @@ fn basename(path: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
-    use super::basename;
+    use super::{basename, is_raw_processes_field};
+
+    #[test]
+    fn raw_fields_are_copied_text_only() {
+        for raw in ["process", "process_name", "process_path", "dest", "parent_process_name"] {
+            assert!(is_raw_processes_field(raw), "{raw}");
+        }
+        for computed in ["user", "process_integrity_level", "_time", "no_such_field"] {
+            assert!(!is_raw_processes_field(computed), "{computed}");
+        }
+    }
 
     #[test]
     fn basename_of_windows_paths() {

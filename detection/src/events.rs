@@ -35,6 +35,7 @@ use crate::datamodel::{self, NodeRecord};
 
 pub use evtx::MAX_IN_MEMORY_EVTX_BYTES;
 pub use json::MAX_HELD_EVENTS;
+pub(crate) use xml::find_event_start;
 pub use xml::parse_event as parse_xml_event;
 
 /// The largest event accepted, in bytes. A Windows event record is at most 64 KiB, so
@@ -353,6 +354,23 @@ impl EventReader {
         let name: Arc<str> = Arc::from(name);
         let (head, reader) = peek(reader, &name)?;
         Self::from_peeked(&name, &head, reader)
+    }
+
+    /// Reads `reader` as the part of an XML export `name` that starts at byte `offset`, line
+    /// `line`: locations count from there and the format is not detected again. For a scan
+    /// that cuts a file right after an `</Event>`, where reading can start afresh.
+    #[doc(hidden)]
+    pub fn xml_export_part(
+        name: &str,
+        reader: impl Read + 'static,
+        offset: u64,
+        line: u64,
+    ) -> Self {
+        let name: Arc<str> = Arc::from(name);
+        let buffered = BufReader::with_capacity(BUFFER_BYTES, reader);
+        let inner =
+            xml::XmlExportReader::new(buffered, Arc::clone(&name)).starting_at(offset, line);
+        Self::with(&name, InputFormat::XmlExport, false, Box::new(inner))
     }
 
     fn from_peeked(

@@ -2,6 +2,7 @@
 //! the `detection` library and the dataset cache.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod bench;
 mod docs;
 mod fetch;
 mod run;
@@ -21,6 +22,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Task {
+    /// Time reading, mapping and the comsvcs rule over a generated export (release build).
+    Bench(bench::Args),
     /// Regenerate every rule's documentation page, or check that the committed pages are fresh.
     Docs(docs::Args),
     /// Download the locked datasets into the cache, verifying size and sha256.
@@ -34,6 +37,7 @@ enum Task {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.task {
+        Task::Bench(args) => bench::run(&args),
         Task::Docs(args) => docs::run(&args),
         Task::Fetch(args) => fetch::run(&args),
         Task::Run(args) => run::run(&args),

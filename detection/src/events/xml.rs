@@ -25,7 +25,8 @@ const READ_BYTES: usize = 256 * 1024;
 
 /// Position of the next `<Event` start tag in `bytes` (not `<EventData`, `<EventID`…), or
 /// `Err(n)` when none starts before `n`, where the bytes from `n` on could still begin one.
-fn find_event_start(bytes: &[u8]) -> Result<usize, usize> {
+/// Shared with the scan's candidate search so that both split events alike.
+pub(crate) fn find_event_start(bytes: &[u8]) -> Result<usize, usize> {
     let mut from = 0;
     while let Some(found) = EVENT_START.find(bytes.get(from..).unwrap_or_default()) {
         let at = from + found;
@@ -86,6 +87,14 @@ impl<R: BufRead> XmlExportReader<R> {
             queued: VecDeque::new(),
             prefilter: None,
         }
+    }
+
+    /// Counts locations from `offset` and `line`: for input that continues another, e.g.
+    /// the second half of a file cut right after an `</Event>`.
+    pub(crate) fn starting_at(mut self, offset: u64, line: u64) -> Self {
+        self.offset = offset;
+        self.line = line;
+        self
     }
 
     fn location(&self) -> Location {

@@ -5,5 +5,6 @@ mod events;
 mod hits;
 mod render;
 mod rules;
+mod scan;
 mod spl;
 mod support;

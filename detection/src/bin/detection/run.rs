@@ -77,7 +77,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         rules.push((detection, search));
     }
     let searches: Vec<&Search> = rules.iter().map(|(_, search)| search).collect();
-    let outcome = scan_files(&searches, &event_paths, ScanOptions { strict: args.strict })?;
+    let outcome = scan_files(
+        &searches,
+        &event_paths,
+        ScanOptions { strict: args.strict, ..ScanOptions::default() },
+    )?;
     for (_, report) in &outcome.reports {
         crate::events::print_report(report);
     }

@@ -1,0 +1,297 @@
+//! Tests of the scan area: the prefilter never changes a search's rows. Every check runs
+//! the same searches with the prefilter on (at several read sizes, on one and two threads)
+//! and off, over crafted events, the fixtures and generated exports, and compares the rows.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use detection::content;
+use detection::eval::ResultTable;
+use detection::prefilter::Prefilter;
+use detection::scan::{ScanOptions, scan_files, synthetic};
+use detection::spl::{MacroTable, Search};
+use proptest::prelude::*;
+
+use crate::support::{fixture, repo_root};
+
+const BY: &str = "by Processes.user Processes.process_name Processes.process Processes.dest";
+
+/// The comsvcs rule as shipped, with its content's macros.
+fn comsvcs_rule() -> Search {
+    let path = repo_root().join("detections/endpoint/dump_lsass_via_comsvcs_dll.yml");
+    let detection = content::load_rule(&path).unwrap();
+    let macros = content::load_macro_table(&repo_root()).unwrap();
+    Search::compile(&detection.search, &macros, &detection.filter_macro_name()).unwrap()
+}
+
+#[track_caller]
+fn search(filter: &str) -> Search {
+    let text = format!(
+        "| tstats count min(_time) as firstTime from datamodel=Endpoint.Processes where {filter} {BY}"
+    );
+    Search::compile(&text, &MacroTable::default(), "none_filter").unwrap()
+}
+
+fn scan(searches: &[&Search], path: &Path, options: ScanOptions) -> Vec<ResultTable> {
+    scan_files(searches, &[path.to_path_buf()], options).unwrap().tables
+}
+
+/// Rows of one thread with the prefilter off, asserted equal to the rows with it on at
+/// every read size, and with it off or on split in two. Split or not, the streaming reader
+/// reports the same.
+#[track_caller]
+fn same_rows(searches: &[&Search], path: &Path) -> Vec<ResultTable> {
+    let paths = [path.to_path_buf()];
+    let one_thread = ScanOptions { prefilter: false, parallel: false, ..ScanOptions::default() };
+    let baseline = scan_files(searches, &paths, one_thread).unwrap();
+    let split = ScanOptions { split_at_least: 1, ..one_thread };
+    let halves = ScanOptions { parallel: true, ..split };
+    let split = scan_files(searches, &paths, halves).unwrap();
+    assert_eq!(split.tables, baseline.tables, "{}: split in two", path.display());
+    assert_eq!(split.reports, baseline.reports, "{}: report split in two", path.display());
+    for read_block in [1, 2, 3, 7, 64, 4096, 0] {
+        for split_at_least in [0, 1] {
+            let options = ScanOptions { read_block, split_at_least, ..ScanOptions::default() };
+            assert_eq!(
+                scan(searches, path, options),
+                baseline.tables,
+                "{}: read {read_block} bytes at a time, split {split_at_least}",
+                path.display()
+            );
+        }
+    }
+    baseline.tables
+}
+
+fn event(id: u32, channel: &str, data: &[(&str, &str)]) -> String {
+    let mut text = format!(
+        "<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><System><Provider Name='p'/><EventID>{id}</EventID><TimeCreated SystemTime='2024-03-01T10:00:00.000000Z'/><EventRecordID>7</EventRecordID><Channel>{channel}</Channel><Computer>ws-01</Computer></System><EventData>"
+    );
+    for (name, value) in data {
+        let _ = write!(text, "<Data Name='{name}'>{value}</Data>");
+    }
+    text.push_str("</EventData></Event>\n");
+    text
+}
+
+fn sysmon(image: &str, command: &str, user: &str) -> String {
+    event(
+        1,
+        "Microsoft-Windows-Sysmon/Operational",
+        &[("Image", image), ("CommandLine", command), ("User", user)],
+    )
+}
+
+fn write_temp(text: &str) -> tempfile::NamedTempFile {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    file.write_all(text.as_bytes()).unwrap();
+    file
+}
+
+fn total_count(table: &ResultTable) -> u64 {
+    (0..table.len())
+        .filter_map(|row| table.value(row, "count"))
+        .map(|value| value.joined().parse::<u64>().unwrap())
+        .sum()
+}
+
+#[test]
+fn prefilter_keeps_every_match_of_crafted_events() {
+    let rundll = r"C:\Windows\System32\rundll32.exe";
+    let mut text = String::from("# header line\n");
+    let events = [
+        sysmon(
+            r"C:\WINDOWS\SYSTEM32\RUNDLL32.EXE",
+            r"RUNDLL32.EXE COMSVCS.DLL,MINIDUMP 624 x full",
+            r"C\u",
+        ),
+        sysmon(rundll, "rundll32.exe C:\\comsvcs.dll,\n MiniDump 1 x", r"C\u"),
+        sysmon(rundll, "rundll32.exe C:\\comsvcs.dll,\r\n MiniDump 2 x", r"C\u"),
+        sysmon(rundll, "rundll32.exe comsvcs.dll #24 3 x", r"C\u"),
+        // KELVIN SIGN lower-cases to `k`, U+0130 to `i` and a combining dot.
+        sysmon(rundll, "rundll32.exe \u{212a}ERBEROS.dll", r"C\u"),
+        sysmon(rundll, "rundll32.exe WM\u{130}", r"C\u"),
+        // The only `unknown` is computed: the event leaves User empty.
+        sysmon(rundll, "rundll32.exe shell32.dll", ""),
+        event(
+            10,
+            "Microsoft-Windows-Sysmon/Operational",
+            &[("CallTrace", "rundll32.exe comsvcs.dll MiniDump")],
+        ),
+        event(
+            4688,
+            "Security",
+            &[
+                ("NewProcessName", rundll),
+                ("CommandLine", "rundll32 Comsvcs.Dll miniDUMP"),
+                ("TargetUserName", "bob"),
+            ],
+        ),
+    ];
+    for event in &events {
+        text.push_str(event);
+        text.push_str("01/14/2021 11:41:39 PM\nLogName=Security\n\n");
+    }
+    let file = write_temp(&text);
+    let comsvcs = comsvcs_rule();
+    let kerberos = search("Processes.process=*kerberos*");
+    let wmi = search("Processes.process=*wmi*");
+    let unknown = search("Processes.user=unknown Processes.process_name=rundll32.exe");
+    let searches = [&comsvcs, &kerberos, &wmi, &unknown];
+    assert!(Prefilter::for_searches(&searches).is_some());
+    let tables = same_rows(&searches, file.path());
+    let counts: Vec<u64> = tables.iter().map(total_count).collect();
+    assert_eq!(counts, [4, 1, 1, 1]);
+    // Alone, each search's own literals decide what is parsed.
+    for (alone, count) in searches.iter().zip(counts) {
+        let tables = same_rows(&[alone], file.path());
+        assert_eq!(tables.iter().map(total_count).sum::<u64>(), count);
+    }
+}
+
+#[test]
+fn a_search_without_raw_literals_turns_the_prefilter_off() {
+    let unknown_only = search("Processes.user=unknown");
+    let level = search("Processes.process_integrity_level=high");
+    assert!(Prefilter::for_searches(&[&comsvcs_rule(), &unknown_only]).is_none());
+    assert!(Prefilter::for_searches(&[&level]).is_none());
+    let or = search("Processes.process=*comsvcs* OR Processes.user=*comsvcs*");
+    assert!(Prefilter::for_searches(&[&or]).is_none());
+    let comsvcs = comsvcs_rule();
+    let prefilter = Prefilter::for_searches(&[&comsvcs]).unwrap();
+    assert_eq!(prefilter.pieces(), [vec!["comsvcs.dll", "dump", "m", "n", "rundll32.exe"]]);
+}
+
+#[test]
+fn fixtures_give_the_same_rows_with_and_without_prefilter() {
+    let comsvcs = comsvcs_rule();
+    let rundll = search("Processes.process_name=rundll32.exe");
+    let mut paths: Vec<PathBuf> = Vec::new();
+    for dir in ["datasets", "events"] {
+        for entry in std::fs::read_dir(fixture(dir)).unwrap() {
+            paths.push(entry.unwrap().path());
+        }
+    }
+    paths.sort();
+    let mut matched = 0;
+    for path in &paths {
+        let tables = same_rows(&[&comsvcs, &rundll], path);
+        matched += tables.iter().map(total_count).sum::<u64>();
+    }
+    assert!(matched > 0, "no fixture matched: the comparison proves nothing");
+}
+
+#[test]
+fn generated_export_gives_the_known_rows_with_and_without_prefilter() {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    let written = synthetic::write_export(&mut file, 7, 3 << 20).unwrap();
+    file.flush().unwrap();
+    assert!(written.positives > 0 && written.near_misses > 0);
+    let comsvcs = comsvcs_rule();
+    let tables = same_rows(&[&comsvcs], file.path());
+    assert_eq!(tables.iter().map(total_count).sum::<u64>(), written.positives);
+
+    let gz = tempfile::NamedTempFile::new().unwrap();
+    let mut encoder =
+        flate2::write::GzEncoder::new(gz.reopen().unwrap(), flate2::Compression::fast());
+    synthetic::write_export(&mut encoder, 7, 1 << 20).unwrap();
+    encoder.finish().unwrap();
+    same_rows(&[&comsvcs], gz.path());
+}
+
+/// Cases of the form `rundll32.exe <comsvcs.dll> <MiniDump>` built from pieces of the rule's
+/// literals in random case, with line breaks inside values.
+fn mangled(literal: &'static str) -> impl Strategy<Value = String> {
+    (proptest::collection::vec(any::<bool>(), literal.len()), 0..literal.len() + 1, 0..3usize)
+        .prop_map(move |(upper, cut, brk)| {
+            let mut out: String = literal
+                .chars()
+                .zip(upper)
+                .map(|(c, up)| if up { c.to_ascii_uppercase() } else { c })
+                .collect();
+            // Sometimes cut the literal with a line break, which must then not match.
+            let line_break = ["", "\n", "\r\n"][brk];
+            if !line_break.is_empty() && cut > 0 && cut < out.len() {
+                out.insert_str(cut, line_break);
+            }
+            out
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn prefilter_never_drops_a_matching_event(
+        parts in proptest::collection::vec(
+            (mangled("rundll32.exe"), mangled("comsvcs.dll"), mangled("minidump"), 0..3usize, any::<bool>()),
+            1..12,
+        ),
+        read_block in 1..300usize,
+    ) {
+        let mut text = String::new();
+        for (image, dll, dump, separator, security) in &parts {
+            let separator = [" ", "\n", "\r\n"][*separator];
+            let command = format!("{image}{separator}C:\\{dll},{separator}{dump} 624 out.dmp");
+            let image = format!("C:\\Windows\\{image}");
+            if *security {
+                text.push_str(&event(4688, "Security", &[("NewProcessName", &image), ("CommandLine", &command)]));
+            } else {
+                text.push_str(&sysmon(&image, &command, "CORP\\x"));
+            }
+        }
+        let file = write_temp(&text);
+        let comsvcs = comsvcs_rule();
+        let off = ScanOptions { prefilter: false, ..ScanOptions::default() };
+        let baseline = scan(&[&comsvcs], file.path(), off);
+        for split_at_least in [0, 1] {
+            let on = ScanOptions { read_block, split_at_least, ..ScanOptions::default() };
+            prop_assert_eq!(&scan(&[&comsvcs], file.path(), on), &baseline);
+        }
+    }
+}
+
+#[test]
+fn damaged_input_around_candidates_gives_the_same_rows() {
+    let rundll = r"C:\Windows\System32\rundll32.exe";
+    let positive = |n: u32| sysmon(rundll, &format!("rundll32 comsvcs.dll MiniDump {n}"), r"C\u");
+    let literals = "rundll32.exe comsvcs.dll MiniDump";
+    let mut text = positive(1);
+    // A start tag whose event never ends before the next one.
+    let _ = writeln!(text, "<Event xmlns='x'><System><EventID>1</EventID> {literals}");
+    text.push_str(&positive(2));
+    // The literals in text between events.
+    let _ = writeln!(text, "stray text {literals}");
+    // An event larger than MAX_EVENT_BYTES, then one that is fine.
+    let _ = write!(text, "<Event xmlns='x'><System>{literals}");
+    // Past the limit by more than a read, however reads fall.
+    text.push_str(&"x".repeat(detection::events::MAX_EVENT_BYTES + (3 << 20)));
+    text.push_str("</System></Event>\n");
+    text.push_str(&positive(3));
+    // A start tag at the end of input that never ends.
+    let _ = write!(text, "<Event xmlns='x'><System>{literals}");
+    let file = write_temp(&text);
+    let comsvcs = comsvcs_rule();
+    let paths = [file.path().to_path_buf()];
+    let off = ScanOptions { prefilter: false, parallel: false, ..ScanOptions::default() };
+    let baseline = scan_files(&[&comsvcs], &paths, off).unwrap();
+    assert_eq!(total_count(&baseline.tables[0]), 3);
+    for read_block in [64, 4096, 0] {
+        for split_at_least in [0, 1] {
+            let options = ScanOptions { read_block, split_at_least, ..ScanOptions::default() };
+            let outcome = scan_files(&[&comsvcs], &paths, options).unwrap();
+            assert_eq!(
+                outcome.tables, baseline.tables,
+                "read {read_block}, split {split_at_least}"
+            );
+            let reasons: Vec<String> =
+                outcome.reports[0].1.skipped.iter().map(|skip| skip.reason.to_string()).collect();
+            assert!(
+                reasons.iter().any(|reason| reason.contains("truncated"))
+                    && reasons.iter().any(|reason| reason.contains("larger than")),
+                "{reasons:?}"
+            );
+        }
+    }
+}

@@ -1,7 +1,8 @@
 //! The hits of every rule on every dataset, locked in `snapshots/hits@<rule>@<dataset>.snap`:
 //! the committed fixtures in `fixtures/datasets/`, the shared real files (when present), and
 //! the real datasets `cargo xtask test` fetched (listed in `DETECTION_GATE_DATASETS`). Each
-//! dataset is read once for all rules, as `detection run` does.
+//! dataset is read once for all rules, as `detection run` does, both with the prefilter and
+//! reading every event: the rows must agree.
 //!
 //! `DETECTION_GATE_SHARD=K/N` keeps a stable K-th of the rule × dataset pairs. A real dataset
 //! whose snapshot has not been recorded yet is held to what Splunk's own test asserted (at
@@ -58,11 +59,18 @@ fn hits_of_every_rule_on_every_dataset() {
             continue;
         }
         let searches: Vec<&Search> = in_shard.iter().map(|(_, search)| search).collect();
-        let outcome =
-            scan_files(&searches, std::slice::from_ref(&dataset.path), ScanOptions::default())
-                .unwrap_or_else(|err| panic!("{}: {err:#}", dataset.path.display()));
-        let report = &outcome.reports[0].1;
-        for ((rule, _), rows) in in_shard.iter().zip(&outcome.tables) {
+        let scan = |options: ScanOptions| {
+            scan_files(&searches, std::slice::from_ref(&dataset.path), options)
+                .unwrap_or_else(|err| panic!("{}: {err:#}", dataset.path.display()))
+        };
+        // The product path (prefilter, two threads) must give exactly the rows of reading
+        // every event; the full read's report is the one that counts every event and skip.
+        let fast = scan(ScanOptions::default());
+        let full =
+            scan(ScanOptions { prefilter: false, parallel: false, ..ScanOptions::default() });
+        assert_eq!(fast.tables, full.tables, "{}: the prefilter changed the rows", dataset.shown);
+        let report = &full.reports[0].1;
+        for ((rule, _), rows) in in_shard.iter().zip(&full.tables) {
             pairs += 1;
             let name = format!("hits@{}@{}", rule.slug(), dataset.name);
             let hits = Hits {

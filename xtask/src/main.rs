@@ -4,6 +4,7 @@
 
 mod docs;
 mod fetch;
+mod fuzz;
 mod test;
 
 use std::path::PathBuf;
@@ -24,6 +25,8 @@ enum Task {
     Docs(docs::Args),
     /// Download the locked datasets into the cache, verifying size and sha256.
     Fetch(fetch::Args),
+    /// Seed and run the fuzz targets one after another on one core; fail on any crash, hang or OOM.
+    Fuzz(fuzz::Args),
     /// The gate: validate content, check docs, run every rule over every dataset, run the tests.
     Test(test::Args),
 }
@@ -33,6 +36,7 @@ fn main() -> ExitCode {
     let result = match cli.task {
         Task::Docs(args) => docs::run(&args),
         Task::Fetch(args) => fetch::run(&args),
+        Task::Fuzz(args) => fuzz::run(&args),
         Task::Test(args) => test::run(&args),
     };
     match result {

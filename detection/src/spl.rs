@@ -50,6 +50,7 @@ mod lexer;
 mod macros;
 mod parser;
 mod pattern;
+mod print;
 mod time_format;
 
 pub use ast::{

@@ -1,7 +1,8 @@
 //! SPL text through macro expansion, parsing and evaluation. The input is up to three
 //! NUL-separated parts: the search, then the definitions of `fuzz` (no arguments) and
 //! `fuzz1(x)`, so the fuzzer can write recursive and growing macros. A search that compiles
-//! is run over two fixed `Endpoint.Processes` records and its output written out.
+//! is printed and parsed again (the print must be stable), and run over two fixed
+//! `Endpoint.Processes` records with its output written out.
 #![no_main]
 
 use std::collections::BTreeMap;
@@ -88,6 +89,11 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     drop(compiled.required_literals());
+    // The printer's promise: its text parses back to a pipeline that prints the same.
+    let printed = compiled.to_string();
+    let reparsed = Search::compile(&printed, &MacroTable::new(), "fuzz_rule_filter")
+        .unwrap_or_else(|error| panic!("printed search does not parse: {error}\n{printed}"));
+    assert_eq!(reparsed.to_string(), printed);
     let records = records();
     for record in &records {
         std::hint::black_box(compiled.selects(record));

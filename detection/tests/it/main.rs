@@ -2,6 +2,7 @@
 //! `fixtures/` and, when present, the shared real datasets in `../shared/datasets/`.
 
 mod events;
+mod properties;
 mod render;
 mod rules;
 mod spl;

@@ -8,6 +8,7 @@ pub mod validate;
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -189,6 +190,14 @@ pub enum RuleError {
         #[source]
         source: serde_yaml::Error,
     },
+    /// The file is larger than [`MAX_CONTENT_FILE_BYTES`].
+    #[error("{}: file larger than {limit} bytes", path.display())]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The limit, in bytes.
+        limit: u64,
+    },
     /// The file is not in a `detections/<kind>/` folder.
     #[error(
         "{}: cannot tell the rule's kind: expected the file in detections/<kind>/ or detections/experimental/<kind>/",
@@ -204,7 +213,10 @@ impl RuleError {
     /// The file the error is about.
     pub fn path(&self) -> &Path {
         match self {
-            Self::Read { path, .. } | Self::Yaml { path, .. } | Self::NoKind { path } => path,
+            Self::Read { path, .. }
+            | Self::Yaml { path, .. }
+            | Self::TooLarge { path, .. }
+            | Self::NoKind { path } => path,
         }
     }
 }
@@ -367,9 +379,20 @@ where
     Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
+/// Largest rule or macro file read, in bytes. `security_content`'s largest files are tens of
+/// kilobytes; a file from a pull request is not read into memory whatever its size.
+pub const MAX_CONTENT_FILE_BYTES: u64 = 1 << 20;
+
 fn read(path: &Path) -> Result<String, RuleError> {
-    std::fs::read_to_string(path)
-        .map_err(|source| RuleError::Read { path: path.to_owned(), source })
+    let error = |source| RuleError::Read { path: path.to_owned(), source };
+    let file = std::fs::File::open(path).map_err(error)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_CONTENT_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(error)?;
+    if bytes.len() as u64 > MAX_CONTENT_FILE_BYTES {
+        return Err(RuleError::TooLarge { path: path.to_owned(), limit: MAX_CONTENT_FILE_BYTES });
+    }
+    String::from_utf8(bytes)
+        .map_err(|err| error(std::io::Error::new(std::io::ErrorKind::InvalidData, err)))
 }
 
 fn read_dir(dir: &Path) -> Result<Vec<PathBuf>, RuleError> {

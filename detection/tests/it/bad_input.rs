@@ -6,11 +6,15 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::support::{fixture, repo_root, with_snapshots};
 use detection::attack::Attack;
 use detection::content::validate::check_detection;
-use detection::content::{self, Detection, MAX_CONTENT_FILE_BYTES, Macro, RuleError};
+use detection::content::{
+    self, Detection, MAX_CONTENT_FILE_BYTES, MAX_YAML_NESTING, Macro, RuleError,
+};
 use detection::datamodel::NodeRecord;
 use detection::eval::MAX_GROUPS;
+use detection::events::EventReader;
 use detection::spl::{
     MAX_EXPANDED_LEN, MAX_MACRO_CALLS, MAX_MACRO_DEPTH, MAX_SEARCH_LEN, MacroDefinition,
     MacroTable, Search,
@@ -202,4 +206,119 @@ fn more_tstats_groups_than_the_limit_is_an_error() {
     record.fields.insert("process_id", "new".to_owned());
     let error = run.add(&record).unwrap_err();
     assert!(error.to_string().contains(&format!("{MAX_GROUPS}")), "{error}");
+}
+
+/// `error` and its sources on one line, with the checkout's root removed.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text.replace(&format!("{}/", repo_root().display()), "")
+}
+
+fn rule_error_text(error: &RuleError) -> String {
+    error.to_string().replace(&format!("{}/", repo_root().display()), "")
+}
+
+/// The errors `path` gives in strict mode, at most ten, one a line; empty when it reads.
+fn event_errors(path: &Path) -> String {
+    let name = path.strip_prefix(repo_root()).unwrap_or(path).display().to_string();
+    let file = std::fs::File::open(path).unwrap();
+    let reader = match EventReader::from_reader(&name, file) {
+        Ok(reader) => reader.strict(true),
+        Err(error) => return error_chain(&error),
+    };
+    let errors: Vec<String> =
+        reader.filter_map(Result::err).take(10).map(|error| error_chain(&error)).collect();
+    errors.join("\n")
+}
+
+fn bad_spl_macros() -> MacroTable {
+    let text = std::fs::read_to_string(fixture("bad/spl/macros.yml")).unwrap();
+    let definitions: Vec<MacroDefinition> = serde_yaml::from_str(&text).unwrap();
+    definitions.into_iter().collect()
+}
+
+/// The files below `dir`, sorted.
+fn files_below(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+#[test]
+fn every_bad_fixture_gives_its_error() {
+    let bad = fixture("bad");
+    let macros = bad_spl_macros();
+    let mut seen = 0;
+    for path in files_below(&bad) {
+        let relative = path.strip_prefix(&bad).unwrap().to_string_lossy().into_owned();
+        let folder = relative.split('/').next().unwrap_or_default();
+        let error = match folder {
+            _ if relative == "README.md" || relative == "spl/macros.yml" => continue,
+            "events" => event_errors(&path),
+            // A rule error's message already holds its source's text.
+            "rules" => {
+                content::load_rule(&path).err().map(|e| rule_error_text(&e)).unwrap_or_default()
+            }
+            "macros" => {
+                content::load_macro(&path).err().map(|e| rule_error_text(&e)).unwrap_or_default()
+            }
+            "spl" => {
+                let search = std::fs::read_to_string(&path).unwrap();
+                let search = search.strip_suffix('\n').unwrap_or(&search);
+                Search::compile(search, &macros, "bad_filter")
+                    .err()
+                    .map(|e| e.to_string())
+                    .unwrap_or_default()
+            }
+            other => panic!("fixtures/bad/{other}: no test reads this folder"),
+        };
+        assert!(!error.is_empty(), "fixtures/bad/{relative} gave no error");
+        let name = relative.replace('/', "-");
+        with_snapshots(|| insta::assert_snapshot!(format!("error@{name}"), error));
+        seen += 1;
+    }
+    assert!(seen >= 30, "only {seen} bad fixtures");
+}
+#[test]
+fn deeply_nested_yaml_is_refused_before_parsing() {
+    // 400,000 levels fit in a 1 MiB file and took the YAML parser minutes.
+    let depth = 400_000;
+    let nested = format!("nesting: {}{}\n", "[".repeat(depth), "]".repeat(depth));
+    let path = Path::new("detections/endpoint/deep.yml");
+    let start = Instant::now();
+    let error = Detection::from_yaml(&format!("{nested}{}", rule_yaml("x")), path).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "detections/endpoint/deep.yml: brackets nested deeper than {MAX_YAML_NESTING} levels"
+        )
+    );
+    let error = Macro::from_yaml(&format!("{nested}name: m\ndefinition: x\n"), path).unwrap_err();
+    assert!(matches!(error, RuleError::TooDeep { .. }), "{error}");
+    assert!(start.elapsed() < Duration::from_secs(5), "took {:?}", start.elapsed());
+    // At the limit the file is parsed as usual.
+    let at_limit = format!(
+        "nesting: {}{}\n{}",
+        "[".repeat(MAX_YAML_NESTING),
+        "]".repeat(MAX_YAML_NESTING),
+        rule_yaml("x")
+    );
+    assert!(Detection::from_yaml(&at_limit, path).is_ok());
 }

@@ -155,6 +155,7 @@ fn seeds(root: &Path, kind: Seeds) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
             files("macros", &is_yaml)?,
             files("fixtures/rules", &is_yaml)?,
             files("fixtures/bad/rules", &is_yaml)?,
+            files("fixtures/bad/macros", &is_yaml)?,
         ]
         .concat(),
     };

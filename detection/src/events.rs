@@ -18,6 +18,7 @@
 //! ```
 
 mod evtx;
+mod gzip;
 mod json;
 mod json_string;
 mod time;
@@ -34,6 +35,7 @@ use std::sync::Arc;
 use crate::datamodel::{self, NodeRecord};
 
 pub use evtx::MAX_IN_MEMORY_EVTX_BYTES;
+pub use gzip::MAX_DECOMPRESSED_BYTES;
 pub use json::MAX_HELD_EVENTS;
 pub(crate) use xml::find_event_start;
 pub use xml::parse_event as parse_xml_event;
@@ -379,7 +381,10 @@ impl EventReader {
         reader: impl Read + 'static,
     ) -> Result<Self, EventError> {
         if head.starts_with(GZIP_MAGIC) {
-            let decoder = flate2::read::MultiGzDecoder::new(reader);
+            let decoder = gzip::Limited::new(
+                flate2::read::MultiGzDecoder::new(reader),
+                MAX_DECOMPRESSED_BYTES,
+            );
             let (head, inner) = peek(decoder, name)?;
             let buffered = BufReader::with_capacity(BUFFER_BYTES, inner);
             let mut reader = Self::sniffed(name, &head, buffered)?;

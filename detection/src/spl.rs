@@ -50,6 +50,7 @@ mod lexer;
 mod macros;
 mod parser;
 mod pattern;
+mod print;
 mod time_format;
 
 pub use ast::{
@@ -67,6 +68,10 @@ pub use pattern::{FieldGlob, Pattern};
 pub use time_format::TimeFormat;
 
 use macros::SourceMap;
+
+/// Longest search accepted before macro expansion, in bytes; real rules' searches are a
+/// few kilobytes. The expanded search is bounded by [`MAX_EXPANDED_LEN`].
+pub const MAX_SEARCH_LEN: usize = 1 << 20;
 
 /// A compiled search: macros expanded, parsed, ready to run. Build it with
 /// [`Search::compile`].
@@ -86,6 +91,13 @@ impl Search {
         macros: &MacroTable,
         filter_macro: &str,
     ) -> Result<Self, SplError> {
+        if search.len() > MAX_SEARCH_LEN {
+            let location = Location { col: 1, span: 0..0, macros: Vec::new() };
+            return Err(SplError::new(
+                location,
+                SplErrorKind::SearchSize { limit: MAX_SEARCH_LEN },
+            ));
+        }
         let expansion = macros::expand(search, macros, filter_macro)?;
         let locate = |(kind, span): parser::ParseError| {
             SplError::new(expansion.map.locate_span(&span), kind)

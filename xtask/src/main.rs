@@ -5,6 +5,7 @@
 mod bench;
 mod docs;
 mod fetch;
+mod fuzz;
 mod run;
 mod test;
 
@@ -28,6 +29,8 @@ enum Task {
     Docs(docs::Args),
     /// Download the locked datasets into the cache, verifying size and sha256.
     Fetch(fetch::Args),
+    /// Seed and run the fuzz targets one after another on one core; fail on any crash, hang or OOM.
+    Fuzz(fuzz::Args),
     /// Run rules over their datasets (the committed fixture when a dataset cannot be had).
     Run(run::Args),
     /// The gate: validate content, check docs, run every rule over every dataset, run the tests.
@@ -40,6 +43,7 @@ fn main() -> ExitCode {
         Task::Bench(args) => bench::run(&args),
         Task::Docs(args) => docs::run(&args),
         Task::Fetch(args) => fetch::run(&args),
+        Task::Fuzz(args) => fuzz::run(&args),
         Task::Run(args) => run::run(&args),
         Task::Test(args) => test::run(&args),
     };

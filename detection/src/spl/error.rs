@@ -102,6 +102,12 @@ pub enum SplErrorKind {
         /// The limit, in bytes.
         limit: usize,
     },
+    /// The search as written is longer than the limit.
+    #[error("search longer than {limit} bytes")]
+    SearchSize {
+        /// The limit, in bytes.
+        limit: usize,
+    },
     /// The search expands more macro calls than the limit.
     #[error("macro expansion exceeds {limit} calls")]
     MacroCalls {

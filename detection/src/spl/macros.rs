@@ -365,6 +365,9 @@ impl Expander<'_> {
             };
             error(stack, kind)
         })?;
+        if self.text.len() + body.len() > MAX_EXPANDED_LEN {
+            return Err(error(stack, SplErrorKind::MacroSize { limit: MAX_EXPANDED_LEN }));
+        }
         stack.push(key);
         let inner = macro_calls(&body).map_err(|source| error(stack, source.into()))?;
         let origin = Origin::Macro { call: outer.clone(), chain: stack.clone() };
@@ -396,11 +399,16 @@ impl Expander<'_> {
 }
 
 /// `definition` with `$name$` replaced by the matching argument, in one left-to-right pass so
-/// an argument's text is never substituted again.
+/// an argument's text is never substituted again. Stops once the text is longer than
+/// [`MAX_EXPANDED_LEN`] (the caller rejects it): a definition repeating `$x$` with a long
+/// argument would otherwise grow without bound before any check.
 fn substitute(definition: &MacroDefinition, arguments: &[String]) -> String {
-    let mut out = String::with_capacity(definition.definition.len());
+    let mut out = String::with_capacity(definition.definition.len().min(MAX_EXPANDED_LEN));
     let mut rest = definition.definition.as_str();
     while let Some(open) = rest.find('$') {
+        if out.len() > MAX_EXPANDED_LEN {
+            return out;
+        }
         out.push_str(&rest[..open]);
         let after = &rest[open + 1..];
         let replaced = after.find('$').and_then(|close| {

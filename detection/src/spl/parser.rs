@@ -634,11 +634,15 @@ fn check_condition_fields(
     match condition {
         Condition::Any => Ok(()),
         Condition::Compare { field, .. } | Condition::In { field, .. } => {
-            let span = tokens
-                .iter()
-                .find(|t| t.word() == Some(field.as_str()))
-                .map_or(0..text.len(), |t| t.span.clone());
-            check_node_field(field, node, span)
+            // The token is looked up only for an error: searching for every field would be
+            // quadratic in the length of a search with many distinct fields.
+            check_node_field(field, node, 0..0).map_err(|(kind, _)| {
+                let span = tokens
+                    .iter()
+                    .find(|t| t.word() == Some(field.as_str()))
+                    .map_or(0..text.len(), |t| t.span.clone());
+                (kind, span)
+            })
         }
         Condition::Not(inner) => check_condition_fields(inner, node, tokens, text),
         Condition::And(terms) | Condition::Or(terms) => {

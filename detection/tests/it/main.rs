@@ -1,8 +1,10 @@
 //! Behaviour tests of the `detection` crate, one module per area, data-driven from
 //! `fixtures/` and, when present, the shared real datasets in `../shared/datasets/`.
 
+mod bad_input;
 mod events;
 mod hits;
+mod properties;
 mod render;
 mod rules;
 mod scan;

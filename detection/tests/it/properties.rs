@@ -1,0 +1,320 @@
+//! Property tests over generated input, with a bounded case count so `cargo test` stays
+//! quick: wildcard matching against a plain reference matcher, SPL printing that parses back
+//! to the same pipeline, and scans that give the same rows however an export is split into
+//! files at event boundaries.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use detection::content::{load_macro_table, load_rule};
+use detection::scan::{ScanOptions, scan_files};
+use detection::spl::{FieldGlob, MacroDefinition, MacroTable, Pattern, Search};
+use proptest::prelude::*;
+
+use crate::support::{fixture, repo_root};
+
+fn config(cases: u32) -> ProptestConfig {
+    ProptestConfig { failure_persistence: None, ..ProptestConfig::with_cases(cases) }
+}
+
+/// Whether `value` matches `pattern`, `*` matching any run: dynamic programming over
+/// prefixes, the textbook way, sharing nothing with the library's matcher.
+fn reference_glob(pattern: &[char], value: &[char]) -> bool {
+    // matched[j]: the pattern so far matches value[..j].
+    let mut matched = vec![false; value.len() + 1];
+    matched[0] = true;
+    for &p in pattern {
+        let mut next = vec![false; value.len() + 1];
+        if p == '*' {
+            let mut any = false;
+            for j in 0..=value.len() {
+                any |= matched[j];
+                next[j] = any;
+            }
+        } else {
+            for j in 1..=value.len() {
+                next[j] = matched[j - 1] && value[j - 1] == p;
+            }
+        }
+        matched = next;
+    }
+    matched[value.len()]
+}
+
+fn chars_lower(text: &str) -> Vec<char> {
+    text.chars().flat_map(char::to_lowercase).collect()
+}
+
+proptest! {
+    #![proptest_config(config(64))]
+
+    #[test]
+    fn pattern_matches_as_a_case_insensitive_glob(
+        pattern in "[abAB.\\\\ *]{0,10}",
+        value in "[abAB.\\\\ *]{0,12}",
+    ) {
+        let expected = reference_glob(&chars_lower(&pattern), &chars_lower(&value));
+        prop_assert_eq!(Pattern::new(&pattern).matches(&value), expected);
+    }
+
+    #[test]
+    fn pattern_matches_whatever_its_stars_cover(
+        pieces in proptest::collection::vec("[abAB.\\\\ ]{0,3}", 1..5),
+        fillers in proptest::collection::vec("[abAB.\\\\ *]{0,4}", 4),
+    ) {
+        // A value built by filling each `*` of the pattern, in another case, must match.
+        let pattern = pieces.join("*");
+        let mut value = String::new();
+        for (idx, piece) in pieces.iter().enumerate() {
+            if idx > 0 {
+                value.push_str(&fillers[idx - 1]);
+            }
+            value.push_str(&piece.to_uppercase());
+        }
+        prop_assert!(Pattern::new(&pattern).matches(&value), "{pattern:?} vs {value:?}");
+    }
+
+    #[test]
+    fn field_glob_matches_case_sensitively_and_captures_what_it_matched(
+        glob in "[abA.\\\\ *]{0,8}",
+        name in "[abA.\\\\ ]{0,10}",
+    ) {
+        let chars = |text: &str| text.chars().collect::<Vec<_>>();
+        let field_glob = FieldGlob::new(&glob);
+        let expected = reference_glob(&chars(&glob), &chars(&name));
+        prop_assert_eq!(field_glob.matches(&name), expected);
+        if let Some(captures) = field_glob.captures(&name) {
+            prop_assert_eq!(captures.len(), field_glob.wildcards());
+            prop_assert_eq!(field_glob.fill(&captures), name);
+        }
+    }
+}
+
+/// An unquoted SPL value: no whitespace, quotes, operators or parentheses.
+fn bare_value() -> impl Strategy<Value = String> {
+    "[a-zA-Z0-9_.:\\\\*-]{1,8}"
+}
+
+/// A double-quoted SPL value with the escapes `\"` and `\\`.
+fn quoted_value() -> impl Strategy<Value = String> {
+    "[a-zA-Z .*|()=,`\\\\\"]{0,8}"
+        .prop_map(|text| format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\"")))
+}
+
+fn value() -> impl Strategy<Value = String> {
+    prop_oneof![bare_value(), quoted_value()]
+}
+
+/// A search condition over `fields`, nested a few levels.
+fn condition(fields: &'static [&'static str]) -> impl Strategy<Value = String> {
+    let field = proptest::sample::select(fields);
+    let op = proptest::sample::select(&["=", "!=", "<", "<=", ">", ">="][..]);
+    let leaf = prop_oneof![
+        4 => (field.clone(), op, value()).prop_map(|(f, op, v)| format!("{f}{op}{v}")),
+        1 => (field, proptest::collection::vec(value(), 1..3))
+            .prop_map(|(f, vs)| format!("{f} IN ({})", vs.join(", "))),
+        1 => Just("*".to_owned()),
+    ];
+    leaf.prop_recursive(4, 24, 3, |inner| {
+        prop_oneof![
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("{a} {b}")),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("{a} AND {b}")),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("{a} OR {b}")),
+            inner.clone().prop_map(|a| format!("NOT {a}")),
+            inner.prop_map(|a| format!("({a})")),
+        ]
+    })
+}
+
+/// A `where` expression over a few fields, numbers and strings.
+fn where_expr() -> impl Strategy<Value = String> {
+    let operand = prop_oneof![
+        proptest::sample::select(&["count", "user", "process_name", "firstTime"][..])
+            .prop_map(str::to_owned),
+        "-?[0-9]{1,3}(\\.[0-9])?",
+        quoted_value(),
+    ];
+    let op = proptest::sample::select(&["=", "==", "!=", "<", "<=", ">", ">="][..]);
+    let leaf = (operand.clone(), op, operand).prop_map(|(a, op, b)| format!("{a} {op} {b}"));
+    leaf.prop_recursive(3, 12, 2, |inner| {
+        prop_oneof![
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("{a} AND {b}")),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("{a} OR {b}")),
+            inner.clone().prop_map(|a| format!("NOT {a}")),
+            inner.prop_map(|a| format!("({a})")),
+        ]
+    })
+}
+
+const NODE_FIELDS: &[&str] =
+    &["Processes.process", "Processes.process_name", "Processes.user", "Processes.dest"];
+const ROW_FIELDS: &[&str] = &["process", "process_name", "user", "dest", "count", "by"];
+
+fn command() -> impl Strategy<Value = String> {
+    let row_field = proptest::sample::select(ROW_FIELDS);
+    prop_oneof![
+        Just("`drop_dm_object_name(Processes)`".to_owned()),
+        Just("`security_content_ctime(firstTime)`".to_owned()),
+        Just("convert timeformat=\"%d %b %Y\" ctime(lastTime) as last".to_owned()),
+        Just("rename count as \"n \\\"c\\\"\", Processes.* AS *".to_owned()),
+        condition(ROW_FIELDS).prop_map(|c| format!("search {c}")),
+        where_expr().prop_map(|w| format!("where {w}")),
+        proptest::collection::vec(row_field.clone(), 1..4)
+            .prop_map(|fields| format!("table {}", fields.join(", "))),
+        (
+            proptest::sample::select(&["", "+ ", "- "][..]),
+            proptest::collection::vec(row_field, 1..3)
+        )
+            .prop_map(|(sign, fields)| format!("fields {sign}{}", fields.join(" "))),
+    ]
+}
+
+/// Searches the parser accepts by construction: a `tstats` and a few commands after it.
+fn search() -> impl Strategy<Value = String> {
+    let options = proptest::sample::subsequence(
+        &[
+            "`security_content_summariesonly`",
+            "summariesonly=t",
+            "fillnull_value=\"n/a \\\"x\\\"\"",
+        ][..],
+        0..=2,
+    );
+    let aggregate = proptest::sample::select(
+        &[
+            "count",
+            "count(Processes.process)",
+            "min(_time) as firstTime",
+            "max(_time) as lastTime",
+            "values(Processes.user)",
+            "dc(Processes.dest) AS hosts",
+            "earliest(Processes.process)",
+            "latest(\"Processes.user\")",
+        ][..],
+    );
+    let by = proptest::sample::subsequence(NODE_FIELDS, 0..=3);
+    (
+        options,
+        proptest::collection::vec(aggregate, 1..4),
+        proptest::option::of(condition(NODE_FIELDS)),
+        by,
+        proptest::collection::vec(command(), 0..4),
+    )
+        .prop_map(|(options, aggregates, filter, by, commands)| {
+            let mut text = format!(
+                "| tstats {} {} from datamodel=Endpoint.Processes",
+                options.join(" "),
+                aggregates.join(", ")
+            );
+            if let Some(filter) = filter {
+                write!(text, " where {filter}").unwrap();
+            }
+            if !by.is_empty() {
+                write!(text, " by {}", by.join(", ")).unwrap();
+            }
+            for command in commands {
+                write!(text, " | {command}").unwrap();
+            }
+            text
+        })
+}
+
+fn macros() -> &'static MacroTable {
+    static MACROS: OnceLock<MacroTable> = OnceLock::new();
+    MACROS.get_or_init(|| {
+        let text = std::fs::read_to_string(fixture("spl/macros.yml")).unwrap();
+        let definitions: Vec<MacroDefinition> = serde_yaml::from_str(&text).unwrap();
+        definitions.into_iter().collect()
+    })
+}
+
+fn compile(text: &str) -> Result<Search, String> {
+    Search::compile(text, macros(), "fuzz_filter").map_err(|error| format!("{error}: {text}"))
+}
+
+proptest! {
+    // Generated searches are cheap (well under a millisecond each) and the nesting that
+    // needs parentheses is rare among them, so this one runs more cases.
+    #![proptest_config(config(1024))]
+
+    #[test]
+    fn printed_spl_parses_back_to_the_same_pipeline(text in search()) {
+        let parsed = compile(&text).map_err(TestCaseError::fail)?;
+        let printed = parsed.to_string();
+        let reparsed = compile(&printed).map_err(TestCaseError::fail)?;
+        prop_assert_eq!(reparsed.to_string(), printed.clone(), "from {}", text);
+        // Printing keeps the pipeline itself, not only a fixed point of printing.
+        let ast = |search: &Search| serde_json::to_value(search.commands()).unwrap();
+        prop_assert_eq!(ast(&reparsed), ast(&parsed), "printed as {}", printed);
+    }
+}
+
+/// The comsvcs rule compiled with the repository's macros.
+fn comsvcs_search() -> &'static Search {
+    static SEARCH: OnceLock<Search> = OnceLock::new();
+    SEARCH.get_or_init(|| {
+        let root = repo_root();
+        let rule = load_rule(&root.join("detections/endpoint/dump_lsass_via_comsvcs_dll.yml"))
+            .unwrap_or_else(|error| panic!("{error}"));
+        let macros = load_macro_table(&root).unwrap_or_else(|error| panic!("{error}"));
+        Search::compile(&rule.search, &macros, &rule.filter_macro_name())
+            .unwrap_or_else(|error| panic!("{error}"))
+    })
+}
+
+/// The T1003.001 export and the offsets where one event ends and the next begins (the
+/// start and the end of the file included).
+fn export_and_boundaries() -> &'static (Vec<u8>, Vec<usize>) {
+    static EXPORT: OnceLock<(Vec<u8>, Vec<usize>)> = OnceLock::new();
+    EXPORT.get_or_init(|| {
+        let bytes = std::fs::read(fixture("datasets/T1003.001-windows-sysmon.log")).unwrap();
+        let mut boundaries = vec![0, bytes.len()];
+        for (offset, window) in bytes.windows(b"</Event>".len()).enumerate() {
+            if window == b"</Event>" {
+                boundaries.push(offset + window.len());
+            }
+            // `<EventData>` and `<EventID>` start the same way but are inside an event.
+            if window.starts_with(b"<Event ") || window.starts_with(b"<Event>") {
+                boundaries.push(offset);
+            }
+        }
+        boundaries.sort_unstable();
+        boundaries.dedup();
+        (bytes, boundaries)
+    })
+}
+
+fn scan_rows(paths: &[PathBuf]) -> String {
+    let outcome = scan_files(
+        &[comsvcs_search()],
+        paths,
+        ScanOptions { strict: true, ..ScanOptions::default() },
+    )
+    .unwrap_or_else(|error| panic!("{error}"));
+    let mut out = Vec::new();
+    outcome.tables[0].write_json_lines(&mut out).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn comsvcs_rule_finds_rows_in_the_whole_export() {
+    // The split property below compares against this; it must not be empty.
+    let rows = scan_rows(&[fixture("datasets/T1003.001-windows-sysmon.log")]);
+    assert!(rows.lines().count() >= 1, "no rows: {rows}");
+}
+
+proptest! {
+    #![proptest_config(config(64))]
+
+    #[test]
+    fn splitting_an_export_at_an_event_boundary_keeps_the_rows(pick in any::<proptest::sample::Index>()) {
+        let (bytes, boundaries) = export_and_boundaries();
+        let at = boundaries[pick.index(boundaries.len())];
+        let dir = tempfile::tempdir().unwrap();
+        let (first, second) = (dir.path().join("a.log"), dir.path().join("b.log"));
+        std::fs::write(&first, &bytes[..at]).unwrap();
+        std::fs::write(&second, &bytes[at..]).unwrap();
+        let whole = scan_rows(&[fixture("datasets/T1003.001-windows-sysmon.log")]);
+        prop_assert_eq!(scan_rows(&[first, second]), whole, "split at byte {}", at);
+    }
+}

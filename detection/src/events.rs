@@ -545,14 +545,27 @@ type Replayed<R> = io::Chain<io::Cursor<Vec<u8>>, R>;
 /// How many leading bytes format detection looks at.
 const PEEK_BYTES: usize = 64;
 
-/// The first [`PEEK_BYTES`] bytes of `reader` (fewer only at the end of input), and a reader
-/// that yields them again followed by the rest: detection must not depend on how much one
-/// `read` happens to return.
+/// Leading white space read past before detection gives up looking for a first character: a
+/// JSON export padded with blank lines is still JSON, but the look stays bounded.
+const MAX_LEADING_BLANK_BYTES: usize = 64 * 1024;
+
+/// The first [`PEEK_BYTES`] bytes of `reader` (more when they are all white space, up to
+/// [`MAX_LEADING_BLANK_BYTES`]; fewer only at the end of input), and a reader that yields
+/// them again followed by the rest: detection must not depend on how much one `read`
+/// happens to return.
 fn peek<R: Read>(mut reader: R, name: &Arc<str>) -> Result<(Vec<u8>, Replayed<R>), EventError> {
     let mut head = Vec::with_capacity(PEEK_BYTES);
-    match (&mut reader).take(PEEK_BYTES as u64).read_to_end(&mut head) {
-        Ok(_) => Ok((head.clone(), io::Cursor::new(head).chain(reader))),
-        Err(source) => Err(EventError::Read { location: Location::text(name, 1, 0), source }),
+    loop {
+        let wanted = if head.is_empty() { PEEK_BYTES } else { 4096 };
+        let read = (&mut reader)
+            .take(wanted as u64)
+            .read_to_end(&mut head)
+            .map_err(|source| EventError::Read { location: Location::text(name, 1, 0), source })?;
+        let blank =
+            head.strip_prefix(UTF8_BOM).unwrap_or(&head).iter().all(u8::is_ascii_whitespace);
+        if read < wanted || !blank || head.len() >= MAX_LEADING_BLANK_BYTES {
+            return Ok((head.clone(), io::Cursor::new(head).chain(reader)));
+        }
     }
 }
 

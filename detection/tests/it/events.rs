@@ -137,6 +137,18 @@ fn json_values_are_plain_text() {
 }
 
 #[test]
+fn json_after_many_blank_lines_is_still_json() {
+    let lines = std::fs::read(fixture("events/flat_lines.json")).unwrap();
+    let (plain, _, _) = read_bytes(lines.clone());
+    for blank in [b"\r\n".repeat(100), b" ".repeat(5000)] {
+        let (padded, errors, report) = read_bytes([blank, lines.clone()].concat());
+        assert_eq!(report.format, Some(InputFormat::Json));
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(padded.len(), plain.len());
+    }
+}
+
+#[test]
 fn json_string_export_is_unwrapped_and_noted() {
     let (records, report) = read_records(&fixture("events/export_in_json_string.log"));
     assert_eq!(report.format, Some(InputFormat::XmlExportInJsonString));

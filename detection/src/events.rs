@@ -547,7 +547,7 @@ const PEEK_BYTES: usize = 64;
 
 /// Leading white space read past before detection gives up looking for a first character: a
 /// JSON export padded with blank lines is still JSON, but the look stays bounded.
-const MAX_LEADING_BLANK_BYTES: usize = 64 * 1024;
+const MAX_LEADING_BLANK_BYTES: usize = 4096;
 
 /// The first [`PEEK_BYTES`] bytes of `reader` (more when they are all white space, up to
 /// [`MAX_LEADING_BLANK_BYTES`]; fewer only at the end of input), and a reader that yields
@@ -556,7 +556,7 @@ const MAX_LEADING_BLANK_BYTES: usize = 64 * 1024;
 fn peek<R: Read>(mut reader: R, name: &Arc<str>) -> Result<(Vec<u8>, Replayed<R>), EventError> {
     let mut head = Vec::with_capacity(PEEK_BYTES);
     loop {
-        let wanted = if head.is_empty() { PEEK_BYTES } else { 4096 };
+        let wanted = if head.is_empty() { PEEK_BYTES } else { 1024 };
         let read = (&mut reader)
             .take(wanted as u64)
             .read_to_end(&mut head)

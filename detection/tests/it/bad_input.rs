@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::support::{fixture, repo_root, with_snapshots};
+use crate::support::{files_below, fixture, repo_root, with_snapshots};
 use detection::attack::Attack;
 use detection::content::validate::check_detection;
 use detection::content::{
@@ -241,24 +241,6 @@ fn bad_spl_macros() -> MacroTable {
     let text = std::fs::read_to_string(fixture("bad/spl/macros.yml")).unwrap();
     let definitions: Vec<MacroDefinition> = serde_yaml::from_str(&text).unwrap();
     definitions.into_iter().collect()
-}
-
-/// The files below `dir`, sorted.
-fn files_below(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut files = Vec::new();
-    let mut dirs = vec![dir.to_path_buf()];
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else {
-                files.push(path);
-            }
-        }
-    }
-    files.sort();
-    files
 }
 
 #[test]

@@ -18,7 +18,7 @@ use detection::eval::ResultTable;
 use detection::scan::{ScanOptions, scan_files};
 use detection::spl::Search;
 
-use crate::support::{repo_root, shared_datasets, with_snapshots};
+use crate::support::{files_below, repo_root, shared_datasets, with_snapshots};
 
 /// What a snapshot locks for one rule on one dataset.
 #[derive(serde::Serialize)]
@@ -168,24 +168,6 @@ fn fetched_datasets() -> Vec<Dataset> {
             Some(Dataset { name: entry.name, shown: entry.url, path, real: true })
         })
         .collect()
-}
-
-fn files_below(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    let mut folders = vec![dir.to_path_buf()];
-    while let Some(folder) = folders.pop() {
-        let Ok(entries) = std::fs::read_dir(&folder) else { continue };
-        for entry in entries {
-            let path = entry.expect("directory entry").path();
-            if path.is_dir() {
-                folders.push(path);
-            } else {
-                files.push(path);
-            }
-        }
-    }
-    files.sort();
-    files
 }
 
 fn shard() -> (u64, u64) {

@@ -58,3 +58,24 @@ pub fn shared_reference(test: &str) -> Option<PathBuf> {
         None
     }
 }
+
+/// Every file below `dir`, sorted; a folder that cannot be listed is a test failure.
+#[track_caller]
+pub fn files_below(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut folders = vec![dir.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        let entries = std::fs::read_dir(&folder)
+            .unwrap_or_else(|err| panic!("cannot list {}: {err}", folder.display()));
+        for entry in entries {
+            let path = entry.expect("directory entry").path();
+            if path.is_dir() {
+                folders.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+}

@@ -518,25 +518,13 @@ impl Iterator for EventReader {
                     }
                 }
                 Some(Step::Fatal(err)) => {
-                    self.report.failure = Some(error_chain(&err));
+                    self.report.failure = Some(crate::error_chain(&err));
                     self.inner = None;
                     return Some(Err(err));
                 }
             }
         }
     }
-}
-
-/// The error and its causes on one line, for the report.
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// A reader whose first bytes were read for detection and are handed out again.

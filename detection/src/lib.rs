@@ -12,3 +12,16 @@ pub mod prefilter;
 pub mod render;
 pub mod scan;
 pub mod spl;
+
+/// An error and its causes on one line (`cannot open x: No such file or directory`), for
+/// reports and findings that are text rather than error values.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -126,13 +126,8 @@ fn lenient_id(text: &str) -> Option<String> {
 /// A load error's message after its `path` (which the finding already prints): the line and
 /// column stay.
 fn error_without_path(err: &RuleError) -> String {
-    let mut text = err.to_string();
     // The cause (the operating system's reason a file cannot be read) belongs on the line too.
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        text = format!("{text}: {cause}");
-        source = cause.source();
-    }
+    let text = crate::error_chain(err);
     let path = err.path().display().to_string();
     match text.strip_prefix(&path) {
         Some(rest) => rest.trim_start_matches(": ").trim_start_matches(':').to_owned(),

@@ -76,7 +76,11 @@ impl EvtxReader {
 
     /// Records a chunk that cannot be read as one skip; the chunks after it are still read.
     fn skip_chunk(&mut self, err: &dyn std::error::Error) -> bool {
-        let reason = SkipReason::BadRecord(format!("chunk {}: {}", self.chunk_number, chain(err)));
+        let reason = SkipReason::BadRecord(format!(
+            "chunk {}: {}",
+            self.chunk_number,
+            crate::error_chain(err)
+        ));
         let location = self.record_location(None);
         self.ready.push_back(Step::Skip(Skip { location, reason }));
         true
@@ -119,7 +123,7 @@ impl EvtxReader {
                     let reason = SkipReason::BadRecord(format!(
                         "chunk {}: {}",
                         self.chunk_number,
-                        chain(&err)
+                        crate::error_chain(&err)
                     ));
                     Step::Skip(Skip { location: self.record_location(record), reason })
                 }
@@ -128,10 +132,6 @@ impl EvtxReader {
         }
         true
     }
-}
-
-fn chain(err: &dyn std::error::Error) -> String {
-    super::error_chain(err)
 }
 
 impl FormatReader for EvtxReader {

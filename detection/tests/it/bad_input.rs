@@ -210,14 +210,7 @@ fn more_tstats_groups_than_the_limit_is_an_error() {
 
 /// `error` and its sources on one line, with the checkout's root removed.
 fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text.replace(&format!("{}/", repo_root().display()), "")
+    detection::error_chain(error).replace(&format!("{}/", repo_root().display()), "")
 }
 
 fn rule_error_text(error: &RuleError) -> String {

@@ -27,20 +27,10 @@ fn read_bytes(bytes: Vec<u8>) -> (Vec<Event>, Vec<String>, ReadReport) {
     for event in reader.by_ref() {
         match event {
             Ok(event) => events.push(event),
-            Err(err) => errors.push(error_text(&err)),
+            Err(err) => errors.push(detection::error_chain(&err)),
         }
     }
     (events, errors, reader.into_report())
-}
-
-fn error_text(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text = format!("{text}: {cause}");
-        source = cause.source();
-    }
-    text
 }
 
 /// The report as a reviewer reads it, without this checkout's absolute paths.

@@ -7,7 +7,6 @@
 
 use std::collections::BTreeMap;
 
-use detection::content::fields::output_fields;
 use detection::datamodel::NodeRecord;
 use detection::spl::{MacroDefinition, MacroTable, Search, filter_macro_name, macro_calls};
 use libfuzzer_sys::fuzz_target;
@@ -84,11 +83,12 @@ fuzz_target!(|data: &[u8]| {
     let search = parts.next().unwrap_or_default();
     let macros = table(parts.next(), parts.next());
     drop(macro_calls(search));
-    drop(output_fields(search));
     let Ok(compiled) = Search::compile(search, &macros, &filter_macro_name("Fuzz Rule")) else {
         return;
     };
     drop(compiled.required_literals());
+    // The validator's output fields: the result's columns before any record.
+    drop(compiled.start().finish());
     // The printer's promise: its text parses back to a pipeline that prints the same.
     let printed = compiled.to_string();
     let reparsed = Search::compile(&printed, &MacroTable::new(), "fuzz_rule_filter")

@@ -87,10 +87,13 @@ fn hits_of_every_rule_on_every_dataset() {
                      expects at least one"
                 );
                 eprintln!(
-                    "SNAPSHOT TO RECORD: {name} ({} rows): record it with `cargo insta test` \
-                     and review it with `cargo insta review`",
+                    "SNAPSHOT TO RECORD: {name} ({} rows): record it with \
+                     `INSTA_UPDATE=new cargo xtask test` (only the gate hands the fetched \
+                     datasets to this test) and review it with `cargo insta review`",
                     rows.len()
                 );
+                // Asked to record (INSTA_UPDATE=new/always), fall through to the assertion,
+                // which writes the pending snapshot; otherwise the row check above is the test.
                 if std::env::var_os("INSTA_UPDATE").is_none_or(|v| v == "no") {
                     continue;
                 }

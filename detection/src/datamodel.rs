@@ -114,6 +114,12 @@ pub fn is_raw_processes_field(field: &str) -> bool {
 /// names it.
 pub const PROCESSES_NODE: &str = "Processes";
 
+/// Whether events map to `model.node` (as `from datamodel=` names it). A search of any other
+/// node must be refused: it would run and return no rows where Splunk returns some.
+pub fn is_mapped_node(model: &str, node: &str) -> bool {
+    (model, node) == ("Endpoint", PROCESSES_NODE)
+}
+
 const SYSMON_CHANNEL: &str = "Microsoft-Windows-Sysmon/Operational";
 
 /// The `Endpoint.Processes` record of a process creation (Sysmon `EventID` 1 on its channel,

@@ -57,7 +57,7 @@ pub use ast::{
     Aggregate, AggregateFunction, Command, Condition, Conversion, Convert, Operand, RenamePair,
     Tstats, WhereExpr,
 };
-pub use error::{Location, SplError, SplErrorKind};
+pub use error::{Blocker, Location, SplError, SplErrorKind};
 pub use lexer::CompareOp;
 pub use macros::{
     MAX_EXPANDED_LEN, MAX_MACRO_CALLS, MAX_MACRO_DEPTH, MacroCall, MacroCallError, MacroDefinition,

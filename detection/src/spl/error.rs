@@ -56,6 +56,51 @@ impl SplError {
     pub(crate) fn new(location: Location, kind: SplErrorKind) -> Self {
         Self { location, kind }
     }
+
+    /// What keeps the engine from evaluating a search Splunk would run, or `None` when the
+    /// search itself is wrong (a syntax error, an unknown macro, a field of another node).
+    /// Callers count these apart from content errors: they are limits of this engine.
+    pub fn blocker(&self) -> Option<Blocker> {
+        Some(match &self.kind {
+            SplErrorKind::UnknownCommand(name) => Blocker::Command(name.clone()),
+            SplErrorKind::NotGenerating(what) => Blocker::Command(what.clone()),
+            SplErrorKind::UnknownFunction(name) => Blocker::Function(name.clone()),
+            SplErrorKind::UnsupportedDataModel(name) => Blocker::DataModel(name.clone()),
+            SplErrorKind::Unsupported(what) => Blocker::Syntax(what.clone()),
+            SplErrorKind::TimeFormat { directive, .. } => {
+                Blocker::Syntax(format!("time format directive `{directive}`"))
+            }
+            _ => return None,
+        })
+    }
+}
+
+/// A limit of this engine that stops a search from being evaluated, grouped as a worklist:
+/// which command, eval function, data model node or syntax is missing.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub enum Blocker {
+    /// A command the engine does not evaluate (`transaction`), or not as the first command.
+    Command(String),
+    /// An eval function the engine does not evaluate.
+    Function(String),
+    /// A data model node (or event source) with no mapping from events (`Endpoint.Registry`).
+    DataModel(String),
+    /// A macro the engine cannot expand.
+    Macro(String),
+    /// Syntax or an option the engine does not evaluate.
+    Syntax(String),
+}
+
+impl fmt::Display for Blocker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Command(name) => write!(f, "command {name}"),
+            Self::Function(name) => write!(f, "function {name}"),
+            Self::DataModel(name) => write!(f, "data model {name}"),
+            Self::Macro(name) => write!(f, "macro {name}"),
+            Self::Syntax(what) => write!(f, "syntax: {what}"),
+        }
+    }
 }
 
 /// What is wrong with a search.
@@ -134,6 +179,13 @@ pub enum SplErrorKind {
     /// A command this engine does not evaluate.
     #[error("unknown or unsupported command `{0}`")]
     UnknownCommand(String),
+    /// An eval function this engine does not evaluate.
+    #[error("unknown or unsupported function `{0}`")]
+    UnknownFunction(String),
+    /// A data model node (or event source) this engine maps no events to, so Splunk could
+    /// return rows where the engine would return none.
+    #[error("no events map to `{0}` in this engine")]
+    UnsupportedDataModel(String),
     /// Syntax Splunk has but this engine does not evaluate.
     #[error("unsupported: {0}")]
     Unsupported(String),

@@ -234,6 +234,12 @@ impl<'a> Parser<'a> {
                 };
                 (kind, datamodel_span.start..value_span.end)
             })?;
+        if !crate::datamodel::is_mapped_node(model, node) {
+            // Splunk would return this node's rows; no event maps to it here, so an empty
+            // result would be a silent false negative.
+            let kind = SplErrorKind::UnsupportedDataModel(format!("{model}.{node}"));
+            return Err((kind, value_span));
+        }
         model.clone_into(&mut tstats.datamodel);
         node.clone_into(&mut tstats.node);
         for (field, span) in aggregate_fields {

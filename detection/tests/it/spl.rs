@@ -704,3 +704,23 @@ fn malformed_searches_never_panic() {
     // Some deletions still parse (e.g. a shorter field name); most do not.
     assert!(compiled > 0 && compiled < inputs.len(), "{compiled} of {}", inputs.len());
 }
+
+#[test]
+fn a_node_no_event_maps_to_is_refused_not_run_empty() {
+    // Splunk would read Registry records; none are made here, so running the search would
+    // answer "no rows" for a rule that might fire.
+    let error = Search::compile(
+        "| tstats count from datamodel=Endpoint.Registry by Registry.dest",
+        &MacroTable::default(),
+        "x_filter",
+    )
+    .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "search: col 31: no events map to `Endpoint.Registry` in this engine"
+    );
+    assert_eq!(
+        error.blocker(),
+        Some(detection::spl::Blocker::DataModel("Endpoint.Registry".into()))
+    );
+}

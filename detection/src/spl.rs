@@ -61,7 +61,7 @@ pub use error::{Blocker, Location, SplError, SplErrorKind};
 pub use lexer::CompareOp;
 pub use macros::{
     MAX_EXPANDED_LEN, MAX_MACRO_CALLS, MAX_MACRO_DEPTH, MacroCall, MacroCallError, MacroDefinition,
-    MacroTable, column, filter_macro_name, macro_calls,
+    MacroTable, blank_comments, column, filter_macro_name, macro_calls,
 };
 pub use parser::MAX_CONDITION_DEPTH;
 pub use pattern::{FieldGlob, Pattern};

@@ -10,6 +10,7 @@ impl From<MacroCallError> for SplErrorKind {
     fn from(error: MacroCallError) -> Self {
         match error {
             MacroCallError::Unclosed { .. } => Self::UnclosedMacroCall,
+            MacroCallError::UnclosedComment { .. } => Self::UnclosedComment,
             MacroCallError::Malformed { text, .. } => Self::MalformedMacroCall(text),
         }
     }
@@ -110,6 +111,9 @@ pub enum SplErrorKind {
     /// A backquote opens a macro call that never closes.
     #[error("macro call has no closing backquote")]
     UnclosedMacroCall,
+    /// Three backquotes open a comment that never closes.
+    #[error("comment has no closing ```")]
+    UnclosedComment,
     /// A backquoted call's name or parentheses are malformed.
     #[error("malformed macro call `{0}`: expected `name` or `name(arg, …)`")]
     MalformedMacroCall(String),

@@ -34,6 +34,12 @@ pub enum MacroCallError {
         /// 1-based column (in characters) of the opening backquote.
         col: usize,
     },
+    /// A comment (```` ``` ````) that never closes.
+    #[error("col {col}: comment opened here has no closing ```")]
+    UnclosedComment {
+        /// 1-based column (in characters) of the opening backquotes.
+        col: usize,
+    },
     /// A call's name or parentheses are malformed.
     #[error("col {col}: malformed macro call `{text}`: expected `name` or `name(arg, …)`")]
     Malformed {
@@ -47,14 +53,60 @@ pub enum MacroCallError {
 impl MacroCallError {
     fn col(&self) -> usize {
         match self {
-            Self::Unclosed { col } | Self::Malformed { col, .. } => *col,
+            Self::Unclosed { col }
+            | Self::UnclosedComment { col }
+            | Self::Malformed { col, .. } => *col,
         }
     }
 }
 
+/// `text` with each comment (```` ```…``` ````, outside double quotes) replaced by spaces,
+/// byte for byte, so offsets into the result are offsets into `text`. Splunk's Search
+/// Manual ("Add comments to searches"): "The search processor replaces comments with a space
+/// when the search is run."
+pub fn blank_comments(text: &str) -> Result<std::borrow::Cow<'_, str>, MacroCallError> {
+    const MARK: &str = "```";
+    if !text.contains(MARK) {
+        return Ok(std::borrow::Cow::Borrowed(text));
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut in_quotes = false;
+    let mut escaped = false;
+    let mut idx = 0;
+    while let Some(ch) = text[idx..].chars().next() {
+        if !in_quotes && text[idx..].starts_with(MARK) {
+            let body = idx + MARK.len();
+            let close = text[body..]
+                .find(MARK)
+                .ok_or(MacroCallError::UnclosedComment { col: column(text, idx) })?;
+            let end = body + close + MARK.len();
+            out.extend(std::iter::repeat_n(' ', end - idx));
+            idx = end;
+            continue;
+        }
+        match ch {
+            _ if escaped => escaped = false,
+            '\\' if in_quotes => escaped = true,
+            '"' => in_quotes = !in_quotes,
+            _ => {}
+        }
+        out.push(ch);
+        idx += ch.len_utf8();
+    }
+    Ok(std::borrow::Cow::Owned(out))
+}
+
 /// The macro calls of `search`, in order. Backquotes inside double-quoted strings are text,
-/// not calls, as in Splunk.
+/// not calls, as in Splunk, and comments (```` ```…``` ````) hold no calls.
 pub fn macro_calls(search: &str) -> Result<Vec<MacroCall>, MacroCallError> {
+    let blanked = blank_comments(search)?;
+    let calls = macro_calls_in(&blanked)?;
+    Ok(calls)
+}
+
+/// [`macro_calls`] of text without comments. Columns count characters of that text, which
+/// are those of the original wherever a comment held only ASCII.
+fn macro_calls_in(search: &str) -> Result<Vec<MacroCall>, MacroCallError> {
     let mut calls = Vec::new();
     let mut in_quotes = false;
     let mut escaped = false;
@@ -294,11 +346,14 @@ pub(crate) fn expand(
         text: String::with_capacity(search.len()),
         map: SourceMap { original: search.to_owned(), segments: Vec::new() },
     };
-    let calls = macro_calls(search).map_err(|error| {
+    let to_error = |error: MacroCallError| {
         let offset = byte_offset(search, error.col());
         let location = expander.map.at_original(offset);
         SplError::new(location, error.into())
-    })?;
+    };
+    let blanked = blank_comments(search).map_err(to_error)?;
+    let calls = macro_calls_in(&blanked).map_err(to_error)?;
+    let search = blanked.as_ref();
     let mut copied = 0;
     for call in calls {
         expander.push(&search[copied..call.span.start], Origin::Search { start: copied });
@@ -369,7 +424,8 @@ impl Expander<'_> {
             return Err(error(stack, SplErrorKind::MacroSize { limit: MAX_EXPANDED_LEN }));
         }
         stack.push(key);
-        let inner = macro_calls(&body).map_err(|source| error(stack, source.into()))?;
+        let body = blank_comments(&body).map_err(|source| error(stack, source.into()))?;
+        let inner = macro_calls_in(&body).map_err(|source| error(stack, source.into()))?;
         let origin = Origin::Macro { call: outer.clone(), chain: stack.clone() };
         let mut copied = 0;
         for inner_call in inner {

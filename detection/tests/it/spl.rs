@@ -724,3 +724,23 @@ fn a_node_no_event_maps_to_is_refused_not_run_empty() {
         Some(detection::spl::Blocker::DataModel("Endpoint.Registry".into()))
     );
 }
+
+#[test]
+fn triple_backtick_comments_are_blanked_before_macros_expand() {
+    // Search Manual, "Add comments to searches": "The search processor replaces comments
+    // with a space when the search is run."
+    let search = Search::compile(
+        "| tstats count from datamodel=Endpoint.Processes ```a `macro` in a comment```\
+         by Processes.dest | `x_filter` ``` the end ```",
+        &MacroTable::default(),
+        "x_filter",
+    )
+    .unwrap();
+    assert!(!search.expanded().contains("macro"), "{}", search.expanded());
+    assert_eq!(detection::spl::macro_calls("a ```b `c` ``` `d`").unwrap().len(), 1);
+    // Inside a quoted string backquotes are text.
+    assert_eq!(detection::spl::blank_comments(r#"x="```" y"#).unwrap(), r#"x="```" y"#);
+    let error =
+        Search::compile("| tstats count ```open", &MacroTable::default(), "x_filter").unwrap_err();
+    assert_eq!(error.to_string(), "search: col 16: comment has no closing ```");
+}

@@ -73,9 +73,11 @@ fn raw_literals(condition: &Condition, node: &str) -> BTreeSet<String> {
         }
         Condition::And(terms) => terms.iter().flat_map(|term| raw_literals(term, node)).collect(),
         Condition::Or(terms) => intersect(terms.iter().map(|term| raw_literals(term, node))),
-        Condition::Any | Condition::Compare { .. } | Condition::In { .. } | Condition::Not(_) => {
-            BTreeSet::new()
-        }
+        Condition::Any
+        | Condition::Compare { .. }
+        | Condition::In { .. }
+        | Condition::Term(_)
+        | Condition::Not(_) => BTreeSet::new(),
     }
 }
 

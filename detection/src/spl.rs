@@ -46,25 +46,30 @@
 
 mod ast;
 mod error;
+mod expr;
 mod lexer;
 mod macros;
 mod parser;
 mod pattern;
 mod print;
+mod regex;
 mod time_format;
 
 pub use ast::{
-    Aggregate, AggregateFunction, Command, Condition, Conversion, Convert, Operand, RenamePair,
-    Tstats, WhereExpr,
+    Aggregate, AggregateArgument, AggregateFunction, Assignment, Bin, BinSpan, Command, Condition,
+    Conversion, Convert, Dedup, Fillnull, Foreach, Makemv, MakemvSplit, RegexFilter, RenamePair,
+    Rex, SedExpression, Sort, SortKey, SortOrder, Span, SpanUnit, Stats, StatsKind, Tstats,
 };
 pub use error::{Blocker, Location, SplError, SplErrorKind};
+pub use expr::{BinaryOp, Expr, ExprKind, MAX_EXPR_DEPTH};
 pub use lexer::CompareOp;
 pub use macros::{
     MAX_EXPANDED_LEN, MAX_MACRO_CALLS, MAX_MACRO_DEPTH, MacroCall, MacroCallError, MacroDefinition,
     MacroTable, blank_comments, column, filter_macro_name, macro_calls,
 };
-pub use parser::MAX_CONDITION_DEPTH;
+pub use parser::{MAX_CONDITION_DEPTH, SORT_DEFAULT_LIMIT};
 pub use pattern::{FieldGlob, Pattern};
+pub use regex::{Regex, RegexCache};
 pub use time_format::TimeFormat;
 
 use macros::SourceMap;
@@ -80,6 +85,9 @@ pub struct Search {
     expanded: String,
     map: SourceMap,
     commands: Vec<Command>,
+    /// Each command's byte range in the expanded text.
+    spans: Vec<std::ops::Range<usize>>,
+    regexes: RegexCache,
 }
 
 impl Search {
@@ -103,8 +111,21 @@ impl Search {
             SplError::new(expansion.map.locate_span(&span), kind)
         };
         let tokens = lexer::tokenize(&expansion.text).map_err(locate)?;
-        let commands = parser::parse_pipeline(&expansion.text, &tokens).map_err(locate)?;
-        Ok(Self { expanded: expansion.text, map: expansion.map, commands })
+        let (commands, spans): (Vec<Command>, Vec<std::ops::Range<usize>>) =
+            parser::parse_pipeline(&expansion.text, &tokens, crate::eval::known_function)
+                .map_err(locate)?
+                .into_iter()
+                .unzip();
+        let regexes = RegexCache::default();
+        for (pattern, span) in literal_patterns(&commands) {
+            regexes
+                .get(&pattern)
+                .map_err(|message| locate((SplErrorKind::Regex(message), span)))?;
+        }
+        let search =
+            Self { expanded: expansion.text, map: expansion.map, commands, spans, regexes };
+        crate::eval::check_templates(&search)?;
+        Ok(search)
     }
 
     /// The search after macro expansion.
@@ -125,6 +146,14 @@ impl Search {
         }
     }
 
+    /// The condition on raw events of a search that starts with one.
+    pub fn events(&self) -> Option<&Condition> {
+        match self.commands.first() {
+            Some(Command::Events(condition)) => Some(condition),
+            _ => None,
+        }
+    }
+
     /// Lower-cased literals every record the `tstats` filter keeps contains in some field
     /// (see [`Condition::required_literals`]); empty when there is no filter.
     pub fn required_literals(&self) -> std::collections::BTreeSet<String> {
@@ -134,8 +163,89 @@ impl Search {
             .unwrap_or_default()
     }
 
+    /// Each command's byte range in [`Search::expanded`].
+    pub(crate) fn spans(&self) -> &[std::ops::Range<usize>] {
+        &self.spans
+    }
+
+    /// The search's compiled regular expressions.
+    pub fn regexes(&self) -> &RegexCache {
+        &self.regexes
+    }
+
     /// Where expanded bytes `span` come from in the original search.
     pub(crate) fn locate(&self, span: &std::ops::Range<usize>) -> Location {
         self.map.locate_span(span)
     }
+
+    /// Compiles the text of a nested pipeline (`foreach`'s template once its templates are
+    /// filled in) that sits at `offset` in this search's expanded text, with this search's
+    /// built-ins; errors point at the nested text's place in the rule.
+    pub(crate) fn compile_nested(
+        &self,
+        text: &str,
+        offset: usize,
+    ) -> Result<Vec<Command>, SplError> {
+        let locate = |(kind, span): parser::ParseError| {
+            let start = offset + span.start.min(text.len());
+            SplError::new(self.map.locate_span(&(start..start + span.len())), kind)
+        };
+        let piped = text.trim_start().starts_with('|');
+        let text = if piped { text.to_owned() } else { format!("| {text}") };
+        let shift = if piped { 0 } else { 2 };
+        let locate_shifted = |(kind, span): parser::ParseError| {
+            locate((kind, span.start.saturating_sub(shift)..span.end.saturating_sub(shift)))
+        };
+        let tokens = lexer::tokenize(&text).map_err(locate_shifted)?;
+        let commands = parser::parse_nested(&text, &tokens, crate::eval::known_function)
+            .map_err(locate_shifted)?;
+        for (pattern, span) in literal_patterns(&commands) {
+            self.regexes
+                .get(&pattern)
+                .map_err(|message| locate_shifted((SplErrorKind::Regex(message), span)))?;
+        }
+        Ok(commands)
+    }
+}
+
+/// `text` read as one search condition, as `searchmatch()` reads its argument.
+pub fn parse_condition(text: &str) -> Result<Condition, SplError> {
+    let map = SourceMap::plain(text);
+    let locate = |(kind, span): parser::ParseError| SplError::new(map.locate_span(&span), kind);
+    let tokens = lexer::tokenize(text).map_err(locate)?;
+    let mut parser = parser::Parser::for_condition(text, &tokens, crate::eval::known_function);
+    let condition = parser.condition(false).map_err(locate)?;
+    parser.finish("the end of the condition").map_err(locate)?;
+    Ok(condition)
+}
+
+/// Regular expressions written as literals in `commands`, with their spans: the patterns of
+/// `match()`, `replace()` and `mvfind()`, `rex` and `regex`.
+fn literal_patterns(commands: &[Command]) -> Vec<(String, std::ops::Range<usize>)> {
+    let mut patterns = Vec::new();
+    let mut from_expr = |expr: &Expr| {
+        expr.visit(&mut |e| {
+            if let ExprKind::Call { name, args } = &e.kind
+                && matches!(name.as_str(), "match" | "replace" | "mvfind")
+                && let Some(Expr { kind: ExprKind::Text(pattern), span }) = args.get(1)
+            {
+                patterns.push((pattern.clone(), span.clone()));
+            }
+        });
+    };
+    for command in commands {
+        match command {
+            Command::Where(expr) => from_expr(expr),
+            Command::Eval(assignments) => assignments.iter().for_each(|a| from_expr(&a.expr)),
+            Command::Stats(stats) => {
+                for aggregate in &stats.aggregates {
+                    if let Some(AggregateArgument::Eval(expr)) = &aggregate.argument {
+                        from_expr(expr);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    patterns
 }

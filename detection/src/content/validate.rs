@@ -289,7 +289,7 @@ fn check_fields(report: &mut Report<'_>, macros: &BTreeMap<String, Macro>) {
             return;
         }
     };
-    let result = search.start().finish();
+    let result = search.start().finish().unwrap_or_default();
     let outputs: BTreeSet<&str> = result.columns().iter().map(String::as_str).collect();
     let mut used: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for observable in detection.tags.observable.iter().flatten() {

@@ -166,6 +166,9 @@ pub enum SplErrorKind {
     /// A double quote opens a string that never closes.
     #[error("unclosed quoted string")]
     UnclosedQuote,
+    /// An opening bracket has no matching `]`.
+    #[error("unclosed bracket")]
+    UnclosedBracket,
     /// An opening parenthesis has no matching `)`.
     #[error("unclosed parenthesis")]
     UnclosedParen,
@@ -194,7 +197,7 @@ pub enum SplErrorKind {
     #[error("unsupported: {0}")]
     Unsupported(String),
     /// The first command does not produce results.
-    #[error("expected a generating command (`| tstats …`), found {0}")]
+    #[error("expected a generating command (`| tstats …`, `| search …`), found {0}")]
     NotGenerating(String),
     /// `tstats` without `from datamodel=…`.
     #[error("tstats needs `from datamodel=<model>.<node>`")]
@@ -215,6 +218,9 @@ pub enum SplErrorKind {
         /// The target pattern.
         to: String,
     },
+    /// A regular expression PCRE does not accept.
+    #[error("regular expression: {0}")]
+    Regex(String),
     /// A `timeformat` with a directive this engine does not format.
     #[error("time format `{format}`: unsupported directive `{directive}`")]
     TimeFormat {

@@ -288,6 +288,14 @@ pub(crate) struct SourceMap {
 }
 
 impl SourceMap {
+    /// The map of a text that no macro expanded.
+    pub(crate) fn plain(text: &str) -> Self {
+        Self {
+            original: text.to_owned(),
+            segments: vec![(0..text.len(), Origin::Search { start: 0 })],
+        }
+    }
+
     /// The location in the original search of expanded byte `offset`.
     pub(crate) fn locate(&self, offset: usize) -> Location {
         let segment = self

@@ -528,7 +528,38 @@ fn table_and_fields_choose_columns() {
 fn errors_point_at_the_offending_span() {
     let wrong_arity = COMSVCS_SEARCH.replace("ctime(firstTime)", "ctime(firstTime, x)");
     let cases = [
-        ("unknown command", "| tstats count from datamodel=Endpoint.Processes | eval x=1"),
+        (
+            "unknown command",
+            "| tstats count from datamodel=Endpoint.Processes | transaction Processes.dest",
+        ),
+        ("unknown function", "| tstats count from datamodel=Endpoint.Processes | eval x=nosuch(1)"),
+        (
+            "wrong number of arguments",
+            "| tstats count from datamodel=Endpoint.Processes | where like(count)",
+        ),
+        (
+            "boolean stored by eval",
+            "| tstats count from datamodel=Endpoint.Processes | eval x=count>1",
+        ),
+        (
+            "bad regular expression",
+            "| tstats count from datamodel=Endpoint.Processes | where match(count, \"(\")",
+        ),
+        (
+            "rex without a named group",
+            "| tstats count from datamodel=Endpoint.Processes | rex field=count \"a+\"",
+        ),
+        (
+            "unclosed bracket",
+            "| tstats count from datamodel=Endpoint.Processes | foreach * [eval x=1",
+        ),
+        (
+            "eval in a tstats aggregate",
+            "| tstats count(eval(x=1)) from datamodel=Endpoint.Processes",
+        ),
+        ("bad span", "| tstats count from datamodel=Endpoint.Processes | bin _time span=5x"),
+        ("prestats", "| tstats prestats=true count from datamodel=Endpoint.Processes"),
+        ("time modifier in a search", "index=main earliest=-1d"),
         (
             "unclosed quote",
             r#"| tstats count from datamodel=Endpoint.Processes where Processes.user="bob"#,
@@ -549,21 +580,15 @@ fn errors_point_at_the_offending_span() {
             "field of another node",
             "| tstats count from datamodel=Endpoint.Processes where Filesystem.file_name=x",
         ),
-        ("free-text term", "| tstats count from datamodel=Endpoint.Processes | search mimikatz"),
         (
             "lowercase operator",
             "| tstats count from datamodel=Endpoint.Processes where Processes.user=a or Processes.user=b",
         ),
-        ("search as first command", "search Processes.user=a"),
-        ("no leading pipe", "tstats count from datamodel=Endpoint.Processes"),
-        ("unsupported aggregate", "| tstats avg(Processes.pid) from datamodel=Endpoint.Processes"),
+        ("not a generating command first", "| eval x=1"),
+        ("unknown aggregate", "| tstats foo(Processes.pid) from datamodel=Endpoint.Processes"),
         (
             "unsupported time directive",
             "| tstats count from datamodel=Endpoint.Processes | convert timeformat=\"%Q\" ctime(count)",
-        ),
-        (
-            "where function",
-            "| tstats count from datamodel=Endpoint.Processes | where like(count, \"1%\")",
         ),
         (
             "subsearch",
@@ -574,7 +599,7 @@ fn errors_point_at_the_offending_span() {
             "| tstats count from datamodel=Endpoint.Processes | tstats count from datamodel=Endpoint.Processes",
         ),
         (
-            "trailing tokens",
+            "span without _time",
             "| tstats count from datamodel=Endpoint.Processes by Processes.dest span=1h",
         ),
     ];

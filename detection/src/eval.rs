@@ -198,7 +198,9 @@ pub(crate) fn known_function(name: &str, arity: usize) -> Result<(), String> {
 pub(crate) fn check_templates(search: &Search) -> Result<(), SplError> {
     for command in search.commands() {
         if let Command::Foreach(foreach) = command {
-            let text = fill_template(&foreach.template, "field", &[]);
+            let wildcards = foreach.fields.first().map_or(0, crate::spl::FieldGlob::wildcards);
+            let sample = vec!["0"; wildcards];
+            let text = fill_template(&foreach.template, "field", &sample);
             search.compile_nested(&text, foreach.template_offset)?;
         }
     }
@@ -251,21 +253,26 @@ impl Search {
         let state = if let Some(Command::Tstats(tstats)) = self.commands().first() {
             State::Tstats(tstats::Groups::new(self, tstats))
         } else {
-            let boundary = self
-                .commands()
-                .iter()
-                .enumerate()
-                .skip(1)
-                .find(|(_, command)| !is_streaming(command))
-                .map_or(self.commands().len(), |(index, _)| index);
-            let sink = match self.commands().get(boundary) {
+            let first_where = |keep: fn(&Command) -> bool| {
+                self.commands()
+                    .iter()
+                    .enumerate()
+                    .skip(1)
+                    .find(|(_, command)| !keep(command))
+                    .map_or(self.commands().len(), |(index, _)| index)
+            };
+            let streaming = first_where(is_streaming);
+            let (boundary, sink) = match self.commands().get(streaming) {
                 Some(Command::Stats(stats))
                     if stats.kind == StatsKind::Stats
                         && !stats.aggregates.iter().any(|a| a.function.depends_on_order()) =>
                 {
-                    Sink::Stats(stats::StatsRun::new(stats, self.locate(self.span_of(boundary))))
+                    let location = self.locate(self.span_of(streaming));
+                    (streaming, Sink::Stats(stats::StatsRun::new(stats, location)))
                 }
-                _ => Sink::Buffer(ResultTable::default()),
+                // Rows held to be put in Splunk's order must still be one per event, with
+                // the event's own `_time`.
+                _ => (first_where(keeps_event_order), Sink::Buffer(ResultTable::default())),
             };
             State::Events { boundary, pending: ResultTable::default(), sink }
         };
@@ -295,6 +302,19 @@ fn is_streaming(command: &Command) -> bool {
         | Command::Mvexpand { .. }
         | Command::Foreach(_) => true,
         Command::Fillnull(fillnull) => !fillnull.fields.is_empty(),
+        _ => false,
+    }
+}
+
+/// Whether `command` keeps at most one row per row and leaves `_time` alone, so that rows
+/// can still be put in their events' order after it.
+fn keeps_event_order(command: &Command) -> bool {
+    let touches_time = |field: &str| field == "_time";
+    match command {
+        Command::Search(_) | Command::Where(_) | Command::Regex(_) | Command::Nomv(_) => true,
+        Command::Eval(assignments) => !assignments.iter().any(|a| touches_time(&a.field)),
+        Command::Rex(rex) => rex.sed.is_none() || !touches_time(&rex.field),
+        Command::Makemv(makemv) => !touches_time(&makemv.field),
         _ => false,
     }
 }

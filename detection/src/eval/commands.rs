@@ -144,7 +144,7 @@ pub(crate) fn keep_fields(table: &mut ResultTable, remove: bool, globs: &[FieldG
             if let Some(index) = table.column_index(internal)
                 && !indices.contains(&index)
             {
-                indices.push(index);
+                indices.insert(0, index);
             }
         }
         indices
@@ -385,7 +385,15 @@ fn sort_rows(table: &mut ResultTable, keys: &[SortKey]) {
             let value = |row: &Row| {
                 index.and_then(|i| row.get(i)?.as_ref()?.values().next().map(str::to_owned))
             };
-            let ordering = match (value(a), value(b)) {
+            // Under `num()` or `ip()` a value that is not one counts as missing.
+            let usable = |text: Option<String>| {
+                text.filter(|t| match key.order {
+                    SortOrder::Numeric => parse_number(t).is_some(),
+                    SortOrder::Ip => t.parse::<std::net::IpAddr>().is_ok(),
+                    SortOrder::Auto | SortOrder::Text => true,
+                })
+            };
+            let ordering = match (usable(value(a)), usable(value(b))) {
                 (None, None) => Ordering::Equal,
                 (None, Some(_)) => Ordering::Greater,
                 (Some(_), None) => Ordering::Less,

@@ -200,7 +200,12 @@ impl Lexer<'_> {
             '*' => (Tok::Op(BinaryOp::Mul), 1),
             '/' => (Tok::Op(BinaryOp::Div), 1),
             '%' => (Tok::Op(BinaryOp::Mod), 1),
-            '.' if !rest[1..].starts_with(|c: char| c.is_ascii_digit()) => {
+            // `.5` is a number, but `a.5` and `a .5` concatenate.
+            '.' if !rest[1..].starts_with(|c: char| c.is_ascii_digit())
+                || self.text[..start].trim_end().ends_with(|c: char| {
+                    c.is_alphanumeric() || matches!(c, '_' | ')' | '\'' | '"')
+                }) =>
+            {
                 (Tok::Op(BinaryOp::Concat), 1)
             }
             '=' if two == "==" => (Tok::Op(BinaryOp::Eq), 2),

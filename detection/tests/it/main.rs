@@ -3,7 +3,9 @@
 
 mod bad_input;
 mod events;
+mod functions;
 mod hits;
+mod pipeline;
 mod properties;
 mod render;
 mod rules;

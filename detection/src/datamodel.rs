@@ -114,6 +114,28 @@ pub fn is_raw_processes_field(field: &str) -> bool {
 /// names it.
 pub const PROCESSES_NODE: &str = "Processes";
 
+/// The root node of a CIM data model, which `datamodel=<model>` alone reads.
+pub fn root_node(model: &str) -> Option<&'static str> {
+    Some(match model {
+        "Authentication" => "Authentication",
+        "Change" => "All_Changes",
+        "Endpoint" => return None,
+        "Intrusion_Detection" => "IDS_Attacks",
+        "Malware" => "Malware_Attacks",
+        "Network_Resolution" => "DNS",
+        "Network_Sessions" => "All_Sessions",
+        "Network_Traffic" => "All_Traffic",
+        "Risk" => "All_Risk",
+        "Web" => "Web",
+        "Email" => "All_Email",
+        "Certificates" => "All_Certificates",
+        "Updates" => "Updates",
+        "Vulnerabilities" => "Vulnerabilities",
+        "Alerts" => "Alerts",
+        _ => return None,
+    })
+}
+
 /// Whether events map to `model.node` (as `from datamodel=` names it). A search of any other
 /// node must be refused: it would run and return no rows where Splunk returns some.
 pub fn is_mapped_node(model: &str, node: &str) -> bool {

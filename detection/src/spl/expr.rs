@@ -359,8 +359,27 @@ impl<'t> ExprParser<'t> {
         Ok(false)
     }
 
-    /// A field name to assign to (`name` or `'quoted name'`) followed by `=`.
+    /// A field name to assign to (`name` or `'quoted name'`) followed by `=`. An unquoted
+    /// name runs to the `=`: Splunk takes `feature_-value=…` as the field `feature_-value`.
     pub(crate) fn assignment_target(&mut self) -> Result<(String, Range<usize>), ParseError> {
+        self.lexer.skip_blanks();
+        let start = self.lexer.pos;
+        let rest = &self.lexer.text[start..];
+        if !rest.starts_with(['\'', '"']) {
+            let len = rest
+                .find(|c: char| c == '=' || c == ',' || c.is_whitespace())
+                .unwrap_or(rest.len());
+            if len > 0 && !rest[..len].contains(['(', ')', '|', '[', ']']) {
+                let name = rest[..len].to_owned();
+                let span = start..start + len;
+                self.lexer.bump(&span);
+                match self.lexer.peek()? {
+                    Some((Tok::Assign, eq)) => self.lexer.bump(&eq),
+                    other => return Err(self.expected_at("`=`", other)),
+                }
+                return Ok((name, span));
+            }
+        }
         let (name, span) = match self.lexer.peek()? {
             Some((Tok::Name(name) | Tok::QuotedName(name) | Tok::Text(name), span)) => (name, span),
             other => return Err(self.expected_at("a field name", other)),

@@ -120,7 +120,7 @@ pub(crate) fn tokenize(text: &str) -> Result<Vec<Token>, (SplErrorKind, Range<us
             }
             _ => {
                 let len = word_len(&text[start..]);
-                (TokenKind::Word(text[start..start + len].to_owned()), len)
+                (TokenKind::Word(unescape_word(&text[start..start + len])), len)
             }
         };
         idx += len;
@@ -134,6 +134,12 @@ fn word_len(rest: &str) -> usize {
     let bytes = rest.as_bytes();
     let mut len = 0;
     while let Some(&byte) = bytes.get(len) {
+        // "The backslash character ( \ ) is used to escape quotes, pipes, and the backslash
+        // character itself."
+        if byte == b'\\' && matches!(bytes.get(len + 1), Some(b'"' | b'|' | b'\\')) {
+            len += 2;
+            continue;
+        }
         let stops = byte.is_ascii_whitespace()
             || matches!(byte, b'|' | b'(' | b')' | b',' | b'"' | b'=' | b'<' | b'>' | b'`')
             || matches!(byte, b'[' | b']')
@@ -144,6 +150,28 @@ fn word_len(rest: &str) -> usize {
         len += rest[len..].chars().next().map_or(1, char::len_utf8);
     }
     len
+}
+
+/// An unquoted word's text: `\"`, `\|` and `\\` stand for the character after the
+/// backslash; other backslashes are kept ("Unrecognized backslash sequences are not
+/// altered").
+fn unescape_word(word: &str) -> String {
+    if !word.contains('\\') {
+        return word.to_owned();
+    }
+    let mut out = String::with_capacity(word.len());
+    let mut chars = word.chars().peekable();
+    while let Some(ch) = chars.next() {
+        if ch == '\\'
+            && let Some(&next @ ('"' | '|' | '\\')) = chars.peek()
+        {
+            out.push(next);
+            chars.next();
+            continue;
+        }
+        out.push(ch);
+    }
+    out
 }
 
 /// Byte length of the bracketed text at the start of `rest`, up to its matching `]`; `"…"`
@@ -271,6 +299,11 @@ mod tests {
             ]
         );
         assert_eq!(kinds(r"C:\x\*.exe"), [word(r"C:\x\*.exe")]);
+        assert_eq!(kinds(r"*\\users\\public\\*"), [word(r"*\users\public\*")]);
+        assert_eq!(
+            kinds(r#"a=*\"privileged\":true*"#),
+            [word("a"), TokenKind::Op(CompareOp::Eq), word(r#"*"privileged":true*"#)]
+        );
         assert_eq!(kinds("ä!b"), [word("ä!b")]);
     }
 

@@ -86,7 +86,8 @@ pub fn blank_comments(text: &str) -> Result<std::borrow::Cow<'_, str>, MacroCall
         }
         match ch {
             _ if escaped => escaped = false,
-            '\\' if in_quotes => escaped = true,
+            // A backslash escapes the next character, a quote included, in or out of quotes.
+            '\\' => escaped = true,
             '"' => in_quotes = !in_quotes,
             _ => {}
         }
@@ -125,7 +126,8 @@ fn macro_calls_in(search: &str) -> Result<Vec<MacroCall>, MacroCallError> {
         }
         match ch {
             _ if escaped => escaped = false,
-            '\\' if in_quotes => escaped = true,
+            // A backslash escapes the next character, a quote included, in or out of quotes.
+            '\\' => escaped = true,
             '"' => in_quotes = !in_quotes,
             '`' if !in_quotes => open = Some(idx),
             _ => {}

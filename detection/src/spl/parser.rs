@@ -204,17 +204,49 @@ impl<'a> Parser<'a> {
         };
         let mut text = w.clone();
         let mut span = span.clone();
+        let mut quoted = matches!(self.peek().map(|t| &t.kind), Some(TokenKind::Quoted(_)));
         self.pos += 1;
-        while let Some(Token { kind: TokenKind::Word(w) | TokenKind::Quoted(w), span: next }) =
-            self.peek()
-        {
-            if next.start != span.end {
+        // Parentheses written inside a word (`*GetCurrent()*`) are part of it when they
+        // balance; a closing quote ends a word unless `.` or `*` follows it.
+        let mut depth = 0_usize;
+        let mut glued = 0;
+        while let Some(next) = self.tokens.get(self.pos + glued) {
+            if next.span.start != self.tokens[self.pos + glued - 1].span.end {
                 break;
             }
-            text.push_str(w);
-            span.end = next.end;
-            self.pos += 1;
+            match &next.kind {
+                TokenKind::Word(w) if quoted && !w.starts_with(['.', '*']) => break,
+                TokenKind::Word(_) | TokenKind::Quoted(_) => {}
+                TokenKind::LParen => depth += 1,
+                TokenKind::RParen if depth > 0 => depth -= 1,
+                _ => break,
+            }
+            quoted = matches!(next.kind, TokenKind::Quoted(_));
+            glued += 1;
         }
+        // Keep only a run that leaves no parenthesis open.
+        let mut balance = 0_i64;
+        let mut usable = 0;
+        for (index, token) in self.tokens[self.pos..self.pos + glued].iter().enumerate() {
+            match token.kind {
+                TokenKind::LParen => balance += 1,
+                TokenKind::RParen => balance -= 1,
+                _ => {}
+            }
+            if balance == 0 {
+                usable = index + 1;
+            }
+        }
+        for token in &self.tokens[self.pos..self.pos + usable] {
+            match &token.kind {
+                TokenKind::Word(w) | TokenKind::Quoted(w) => text.push_str(w),
+                TokenKind::LParen => text.push('('),
+                TokenKind::RParen => text.push(')'),
+                _ => {}
+            }
+            span.end = token.span.end;
+        }
+        self.pos += usable;
         Ok((text, span))
     }
 
@@ -430,16 +462,18 @@ impl<'a> Parser<'a> {
         self.pos += 1;
         self.expect_kind(&TokenKind::Op(CompareOp::Eq), "`=`")?;
         let (datamodel, value_span) = self.text_item("`<model>.<node>`")?;
-        let (model, node) = datamodel
-            .split_once('.')
-            .filter(|(model, node)| !model.is_empty() && !node.is_empty() && !node.contains('.'))
-            .ok_or_else(|| {
-                let kind = SplErrorKind::Expected {
-                    expected: "`datamodel=<model>.<node>`".to_owned(),
-                    found: format!("`{datamodel}`"),
-                };
-                (kind, datamodel_span.start..value_span.end)
-            })?;
+        // `datamodel=Web` alone reads the model's root node.
+        let (model, node) = match datamodel.split_once('.') {
+            Some(pair) => pair,
+            None => (datamodel.as_str(), crate::datamodel::root_node(&datamodel).unwrap_or("")),
+        };
+        if model.is_empty() || node.is_empty() || node.contains('.') {
+            let kind = SplErrorKind::Expected {
+                expected: "`datamodel=<model>.<node>`".to_owned(),
+                found: format!("`{datamodel}`"),
+            };
+            return Err((kind, datamodel_span.start..value_span.end));
+        }
         if !crate::datamodel::is_mapped_node(model, node) {
             // Splunk would return this node's rows; no event maps to it here, so an empty
             // result would be a silent false negative.
@@ -580,7 +614,10 @@ impl<'a> Parser<'a> {
                     return unsupported("options after `by`".to_owned(), span);
                 }
                 stats.by.push(self.text_item("a field")?.0);
-                self.skip_comma();
+                // An empty place in the list (`a, , b`) is passed over, as Splunk does.
+                while self.peek().is_some_and(|t| t.kind == TokenKind::Comma) {
+                    self.pos += 1;
+                }
             }
             if stats.by.is_empty() {
                 return self.expected("a field after `by`");
@@ -820,28 +857,27 @@ impl<'a> Parser<'a> {
         } else if let Some(rest) = name.strip_prefix('+') {
             name = rest.to_owned();
         }
-        let order = match name.as_str() {
-            "num" | "str" | "ip" | "auto"
-                if self.peek().is_some_and(|t| t.kind == TokenKind::LParen) =>
+        let mut order = SortOrder::Auto;
+        for (function, function_order) in [
+            ("num", SortOrder::Numeric),
+            ("str", SortOrder::Text),
+            ("ip", SortOrder::Ip),
+            ("auto", SortOrder::Auto),
+        ] {
+            if let Some(field) =
+                name.strip_prefix(function).and_then(|r| r.strip_prefix('(')?.strip_suffix(')'))
             {
-                self.pos += 1;
-                let order = match name.as_str() {
-                    "num" => SortOrder::Numeric,
-                    "str" => SortOrder::Text,
-                    "ip" => SortOrder::Ip,
-                    _ => SortOrder::Auto,
-                };
-                name = self.text_item("a field")?.0;
-                self.expect_kind(&TokenKind::RParen, "`)`")?;
-                order
+                order = function_order;
+                name = field.trim_matches('"').to_owned();
+                break;
             }
-            _ => SortOrder::Auto,
-        };
+        }
         if name.is_empty() {
-            return Err((
-                SplErrorKind::Expected { expected: "a field".to_owned(), found: "`-`".to_owned() },
-                span,
-            ));
+            let kind = SplErrorKind::Expected {
+                expected: "a field".to_owned(),
+                found: "nothing".to_owned(),
+            };
+            return Err((kind, span));
         }
         Ok(SortKey { field: name, descending, order })
     }
@@ -1165,8 +1201,11 @@ impl<'a> Parser<'a> {
                     let (value, _) = self.text_item("a value")?;
                     return Ok(Condition::Compare { field, op, value: Pattern::new(&value) });
                 }
-                if is_word && self.peek_at(1).and_then(Token::word) == Some("IN") {
-                    let field = token.word().unwrap_or_default().to_owned();
+                if self.peek_at(1).and_then(Token::word) == Some("IN") {
+                    let field = match &token.kind {
+                        TokenKind::Word(w) | TokenKind::Quoted(w) => w.clone(),
+                        _ => String::new(),
+                    };
                     self.pos += 2;
                     let open = self.expect_kind(&TokenKind::LParen, "`(` after `IN`")?;
                     let mut values = Vec::new();
@@ -1177,9 +1216,13 @@ impl<'a> Parser<'a> {
                                 self.pos += 1;
                                 break;
                             }
-                            _ => values.push(Pattern::new(&self.text_item("a value")?.0)),
+                            // Splunk passes over empty places in the list: `IN (,"a",)`.
+                            Some(TokenKind::Comma) => self.pos += 1,
+                            _ => {
+                                values.push(Pattern::new(&self.text_item("a value")?.0));
+                                self.skip_comma();
+                            }
                         }
-                        self.skip_comma();
                     }
                     return Ok(Condition::In { field, values });
                 }
@@ -1363,10 +1406,14 @@ pub(crate) fn parse_span(text: &str, span: Range<usize>) -> ParseResult<Span> {
     Ok(Span { count, unit })
 }
 
-/// Checks that a `tstats` field is `_time` or a field of `node`.
+/// Fields every indexed event has, which `tstats` reads beside the node's own.
+pub(crate) const INDEXED_FIELDS: [&str; 5] = ["_time", "host", "source", "sourcetype", "index"];
+
+/// Checks that a `tstats` field is an indexed field (`_time`, `host`, …) or a field of
+/// `node`.
 fn check_node_field(field: &str, node: &str, span: Range<usize>) -> ParseResult<()> {
     let of_node = field.strip_prefix(node).and_then(|rest| rest.strip_prefix('.'));
-    if field == "_time" || of_node.is_some_and(|name| !name.is_empty()) {
+    if INDEXED_FIELDS.contains(&field) || of_node.is_some_and(|name| !name.is_empty()) {
         Ok(())
     } else {
         Err((SplErrorKind::ForeignField { field: field.to_owned(), node: node.to_owned() }, span))

@@ -119,7 +119,6 @@ pub fn root_node(model: &str) -> Option<&'static str> {
     Some(match model {
         "Authentication" => "Authentication",
         "Change" => "All_Changes",
-        "Endpoint" => return None,
         "Intrusion_Detection" => "IDS_Attacks",
         "Malware" => "Malware_Attacks",
         "Network_Resolution" => "DNS",

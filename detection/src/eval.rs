@@ -28,6 +28,7 @@
 //! events are held until the end, then put in Splunk's order.
 
 mod aggregate;
+mod combine;
 mod commands;
 mod condition;
 mod expr;
@@ -45,11 +46,13 @@ use std::collections::HashMap;
 use std::ops::Range;
 
 use crate::datamodel::NodeRecord;
-use crate::spl::{Command, Location, Search, SplError, StatsKind};
+use crate::spl::{Command, Condition, Location, Pipeline, Search, SplError, StatsKind};
 use condition::{FieldLookup, condition_holds};
 use expr::Env;
 
 pub use aggregate::LIST_LIMIT;
+pub use combine::{JOIN_MAX_ROWS, SUBSEARCH_MAX_ROWS};
+pub(crate) use functions::cidr_match;
 pub use tstats::MAX_GROUPS;
 
 /// Why a compiled search could not be run to the end.
@@ -227,9 +230,10 @@ impl Search {
         self.tstats().is_some_and(|tstats| tstats::selects(tstats, record))
     }
 
-    /// Whether a search over events reads `event`: it passes the search's condition.
+    /// Whether a search over events reads `event`: it passes the search's condition (a
+    /// subsearch in it is taken as passing, since its rows are known only at the end).
     pub fn selects_event(&self, event: &dyn EventFields) -> bool {
-        self.events().is_some_and(|condition| condition_holds(condition, &EventLookup(event)))
+        self.events().is_some_and(|condition| preselects(condition, &EventLookup(event)))
     }
 
     /// Runs a `tstats` search over `records`: those of its node are read once, in order;
@@ -248,48 +252,39 @@ impl Search {
 
     /// A run fed one record or event at a time, for callers that read their input once for
     /// several searches. [`SearchRun::finish`] gives what [`Search::run`] over the same
-    /// records gives. `now()` is the time of the newest event read.
+    /// records gives. `now()` is the time of the newest event read unless
+    /// [`SearchRun::at`] says.
     pub fn start(&self) -> SearchRun<'_> {
-        let state = if let Some(Command::Tstats(tstats)) = self.commands().first() {
-            State::Tstats(tstats::Groups::new(self, tstats))
-        } else {
-            let first_where = |keep: fn(&Command) -> bool| {
-                self.commands()
-                    .iter()
-                    .enumerate()
-                    .skip(1)
-                    .find(|(_, command)| !keep(command))
-                    .map_or(self.commands().len(), |(index, _)| index)
-            };
-            let streaming = first_where(is_streaming);
-            let (boundary, sink) = match self.commands().get(streaming) {
-                Some(Command::Stats(stats))
-                    if stats.kind == StatsKind::Stats
-                        && !stats.aggregates.iter().any(|a| a.function.depends_on_order()) =>
-                {
-                    let location = self.locate(self.span_of(streaming));
-                    (streaming, Sink::Stats(stats::StatsRun::new(stats, location)))
-                }
-                // Rows held to be put in Splunk's order must still be one per event, with
-                // the event's own `_time`.
-                _ => (first_where(keeps_event_order), Sink::Buffer(ResultTable::default())),
-            };
-            State::Events { boundary, pending: ResultTable::default(), sink }
-        };
-        SearchRun { search: self, state, now_micros: None, newest: i64::MIN }
-    }
-
-    fn span_of(&self, index: usize) -> &Range<usize> {
-        static EMPTY: Range<usize> = 0..0;
-        self.spans().get(index).unwrap_or(&EMPTY)
+        SearchRun {
+            root: PipelineRun::new(self, self.pipeline()),
+            now_micros: None,
+            newest: i64::MIN,
+        }
     }
 }
 
-/// Whether `command` works row by row, so rows can go through it as they come.
+/// Whether `condition` may hold: as [`condition_holds`], with each subsearch taken as
+/// holding (it is decided at the end). Only `AND` of terms narrows; any other shape with a
+/// subsearch inside passes everything.
+fn preselects(condition: &Condition, fields: &dyn FieldLookup) -> bool {
+    if !condition.has_subsearch() {
+        return condition_holds(condition, fields);
+    }
+    match condition {
+        Condition::And(terms) => terms.iter().all(|term| preselects(term, fields)),
+        _ => true,
+    }
+}
+
+/// Whether `command` works row by row, so rows can go through it as they come. A command
+/// that reads `now()` waits: the search's time is known only once every event is read.
 fn is_streaming(command: &Command) -> bool {
+    if reads_now(command) {
+        return false;
+    }
     match command {
-        Command::Search(_)
-        | Command::Where(_)
+        Command::Search(condition) => !condition.has_subsearch(),
+        Command::Where(_)
         | Command::Eval(_)
         | Command::Rename(_)
         | Command::Convert(_)
@@ -300,42 +295,108 @@ fn is_streaming(command: &Command) -> bool {
         | Command::Makemv(_)
         | Command::Nomv(_)
         | Command::Mvexpand { .. }
-        | Command::Foreach(_) => true,
+        | Command::Foreach(_)
+        | Command::Lookup(_)
+        | Command::Spath(_)
+        | Command::Xmlkv(_)
+        | Command::Fromjson { .. }
+        | Command::Replace(_) => true,
         Command::Fillnull(fillnull) => !fillnull.fields.is_empty(),
         _ => false,
     }
 }
 
+/// Whether an expression of `command` calls `now()` or `time()`.
+fn reads_now(command: &Command) -> bool {
+    let mut found = false;
+    let mut check = |expr: &crate::spl::Expr| {
+        expr.visit(&mut |e| {
+            if let crate::spl::ExprKind::Call { name, .. } = &e.kind {
+                found |= matches!(name.as_str(), "now" | "time");
+            }
+        });
+    };
+    match command {
+        Command::Where(expr) => check(expr),
+        Command::Eval(assignments) => assignments.iter().for_each(|a| check(&a.expr)),
+        _ => {}
+    }
+    found
+}
+
 /// Whether `command` keeps at most one row per row and leaves `_time` alone, so that rows
 /// can still be put in their events' order after it.
 fn keeps_event_order(command: &Command) -> bool {
+    if reads_now(command) {
+        return false;
+    }
     let touches_time = |field: &str| field == "_time";
     match command {
-        Command::Search(_) | Command::Where(_) | Command::Regex(_) | Command::Nomv(_) => true,
+        Command::Search(condition) => !condition.has_subsearch(),
+        Command::Where(_) | Command::Regex(_) | Command::Nomv(_) => true,
         Command::Eval(assignments) => !assignments.iter().any(|a| touches_time(&a.field)),
         Command::Rex(rex) => rex.sed.is_none() || !touches_time(&rex.field),
         Command::Makemv(makemv) => !touches_time(&makemv.field),
+        Command::Lookup(lookup) => !lookup.outputs.iter().any(|(_, field)| touches_time(field)),
         _ => false,
     }
 }
 
 /// A search being run record by record; see [`Search::start`].
 pub struct SearchRun<'s> {
-    search: &'s Search,
-    state: State<'s>,
+    root: PipelineRun<'s>,
     now_micros: Option<i64>,
     newest: i64,
+}
+
+impl SearchRun<'_> {
+    /// Sets what `now()` and `time()` return: the time the search runs. Without it they
+    /// return the time of the newest event read, so that results do not change with the day.
+    #[must_use]
+    pub fn at(mut self, now_micros: i64) -> Self {
+        self.now_micros = Some(now_micros);
+        self
+    }
+
+    /// Folds one data model record into a `tstats` search (and its subsearches).
+    pub fn add(&mut self, record: &NodeRecord) -> Result<(), EvalError> {
+        self.newest = self.newest.max(record.time_micros);
+        self.root.add(record)
+    }
+
+    /// Offers one raw event to a search over events (and its subsearches).
+    pub fn add_event(&mut self, event: &dyn EventFields) -> Result<(), EvalError> {
+        self.newest = self.newest.max(event.time_micros());
+        self.root.add_event(event)
+    }
+
+    /// Runs the rest of the pipeline and returns the result.
+    pub fn finish(self) -> Result<ResultTable, EvalError> {
+        let now = self.now_micros.unwrap_or(self.newest.max(0));
+        self.root.finish(now)
+    }
+}
+
+/// One pipeline being run: the top search or a subsearch, with the runs of the subsearches
+/// written in it, which read the same input.
+struct PipelineRun<'s> {
+    search: &'s Search,
+    pipeline: &'s Pipeline,
+    state: State<'s>,
+    children: Vec<PipelineRun<'s>>,
 }
 
 enum State<'s> {
     Tstats(tstats::Groups<'s>),
     Events {
-        /// Index of the first command that needs every row.
+        /// Index of the first command that waits for every row.
         boundary: usize,
         /// Selected events not yet through the streaming commands.
         pending: ResultTable,
         sink: Sink<'s>,
     },
+    /// A generating command that reads no input (`makeresults`, `inputlookup`).
+    Generated,
 }
 
 enum Sink<'s> {
@@ -348,85 +409,160 @@ enum Sink<'s> {
 /// Selected events gathered before the streaming commands run over them.
 const BATCH_ROWS: usize = 256;
 
-impl<'s> SearchRun<'s> {
-    /// Sets what `now()` and `time()` return: the time the search runs. Without it they
-    /// return the time of the newest event read, so that results do not change with the day.
-    #[must_use]
-    pub fn at(mut self, now_micros: i64) -> Self {
-        self.now_micros = Some(now_micros);
-        self
+impl<'s> PipelineRun<'s> {
+    fn new(search: &'s Search, pipeline: &'s Pipeline) -> Self {
+        let commands = &pipeline.commands;
+        let span_of = |index: usize| pipeline.spans.get(index).cloned().unwrap_or(0..0);
+        let state = match commands.first() {
+            Some(Command::Tstats(tstats)) => State::Tstats(tstats::Groups::new(search, tstats)),
+            Some(Command::Events(condition)) => {
+                let first_where = |keep: fn(&Command) -> bool| {
+                    commands
+                        .iter()
+                        .enumerate()
+                        .skip(1)
+                        .find(|(_, command)| !keep(command))
+                        .map_or(commands.len(), |(index, _)| index)
+                };
+                let (boundary, sink) = if condition.has_subsearch() {
+                    // The events are filtered at the end, once the subsearch is known.
+                    (1, Sink::Buffer(ResultTable::default()))
+                } else {
+                    let streaming = first_where(is_streaming);
+                    match commands.get(streaming) {
+                        Some(Command::Stats(stats))
+                            if stats.kind == StatsKind::Stats
+                                && !stats
+                                    .aggregates
+                                    .iter()
+                                    .any(|a| a.function.depends_on_order()) =>
+                        {
+                            let location = search.locate(&span_of(streaming));
+                            (streaming, Sink::Stats(stats::StatsRun::new(stats, location)))
+                        }
+                        // Rows held to be put in Splunk's order must still be one per event,
+                        // with the event's own `_time`.
+                        _ => (first_where(keeps_event_order), Sink::Buffer(ResultTable::default())),
+                    }
+                };
+                State::Events { boundary, pending: ResultTable::default(), sink }
+            }
+            _ => State::Generated,
+        };
+        let children = commands
+            .iter()
+            .flat_map(Command::pipelines)
+            .flat_map(|nested| match nested.commands.first() {
+                // `appendpipe`'s commands read the rows so far; the subsearches inside them
+                // read the input.
+                Some(first) if !is_generating(first) => nested
+                    .commands
+                    .iter()
+                    .flat_map(Command::pipelines)
+                    .map(|p| PipelineRun::new(search, p))
+                    .collect::<Vec<_>>(),
+                _ => vec![PipelineRun::new(search, nested)],
+            })
+            .collect();
+        PipelineRun { search, pipeline, state, children }
     }
 
-    /// Folds one data model record into a `tstats` search; a search over events ignores it.
-    pub fn add(&mut self, record: &NodeRecord) -> Result<(), EvalError> {
-        self.newest = self.newest.max(record.time_micros);
+    fn add(&mut self, record: &NodeRecord) -> Result<(), EvalError> {
+        for child in &mut self.children {
+            child.add(record)?;
+        }
         match &mut self.state {
             State::Tstats(groups) => groups.add(record),
-            State::Events { .. } => Ok(()),
+            _ => Ok(()),
         }
     }
 
-    /// Offers one raw event to a search over events; a `tstats` search ignores it.
-    pub fn add_event(&mut self, event: &dyn EventFields) -> Result<(), EvalError> {
+    fn add_event(&mut self, event: &dyn EventFields) -> Result<(), EvalError> {
+        for child in &mut self.children {
+            child.add_event(event)?;
+        }
         let State::Events { pending, .. } = &mut self.state else { return Ok(()) };
-        self.newest = self.newest.max(event.time_micros());
-        if !self.search.selects_event(event) {
+        let Some(Command::Events(condition)) = self.pipeline.commands.first() else {
+            return Ok(());
+        };
+        if !preselects(condition, &EventLookup(event)) {
             return Ok(());
         }
         pending.push_pairs(event.fields());
         if pending.len() >= BATCH_ROWS {
-            self.flush()?;
+            let env = Env::streaming(self.search);
+            self.flush(&env)?;
         }
         Ok(())
     }
 
-    fn env(&self) -> Env<'s> {
-        Env { search: self.search, now_micros: self.now_micros.unwrap_or(self.newest.max(0)) }
-    }
-
     /// Runs the pending events through the streaming commands into the sink.
-    fn flush(&mut self) -> Result<(), EvalError> {
-        let env = self.env();
-        let search = self.search;
+    fn flush(&mut self, env: &Env<'_>) -> Result<(), EvalError> {
+        let pipeline = self.pipeline;
         let State::Events { boundary, pending, sink } = &mut self.state else { return Ok(()) };
         if pending.is_empty() {
             return Ok(());
         }
         let mut batch = std::mem::take(pending);
-        run_commands(&mut batch, search, 1..*boundary, &env)?;
+        run_commands(&mut batch, pipeline, 1..*boundary, env)?;
         match sink {
             Sink::Buffer(rows) => rows.append(batch),
-            Sink::Stats(stats) => stats.add(&batch, &env)?,
+            Sink::Stats(stats) => stats.add(&batch, env)?,
         }
         Ok(())
     }
 
-    /// Runs the rest of the pipeline and returns the result.
-    pub fn finish(mut self) -> Result<ResultTable, EvalError> {
-        self.flush()?;
-        let env = self.env();
-        let search = self.search;
-        let commands = search.commands().len();
+    /// Finishes the subsearches, then this pipeline.
+    fn finish(mut self, now_micros: i64) -> Result<ResultTable, EvalError> {
+        let mut subsearches = HashMap::new();
+        for child in std::mem::take(&mut self.children) {
+            let start = child.pipeline.start;
+            subsearches.insert(start, child.finish(now_micros)?);
+        }
+        let env = Env { search: self.search, now_micros, subsearches: &subsearches };
+        self.flush(&env)?;
+        let pipeline = self.pipeline;
+        let commands = pipeline.commands.len();
         match self.state {
             State::Tstats(groups) => {
                 let mut table = groups.finish();
-                run_commands(&mut table, search, 1..commands, &env)?;
+                run_commands(&mut table, pipeline, 1..commands, &env)?;
                 Ok(table)
             }
             State::Events { boundary, sink, .. } => match sink {
                 Sink::Stats(stats) => {
                     let mut table = stats.finish();
-                    run_commands(&mut table, search, boundary + 1..commands, &env)?;
+                    run_commands(&mut table, pipeline, boundary + 1..commands, &env)?;
                     Ok(table)
                 }
                 Sink::Buffer(mut table) => {
+                    if let Some(Command::Events(condition)) = pipeline.commands.first()
+                        && condition.has_subsearch()
+                    {
+                        let span = pipeline.spans.first().cloned().unwrap_or(0..0);
+                        let resolved = combine::resolve(condition, &env, &span)?;
+                        commands::search(&mut table, &resolved);
+                    }
                     newest_first(&mut table);
-                    run_commands(&mut table, search, boundary..commands, &env)?;
+                    run_commands(&mut table, pipeline, boundary..commands, &env)?;
                     Ok(table)
                 }
             },
+            State::Generated => {
+                let mut table = ResultTable::default();
+                run_commands(&mut table, pipeline, 0..commands, &env)?;
+                Ok(table)
+            }
         }
     }
+}
+
+/// Whether `command` makes rows from nothing (it may start a pipeline).
+fn is_generating(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Tstats(_) | Command::Events(_) | Command::Makeresults(_) | Command::Inputlookup(_)
+    )
 }
 
 /// Puts rows read in file order into Splunk's order: newest first, and among rows of one
@@ -444,21 +580,22 @@ fn newest_first(table: &mut ResultTable) {
     table.rows.sort_by_key(|row| std::cmp::Reverse(time(row)));
 }
 
-/// Runs the commands at `range` of `search` over `table`, in order.
+/// Runs the commands at `range` of `pipeline` over `table`, in order.
 fn run_commands(
     table: &mut ResultTable,
-    search: &Search,
+    pipeline: &Pipeline,
     range: Range<usize>,
     env: &Env<'_>,
 ) -> Result<(), EvalError> {
     for index in range {
-        let Some(command) = search.commands().get(index) else { break };
-        run_command(table, command, search.span_of(index), env)?;
+        let Some(command) = pipeline.commands.get(index) else { break };
+        let span = pipeline.spans.get(index).cloned().unwrap_or(0..0);
+        run_command(table, command, &span, env)?;
     }
     Ok(())
 }
 
-/// Runs one command that takes rows (not a generating one) over `table`.
+/// Runs one command over `table`.
 fn run_command(
     table: &mut ResultTable,
     command: &Command,
@@ -469,7 +606,14 @@ fn run_command(
         Command::Tstats(_) | Command::Events(_) => {}
         Command::Rename(pairs) => commands::rename(table, pairs),
         Command::Convert(convert) => commands::convert_times(table, convert),
-        Command::Search(condition) => commands::search(table, condition),
+        Command::Search(condition) => {
+            if condition.has_subsearch() {
+                let resolved = combine::resolve(condition, env, span)?;
+                commands::search(table, &resolved);
+            } else {
+                commands::search(table, condition);
+            }
+        }
         Command::Where(expr) => expr::where_command(table, expr, env)?,
         Command::Eval(assignments) => expr::eval_command(table, assignments, env)?,
         Command::Table(globs) => commands::table_columns(table, globs),
@@ -515,6 +659,28 @@ fn run_command(
                 }
             }
         }
+        Command::Makeresults(count) => combine::makeresults(table, *count, env),
+        Command::Inputlookup(input) => combine::inputlookup(table, input, env),
+        Command::Lookup(lookup) => combine::lookup(table, lookup, env),
+        Command::Join(join) => combine::join(table, join, env),
+        Command::Append(pipeline) => {
+            if let Some(rows) = env.subsearches.get(&pipeline.start) {
+                table.append(rows.clone());
+            }
+        }
+        Command::Appendpipe(pipeline) => {
+            let mut copy = table.clone();
+            run_commands(&mut copy, pipeline, 0..pipeline.commands.len(), env)?;
+            table.append(copy);
+        }
+        Command::Spath(spath) => combine::spath(table, spath),
+        Command::Xmlkv(field) => combine::xmlkv(table, field),
+        Command::Fromjson { field, prefix } => combine::fromjson(table, field, prefix),
+        Command::Transaction(transaction) => combine::transaction(table, transaction),
+        Command::Replace(replace) => combine::replace(table, replace),
+        Command::Addtotals { fieldname, fields } => combine::addtotals(table, fieldname, fields),
+        Command::Format => combine::format(table),
+        Command::Return(items) => combine::return_rows(table, items),
     }
     Ok(())
 }

@@ -77,6 +77,7 @@ fn raw_literals(condition: &Condition, node: &str) -> BTreeSet<String> {
         | Condition::Compare { .. }
         | Condition::In { .. }
         | Condition::Term(_)
+        | Condition::Subsearch(_)
         | Condition::Not(_) => BTreeSet::new(),
     }
 }

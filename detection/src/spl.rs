@@ -57,8 +57,10 @@ mod time_format;
 
 pub use ast::{
     Aggregate, AggregateArgument, AggregateFunction, Assignment, Bin, BinSpan, Command, Condition,
-    Conversion, Convert, Dedup, Fillnull, Foreach, Makemv, MakemvSplit, RegexFilter, RenamePair,
-    Rex, SedExpression, Sort, SortKey, SortOrder, Span, SpanUnit, Stats, StatsKind, Tstats,
+    Conversion, Convert, Dedup, Fillnull, Foreach, Inputlookup, Join, LookupCommand, Makemv,
+    MakemvSplit, Pipeline, RegexFilter, RenamePair, Replace, Return, ReturnItem, Rex,
+    SedExpression, Sort, SortKey, SortOrder, Span, SpanUnit, Spath, Stats, StatsKind, Transaction,
+    Tstats,
 };
 pub use error::{Blocker, Location, SplError, SplErrorKind};
 pub use expr::{BinaryOp, Expr, ExprKind, MAX_EXPR_DEPTH};
@@ -84,10 +86,18 @@ pub const MAX_SEARCH_LEN: usize = 1 << 20;
 pub struct Search {
     expanded: String,
     map: SourceMap,
-    commands: Vec<Command>,
-    /// Each command's byte range in the expanded text.
-    spans: Vec<std::ops::Range<usize>>,
+    pipeline: Pipeline,
     regexes: RegexCache,
+    lookups: crate::lookup::Lookups,
+}
+
+/// What a search may use besides its text: the macros and lookups of its content tree.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// Macros, by name and arity.
+    pub macros: &'a MacroTable,
+    /// Lookup tables, by name and file name.
+    pub lookups: &'a crate::lookup::Lookups,
 }
 
 impl Search {
@@ -99,6 +109,18 @@ impl Search {
         macros: &MacroTable,
         filter_macro: &str,
     ) -> Result<Self, SplError> {
+        let lookups = crate::lookup::Lookups::new();
+        Self::compile_in(search, Context { macros, lookups: &lookups }, filter_macro)
+    }
+
+    /// [`Search::compile`] with the lookups of a content tree, which `lookup` and
+    /// `inputlookup` read; a lookup the tree does not define is an error.
+    pub fn compile_in(
+        search: &str,
+        context: Context<'_>,
+        filter_macro: &str,
+    ) -> Result<Self, SplError> {
+        let macros = context.macros;
         if search.len() > MAX_SEARCH_LEN {
             let location = Location { col: 1, span: 0..0, macros: Vec::new() };
             return Err(SplError::new(
@@ -116,14 +138,23 @@ impl Search {
                 .map_err(locate)?
                 .into_iter()
                 .unzip();
+        let pipeline = Pipeline { commands, spans, start: 0 };
+        let mut lookups = crate::lookup::Lookups::new();
+        for (name, span) in pipeline.lookup_names() {
+            let lookup = context
+                .lookups
+                .get(&name)
+                .ok_or_else(|| locate((SplErrorKind::UnknownLookup(name.clone()), span.clone())))?;
+            lookups.add(&name, lookup);
+        }
         let regexes = RegexCache::default();
-        for (pattern, span) in literal_patterns(&commands) {
+        for (pattern, span) in literal_patterns(&pipeline.commands) {
             regexes
                 .get(&pattern)
                 .map_err(|message| locate((SplErrorKind::Regex(message), span)))?;
         }
         let search =
-            Self { expanded: expansion.text, map: expansion.map, commands, spans, regexes };
+            Self { expanded: expansion.text, map: expansion.map, pipeline, regexes, lookups };
         crate::eval::check_templates(&search)?;
         Ok(search)
     }
@@ -135,12 +166,22 @@ impl Search {
 
     /// The pipeline, generating command first.
     pub fn commands(&self) -> &[Command] {
-        &self.commands
+        &self.pipeline.commands
+    }
+
+    /// The top pipeline, with its commands' places.
+    pub(crate) fn pipeline(&self) -> &Pipeline {
+        &self.pipeline
+    }
+
+    /// The lookups the search reads, by the name it gives them.
+    pub fn lookups(&self) -> &crate::lookup::Lookups {
+        &self.lookups
     }
 
     /// The generating `tstats`, which names the data model node the search reads.
     pub fn tstats(&self) -> Option<&Tstats> {
-        match self.commands.first() {
+        match self.pipeline.commands.first() {
             Some(Command::Tstats(tstats)) => Some(tstats),
             _ => None,
         }
@@ -148,7 +189,7 @@ impl Search {
 
     /// The condition on raw events of a search that starts with one.
     pub fn events(&self) -> Option<&Condition> {
-        match self.commands.first() {
+        match self.pipeline.commands.first() {
             Some(Command::Events(condition)) => Some(condition),
             _ => None,
         }
@@ -161,11 +202,6 @@ impl Search {
             .and_then(|tstats| tstats.filter.as_ref())
             .map(Condition::required_literals)
             .unwrap_or_default()
-    }
-
-    /// Each command's byte range in [`Search::expanded`].
-    pub(crate) fn spans(&self) -> &[std::ops::Range<usize>] {
-        &self.spans
     }
 
     /// The search's compiled regular expressions.
@@ -219,6 +255,55 @@ pub fn parse_condition(text: &str) -> Result<Condition, SplError> {
     Ok(condition)
 }
 
+impl Pipeline {
+    /// The lookups the pipeline and its subsearches read, with the place of each command.
+    fn lookup_names(&self) -> Vec<(String, std::ops::Range<usize>)> {
+        let mut names = Vec::new();
+        for (command, span) in self.commands.iter().zip(&self.spans) {
+            match command {
+                Command::Lookup(lookup) => names.push((lookup.table.clone(), span.clone())),
+                Command::Inputlookup(input) => names.push((input.table.clone(), span.clone())),
+                _ => {}
+            }
+            for nested in command.pipelines() {
+                names.extend(nested.lookup_names());
+            }
+        }
+        names
+    }
+}
+
+impl Command {
+    /// The pipelines written inside the command: subsearches (in its conditions too) and
+    /// `appendpipe`'s commands.
+    pub fn pipelines(&self) -> Vec<&Pipeline> {
+        fn from_condition<'c>(condition: &'c Condition, out: &mut Vec<&'c Pipeline>) {
+            match condition {
+                Condition::Subsearch(pipeline) => out.push(pipeline),
+                Condition::Not(inner) => from_condition(inner, out),
+                Condition::And(terms) | Condition::Or(terms) => {
+                    for term in terms {
+                        from_condition(term, out);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut out = Vec::new();
+        match self {
+            Command::Events(condition)
+            | Command::Search(condition)
+            | Command::Inputlookup(Inputlookup { filter: Some(condition), .. }) => {
+                from_condition(condition, &mut out);
+            }
+            Command::Join(join) => out.push(&join.subsearch),
+            Command::Append(pipeline) | Command::Appendpipe(pipeline) => out.push(pipeline),
+            _ => {}
+        }
+        out
+    }
+}
+
 /// Regular expressions written as literals in `commands`, with their spans: the patterns of
 /// `match()`, `replace()` and `mvfind()`, `rex` and `regex`.
 fn literal_patterns(commands: &[Command]) -> Vec<(String, std::ops::Range<usize>)> {
@@ -245,6 +330,11 @@ fn literal_patterns(commands: &[Command]) -> Vec<(String, std::ops::Range<usize>
                 }
             }
             _ => {}
+        }
+    }
+    for command in commands {
+        for nested in command.pipelines() {
+            patterns.extend(literal_patterns(&nested.commands));
         }
     }
     patterns

@@ -39,7 +39,9 @@ impl FieldLookup for ExprFields<'_> {
 /// Whether `condition` holds.
 pub(crate) fn condition_holds(condition: &Condition, fields: &dyn FieldLookup) -> bool {
     match condition {
-        Condition::Any => true,
+        // Subsearches are replaced by their rows' condition before a row is tested
+        // (`combine::resolve`); one left is taken as holding, as preselection does.
+        Condition::Any | Condition::Subsearch(_) => true,
         Condition::Compare { field, op: CompareOp::Eq | CompareOp::EqEq, value } => {
             fields.any_value(field, &mut |v| value.matches(v)) == Some(true)
         }

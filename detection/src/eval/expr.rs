@@ -54,9 +54,21 @@ pub(crate) struct Env<'s> {
     pub(crate) search: &'s Search,
     /// `now()`: the time the search runs, microseconds since the epoch.
     pub(crate) now_micros: i64,
+    /// The rows of each finished subsearch, by where it starts in the expanded search.
+    pub(crate) subsearches: &'s std::collections::HashMap<usize, super::ResultTable>,
 }
 
-impl Env<'_> {
+/// No subsearch has finished while events are still being read.
+static NO_SUBSEARCHES: std::sync::LazyLock<std::collections::HashMap<usize, super::ResultTable>> =
+    std::sync::LazyLock::new(std::collections::HashMap::new);
+
+impl<'s> Env<'s> {
+    /// What the streaming commands see while events are read: no subsearch results yet, and
+    /// no search time (`now()` is only read at the end, by commands that wait for every row).
+    pub(crate) fn streaming(search: &'s Search) -> Self {
+        Env { search, now_micros: 0, subsearches: &NO_SUBSEARCHES }
+    }
+
     /// An evaluation error at `span` of the expanded search.
     pub(crate) fn error(&self, span: &std::ops::Range<usize>, message: String) -> EvalError {
         EvalError::Expression { location: self.search.locate(span), message }

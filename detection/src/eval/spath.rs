@@ -21,6 +21,111 @@ pub(crate) fn extract(text: &str, path: &str) -> Option<Vec<String>> {
     }
 }
 
+/// Every path of a JSON or XML text with its values, as `spath` without a path extracts
+/// them: JSON keys joined by `.`, arrays as `{}`; XML element names joined by `.`, attributes
+/// as `{@name}`. Paths come in the order first seen.
+pub(crate) fn flatten(text: &str) -> Vec<(String, Vec<String>)> {
+    let trimmed = text.trim_start();
+    let mut found: Vec<(String, Vec<String>)> = Vec::new();
+    let mut add = |path: String, value: String| {
+        if let Some((_, values)) = found.iter_mut().find(|(p, _)| *p == path) {
+            values.push(value);
+        } else {
+            found.push((path, vec![value]));
+        }
+    };
+    if trimmed.starts_with('{') || trimmed.starts_with('[') {
+        if let Ok(value) = serde_json::from_str::<serde_json::Value>(trimmed) {
+            flatten_json(&value, String::new(), &mut add);
+        }
+    } else if trimmed.starts_with('<') {
+        flatten_xml(trimmed, &mut add);
+    }
+    found
+}
+
+fn flatten_json(value: &serde_json::Value, path: String, add: &mut dyn FnMut(String, String)) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, child) in map {
+                let next = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+                flatten_json(child, next, add);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for item in items {
+                flatten_json(item, format!("{path}{{}}"), add);
+            }
+        }
+        serde_json::Value::String(text) => add(path, text.clone()),
+        serde_json::Value::Null => add(path, "null".to_owned()),
+        other => add(path, other.to_string()),
+    }
+}
+
+fn flatten_xml(text: &str, add: &mut dyn FnMut(String, String)) {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(text);
+    let mut stack: Vec<String> = Vec::new();
+    let mut buffer = String::new();
+    loop {
+        match reader.read_event() {
+            Ok(Event::Eof) | Err(_) => break,
+            Ok(Event::Start(start)) => {
+                stack.push(String::from_utf8_lossy(start.name().as_ref()).into_owned());
+                let path = stack.join(".");
+                for attr in start.attributes().flatten() {
+                    let name = String::from_utf8_lossy(attr.key.as_ref()).into_owned();
+                    add(
+                        format!("{path}{{@{name}}}"),
+                        String::from_utf8_lossy(&attr.value).into_owned(),
+                    );
+                }
+                buffer.clear();
+            }
+            Ok(Event::Empty(start)) => {
+                let name = String::from_utf8_lossy(start.name().as_ref()).into_owned();
+                let path =
+                    if stack.is_empty() { name } else { format!("{}.{name}", stack.join(".")) };
+                for attr in start.attributes().flatten() {
+                    let key = String::from_utf8_lossy(attr.key.as_ref()).into_owned();
+                    add(
+                        format!("{path}{{@{key}}}"),
+                        String::from_utf8_lossy(&attr.value).into_owned(),
+                    );
+                }
+            }
+            Ok(Event::Text(text)) => buffer.push_str(&String::from_utf8_lossy(text.as_ref())),
+            Ok(Event::End(_)) => {
+                if !buffer.trim().is_empty() {
+                    add(stack.join("."), std::mem::take(&mut buffer));
+                }
+                buffer.clear();
+                stack.pop();
+            }
+            Ok(_) => {}
+        }
+    }
+}
+
+/// The text of every element that holds text and no element, by its name, as `xmlkv` reads
+/// `<name>value</name>` pairs.
+pub(crate) fn leaf_elements(text: &str) -> Vec<(String, Vec<String>)> {
+    let mut found: Vec<(String, Vec<String>)> = Vec::new();
+    flatten_xml(text.trim_start(), &mut |path: String, value: String| {
+        if path.contains("{@") {
+            return;
+        }
+        let name = path.rsplit('.').next().unwrap_or(&path).to_owned();
+        if let Some((_, values)) = found.iter_mut().find(|(n, _)| *n == name) {
+            values.push(value);
+        } else {
+            found.push((name, vec![value]));
+        }
+    });
+    found
+}
+
 #[derive(Debug, Clone, PartialEq)]
 enum Step {
     Key(String),

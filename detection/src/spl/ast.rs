@@ -72,6 +72,160 @@ pub enum Command {
     /// `foreach f … [fieldstr=…] [matchstr=…] [ <subsearch> ]`: the inner commands run once
     /// per matching field with `<<FIELD>>` replaced.
     Foreach(Foreach),
+    /// `| makeresults [count=N]`: N rows holding only `_time`, the search's time.
+    Makeresults(usize),
+    /// `| inputlookup [append=t] <table> [where <condition>]`: the rows of a lookup.
+    Inputlookup(Inputlookup),
+    /// `lookup <table> <field> [AS <f>] … [OUTPUT|OUTPUTNEW <field> [AS <f>] …]`.
+    Lookup(LookupCommand),
+    /// `join [type=…] [max=…] [overwrite=…] [<fields>] [ <subsearch> ]`.
+    Join(Join),
+    /// `append [ <subsearch> ]`: the subsearch's rows after the results.
+    Append(Pipeline),
+    /// `appendpipe [ <commands> ]`: the commands run over the results so far, their rows
+    /// appended.
+    Appendpipe(Pipeline),
+    /// `spath [input=f] [output=f] [path=p]`.
+    Spath(Spath),
+    /// `xmlkv [field]`: `<tag>value</tag>` pairs of the field (`_raw`) as fields.
+    Xmlkv(String),
+    /// `fromjson <field> [prefix=p]`: the keys of a JSON object as fields.
+    Fromjson {
+        /// The field holding JSON.
+        field: String,
+        /// Put before each new field's name.
+        prefix: String,
+    },
+    /// `transaction <fields> [maxspan=…] [maxpause=…] [startswith=…] [endswith=…]`.
+    Transaction(Transaction),
+    /// `replace <value> WITH <new>[, …] IN <fields>`.
+    Replace(Replace),
+    /// `addtotals [fieldname=f] [<fields>]`: each row's sum of its numeric fields.
+    Addtotals {
+        /// The field the sum goes to (`Total`).
+        fieldname: String,
+        /// The fields added; every numeric field when empty.
+        fields: Vec<FieldGlob>,
+    },
+    /// `format`: the rows as one search expression, in the field `search`.
+    Format,
+    /// `return [N] [field | alias=field | $field] …`: the first N rows as a search
+    /// expression, in the field `search`.
+    Return(Return),
+}
+
+/// A pipeline inside a search: a subsearch (`[search …]`) or the commands of `appendpipe`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Pipeline {
+    /// The commands, generating command first for a subsearch.
+    pub commands: Vec<Command>,
+    /// Each command's byte range in the expanded search.
+    #[serde(skip)]
+    pub spans: Vec<Range<usize>>,
+    /// Where the pipeline starts in the expanded search, which names it within the search.
+    #[serde(skip)]
+    pub start: usize,
+}
+
+impl PartialEq for Pipeline {
+    /// Pipelines are equal by their commands, wherever written.
+    fn eq(&self, other: &Self) -> bool {
+        self.commands == other.commands
+    }
+}
+
+/// `inputlookup`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Inputlookup {
+    /// The lookup's name or file name.
+    pub table: String,
+    /// `where`: a search condition over its rows.
+    pub filter: Option<Condition>,
+    /// `append=true`: the rows go after the current results instead of replacing them.
+    pub append: bool,
+}
+
+/// `lookup`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LookupCommand {
+    /// The lookup's name or file name.
+    pub table: String,
+    /// (lookup column, result field) pairs that must match.
+    pub inputs: Vec<(String, String)>,
+    /// (lookup column, result field) pairs written; empty for every other column.
+    pub outputs: Vec<(String, String)>,
+    /// `OUTPUTNEW`: rows that already have the output fields are left alone.
+    pub output_new: bool,
+}
+
+/// `join`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Join {
+    /// `type=left` (or `outer`) keeps rows without a match.
+    pub left: bool,
+    /// `max=`: subsearch rows one row may join with; 0 for all. 1 by default.
+    pub max: usize,
+    /// `overwrite=`: subsearch values replace the row's. True by default.
+    pub overwrite: bool,
+    /// The fields that must be equal; every field both sides have when empty.
+    pub fields: Vec<String>,
+    /// The subsearch.
+    pub subsearch: Pipeline,
+}
+
+/// `spath`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Spath {
+    /// `input=`; `_raw` by default.
+    pub input: String,
+    /// `output=`; the path by default.
+    pub output: Option<String>,
+    /// `path=` (or the bare path); every path when none.
+    pub path: Option<String>,
+}
+
+/// `transaction`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Transaction {
+    /// The fields whose values identify a transaction.
+    pub fields: Vec<String>,
+    /// `maxspan=`: most time between a transaction's first and last event, in seconds.
+    pub max_span: Option<i64>,
+    /// `maxpause=`: most time between two events of a transaction, in seconds.
+    pub max_pause: Option<i64>,
+    /// `startswith=`: an event that opens a transaction.
+    pub starts_with: Option<Condition>,
+    /// `endswith=`: an event that closes a transaction.
+    pub ends_with: Option<Condition>,
+}
+
+/// `replace`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Replace {
+    /// (value pattern with `*`, replacement with `*` for the captured runs).
+    pub pairs: Vec<(FieldGlob, FieldGlob)>,
+    /// The fields; every field when empty.
+    pub fields: Vec<FieldGlob>,
+}
+
+/// `return`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Return {
+    /// Rows used: 1 by default.
+    pub count: usize,
+    /// What each row gives.
+    pub items: Vec<ReturnItem>,
+}
+
+/// One item of `return`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub enum ReturnItem {
+    /// `field`: `field="value"`.
+    Field(String),
+    /// `alias=field`: `alias="value"`.
+    Alias(String, String),
+    /// `$field`: the value alone.
+    Value(String),
 }
 
 /// `field = expression` of `eval`.
@@ -519,6 +673,8 @@ pub enum Condition {
     /// A free-text term: the raw event (`_raw`) holds it, as Splunk's segmentation finds
     /// terms (see `eval::condition`).
     Term(Pattern),
+    /// `[ … ]`: the search expression the subsearch's rows format to, run first.
+    Subsearch(Pipeline),
     /// `NOT c`: also true when `c`'s field is null.
     Not(Box<Condition>),
     /// Terms separated by spaces or `AND`, which bind last: `a OR b c` is
@@ -544,7 +700,17 @@ impl Condition {
             ),
             Self::And(terms) => terms.iter().flat_map(Self::required_literals).collect(),
             Self::Or(terms) => intersect(terms.iter().map(Self::required_literals)),
-            Self::Any | Self::Compare { .. } | Self::Not(_) => BTreeSet::new(),
+            Self::Any | Self::Compare { .. } | Self::Not(_) | Self::Subsearch(_) => BTreeSet::new(),
+        }
+    }
+
+    /// Whether a subsearch is part of the condition.
+    pub fn has_subsearch(&self) -> bool {
+        match self {
+            Self::Subsearch(_) => true,
+            Self::Not(inner) => inner.has_subsearch(),
+            Self::And(terms) | Self::Or(terms) => terms.iter().any(Self::has_subsearch),
+            _ => false,
         }
     }
 
@@ -562,7 +728,7 @@ impl Condition {
             }
         };
         match self {
-            Self::Any => {}
+            Self::Any | Self::Subsearch(_) => {}
             Self::Compare { field, .. } | Self::In { field, .. } => add(field),
             Self::Term(_) => add("_raw"),
             Self::Not(inner) => inner.collect_fields(fields),

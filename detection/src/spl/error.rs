@@ -63,7 +63,9 @@ impl SplError {
     /// Callers count these apart from content errors: they are limits of this engine.
     pub fn blocker(&self) -> Option<Blocker> {
         Some(match &self.kind {
-            SplErrorKind::UnknownCommand(name) => Blocker::Command(name.clone()),
+            SplErrorKind::UnknownCommand(name) | SplErrorKind::RefusedCommand { name, .. } => {
+                Blocker::Command(name.clone())
+            }
             SplErrorKind::NotGenerating(what) => Blocker::Command(what.clone()),
             SplErrorKind::UnknownFunction(name) => Blocker::Function(name.clone()),
             SplErrorKind::UnsupportedDataModel(name) => Blocker::DataModel(name.clone()),
@@ -186,6 +188,17 @@ pub enum SplErrorKind {
     /// A command this engine does not evaluate.
     #[error("unknown or unsupported command `{0}`")]
     UnknownCommand(String),
+    /// A lookup the content tree does not define.
+    #[error("unknown lookup `{0}`: no lookups/<name>.yml defines it")]
+    UnknownLookup(String),
+    /// A command Splunk has that this engine will not run, and why.
+    #[error("command `{name}` is not run here: {reason}")]
+    RefusedCommand {
+        /// The command.
+        name: String,
+        /// Why.
+        reason: String,
+    },
     /// An eval function this engine does not evaluate.
     #[error("unknown or unsupported function `{0}`")]
     UnknownFunction(String),

@@ -8,8 +8,10 @@ use std::ops::Range;
 
 use super::ast::{
     Aggregate, AggregateArgument, AggregateFunction, Assignment, Bin, BinSpan, Command, Condition,
-    Conversion, Convert, Dedup, Fillnull, Foreach, Makemv, MakemvSplit, RegexFilter, RenamePair,
-    Rex, SedExpression, Sort, SortKey, SortOrder, Span, SpanUnit, Stats, StatsKind, Tstats,
+    Conversion, Convert, Dedup, Fillnull, Foreach, Inputlookup, Join, LookupCommand, Makemv,
+    MakemvSplit, Pipeline, RegexFilter, RenamePair, Replace, Return, ReturnItem, Rex,
+    SedExpression, Sort, SortKey, SortOrder, Span, SpanUnit, Spath, Stats, StatsKind, Transaction,
+    Tstats,
 };
 use super::error::SplErrorKind;
 use super::expr::{Expr, ExprKind, ExprParser};
@@ -22,7 +24,16 @@ pub(crate) type ParseError = (SplErrorKind, Range<usize>);
 type ParseResult<T> = Result<T, ParseError>;
 
 /// How a search may begin: the generating commands, which make rows from nothing.
-const GENERATING: &[&str] = &["tstats", "search"];
+const GENERATING: &[&str] = &["tstats", "search", "makeresults", "inputlookup"];
+
+/// Commands Splunk has that this engine refuses, with the reason a detection engineer needs.
+const REFUSED: &[(&str, &str)] = &[
+    ("iplocation", "it needs a GeoIP database, which an offline test does not have"),
+    ("outputlookup", "it writes a lookup file, which a test run must not do"),
+    ("map", "it runs a search per result row; write the search with join instead"),
+    ("sendemail", "it sends mail"),
+    ("collect", "it writes to an index"),
+];
 
 /// Parses the whole search into its commands. A search that does not start with `|` starts
 /// with an implied `search` over raw events, as in Splunk.
@@ -31,8 +42,22 @@ pub(crate) fn parse_pipeline(
     tokens: &[Token],
     known_function: fn(&str, usize) -> Result<(), String>,
 ) -> ParseResult<Vec<(Command, Range<usize>)>> {
+    parse_pipeline_until(text, tokens, text.len(), known_function)
+}
+
+/// [`parse_pipeline`] of the tokens of a text that ends at `text_end` (a subsearch's
+/// closing bracket).
+fn parse_pipeline_until(
+    text: &str,
+    tokens: &[Token],
+    text_end: usize,
+    known_function: fn(&str, usize) -> Result<(), String>,
+) -> ParseResult<Vec<(Command, Range<usize>)>> {
     if tokens.is_empty() {
-        return Err((SplErrorKind::NotGenerating("an empty search".to_owned()), 0..0));
+        return Err((
+            SplErrorKind::NotGenerating("an empty search".to_owned()),
+            text_end..text_end,
+        ));
     }
     let mut segments = Vec::new();
     let mut start = 0;
@@ -42,11 +67,15 @@ pub(crate) fn parse_pipeline(
             start = index + 1;
         }
     }
-    segments.push((start, tokens.len(), text.len()));
+    segments.push((start, tokens.len(), text_end));
     let mut commands = Vec::new();
     for (number, &(from, to, segment_end)) in segments.iter().enumerate() {
         let segment = &tokens[from..to];
-        let pipe_end = if from == 0 { 0 } else { tokens[from - 1].span.end };
+        let pipe_end = if from == 0 {
+            tokens.first().map_or(0, |t| t.span.start)
+        } else {
+            tokens[from - 1].span.end
+        };
         let end = segment.last().map_or(pipe_end, |t| t.span.end);
         let mut parser =
             Parser { text, tokens: segment, pos: 0, end, segment_end, depth: 0, known_function };
@@ -60,7 +89,7 @@ pub(crate) fn parse_pipeline(
             }
             let condition = parser.condition(false)?;
             parser.finish("`|` or the end of the search")?;
-            commands.push((Command::Events(condition), 0..end));
+            commands.push((Command::Events(condition), pipe_end..end));
             continue;
         }
         let first = commands.is_empty();
@@ -298,6 +327,10 @@ impl<'a> Parser<'a> {
     fn command(&mut self, first: bool) -> ParseResult<Command> {
         let (name, span) = self.word("a command")?;
         let lowered = name.to_ascii_lowercase();
+        if let Some((_, reason)) = REFUSED.iter().find(|(refused, _)| *refused == lowered) {
+            let kind = SplErrorKind::RefusedCommand { name: lowered, reason: (*reason).to_owned() };
+            return Err((kind, span));
+        }
         if first && !GENERATING.contains(&lowered.as_str()) {
             return Err((SplErrorKind::NotGenerating(format!("`{name}`")), span));
         }
@@ -341,10 +374,405 @@ impl<'a> Parser<'a> {
             "makemv" => Command::Makemv(self.makemv()?),
             "nomv" => Command::Nomv(self.text_item("a field")?.0),
             "foreach" => Command::Foreach(self.foreach()?),
+            "makeresults" if first => Command::Makeresults(self.makeresults()?),
+            "inputlookup" => Command::Inputlookup(self.inputlookup(first)?),
+            "lookup" => Command::Lookup(self.lookup()?),
+            "join" => Command::Join(self.join()?),
+            "append" => {
+                self.skip_options(&["maxtime", "maxout", "timeout", "extendtimerange"])?;
+                Command::Append(self.subsearch()?)
+            }
+            "appendpipe" => {
+                self.skip_options(&["run_in_preview"])?;
+                Command::Appendpipe(self.subpipeline()?)
+            }
+            "spath" => Command::Spath(self.spath()?),
+            "xmlkv" => {
+                self.skip_options(&["maxinputs"])?;
+                let field = if self.peek().is_some() {
+                    self.text_item("a field")?.0
+                } else {
+                    "_raw".to_owned()
+                };
+                Command::Xmlkv(field)
+            }
+            "fromjson" => {
+                let (field, _) = self.text_item("a field")?;
+                let mut prefix = String::new();
+                while let Some((option, option_span, value, _)) = self.option()? {
+                    if option != "prefix" {
+                        return unsupported(format!("fromjson option `{option}`"), option_span);
+                    }
+                    prefix = value;
+                }
+                Command::Fromjson { field, prefix }
+            }
+            "transaction" => Command::Transaction(self.transaction()?),
+            "replace" => Command::Replace(self.replace()?),
+            "addtotals" => self.addtotals()?,
+            "format" => Command::Format,
+            "return" => Command::Return(self.return_items()?),
             _ => return Err((SplErrorKind::UnknownCommand(name), span)),
         };
         self.finish("`|` or the end of the search")?;
         Ok(command)
+    }
+
+    /// Options with these names, accepted and left without effect offline (time limits).
+    fn skip_options(&mut self, names: &[&str]) -> ParseResult<()> {
+        while self.at_option() {
+            let Some((option, option_span, _, _)) = self.option()? else { break };
+            if !names.contains(&option.as_str()) {
+                return unsupported(format!("option `{option}`"), option_span);
+            }
+        }
+        Ok(())
+    }
+
+    /// The bracketed token next, and the range of its content.
+    fn bracket(&mut self, what: &str) -> ParseResult<Range<usize>> {
+        match self.peek() {
+            Some(token) if token.kind == TokenKind::Bracket => {
+                self.pos += 1;
+                Ok(token.span.start + 1..token.span.end - 1)
+            }
+            _ => self.expected(what),
+        }
+    }
+
+    /// `[ … ]` holding a search of its own: its own generating command, or `search`.
+    fn subsearch(&mut self) -> ParseResult<Pipeline> {
+        let inner = self.bracket("`[ <subsearch> ]`")?;
+        let tokens = tokenize_range(self.text, &inner)?;
+        self.nest()?;
+        let commands = parse_pipeline_until(self.text, &tokens, inner.end, self.known_function);
+        self.depth -= 1;
+        let (commands, spans) = commands?.into_iter().unzip();
+        Ok(Pipeline { commands, spans, start: inner.start })
+    }
+
+    /// `[ … ]` holding commands over the current rows (`appendpipe`).
+    fn subpipeline(&mut self) -> ParseResult<Pipeline> {
+        let inner = self.bracket("`[ <commands> ]`")?;
+        let tokens = tokenize_range(self.text, &inner)?;
+        let mut commands = Vec::new();
+        let mut spans = Vec::new();
+        let mut from = 0;
+        // The first command may be written with or without its pipe.
+        let mut bounds = Vec::new();
+        for (index, token) in tokens.iter().enumerate() {
+            if token.kind == TokenKind::Pipe {
+                bounds.push((from, index, token.span.start));
+                from = index + 1;
+            }
+        }
+        bounds.push((from, tokens.len(), inner.end));
+        self.nest()?;
+        for (from, to, segment_end) in bounds {
+            let segment = &tokens[from..to];
+            let Some(first) = segment.first() else { continue };
+            let end = segment.last().map_or(segment_end, |t| t.span.end);
+            let mut parser = Parser {
+                text: self.text,
+                tokens: segment,
+                pos: 0,
+                end,
+                segment_end,
+                depth: self.depth,
+                known_function: self.known_function,
+            };
+            commands.push(parser.command(false)?);
+            spans.push(first.span.start..end);
+        }
+        self.depth -= 1;
+        if commands.is_empty() {
+            return self.expected("commands inside `[ … ]`");
+        }
+        Ok(Pipeline { commands, spans, start: inner.start })
+    }
+
+    fn makeresults(&mut self) -> ParseResult<usize> {
+        let mut count = 1;
+        while let Some((option, option_span, value, value_span)) = self.option()? {
+            match option.as_str() {
+                "count" => count = number_option(&value, value_span)?,
+                "annotate" => {}
+                _ => return unsupported(format!("makeresults option `{option}`"), option_span),
+            }
+        }
+        Ok(count)
+    }
+
+    fn inputlookup(&mut self, first: bool) -> ParseResult<Inputlookup> {
+        let mut append = false;
+        while let Some((option, option_span, value, value_span)) = self.option()? {
+            match option.as_str() {
+                "append" => append = boolean(&value, value_span)?,
+                "strict" => {}
+                _ => return unsupported(format!("inputlookup option `{option}`"), option_span),
+            }
+        }
+        if !first && !append {
+            let span = self.here();
+            return unsupported(
+                "`inputlookup` after the first command without `append=true`".to_owned(),
+                span,
+            );
+        }
+        let (table, _) = self.text_item("a lookup name")?;
+        let filter = if self.at_keyword("where") {
+            self.pos += 1;
+            Some(self.condition(false)?)
+        } else {
+            None
+        };
+        Ok(Inputlookup { table, filter, append })
+    }
+
+    fn lookup(&mut self) -> ParseResult<LookupCommand> {
+        self.skip_options(&["local", "update"])?;
+        let (table, _) = self.text_item("a lookup name")?;
+        let mut lookup =
+            LookupCommand { table, inputs: Vec::new(), outputs: Vec::new(), output_new: false };
+        let mut in_outputs = false;
+        while self.peek().is_some() {
+            if self.at_keyword("output") || self.at_keyword("outputnew") {
+                lookup.output_new = self.at_keyword("outputnew");
+                in_outputs = true;
+                self.pos += 1;
+                continue;
+            }
+            let (column, _) = self.text_item("a lookup field")?;
+            let field = if self.at_keyword("as") {
+                self.pos += 1;
+                self.text_item("a field name after `AS`")?.0
+            } else {
+                column.clone()
+            };
+            if in_outputs { &mut lookup.outputs } else { &mut lookup.inputs }.push((column, field));
+            self.skip_comma();
+        }
+        if lookup.inputs.is_empty() {
+            return self.expected("a field to match");
+        }
+        Ok(lookup)
+    }
+
+    fn join(&mut self) -> ParseResult<Join> {
+        let mut join = Join {
+            left: false,
+            max: 1,
+            overwrite: true,
+            fields: Vec::new(),
+            subsearch: Pipeline { commands: Vec::new(), spans: Vec::new(), start: 0 },
+        };
+        while let Some(token) = self.peek() {
+            if token.kind == TokenKind::Bracket {
+                break;
+            }
+            if let Some((option, option_span, value, value_span)) = self.option()? {
+                match option.as_str() {
+                    "type" => {
+                        join.left = match value.to_ascii_lowercase().as_str() {
+                            "inner" => false,
+                            "left" | "outer" => true,
+                            _ => {
+                                let kind = SplErrorKind::Expected {
+                                    expected: "`inner`, `left` or `outer`".to_owned(),
+                                    found: format!("`{value}`"),
+                                };
+                                return Err((kind, value_span));
+                            }
+                        };
+                    }
+                    "max" => join.max = number_option(&value, value_span)?,
+                    "overwrite" => join.overwrite = boolean(&value, value_span)?,
+                    "usetime" | "earlier" => {
+                        if boolean(&value, value_span)? {
+                            return unsupported(format!("join `{option}=true`"), option_span);
+                        }
+                    }
+                    _ => return unsupported(format!("join option `{option}`"), option_span),
+                }
+                continue;
+            }
+            join.fields.push(self.text_item("a field")?.0);
+            self.skip_comma();
+        }
+        join.subsearch = self.subsearch()?;
+        Ok(join)
+    }
+
+    fn spath(&mut self) -> ParseResult<Spath> {
+        let mut spath = Spath { input: "_raw".to_owned(), output: None, path: None };
+        while self.peek().is_some() {
+            if let Some((option, option_span, value, _)) = self.option()? {
+                match option.as_str() {
+                    "input" => spath.input = value,
+                    "output" => spath.output = Some(value),
+                    "path" => spath.path = Some(value),
+                    _ => return unsupported(format!("spath option `{option}`"), option_span),
+                }
+                continue;
+            }
+            if spath.path.is_some() {
+                return self.expected("an option or the end of the command");
+            }
+            spath.path = Some(self.text_item("a path")?.0);
+        }
+        Ok(spath)
+    }
+
+    fn transaction(&mut self) -> ParseResult<Transaction> {
+        let mut transaction = Transaction {
+            fields: Vec::new(),
+            max_span: None,
+            max_pause: None,
+            starts_with: None,
+            ends_with: None,
+        };
+        while self.peek().is_some() {
+            if self.at_option() {
+                let (name, name_span) = self.word("an option")?;
+                let option = name.to_ascii_lowercase();
+                self.pos += 1;
+                match option.as_str() {
+                    "maxspan" | "maxpause" => {
+                        let (value, value_span) = self.text_item("a duration")?;
+                        let seconds = duration_seconds(&value, value_span)?;
+                        if option == "maxspan" {
+                            transaction.max_span = Some(seconds);
+                        } else {
+                            transaction.max_pause = Some(seconds);
+                        }
+                    }
+                    "startswith" | "endswith" => {
+                        let condition = self.transaction_filter()?;
+                        if option == "startswith" {
+                            transaction.starts_with = Some(condition);
+                        } else {
+                            transaction.ends_with = Some(condition);
+                        }
+                    }
+                    // With the events in time order, these change nothing here: every
+                    // event has the fields it is grouped by or forms its own transaction.
+                    "connected" | "keepevicted" | "mvlist" | "delim" | "maxevents" => {
+                        self.text_item("a value")?;
+                    }
+                    _ => return unsupported(format!("transaction option `{option}`"), name_span),
+                }
+                continue;
+            }
+            transaction.fields.push(self.text_item("a field")?.0);
+            self.skip_comma();
+        }
+        Ok(transaction)
+    }
+
+    /// `(condition)`, `"condition"` or `eval(…)` after `startswith=`/`endswith=`.
+    fn transaction_filter(&mut self) -> ParseResult<Condition> {
+        match self.peek().map(|t| &t.kind) {
+            Some(TokenKind::LParen) => self.condition_primary(false),
+            Some(TokenKind::Quoted(text)) => {
+                let span = self.here();
+                let text = text.clone();
+                self.pos += 1;
+                let tokens =
+                    super::lexer::tokenize(&text).map_err(|(kind, _)| (kind, span.clone()))?;
+                let mut parser = Parser::for_condition(&text, &tokens, self.known_function);
+                let condition =
+                    parser.condition(false).map_err(|(kind, _)| (kind, span.clone()))?;
+                parser.finish("the end of the condition").map_err(|(kind, _)| (kind, span))?;
+                Ok(condition)
+            }
+            _ => {
+                let span = self.here();
+                unsupported("a transaction filter other than `(…)` or `\"…\"`".to_owned(), span)
+            }
+        }
+    }
+
+    fn replace(&mut self) -> ParseResult<Replace> {
+        let mut replace = Replace { pairs: Vec::new(), fields: Vec::new() };
+        while self.peek().is_some() && !self.at_keyword("in") {
+            let (from, from_span) = self.text_item("a value to replace")?;
+            if !self.at_keyword("with") {
+                return self.expected("`WITH`");
+            }
+            self.pos += 1;
+            let (to, to_span) = self.text_item("a new value")?;
+            let (from, to) = (FieldGlob::new(&from), FieldGlob::new(&to));
+            if to.wildcards() > 0 && to.wildcards() != from.wildcards() {
+                let kind = SplErrorKind::RenameWildcards {
+                    from: from.text().to_owned(),
+                    to: to.text().to_owned(),
+                };
+                return Err((kind, from_span.start..to_span.end));
+            }
+            replace.pairs.push((from, to));
+            self.skip_comma();
+        }
+        if replace.pairs.is_empty() {
+            return self.expected("`<value> WITH <new value>`");
+        }
+        if self.at_keyword("in") {
+            self.pos += 1;
+            replace.fields = self.field_list()?;
+        }
+        Ok(replace)
+    }
+
+    fn addtotals(&mut self) -> ParseResult<Command> {
+        let mut fieldname = "Total".to_owned();
+        let mut fields = Vec::new();
+        while self.peek().is_some() {
+            if let Some((option, option_span, value, value_span)) = self.option()? {
+                match option.as_str() {
+                    "fieldname" => fieldname = value,
+                    "row" => {
+                        if !boolean(&value, value_span)? {
+                            return unsupported("addtotals `row=false`".to_owned(), option_span);
+                        }
+                    }
+                    "col" => {
+                        if boolean(&value, value_span)? {
+                            return unsupported("addtotals `col=true`".to_owned(), option_span);
+                        }
+                    }
+                    _ => return unsupported(format!("addtotals option `{option}`"), option_span),
+                }
+                continue;
+            }
+            fields.push(FieldGlob::new(&self.text_item("a field")?.0));
+            self.skip_comma();
+        }
+        Ok(Command::Addtotals { fieldname, fields })
+    }
+
+    fn return_items(&mut self) -> ParseResult<Return> {
+        let mut count = 1;
+        if let Some(Token { kind: TokenKind::Word(word), .. }) = self.peek()
+            && let Ok(n) = word.parse::<usize>()
+        {
+            count = n;
+            self.pos += 1;
+        }
+        let mut items = Vec::new();
+        while self.peek().is_some() {
+            if let Some((alias, _, field, _)) = self.option()? {
+                items.push(ReturnItem::Alias(alias, field));
+                continue;
+            }
+            let (name, _) = self.text_item("a field")?;
+            items.push(match name.strip_prefix('$') {
+                Some(field) => ReturnItem::Value(field.to_owned()),
+                None => ReturnItem::Field(name),
+            });
+        }
+        if items.is_empty() {
+            return self.expected("a field to return");
+        }
+        Ok(Return { count, items })
     }
 
     /// Runs `parse` over the text from the current token to the end of the segment as an
@@ -1240,7 +1668,7 @@ impl<'a> Parser<'a> {
                 let (text, _) = self.text_item("a search term")?;
                 Ok(Condition::Term(Pattern::new(&text)))
             }
-            TokenKind::Bracket => unsupported("subsearches (`[…]`)".to_owned(), token.span.clone()),
+            TokenKind::Bracket => Ok(Condition::Subsearch(self.subsearch()?)),
             _ => self.expected("a search term"),
         }
     }
@@ -1290,6 +1718,42 @@ fn boolean_result(expr: &Expr) -> Option<String> {
 
 fn unsupported<T>(what: String, span: Range<usize>) -> ParseResult<T> {
     Err((SplErrorKind::Unsupported(what), span))
+}
+
+/// Tokens of `text[range]`, with spans in `text`.
+fn tokenize_range(text: &str, range: &Range<usize>) -> ParseResult<Vec<Token>> {
+    let inner = text.get(range.clone()).unwrap_or_default();
+    let shift = |span: Range<usize>| span.start + range.start..span.end + range.start;
+    let mut tokens = super::lexer::tokenize(inner).map_err(|(kind, span)| (kind, shift(span)))?;
+    for token in &mut tokens {
+        token.span = shift(token.span.clone());
+    }
+    Ok(tokens)
+}
+
+/// A whole number option.
+fn number_option(value: &str, span: Range<usize>) -> ParseResult<usize> {
+    value.parse().map_err(|_| {
+        let kind =
+            SplErrorKind::Expected { expected: "a number".to_owned(), found: format!("`{value}`") };
+        (kind, span)
+    })
+}
+
+/// A duration (`240m`, `5s`, `2h`, `1d`, or seconds) in seconds.
+fn duration_seconds(value: &str, span: Range<usize>) -> ParseResult<i64> {
+    let parsed = parse_span(value, span)?;
+    let unit = match parsed.unit {
+        SpanUnit::Second => 1,
+        SpanUnit::Minute => 60,
+        SpanUnit::Hour => 3600,
+        SpanUnit::Day => 86_400,
+        SpanUnit::Week => 7 * 86_400,
+        SpanUnit::Month => 30 * 86_400,
+        SpanUnit::Quarter => 91 * 86_400,
+        SpanUnit::Year => 365 * 86_400,
+    };
+    Ok(i64::from(parsed.count) * unit)
 }
 
 fn boolean(value: &str, span: Range<usize>) -> ParseResult<bool> {
@@ -1447,6 +1911,12 @@ fn check_condition_fields(
                     .map_or(0..text.len(), |t| t.span.clone());
                 (kind, span)
             })
+        }
+        Condition::Subsearch(pipeline) => {
+            // From the opening bracket to the end of the subsearch.
+            let start = pipeline.start.saturating_sub(1);
+            let span = start..pipeline.spans.last().map_or(pipeline.start, |s| s.end);
+            unsupported("a subsearch in tstats `where`".to_owned(), span)
         }
         Condition::Not(inner) => check_condition_fields(inner, node, tokens, text),
         Condition::And(terms) | Condition::Or(terms) => {

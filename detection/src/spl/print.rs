@@ -8,7 +8,7 @@ use std::fmt::{self, Display, Formatter};
 use super::Search;
 use super::ast::{
     Aggregate, AggregateArgument, AggregateFunction, BinSpan, Command, Condition, MakemvSplit,
-    SortKey, SortOrder, Span, SpanUnit, StatsKind, Tstats,
+    Pipeline, ReturnItem, SortKey, SortOrder, Span, SpanUnit, StatsKind, Tstats,
 };
 use super::expr::{Expr, ExprKind};
 
@@ -175,7 +175,113 @@ impl Display for Command {
                 list(f, foreach.fields.iter().map(super::FieldGlob::text))?;
                 write!(f, " [{}]", foreach.template)
             }
+            Self::Makeresults(count) => write!(f, "makeresults count={count}"),
+            Self::Inputlookup(input) => {
+                write!(f, "inputlookup append={} {}", input.append, Quoted(&input.table))?;
+                if let Some(filter) = &input.filter {
+                    write!(f, " where {filter}")?;
+                }
+                Ok(())
+            }
+            Self::Lookup(lookup) => {
+                write!(f, "lookup {}", Quoted(&lookup.table))?;
+                for (column, field) in &lookup.inputs {
+                    write!(f, " {} AS {}", Quoted(column), Quoted(field))?;
+                }
+                if !lookup.outputs.is_empty() {
+                    f.write_str(if lookup.output_new { " OUTPUTNEW" } else { " OUTPUT" })?;
+                    for (column, field) in &lookup.outputs {
+                        write!(f, " {} AS {}", Quoted(column), Quoted(field))?;
+                    }
+                }
+                Ok(())
+            }
+            Self::Join(join) => {
+                let kind = if join.left { "left" } else { "inner" };
+                write!(f, "join type={kind} max={} overwrite={}", join.max, join.overwrite)?;
+                for field in &join.fields {
+                    write!(f, " {}", Quoted(field))?;
+                }
+                write!(f, " {}", join.subsearch)
+            }
+            Self::Append(pipeline) => write!(f, "append {pipeline}"),
+            Self::Appendpipe(pipeline) => write!(f, "appendpipe {pipeline}"),
+            Self::Spath(spath) => {
+                write!(f, "spath input={}", Quoted(&spath.input))?;
+                if let Some(output) = &spath.output {
+                    write!(f, " output={}", Quoted(output))?;
+                }
+                if let Some(path) = &spath.path {
+                    write!(f, " path={}", Quoted(path))?;
+                }
+                Ok(())
+            }
+            Self::Xmlkv(field) => write!(f, "xmlkv {}", Quoted(field)),
+            Self::Fromjson { field, prefix } => {
+                write!(f, "fromjson {} prefix={}", Quoted(field), Quoted(prefix))
+            }
+            Self::Transaction(transaction) => {
+                f.write_str("transaction")?;
+                for field in &transaction.fields {
+                    write!(f, " {}", Quoted(field))?;
+                }
+                if let Some(seconds) = transaction.max_span {
+                    write!(f, " maxspan={seconds}s")?;
+                }
+                if let Some(seconds) = transaction.max_pause {
+                    write!(f, " maxpause={seconds}s")?;
+                }
+                if let Some(condition) = &transaction.starts_with {
+                    write!(f, " startswith=({condition})")?;
+                }
+                if let Some(condition) = &transaction.ends_with {
+                    write!(f, " endswith=({condition})")?;
+                }
+                Ok(())
+            }
+            Self::Replace(replace) => {
+                f.write_str("replace")?;
+                for (index, (from, to)) in replace.pairs.iter().enumerate() {
+                    let separator = if index == 0 { " " } else { ", " };
+                    write!(f, "{separator}{} WITH {}", Quoted(from.text()), Quoted(to.text()))?;
+                }
+                if !replace.fields.is_empty() {
+                    f.write_str(" IN")?;
+                    list(f, replace.fields.iter().map(super::FieldGlob::text))?;
+                }
+                Ok(())
+            }
+            Self::Addtotals { fieldname, fields } => {
+                write!(f, "addtotals fieldname={}", Quoted(fieldname))?;
+                for field in fields {
+                    write!(f, " {}", Quoted(field.text()))?;
+                }
+                Ok(())
+            }
+            Self::Format => f.write_str("format"),
+            Self::Return(items) => {
+                write!(f, "return {}", items.count)?;
+                for item in &items.items {
+                    match item {
+                        ReturnItem::Field(field) => write!(f, " {}", Quoted(field))?,
+                        ReturnItem::Alias(alias, field) => write!(f, " {alias}={}", Quoted(field))?,
+                        ReturnItem::Value(field) => write!(f, " ${field}")?,
+                    }
+                }
+                Ok(())
+            }
         }
+    }
+}
+
+impl Display for Pipeline {
+    /// `[| first | second …]`.
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        f.write_str("[")?;
+        for command in &self.commands {
+            write!(f, "| {command} ")?;
+        }
+        f.write_str("]")
     }
 }
 
@@ -318,6 +424,7 @@ impl Display for Condition {
                 f.write_str(")")
             }
             Self::Term(pattern) => Quoted(pattern.text()).fmt(f),
+            Self::Subsearch(pipeline) => pipeline.fmt(f),
             Self::Not(inner) => {
                 f.write_str("NOT ")?;
                 condition_term(f, inner, |_| true)

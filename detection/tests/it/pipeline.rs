@@ -52,7 +52,19 @@ impl EventFields for Fake {
 
 #[track_caller]
 pub(crate) fn run(search: &str, events: &[Fake]) -> ResultTable {
-    let search = Search::compile(search, &MacroTable::default(), "x_filter")
+    run_with(search, events, &detection::lookup::Lookups::new())
+}
+
+/// [`run`] with lookup tables.
+#[track_caller]
+pub(crate) fn run_with(
+    search: &str,
+    events: &[Fake],
+    lookups: &detection::lookup::Lookups,
+) -> ResultTable {
+    let macros = MacroTable::default();
+    let context = detection::spl::Context { macros: &macros, lookups };
+    let search = Search::compile_in(search, context, "x_filter")
         .unwrap_or_else(|err| panic!("{search}: {err}"));
     let mut run = search.start().at(1_700_000_000_000_000);
     for event in events {

@@ -530,7 +530,7 @@ fn errors_point_at_the_offending_span() {
     let cases = [
         (
             "unknown command",
-            "| tstats count from datamodel=Endpoint.Processes | transaction Processes.dest",
+            "| tstats count from datamodel=Endpoint.Processes | anomalydetection count",
         ),
         ("unknown function", "| tstats count from datamodel=Endpoint.Processes | eval x=nosuch(1)"),
         (
@@ -591,9 +591,10 @@ fn errors_point_at_the_offending_span() {
             "| tstats count from datamodel=Endpoint.Processes | convert timeformat=\"%Q\" ctime(count)",
         ),
         (
-            "subsearch",
+            "unknown lookup in a subsearch",
             "| tstats count from datamodel=Endpoint.Processes | search [ | inputlookup x ]",
         ),
+        ("refused command", "| tstats count from datamodel=Endpoint.Processes | outputlookup y"),
         (
             "tstats after the first command",
             "| tstats count from datamodel=Endpoint.Processes | tstats count from datamodel=Endpoint.Processes",

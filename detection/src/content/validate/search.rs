@@ -56,7 +56,7 @@ impl<'a> SearchCheck<'a> {
     /// Everything after syntax: macros, the engine, field names, output fields.
     pub(super) fn check_semantics(&self, report: &mut Report<'_>, tree: &Tree) -> Engine {
         self.check_cim_fields(report);
-        if !check_macros(report, tree) {
+        if !self.check_macros(report, tree) {
             return Engine::NotChecked;
         }
         let detection = self.detection;
@@ -70,6 +70,56 @@ impl<'a> SearchCheck<'a> {
             };
         check_upstream_field_presence(report);
         engine
+    }
+
+    /// The filter macro exactly once, every macro defined with the arity it is called with,
+    /// each finding at the call. `false` when a call is wrong, so the search is not compiled
+    /// to repeat it.
+    fn check_macros(&self, report: &mut Report<'_>, tree: &Tree) -> bool {
+        let detection = self.detection;
+        let Ok(calls) = macro_calls(&without_escaped_quotes(&detection.search)) else {
+            return false;
+        };
+        let before = report.findings.len();
+        let filter = detection.filter_macro_name();
+        let filter_calls: Vec<_> = calls.iter().filter(|call| call.name == filter).collect();
+        // Behavioral Analytics pipelines of the 2021 repository run outside Splunk searches
+        // and have no filter macro.
+        let streaming = !detection.tags.product.is_empty()
+            && detection.tags.product.iter().all(|p| p == "Splunk Behavioral Analytics");
+        if filter_calls.len() != 1 && !streaming {
+            let message = format!(
+                "search calls its filter macro `{filter}` {} times: expected exactly once",
+                filter_calls.len()
+            );
+            let finding = match filter_calls.get(1) {
+                Some(second) => self.located(report, Severity::Error, second.span.start, message),
+                None => report.finding(Severity::Error, message),
+            };
+            report.add(finding);
+        }
+        for call in &calls {
+            let expected = if call.name == filter {
+                Some(0)
+            } else if let Some((_, count)) = APP_MACROS.iter().find(|(name, _)| *name == call.name)
+            {
+                Some(*count)
+            } else {
+                tree.macros.get(&call.name).map(|m| m.arguments.len())
+            };
+            let message = match expected {
+                None => format!("search calls macro `{}`, which is not defined", call.name),
+                Some(count) if count != call.arguments.len() => format!(
+                    "search calls macro `{}` with {} argument(s): expected {count}",
+                    call.name,
+                    call.arguments.len()
+                ),
+                Some(_) => continue,
+            };
+            let finding = self.located(report, Severity::Error, call.span.start, message);
+            report.add(finding);
+        }
+        report.findings[before..].iter().all(|f| f.severity != Severity::Error)
     }
 
     /// A compile error is the rule's defect only when Splunk would refuse the search too;
@@ -306,46 +356,6 @@ fn engine_limit(kind: &SplErrorKind) -> Blocker {
         // differently from Splunk (a quote escaped outside a quoted string, say).
         other => format!("{other} (as this engine reads the search)"),
     })
-}
-
-/// The filter macro exactly once, every macro defined with the arity it is called with.
-/// `false` when a call is wrong, so the search is not compiled to repeat it.
-fn check_macros(report: &mut Report<'_>, tree: &Tree) -> bool {
-    let detection = report.detection;
-    let Ok(calls) = macro_calls(&without_escaped_quotes(&detection.search)) else { return false };
-    let before = report.findings.len();
-    let filter = detection.filter_macro_name();
-    let filter_calls = calls.iter().filter(|call| call.name == filter).count();
-    // Behavioral Analytics pipelines of the 2021 repository run outside Splunk searches and
-    // have no filter macro.
-    let streaming = !detection.tags.product.is_empty()
-        && detection.tags.product.iter().all(|p| p == "Splunk Behavioral Analytics");
-    if filter_calls != 1 && !streaming {
-        report.error(format!(
-            "search calls its filter macro `{filter}` {filter_calls} times: expected exactly once"
-        ));
-    }
-    for call in &calls {
-        let expected = if call.name == filter {
-            Some(0)
-        } else if let Some((_, count)) = APP_MACROS.iter().find(|(name, _)| *name == call.name) {
-            Some(*count)
-        } else {
-            tree.macros.get(&call.name).map(|m| m.arguments.len())
-        };
-        match expected {
-            None => {
-                report.error(format!("search calls macro `{}`, which is not defined", call.name));
-            }
-            Some(count) if count != call.arguments.len() => report.error(format!(
-                "search calls macro `{}` with {} argument(s): expected {count}",
-                call.name,
-                call.arguments.len()
-            )),
-            Some(_) => {}
-        }
-    }
-    report.findings[before..].iter().all(|f| f.severity != Severity::Error)
 }
 
 /// Fields the risk settings name (observables, the message's `$field$` tokens, `rba`

@@ -69,6 +69,7 @@ impl SplError {
             SplErrorKind::NotGenerating(what) => Blocker::Command(what.clone()),
             SplErrorKind::UnknownFunction(name) => Blocker::Function(name.clone()),
             SplErrorKind::UnsupportedDataModel(name) => Blocker::DataModel(name.clone()),
+            SplErrorKind::UnknownLookup(name) => Blocker::Lookup(name.clone()),
             SplErrorKind::Unsupported(what) => Blocker::Syntax(what.clone()),
             SplErrorKind::TimeFormat { directive, .. } => {
                 Blocker::Syntax(format!("time format directive `{directive}`"))
@@ -90,6 +91,9 @@ pub enum Blocker {
     DataModel(String),
     /// A macro the engine cannot expand.
     Macro(String),
+    /// A lookup the content tree does not define: an app beside the content (Enterprise
+    /// Security, URL Toolbox) provides it, or a test must supply its rows.
+    Lookup(String),
     /// Syntax or an option the engine does not evaluate.
     Syntax(String),
 }
@@ -101,6 +105,7 @@ impl fmt::Display for Blocker {
             Self::Function(name) => write!(f, "function {name}"),
             Self::DataModel(name) => write!(f, "data model {name}"),
             Self::Macro(name) => write!(f, "macro {name}"),
+            Self::Lookup(name) => write!(f, "lookup {name}"),
             Self::Syntax(what) => write!(f, "syntax: {what}"),
         }
     }

@@ -7,7 +7,7 @@
 //!   `CIDR(field)` makes that column a network an address falls in.
 //! - `case_sensitive_match`: "If set to false, Splunk software performs case insensitive
 //!   matching … Default: true".
-//! - `max_matches`: "Splunk software uses the first <integer> entries, in file order.
+//! - `max_matches`: "Splunk software uses the first `<integer>` entries, in file order.
 //!   Default: 100 matches"; `min_matches` with `default_match` fills in when fewer match.
 //!
 //! A KV store lookup (a `collection`, no CSV) has no rows offline; it is an empty table, and

@@ -26,23 +26,28 @@
 //! # Ok::<(), detection::spl::SplError>(())
 //! ```
 //!
-//! [`Search::run`] (in `eval`) evaluates it over data model records.
+//! [`Search::run`] and [`Search::start`] (in `eval`) evaluate it over data model records
+//! or raw events.
 //!
 //! # Accepted syntax
 //!
-//! - A leading `|` and `tstats [summariesonly=…] [allow_old_summaries=…] [fillnull_value=…]
-//!   <aggregates> from datamodel=<model>.<node> [where <condition>] [by <fields>]`, with the
-//!   aggregates `count`, `count(f)`, `min`, `max`, `values`, `dc`, `earliest`, `latest`, each
-//!   optionally `as name`. Fields are `_time` or `<node>.<field>`.
-//! - Then any of `rename A AS B[, …]` (with `*` wildcards, the same number on both sides),
-//!   `convert [timeformat="…"] ctime(f) [as g] …`, `search <condition>`, `where
-//!   <comparisons>`, `table <fields>`, `fields [+|-] <fields>`.
-//! - Conditions: `field=value`, `field!=value`, `<`, `<=`, `>`, `>=`, `field IN (a, b)`, `*`,
-//!   `NOT`, `AND` (or juxtaposition), `OR`, parentheses. Precedence is Splunk's documented
-//!   one ("Boolean expressions", Search Manual): in `search` and `tstats … where`, `NOT`
-//!   first, then `OR`, then `AND`, so `a OR b c` is `(a OR b) AND c`; in `where`, `NOT`,
-//!   then `AND`, then `OR`. Operators are uppercase, as in Splunk. Free-text terms,
-//!   subsearches and other commands are errors.
+//! - Generating commands: a search over raw events (the text before the first `|`, or
+//!   `search …` first), `| tstats … from datamodel=<model>[.<node>] [where …] [by … [span=…]]`,
+//!   `| makeresults`, `| inputlookup`.
+//! - Then: `rename`, `convert ctime`, `search`, `where`, `eval`, `table`, `fields`, `stats`,
+//!   `eventstats`, `streamstats`, `bin`/`bucket`, `rex`, `regex`, `fillnull`, `dedup`,
+//!   `sort`, `head`, `tail`, `reverse`, `mvexpand`, `makemv`, `nomv`, `foreach`, `lookup`,
+//!   `inputlookup append=true`, `join`, `append`, `appendpipe`, `spath`, `xmlkv`,
+//!   `fromjson`, `transaction`, `replace`, `addtotals`, `format`, `return`. The options each
+//!   takes are those its parser names; any other is an error at its place.
+//! - Search conditions: `field=value`, `field!=value`, `<`, `<=`, `>`, `>=`, `field IN (a,
+//!   b)`, free-text terms and quoted phrases, `*`, `NOT`, `AND` (or juxtaposition), `OR`,
+//!   parentheses, `[ subsearch ]`. Precedence is Splunk's documented one ("Boolean
+//!   expressions", Search Manual): `NOT` first, then `OR`, then `AND`, so `a OR b c` is `(a
+//!   OR b) AND c`. Operators are uppercase, as in Splunk.
+//! - Eval expressions (`eval`, `where`, `stats … eval(…)`): see [`ExprKind`] and the
+//!   functions of `eval::functions`.
+//! - Comments (```` ```…``` ````) become spaces before macros expand.
 
 mod ast;
 mod error;

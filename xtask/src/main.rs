@@ -3,20 +3,29 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod bench;
+mod changed;
 mod docs;
 mod fetch;
 mod fuzz;
+mod harness;
+mod libtest;
+mod report;
 mod run;
 mod test;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::OnceLock;
 
 use clap::{Parser, Subcommand};
 
 /// Project tasks for the detection workspace.
 #[derive(Parser)]
 struct Cli {
+    /// The content tree to work on (detections/, macros/, docs/, snapshots/,
+    /// datasets.lock); default: this workspace.
+    #[arg(long, global = true, value_name = "DIR")]
+    content: Option<PathBuf>,
     #[command(subcommand)]
     task: Task,
 }
@@ -31,14 +40,22 @@ enum Task {
     Fetch(fetch::Args),
     /// Seed and run the fuzz targets one after another on one core; fail on any crash, hang or OOM.
     Fuzz(fuzz::Args),
-    /// Run rules over their datasets (the committed fixture when a dataset cannot be had).
+    /// Run rules over their datasets (the committed stand-in when a dataset cannot be had).
     Run(run::Args),
-    /// The gate: validate content, check docs, run every rule over every dataset, run the tests.
+    /// The gate: validate content, check docs, run every rule over its datasets, run the tests.
     Test(test::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(dir) = cli.content {
+        if matches!(cli.task, Task::Bench(_) | Task::Fuzz(_)) {
+            eprintln!("error: bench and fuzz work on the workspace; --content does not apply");
+            return ExitCode::FAILURE;
+        }
+        let dir = std::path::absolute(&dir).unwrap_or(dir);
+        CONTENT_ROOT.get_or_init(|| dir);
+    }
     let result = match cli.task {
         Task::Bench(args) => bench::run(&args),
         Task::Docs(args) => docs::run(&args),
@@ -56,8 +73,16 @@ fn main() -> ExitCode {
     }
 }
 
-/// The workspace root, found from this crate's manifest so that tasks work from any directory.
+/// The content tree given with `--content`, for the whole run.
+static CONTENT_ROOT: OnceLock<PathBuf> = OnceLock::new();
+
+/// The content tree the tasks work on: `--content DIR`, else the workspace root.
 pub(crate) fn project_root() -> PathBuf {
+    CONTENT_ROOT.get().cloned().unwrap_or_else(workspace_root)
+}
+
+/// The workspace root, found from this crate's manifest so that tasks work from any directory.
+pub(crate) fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("xtask lives one level below the workspace root")

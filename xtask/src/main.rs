@@ -10,6 +10,7 @@ mod fuzz;
 mod harness;
 mod libtest;
 mod report;
+mod review;
 mod run;
 mod test;
 
@@ -40,6 +41,12 @@ enum Task {
     Fetch(fetch::Args),
     /// Seed and run the fuzz targets one after another on one core; fail on any crash, hang or OOM.
     Fuzz(fuzz::Args),
+    /// Show what accepting each pending snapshot (`snapshots/**/*.snap.new`) would change.
+    Review(review::Args),
+    /// Keep the new rows: move pending snapshots into place (and drop those of deleted rules).
+    Accept(review::Args),
+    /// Keep the old rows: delete pending snapshots.
+    Reject(review::Args),
     /// Run rules over their datasets (the committed stand-in when a dataset cannot be had).
     Run(run::Args),
     /// The gate: validate content, check docs, run every rule over its datasets, run the tests.
@@ -61,6 +68,9 @@ fn main() -> ExitCode {
         Task::Docs(args) => docs::run(&args),
         Task::Fetch(args) => fetch::run(&args),
         Task::Fuzz(args) => fuzz::run(&args),
+        Task::Review(args) => review::review(&args),
+        Task::Accept(args) => review::accept(&args),
+        Task::Reject(args) => review::reject(&args),
         Task::Run(args) => run::run(&args),
         Task::Test(args) => test::run(&args),
     };

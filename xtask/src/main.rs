@@ -9,6 +9,7 @@ mod fetch;
 mod fuzz;
 mod harness;
 mod libtest;
+mod new;
 mod report;
 mod review;
 mod run;
@@ -41,6 +42,8 @@ enum Task {
     Fetch(fetch::Args),
     /// Seed and run the fuzz targets one after another on one core; fail on any crash, hang or OOM.
     Fuzz(fuzz::Args),
+    /// Scaffold a rule in the current schema that passes `detection validate`.
+    New(new::Args),
     /// Show what accepting each pending snapshot (`snapshots/**/*.snap.new`) would change.
     Review(review::Args),
     /// Keep the new rows: move pending snapshots into place (and drop those of deleted rules).
@@ -68,6 +71,7 @@ fn main() -> ExitCode {
         Task::Docs(args) => docs::run(&args),
         Task::Fetch(args) => fetch::run(&args),
         Task::Fuzz(args) => fuzz::run(&args),
+        Task::New(args) => new::run(&args),
         Task::Review(args) => review::review(&args),
         Task::Accept(args) => review::accept(&args),
         Task::Reject(args) => review::reject(&args),

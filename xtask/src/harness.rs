@@ -26,6 +26,9 @@ use detection::spl::{MacroTable, Search, SplError};
 use self::datasets::{Remote, Source};
 use self::snapshot::{Body, Section, Stored};
 
+/// The dataset shown for a rule's rows on the benign corpus.
+pub(crate) const BENIGN: &str = "benign corpus";
+
 /// What to test and how.
 pub(crate) struct Options {
     /// The content root: `detections/`, `macros/`, `snapshots/hits/`, `datasets.lock`.
@@ -618,7 +621,7 @@ fn benign_entry(old: &Body, new: &Body, had_snapshot: bool, failure: Option<Stri
         None => Status::RowsChanged,
     };
     Entry {
-        dataset: "benign corpus".to_owned(),
+        dataset: BENIGN.to_owned(),
         stand_in: None,
         before: had_snapshot.then(|| count(old)),
         now: Some(count(new)),

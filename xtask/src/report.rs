@@ -7,7 +7,7 @@ use std::path::Path;
 
 use detection::content::validate::{Finding, Severity};
 
-use crate::harness::{self, Entry, Status};
+use crate::harness::{self, BENIGN, Entry, Status};
 use crate::libtest::{TestCase, TestOutcome};
 
 /// Above this many lines the table shows only what needs attention.
@@ -140,41 +140,46 @@ fn changes(report: &harness::Report, require_datasets: bool) -> String {
     out
 }
 
+/// How a rule ended, for the total: each rule counts once.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Failed,
+    Unsupported,
+    NotRun,
+    Passed,
+}
+
+fn verdict(rule: &harness::RuleReport, require_datasets: bool) -> Verdict {
+    if rule.fails(require_datasets) {
+        Verdict::Failed
+    } else if rule.entries.iter().any(|entry| matches!(entry.status, Status::Unsupported(_))) {
+        Verdict::Unsupported
+    } else if rule.entries.iter().any(|entry| entry.now.is_some() && entry.dataset != BENIGN) {
+        Verdict::Passed
+    } else {
+        Verdict::NotRun
+    }
+}
+
 /// The one-line total of the rule tests.
 pub(crate) fn rules_total(report: &harness::Report, require_datasets: bool) -> String {
-    let tested = report.rules.len();
-    let failed = report.rules.iter().filter(|rule| rule.fails(require_datasets)).count();
-    let count = |wanted: fn(&Status) -> bool| {
-        report
-            .rules
-            .iter()
-            .filter(|rule| rule.entries.iter().any(|entry| wanted(&entry.status)))
-            .count()
+    let count = |wanted: Verdict| {
+        report.rules.iter().filter(|rule| verdict(rule, require_datasets) == wanted).count()
     };
-    let unsupported = count(|status| matches!(status, Status::Unsupported(_)));
-    let not_run = report
-        .rules
-        .iter()
-        .filter(|rule| {
-            !rule.entries.is_empty()
-                && rule
-                    .entries
-                    .iter()
-                    .all(|entry| entry.now.is_none() || entry.dataset == "benign corpus")
-                && !rule.entries.iter().any(|entry| matches!(entry.status, Status::Unsupported(_)))
-        })
-        .count();
     let stand_ins = report
         .rules
         .iter()
-        .filter(|rule| rule.entries.iter().any(|e| e.stand_in.is_some()))
+        .filter(|rule| rule.entries.iter().any(|entry| entry.stand_in.is_some()))
         .count();
-    let passed = tested - failed;
     let mut line = format!(
-        "rules: {tested} tested of {} found: {passed} passed, {failed} failed; \
-         {unsupported} with a search the engine does not support, {not_run} not run on any own \
-         dataset, {stand_ins} on a stand-in; {} benign file(s)",
+        "rules: {} tested of {} found: {} passed, {} failed, {} not supported by the engine, \
+         {} not run on any own dataset; {stand_ins} read a stand-in; {} benign file(s)",
+        report.rules.len(),
         report.rules_found,
+        count(Verdict::Passed),
+        count(Verdict::Failed),
+        count(Verdict::Unsupported),
+        count(Verdict::NotRun),
         report.benign_files.len()
     );
     if !report.orphans.is_empty() {
@@ -678,8 +683,8 @@ mod tests {
         assert!(table.contains("    + {user: 'EXAMPLE\\admin', process_name: 'rundll32.exe', process: 'rundll32.exe C:\\Windows\\System32\\comsvcs.dll #24 644"), "{table}");
         assert_eq!(
             rules_total(&rules, false),
-            "rules: 2 tested of 2 found: 1 passed, 1 failed; 0 with a search the engine does not \
-             support, 0 not run on any own dataset, 1 on a stand-in; 1 benign file(s)"
+            "rules: 2 tested of 2 found: 1 passed, 1 failed, 0 not supported by the engine, 0 not \
+             run on any own dataset; 1 read a stand-in; 1 benign file(s)"
         );
     }
 }

@@ -71,16 +71,23 @@ pub(crate) fn select_files(
             }
         } else if file.starts_with("detections/") && is_yaml(path) {
             if rules.iter().any(|rule| rule.file == path) {
+                // The most telling reason: it replaces any other already noted.
                 selection.rules.insert(path.to_path_buf(), "the rule changed".to_owned());
             }
         } else if let Some(name) = file.strip_prefix("snapshots/hits/") {
             let stem = stem(Path::new(name));
             for rule in rules.iter().filter(|rule| self::stem(&rule.file) == stem) {
-                selection.rules.insert(rule.file.clone(), "its snapshot changed".to_owned());
+                selection
+                    .rules
+                    .entry(rule.file.clone())
+                    .or_insert_with(|| "its snapshot changed".to_owned());
             }
         } else if benign.as_deref().is_some_and(|dir| file.starts_with(dir)) {
             for rule in &rules {
-                selection.rules.insert(rule.file.clone(), format!("benign file {file} changed"));
+                selection
+                    .rules
+                    .entry(rule.file.clone())
+                    .or_insert_with(|| format!("benign file {file} changed"));
             }
         }
         changed_paths.insert(file.as_str());
@@ -370,6 +377,8 @@ mod tests {
     fn rule_snapshot_dataset_benign_and_tool_changes_select_their_rules() {
         let tree = repository();
         tree.edit(COMSVCS, "version: 1", "version: 2");
+        tree.write("snapshots/hits/dump_lsass_via_comsvcs_dll.snap.new", "pending\n");
+        tree.write("snapshots/hits/dump_lsass_via_comsvcs_dll.snap", "edited\n");
         assert_eq!(rules(&selected(&tree, "HEAD")), [(COMSVCS, "the rule changed")]);
         git(&tree.root(), &["checkout", "-q", "."]);
 

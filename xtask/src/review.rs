@@ -246,7 +246,11 @@ fn hits_changes(old: &Body, new: &Body) -> String {
     out
 }
 
-/// A line diff (longest common subsequence), `-`/`+` lines and unchanged lines indented.
+/// Unchanged lines shown around a change.
+const CONTEXT: usize = 2;
+
+/// A line diff (longest common subsequence): `-`/`+` lines, with [`CONTEXT`] unchanged
+/// lines around each change and `…` for the rest.
 fn line_diff(old: &str, new: &str) -> String {
     let old: Vec<&str> = old.lines().collect();
     let new: Vec<&str> = new.lines().collect();
@@ -268,18 +272,40 @@ fn line_diff(old: &str, new: &str) -> String {
             };
         }
     }
-    let (mut i, mut j, mut out) = (0, 0, String::new());
+    let mut lines: Vec<(char, &str)> = Vec::new();
+    let (mut i, mut j) = (0, 0);
     while i < old.len() || j < new.len() {
         if i < old.len() && j < new.len() && old[i] == new[j] {
-            let _ = writeln!(out, "    {}", old[i]);
+            lines.push((' ', old[i]));
             (i, j) = (i + 1, j + 1);
-        } else if j < new.len() && (i == old.len() || lengths[i][j + 1] >= lengths[i + 1][j]) {
-            let _ = writeln!(out, "  + {}", new[j]);
+        } else if j < new.len() && (i == old.len() || lengths[i][j + 1] > lengths[i + 1][j]) {
+            lines.push(('+', new[j]));
             j += 1;
         } else {
-            let _ = writeln!(out, "  - {}", old[i]);
+            lines.push(('-', old[i]));
             i += 1;
         }
+    }
+    let near_change = |index: usize| {
+        let from = index.saturating_sub(CONTEXT);
+        let to = (index + CONTEXT + 1).min(lines.len());
+        lines[from..to].iter().any(|(sign, _)| *sign != ' ')
+    };
+    let mut out = String::new();
+    let mut skipped = false;
+    for (index, (sign, line)) in lines.iter().enumerate() {
+        if near_change(index) {
+            if skipped {
+                out.push_str("    …\n");
+                skipped = false;
+            }
+            let _ = writeln!(out, "  {sign} {line}");
+        } else {
+            skipped = true;
+        }
+    }
+    if skipped {
+        out.push_str("    …\n");
     }
     out
 }
@@ -295,6 +321,11 @@ mod tests {
     #[test]
     fn line_diff_marks_removed_and_added_lines() {
         assert_eq!(line_diff("a\nb\nc\n", "a\nc\nd\n"), "    a\n  - b\n    c\n  + d\n");
+        let old = "1\n2\n3\n4\n5\n6\n7\n8\n9\n";
+        assert_eq!(
+            line_diff(old, &old.replace('5', "five")),
+            "    …\n    3\n    4\n  - 5\n  + five\n    6\n    7\n    …\n"
+        );
     }
 
     #[test]

@@ -119,6 +119,11 @@ pub(crate) enum Status {
     RowsChanged,
     /// No snapshot holds these rows yet.
     New,
+    /// A downloaded dataset whose rows no snapshot holds yet. They can only be recorded
+    /// where the network is (not where the rule was written offline, on its stand-in, and
+    /// not in CI, which writes nothing), so until then they are held to Splunk's criterion
+    /// alone, at least one row, and shown for recording.
+    Unrecorded,
     /// The rule returns nothing on one of its own datasets: Splunk's test would fail.
     NoRows,
     /// Not run: the dataset cannot be had (offline, not pinned) and nothing stands in.
@@ -148,6 +153,7 @@ impl Status {
             Self::Pass => "pass",
             Self::RowsChanged => "rows changed",
             Self::New => "new snapshot",
+            Self::Unrecorded => "pass, rows to record",
             Self::NoRows => "no rows on its own data",
             Self::Unavailable(_) => "not run: dataset unavailable",
             Self::Missing(_) => "dataset missing",
@@ -179,7 +185,7 @@ impl Status {
     /// be had does only when the real datasets are required.
     pub(crate) fn fails(&self, require_datasets: bool) -> bool {
         match self {
-            Self::Pass | Self::Unsupported(_) => false,
+            Self::Pass | Self::Unrecorded | Self::Unsupported(_) => false,
             Self::Unavailable(_) | Self::NoDataset => require_datasets,
             _ => true,
         }
@@ -238,6 +244,8 @@ struct Subject {
 struct Own {
     /// As the rule names it.
     data: String,
+    /// Whether `data` is a URL (as opposed to a path in the content tree).
+    remote: bool,
     source: Source,
     /// Rows, once run; or why it could not be read.
     result: Option<Result<Vec<serde_yaml::Value>, Status>>,
@@ -329,7 +337,12 @@ fn prepare(root: &Path, file: &str, macros: &MacroTable, remote: &Remote) -> Sub
         // A dataset named twice (in tags.dataset and in a test) is one dataset.
         if seen.insert(dataset.data) {
             let source = datasets::locate(root, &dataset, remote);
-            subject.own.push(Own { data: dataset.data.to_owned(), source, result: None });
+            subject.own.push(Own {
+                data: dataset.data.to_owned(),
+                remote: dataset.is_url(),
+                source,
+                result: None,
+            });
         }
     }
     match Search::compile(&rule.search, macros, &rule.filter_macro_name()) {
@@ -573,8 +586,11 @@ fn judge_own(own: &Own, old_body: &Body) -> (Entry, Vec<Section>) {
                 previous.map_or(&[][..], |section| &section.rows),
                 &fresh.rows,
             );
+            let downloaded = own.remote && entry.stand_in.is_none();
             entry.status = if fresh.rows.is_empty() {
                 Status::NoRows
+            } else if previous.is_none() && downloaded {
+                Status::Unrecorded
             } else if previous.is_none() {
                 Status::New
             } else if entry.changes.is_empty() {

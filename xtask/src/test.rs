@@ -306,6 +306,18 @@ fn finish(
             eprintln!("{summary}");
         }
         eprintln!("\n{}", report::rules_total(rules, args.require_datasets));
+        let unrecorded = rules
+            .rules
+            .iter()
+            .flat_map(|rule| &rule.entries)
+            .filter(|entry| entry.status == harness::Status::Unrecorded)
+            .count();
+        if unrecorded > 0 {
+            eprintln!(
+                "{unrecorded} downloaded dataset(s) have rows no snapshot holds yet: record them \
+                 with `cargo xtask accept` where the download works (CI writes nothing)"
+            );
+        }
         if rules.fails(args.require_datasets) {
             eprintln!(
                 "review the changed rows with `cargo xtask review`; if they are what you meant, \

@@ -71,7 +71,7 @@ impl Update {
 pub(crate) struct Report {
     pub(crate) root: PathBuf,
     pub(crate) rules: Vec<RuleReport>,
-    /// Snapshot files of no rule, relative to the root (only looked for on full runs).
+    /// Snapshot files of no rule, relative to the root (looked for in shard 1).
     pub(crate) orphans: Vec<String>,
     /// The benign files every rule ran over, relative to the root where they are inside it.
     pub(crate) benign_files: Vec<String>,
@@ -297,11 +297,10 @@ pub(crate) fn run(options: &Options, remote: &Remote) -> anyhow::Result<Report> 
         }
         rules.push(judged.report);
     }
-    let orphans = if options.only.is_none() && options.shard.0 == 1 {
-        orphan_snapshots(root, &all_stems)?
-    } else {
-        Vec::new()
-    };
+    // Every rule file is known even when only some are tested, so a deleted rule's snapshot
+    // is found by --changed runs too; one shard says it.
+    let orphans =
+        if options.shard.0 == 1 { orphan_snapshots(root, &all_stems)? } else { Vec::new() };
     Ok(Report {
         root: root.clone(),
         rules,

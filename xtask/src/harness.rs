@@ -18,6 +18,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
+use detection::attack::Attack;
+use detection::content::validate::{self, Engine};
 use detection::content::{self, Detection};
 use detection::eval::ResultTable;
 use detection::scan::{ScanOptions, scan_files};
@@ -41,6 +43,10 @@ pub(crate) struct Options {
     pub(crate) shard: (u32, u32),
     /// Whether and how a changed snapshot is written.
     pub(crate) update: Update,
+    /// What `detection validate` found the engine can do with each rule (from the gate's
+    /// validate step); rules it does not cover are asked here when their search does not
+    /// compile.
+    pub(crate) engine: BTreeMap<PathBuf, Engine>,
 }
 
 /// What happens to a snapshot that differs from the rows, after insta's `INSTA_UPDATE`.
@@ -272,6 +278,7 @@ pub(crate) fn run(options: &Options, remote: &Remote) -> anyhow::Result<Report> 
         .map(|file| prepare(root, &file, &macros, remote))
         .collect();
     mark_clashing_stems(&mut subjects, &found, root);
+    classify_compile_errors(root, &mut subjects, &options.engine)?;
 
     let benign_paths = match &options.benign {
         Some(dir) => datasets::benign_files(dir)?,
@@ -360,6 +367,35 @@ fn compile_problem(err: &SplError) -> Status {
         Some(blocker) => Status::Unsupported(format!("{blocker} ({err})")),
         None => Status::SearchError(err.to_string()),
     }
+}
+
+/// A search that does not compile is the rule's error only when Splunk would refuse it too;
+/// `detection validate` decides that (an engine's parse error on a search Splunk runs is a
+/// limit of the engine), so its verdict is taken, asked once for all such rules.
+fn classify_compile_errors(
+    root: &Path,
+    subjects: &mut [Subject],
+    known: &BTreeMap<PathBuf, Engine>,
+) -> anyhow::Result<()> {
+    let unknown: Vec<PathBuf> = subjects
+        .iter()
+        .filter(|subject| matches!(subject.problem, Some(Status::SearchError(_))))
+        .map(|subject| root.join(&subject.file))
+        .filter(|path| !known.contains_key(path))
+        .collect();
+    let mut asked = BTreeMap::new();
+    if !unknown.is_empty() {
+        let validation = validate::validate_content(&unknown, &Attack::bundled()?)?;
+        asked.extend(validation.rules.into_iter().map(|rule| (rule.path, rule.engine)));
+    }
+    for subject in subjects {
+        let Some(Status::SearchError(message)) = &subject.problem else { continue };
+        let path = root.join(&subject.file);
+        if let Some(Engine::Blocked(blocker)) = known.get(&path).or_else(|| asked.get(&path)) {
+            subject.problem = Some(Status::Unsupported(format!("{blocker} ({message})")));
+        }
+    }
+    Ok(())
 }
 
 /// Two rules whose files share a stem would share a snapshot: both are reported.

@@ -17,17 +17,12 @@ mod test;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::OnceLock;
 
 use clap::{Parser, Subcommand};
 
 /// Project tasks for the detection workspace.
 #[derive(Parser)]
 struct Cli {
-    /// The content tree to work on (detections/, macros/, docs/, snapshots/,
-    /// datasets.lock); default: this workspace.
-    #[arg(long, global = true, value_name = "DIR")]
-    content: Option<PathBuf>,
     #[command(subcommand)]
     task: Task,
 }
@@ -58,14 +53,6 @@ enum Task {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Some(dir) = cli.content {
-        if matches!(cli.task, Task::Bench(_) | Task::Fuzz(_)) {
-            eprintln!("error: bench and fuzz work on the workspace; --content does not apply");
-            return ExitCode::FAILURE;
-        }
-        let dir = std::path::absolute(&dir).unwrap_or(dir);
-        CONTENT_ROOT.get_or_init(|| dir);
-    }
     let result = match cli.task {
         Task::Bench(args) => bench::run(&args),
         Task::Docs(args) => docs::run(&args),
@@ -87,18 +74,19 @@ fn main() -> ExitCode {
     }
 }
 
-/// The content tree given with `--content`, for the whole run.
-static CONTENT_ROOT: OnceLock<PathBuf> = OnceLock::new();
-
-/// The content tree the tasks work on: `--content DIR`, else the workspace root.
-pub(crate) fn project_root() -> PathBuf {
-    CONTENT_ROOT.get().cloned().unwrap_or_else(workspace_root)
-}
-
 /// The workspace root, found from this crate's manifest so that tasks work from any directory.
-pub(crate) fn workspace_root() -> PathBuf {
+pub(crate) fn project_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("xtask lives one level below the workspace root")
         .to_path_buf()
+}
+
+/// The content tree a task works on: its `--content DIR` (relative to the current folder),
+/// or this workspace.
+pub(crate) fn content_root(content: Option<&std::path::Path>) -> PathBuf {
+    match content {
+        Some(dir) => std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf()),
+        None => project_root(),
+    }
 }

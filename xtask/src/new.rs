@@ -18,6 +18,9 @@ const KINDS: [&str; 5] = ["endpoint", "cloud", "network", "web", "application"];
 /// Arguments of `cargo xtask new`.
 #[derive(clap::Args)]
 pub(crate) struct Args {
+    /// The content tree to work on (a folder holding detections/); default: this workspace.
+    #[arg(long, value_name = "DIR")]
+    content: Option<PathBuf>,
     /// The rule's name, e.g. "Dump LSASS via comsvcs DLL".
     name: String,
     /// The folder below detections/: endpoint, cloud, network, web or application.
@@ -32,7 +35,7 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
-    let root = crate::project_root();
+    let root = crate::content_root(args.content.as_deref());
     let path = scaffold(&root, args, &today()?)?;
     let shown = path.strip_prefix(&root).unwrap_or(&path).display().to_string();
     println!("wrote {shown}");
@@ -215,7 +218,7 @@ mod tests {
     /// A content root with the macros a new rule calls, as `cargo xtask new` finds them.
     fn content_root() -> tempfile::TempDir {
         let dir = tempfile::tempdir().expect("temp dir");
-        let macros = crate::workspace_root().join("fixtures/content/macros");
+        let macros = crate::project_root().join("fixtures/content/macros");
         std::fs::create_dir_all(dir.path().join("macros")).expect("macros");
         for name in ["security_content_ctime.yml", "security_content_summariesonly.yml"] {
             std::fs::copy(macros.join(name), dir.path().join("macros").join(name)).expect("copy");
@@ -229,6 +232,7 @@ mod tests {
             kind: kind.to_owned(),
             techniques: vec!["T1003.001".to_owned()],
             author: Some("Ada Lovelace, Example".to_owned()),
+            content: None,
         }
     }
 

@@ -292,6 +292,7 @@ pub(crate) fn junit(gate: &Gate<'_>) -> String {
         content.cases.push(match finding.severity {
             Severity::Error => case.failure("content error", &finding.message),
             Severity::Warning => case,
+            Severity::Unsupported => case.skipped("the engine cannot evaluate this search yet"),
         });
     }
     suites.push(content);
@@ -438,11 +439,19 @@ pub(crate) fn github_annotations(gate: &Gate<'_>, root: &Path) -> Vec<String> {
         let level = match finding.severity {
             Severity::Error => "error",
             Severity::Warning => "warning",
+            // The rule tests report these once, as not supported.
+            Severity::Unsupported => continue,
         };
         let file = crate::harness::relative_to(&finding.path, root);
+        let mut place = format!("file={}", property(&file));
+        if let Some(line) = finding.line {
+            let _ = write!(place, ",line={line}");
+            if let Some(column) = finding.column {
+                let _ = write!(place, ",col={column}");
+            }
+        }
         lines.push(format!(
-            "::{level} file={},title={}::{}",
-            property(&file),
+            "::{level} {place},title={}::{}",
             property("detection validate"),
             data(&finding.message)
         ));
@@ -522,6 +531,7 @@ mod tests {
             only: None,
             shard: (1, 1),
             update: harness::Update::No,
+            engine: std::collections::BTreeMap::new(),
         };
         let remote = harness::datasets::Remote::resolve(
             &tree.root(),
@@ -580,9 +590,13 @@ mod tests {
         ];
         let findings = [Finding {
             path: tree.path("detections/endpoint/a.yml"),
+            line: None,
+            column: None,
             rule_id: "x".into(),
             severity: Severity::Error,
             message: "risk_score 5 is not <impact> & \"confidence\"".into(),
+            excerpt: None,
+            blocker: None,
         }];
         let tool_tests = [TestCase {
             binary: "it tests/it/main.rs".into(),
@@ -635,12 +649,28 @@ mod tests {
     fn annotations_point_at_the_search_of_a_failing_rule_with_escaped_text() {
         let tree = Tree::new();
         let rules = failing_report(&tree);
-        let findings = [Finding {
-            path: tree.path("detections/endpoint/a.yml"),
-            rule_id: "x".into(),
-            severity: Severity::Warning,
-            message: "100% odd: a, b\nsecond line".into(),
-        }];
+        let findings = [
+            Finding {
+                path: tree.path("detections/endpoint/a.yml"),
+                line: Some(3),
+                column: Some(7),
+                rule_id: "x".into(),
+                severity: Severity::Warning,
+                message: "100% odd: a, b\nsecond line".into(),
+                excerpt: None,
+                blocker: None,
+            },
+            Finding {
+                path: tree.path("detections/endpoint/b.yml"),
+                line: None,
+                column: None,
+                rule_id: "y".into(),
+                severity: Severity::Unsupported,
+                message: "not for annotations".into(),
+                excerpt: None,
+                blocker: None,
+            },
+        ];
         let gate = Gate {
             steps: &[],
             findings: &findings,
@@ -651,7 +681,7 @@ mod tests {
         let lines = github_annotations(&gate, &tree.root());
         assert_eq!(
             lines[0],
-            "::warning file=detections/endpoint/a.yml,title=detection validate::100%25 odd: a, b%0Asecond line"
+            "::warning file=detections/endpoint/a.yml,line=3,col=7,title=detection validate::100%25 odd: a, b%0Asecond line"
         );
         assert_eq!(lines.len(), 2, "{lines:#?}");
         assert!(

@@ -16,6 +16,9 @@ use crate::harness::snapshot::{self, Body};
 /// Arguments of `cargo xtask review`, `accept` and `reject`.
 #[derive(clap::Args)]
 pub(crate) struct Args {
+    /// The content tree to work on (a folder holding detections/); default: this workspace.
+    #[arg(long, value_name = "DIR")]
+    content: Option<PathBuf>,
     /// Snapshots to act on, by file name (`x.snap`), rule file stem (`x`) or path; default:
     /// every pending one.
     snapshots: Vec<String>,
@@ -28,7 +31,7 @@ struct Pending {
 }
 
 pub(crate) fn review(args: &Args) -> anyhow::Result<()> {
-    let root = crate::project_root();
+    let root = crate::content_root(args.content.as_deref());
     let pending = pending_snapshots(&root, &args.snapshots)?;
     let orphans = orphans(&root, &args.snapshots)?;
     if pending.is_empty() && orphans.is_empty() {
@@ -50,7 +53,7 @@ pub(crate) fn review(args: &Args) -> anyhow::Result<()> {
 }
 
 pub(crate) fn accept(args: &Args) -> anyhow::Result<()> {
-    let root = crate::project_root();
+    let root = crate::content_root(args.content.as_deref());
     let pending = pending_snapshots(&root, &args.snapshots)?;
     let orphans = orphans(&root, &args.snapshots)?;
     if pending.is_empty() && orphans.is_empty() {
@@ -71,7 +74,7 @@ pub(crate) fn accept(args: &Args) -> anyhow::Result<()> {
 }
 
 pub(crate) fn reject(args: &Args) -> anyhow::Result<()> {
-    let root = crate::project_root();
+    let root = crate::content_root(args.content.as_deref());
     let pending = pending_snapshots(&root, &args.snapshots)?;
     if pending.is_empty() {
         println!("no snapshots to reject");

@@ -19,6 +19,9 @@ use crate::harness::datasets::{self, Remote, Source};
 /// Arguments of `cargo xtask run`.
 #[derive(clap::Args)]
 pub(crate) struct Args {
+    /// The content tree to work on (a folder holding detections/); default: this workspace.
+    #[arg(long, value_name = "DIR")]
+    content: Option<PathBuf>,
     /// Rule files, relative to the current folder; default: every rule under detections/.
     rules: Vec<PathBuf>,
     /// Do not touch the network: use cached datasets and the committed stand-ins.
@@ -30,11 +33,11 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
-    let root = crate::project_root();
+    let root = crate::content_root(args.content.as_deref());
     let rules =
         if args.rules.is_empty() { content::discover_rules(&root)? } else { args.rules.clone() };
     let mode = if args.offline { Mode::Offline } else { Mode::Online };
-    let remote = Remote::resolve(&root, &fetch::cache_dir(&crate::workspace_root()), mode);
+    let remote = Remote::resolve(&root, &fetch::cache_dir(&crate::project_root()), mode);
     if let Some(failure) = remote.failure() {
         eprintln!("remote datasets could not be looked up: {failure}");
     }

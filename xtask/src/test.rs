@@ -7,7 +7,7 @@
 //! fails, so one run shows every problem. `--junit` writes the same results as `JUnit` XML, and
 //! under GitHub Actions failing rules and findings become annotations.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::io::{BufRead as _, Write as _};
 use std::path::{Path, PathBuf};
@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use detection::attack::Attack;
-use detection::content::validate::{self, Finding, Severity};
+use detection::content::validate::{self, Engine, Finding, Severity, Validation};
 
 use crate::fetch::{self, DatasetState, Mode};
 use crate::harness::{self, datasets::Remote};
@@ -33,6 +33,11 @@ const FINDINGS_SHOWN: usize = 40;
 /// Arguments of `cargo xtask test`.
 #[derive(clap::Args)]
 pub(crate) struct Args {
+    /// The content tree to test (a folder holding detections/, macros/ and optionally
+    /// datasets.lock, docs/_posts/, snapshots/hits/, fixtures/benign/); default: this
+    /// workspace. The tool's own tests run only for the workspace.
+    #[arg(long, value_name = "DIR")]
+    content: Option<PathBuf>,
     /// Run the K-th of N stable slices of the rules (1-based), so that a large content tree
     /// can fan the gate out over a CI matrix. Shard 1 also validates, checks the pages and
     /// runs the tool's tests; the check for unused snapshots runs only unsharded.
@@ -73,8 +78,8 @@ fn parse_shard(text: &str) -> Result<(u32, u32), String> {
 }
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
-    let workspace = crate::workspace_root();
-    let root = crate::project_root();
+    let workspace = crate::project_root();
+    let root = crate::content_root(args.content.as_deref());
     let own_content = same_folder(&root, &workspace);
     let (shard, shards) = args.shard.unwrap_or((1, 1));
     let gate_dir = workspace.join(GATE_DIR);
@@ -86,6 +91,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     };
     let mut steps: Vec<Step> = Vec::new();
     let mut findings: Vec<Finding> = Vec::new();
+    let mut engine = BTreeMap::new();
 
     let selection = match &args.changed {
         Some(base) => Some(changed_rules(&root, base, benign.as_deref())?),
@@ -101,7 +107,8 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     print_datasets(&remote);
 
     if shard == 1 {
-        findings = content_checks(&root, only.as_ref(), own_content, &gate_dir, &mut steps);
+        (findings, engine) =
+            content_checks(&root, only.as_ref(), own_content, &gate_dir, &mut steps);
     }
 
     let options = harness::Options {
@@ -110,6 +117,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         only,
         shard: (shard, shards),
         update: harness::Update::from_env(is_ci()),
+        engine,
     };
     let rules = rule_tests(&options, &remote, args.require_datasets, &mut steps);
 
@@ -217,19 +225,24 @@ fn changed_rules(
     Ok(selection)
 }
 
-/// `detection validate` and `cargo xtask docs --check`, as steps; returns the findings.
+/// `detection validate` and `cargo xtask docs --check`, as steps; returns the findings, and
+/// what validation found the engine can do with each rule (for the rule tests).
 fn content_checks(
     root: &Path,
     only: Option<&BTreeSet<PathBuf>>,
     own_content: bool,
     gate_dir: &Path,
     steps: &mut Vec<Step>,
-) -> Vec<Finding> {
+) -> (Vec<Finding>, BTreeMap<PathBuf, Engine>) {
     let timer = Instant::now();
     step("detection validate");
-    let (outcome, findings) = match validate_content(root, only) {
-        Ok(found) => (findings_outcome(&found, gate_dir), found),
-        Err(err) => (Outcome::Failed(format!("{err:#}")), Vec::new()),
+    let (outcome, findings, engine) = match validate_content(root, only) {
+        Ok(validation) => (
+            findings_outcome(&validation.findings, gate_dir),
+            validation.findings,
+            validation.rules.into_iter().map(|rule| (rule.path, rule.engine)).collect(),
+        ),
+        Err(err) => (Outcome::Failed(format!("{err:#}")), Vec::new(), BTreeMap::new()),
     };
     steps.push(done("detection validate", outcome, timer));
 
@@ -247,7 +260,7 @@ fn content_checks(
         Outcome::Skipped("the content tree has no docs/_posts/".to_owned())
     };
     steps.push(done("cargo xtask docs --check", outcome, timer));
-    findings
+    (findings, engine)
 }
 
 /// The workspace tests as a step: whether they passed, and each test's result.
@@ -409,7 +422,7 @@ fn print_datasets(remote: &Remote) {
 }
 
 /// Errors fail the gate; warnings are shown. With a selection, only those rules.
-fn validate_content(root: &Path, only: Option<&BTreeSet<PathBuf>>) -> anyhow::Result<Vec<Finding>> {
+fn validate_content(root: &Path, only: Option<&BTreeSet<PathBuf>>) -> anyhow::Result<Validation> {
     let paths: Vec<PathBuf> = match only {
         Some(rules) => {
             rules.iter().map(|rule| root.join(rule)).filter(|path| path.exists()).collect()
@@ -417,12 +430,14 @@ fn validate_content(root: &Path, only: Option<&BTreeSet<PathBuf>>) -> anyhow::Re
         None => vec![root.to_path_buf()],
     };
     if paths.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Validation::default());
     }
-    Ok(validate::validate_paths(&paths, &Attack::bundled()?)?)
+    Ok(validate::validate_content(&paths, &Attack::bundled()?)?)
 }
 
-/// Prints the findings (all of them to `validate.txt`) and says whether any is an error.
+/// Prints the errors and warnings (every finding goes to `validate.txt`) and says whether any
+/// is an error. Searches the engine cannot evaluate are only counted here: the rule tests
+/// report them, rule by rule.
 fn findings_outcome(findings: &[Finding], gate_dir: &Path) -> Outcome {
     let mut all = String::new();
     for finding in findings {
@@ -430,14 +445,21 @@ fn findings_outcome(findings: &[Finding], gate_dir: &Path) -> Outcome {
     }
     let file = gate_dir.join("validate.txt");
     let saved = std::fs::write(&file, &all).is_ok();
-    for finding in findings.iter().take(FINDINGS_SHOWN) {
+    let shown: Vec<&Finding> =
+        findings.iter().filter(|f| f.severity != Severity::Unsupported).collect();
+    for finding in shown.iter().take(FINDINGS_SHOWN) {
         eprintln!("{finding}");
     }
-    if findings.len() > FINDINGS_SHOWN && saved {
-        eprintln!("… {} more in {}", findings.len() - FINDINGS_SHOWN, file.display());
+    if shown.len() > FINDINGS_SHOWN && saved {
+        eprintln!("… {} more in {}", shown.len() - FINDINGS_SHOWN, file.display());
     }
-    let errors = findings.iter().filter(|f| f.severity == Severity::Error).count();
-    eprintln!("{errors} error(s), {} warning(s)", findings.len() - errors);
+    let count = |severity| findings.iter().filter(|f| f.severity == severity).count();
+    let errors = count(Severity::Error);
+    eprintln!(
+        "{errors} error(s), {} warning(s), {} search(es) the engine cannot evaluate yet",
+        count(Severity::Warning),
+        count(Severity::Unsupported)
+    );
     if errors == 0 {
         Outcome::Passed
     } else {

@@ -25,13 +25,13 @@ fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
-/// `xtask --content <root> <args>` as a user's shell runs it: not under CI, writing pending
+/// `xtask <args> --content <root>` as a user's shell runs it: not under CI, writing pending
 /// snapshots, with a cache of its own.
 fn xtask(root: &Path, args: &[&str]) -> Output {
     let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(args)
         .arg("--content")
         .arg(root)
-        .args(args)
         .env_remove("CI")
         .env_remove("GITHUB_ACTIONS")
         .env("INSTA_UPDATE", "new")

@@ -1,6 +1,7 @@
 //! The rule tests on copies of the fixture content tree (`fixtures/content/`), edited the way
 //! a rule author edits content: each verdict the report can give, and what is written.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::*;
@@ -14,7 +15,7 @@ pub(crate) struct Tree {
 impl Tree {
     pub(crate) fn new() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        copy_tree(&crate::workspace_root().join("fixtures/content"), &dir.path().join("content"));
+        copy_tree(&crate::project_root().join("fixtures/content"), &dir.path().join("content"));
         Self { dir }
     }
 
@@ -59,6 +60,7 @@ impl Tree {
             only: None,
             shard: (1, 1),
             update: Update::Pending,
+            engine: BTreeMap::new(),
         };
         change(&mut options);
         let remote = Remote::resolve(&self.root(), &self.cache(), Mode::Offline);
@@ -343,11 +345,8 @@ fn a_selection_or_a_shard_tests_only_its_rules_and_orphans_are_still_found() {
     assert_eq!(report.rules.iter().map(|r| r.file.as_str()).collect::<Vec<_>>(), [ADVPACK]);
     // A deleted rule leaves its snapshot behind, named even when another rule is selected.
     assert_eq!(report.orphans, ["snapshots/hits/dump_lsass_via_comsvcs_dll.snap"]);
-    std::fs::copy(
-        crate::workspace_root().join("fixtures/content").join(COMSVCS),
-        tree.path(COMSVCS),
-    )
-    .expect("restore the rule");
+    std::fs::copy(crate::project_root().join("fixtures/content").join(COMSVCS), tree.path(COMSVCS))
+        .expect("restore the rule");
     let mut seen = Vec::new();
     for k in 1..=3 {
         let report = tree.run_with(|options| options.shard = (k, 3));

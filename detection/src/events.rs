@@ -17,6 +17,7 @@
 //! # Ok::<(), detection::events::EventError>(())
 //! ```
 
+mod classic;
 mod evtx;
 mod gzip;
 mod json;
@@ -29,6 +30,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
+use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -53,6 +55,9 @@ pub enum ValueForm {
     XmlRaw,
     /// Plain text, from a source that is not XML (JSON, a decoded EVTX record).
     Plain,
+    /// Slices of a classic `WinEventLog` text event as written: nothing is decoded, so every
+    /// value is a substring of the event's `_raw`.
+    ClassicText,
 }
 
 /// The input formats [`EventReader`] recognises.
@@ -113,24 +118,57 @@ impl fmt::Display for Location {
     }
 }
 
-/// One Windows event: the System fields a detection needs and the `EventData` pairs, in
-/// document order.
+/// How an event's text, its `_raw`, is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum RawFormat {
+    /// `<Event …>…</Event>`: an `XmlWinEventLog` export, or an EVTX record as the `evtx`
+    /// crate renders it.
+    Xml,
+    /// A classic `WinEventLog` text event: a date line, then `Key=Value` lines, the last a
+    /// `Message=` that runs to the end of the event.
+    Classic,
+    /// A JSON object as the export writes it.
+    Json,
+}
+
+/// One Windows event as Splunk indexes it: its text (`_raw`), the System fields, the
+/// `EventData` (or `UserData`) fields, and the parts of the text the Windows add-on extracts
+/// whole (`EventData_Xml`). The first fields are the ones every reader needs typed.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Event {
-    /// `System/Channel`, e.g. `Microsoft-Windows-Sysmon/Operational` or `Security`.
+    /// `System/Channel`, e.g. `Microsoft-Windows-Sysmon/Operational` or `Security` (a classic
+    /// event's `LogName`).
     pub channel: String,
-    /// `System/EventID`.
+    /// `System/EventID` (a classic event's `EventCode`).
     pub event_id: u32,
-    /// `System/Provider/@Name`.
+    /// `System/Provider/@Name` (a classic event's `SourceName`).
     pub provider: String,
-    /// `System/Computer`.
+    /// `System/Computer` (a classic event's `ComputerName`).
     pub computer: String,
-    /// `System/EventRecordID`, when written.
+    /// `System/EventRecordID` (a classic event's `RecordNumber`), when written.
     pub record_id: Option<u64>,
     /// `_time`: microseconds since the Unix epoch, UTC (`TimeCreated/@SystemTime`).
     pub time_micros: i64,
-    /// `EventData/Data` name and value pairs in [`Event::value_form`].
+    /// Every System field, named as the Windows add-on names it (`Name` and `Guid` of the
+    /// provider, `EventID`, `Qualifiers`, `Version`, `Level`, `Task`, `Opcode`, `Keywords`,
+    /// `SystemTime`, `EventRecordID`, `ActivityID`, `ProcessID`, `ThreadID`, `Channel`,
+    /// `Computer`, `UserID`, …) in document order, values in [`Event::value_form`]. A classic
+    /// event holds its header keys here (`LogName`, `EventCode`, `Message`, …).
+    pub system: Vec<(&'static str, String)>,
+    /// `EventData/Data` name and value pairs (leaf elements of `UserData` by their element
+    /// name; a classic event's fields from its `Message`) in document order, values in
+    /// [`Event::value_form`]. A name given twice is a multivalue field.
     pub data: Vec<(String, String)>,
+    /// `_raw`: the event's text as the export holds it. XML exports: the `<Event …>…</Event>`
+    /// bytes as written; EVTX: the crate's XML rendering of the record; classic exports: the
+    /// event's lines without the line breaks that end it; JSON: the object's text as written.
+    pub raw: String,
+    /// How [`Event::raw`] is written.
+    pub raw_format: RawFormat,
+    /// Parts of [`Event::raw`] the Windows add-on extracts whole, by field name:
+    /// `System_Props_Xml`, `EventData_Xml`, `UserData_Xml` (the inner XML of those elements)
+    /// and `<Name>_Xml` for the element inside `UserData` (`LogFileCleared_Xml`).
+    pub xml_parts: Vec<(String, Range<usize>)>,
     /// How the values are written.
     pub value_form: ValueForm,
     /// Where the event starts in its input.
@@ -138,17 +176,51 @@ pub struct Event {
 }
 
 impl Event {
+    /// An event with no fields yet, for the readers to fill.
+    pub(crate) fn empty(value_form: ValueForm, raw_format: RawFormat, location: Location) -> Self {
+        Event {
+            channel: String::new(),
+            event_id: 0,
+            provider: String::new(),
+            computer: String::new(),
+            record_id: None,
+            time_micros: 0,
+            system: Vec::new(),
+            data: Vec::new(),
+            raw: String::new(),
+            raw_format,
+            xml_parts: Vec::new(),
+            value_form,
+            location,
+        }
+    }
+
     /// The value of the first `Data` element called `name`.
     pub fn data(&self, name: &str) -> Option<&str> {
         self.data.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str())
+    }
+
+    /// Every value of the `Data` elements called `name`, in document order.
+    pub fn data_values<'e>(&'e self, name: &str) -> impl Iterator<Item = &'e str> {
+        self.data.iter().filter(move |(key, _)| key == name).map(|(_, value)| value.as_str())
+    }
+
+    /// The value of the System field `name`, as the Windows add-on names it (`Level`,
+    /// `UserID`, a classic event's `LogName`).
+    pub fn system_field(&self, name: &str) -> Option<&str> {
+        self.system.iter().find(|(key, _)| *key == name).map(|(_, value)| value.as_str())
+    }
+
+    /// The part of [`Event::raw`] extracted whole as `name` (`EventData_Xml`).
+    pub fn xml_part(&self, name: &str) -> Option<&str> {
+        let (_, range) = self.xml_parts.iter().find(|(key, _)| key == name)?;
+        self.raw.get(range.clone())
     }
 }
 
 /// Why a piece of input was not read as an event.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub enum SkipReason {
-    /// A classic `key=value` `WinEventLog` text event between the XML ones.
-    TextEvent,
     /// Text outside any event that is neither whitespace nor a header line.
     StrayText,
     /// `<Event` without its `</Event>` before the next event or the end of input.
@@ -169,7 +241,6 @@ pub enum SkipReason {
 impl fmt::Display for SkipReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SkipReason::TextEvent => f.write_str("classic key=value text event, not XML"),
             SkipReason::StrayText => f.write_str("text outside any <Event>"),
             SkipReason::TruncatedEvent => f.write_str("truncated event: expected </Event>"),
             SkipReason::OversizedEvent => {

@@ -167,7 +167,7 @@ pub struct Event {
     pub raw_format: RawFormat,
     /// Parts of [`Event::raw`] the Windows add-on extracts whole, by field name:
     /// `System_Props_Xml`, `EventData_Xml`, `UserData_Xml` (the inner XML of those elements)
-    /// and `<Name>_Xml` for the element inside `UserData` (`LogFileCleared_Xml`).
+    /// and 1102's `LogFileCleared_Xml`.
     pub xml_parts: Vec<(String, Range<usize>)>,
     /// How the values are written.
     pub value_form: ValueForm,
@@ -216,6 +216,17 @@ impl Event {
         let (_, range) = self.xml_parts.iter().find(|(key, _)| key == name)?;
         self.raw.get(range.clone())
     }
+}
+
+/// A field name as Splunk's `CLEAN_KEYS` writes it: every character other than an ASCII
+/// letter or digit becomes `_`, and leading `_` and digits are dropped ("replacing
+/// non-alphanumeric characters … in field names with underscores, as well as the stripping
+/// of leading underscores and 0-9 characters", transforms.conf). Defender's
+/// `<Data Name='Process Name'>` is the field `Process_Name`.
+pub(crate) fn clean_key(key: &str) -> String {
+    let cleaned: String =
+        key.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+    cleaned.trim_start_matches(|c: char| c == '_' || c.is_ascii_digit()).to_owned()
 }
 
 /// Why a piece of input was not read as an event.

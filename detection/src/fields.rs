@@ -120,15 +120,16 @@ const SYSMON_SOURCES: &[&str] = &[
 ///   `Application` and `System`; `wineventlog-ds` for `Directory Service`.
 /// - `ms-sysmon-*`: the Sysmon add-on's `eventtypes.conf` (by `EventCode` on the Sysmon
 ///   source): process `1 5 6 8 9 10 15 17 18`, network `3`, filemod `2 11`, regmod `12 13 14`,
-///   wmimod `19 20 21`, dns `22`.
+///   wmimod `19 20 21`, dns `22`; and, as the data sources of 7 and 23 list an `eventtype`,
+///   7 with process (reading) and 23, 26 with filemod (reading).
 const EVENT_TYPES: &[EventType] = &[
     EventType { name: "ms-sysmon-dns", sources: SYSMON_SOURCES, codes: &[22] },
-    EventType { name: "ms-sysmon-filemod", sources: SYSMON_SOURCES, codes: &[2, 11] },
+    EventType { name: "ms-sysmon-filemod", sources: SYSMON_SOURCES, codes: &[2, 11, 23, 26] },
     EventType { name: "ms-sysmon-network", sources: SYSMON_SOURCES, codes: &[3] },
     EventType {
         name: "ms-sysmon-process",
         sources: SYSMON_SOURCES,
-        codes: &[1, 5, 6, 8, 9, 10, 15, 17, 18],
+        codes: &[1, 5, 6, 7, 8, 9, 10, 15, 17, 18],
     },
     EventType { name: "ms-sysmon-regmod", sources: SYSMON_SOURCES, codes: &[12, 13, 14] },
     EventType { name: "ms-sysmon-wmimod", sources: SYSMON_SOURCES, codes: &[19, 20, 21] },
@@ -208,7 +209,7 @@ pub struct SplunkEvent<'a> {
     event: &'a Event,
     origin: &'a Origin,
     family: Family,
-    tables: [Table; 5],
+    tables: [Table; 6],
 }
 
 impl<'a> SplunkEvent<'a> {

@@ -21,12 +21,13 @@
 //! XML event's fields, so that content written for either export reads it. Its script lines
 //! are not read as `Key: Value` fields.
 
-use super::{Event, Location, RawFormat, SkipReason, ValueForm};
+use super::{Event, Location, RawFormat, SkipReason, ValueForm, clean_key};
 
 /// Parses one classic event from its text: the date line first, no line break at the end.
 /// Values are verbatim slices of the text ([`ValueForm::ClassicText`]).
 pub(crate) fn parse_event(text: &str, location: Location) -> Result<Event, SkipReason> {
     let mut event = Event::empty(ValueForm::ClassicText, RawFormat::Classic, location);
+    text.clone_into(&mut event.raw);
     let (date_line, mut rest) = text.split_once('\n').unwrap_or((text, ""));
     event.time_micros = parse_date_line(date_line.trim()).ok_or_else(|| {
         SkipReason::Malformed(format!("classic event: bad date line {:?}", date_line.trim()))
@@ -162,14 +163,6 @@ fn split_key(line: &str) -> Option<(&str, &str)> {
         && key.len() <= 64
         && key.chars().all(|c| c.is_ascii_alphanumeric() || " _-()/.'".contains(c));
     word_like.then(|| (key, rest.trim()))
-}
-
-/// A key as Splunk's `CLEAN_KEYS` writes it: non-alphanumerics become `_`, and leading `_`
-/// and digits are dropped.
-fn clean_key(key: &str) -> String {
-    let cleaned: String =
-        key.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
-    cleaned.trim_start_matches(|c: char| c == '_' || c.is_ascii_digit()).to_owned()
 }
 
 /// The fields of a 4104 script block message; `false` when the message is not one.

@@ -453,9 +453,7 @@ pub(crate) fn parse_text(text: &str, location: Location) -> Result<Event, SkipRe
                 if let Some(parent) = open.last_mut() {
                     parent.has_children = true;
                 }
-                if let Some(name) = element.leaf_name() {
-                    leaf(&mut event, &mut event_id, element.section, name, "")?;
-                }
+                leaf(&mut event, &mut event_id, &element, "")?;
             }
             XmlToken::End(_) => {
                 let Some(closed) = open.pop() else { break };
@@ -463,10 +461,8 @@ pub(crate) fn parse_text(text: &str, location: Location) -> Result<Event, SkipRe
                 if let Some(part) = &closed.element.part {
                     event.xml_parts.push((part.to_string(), closed.content..before));
                 }
-                if !closed.has_children
-                    && let Some(name) = closed.element.leaf_name()
-                {
-                    leaf(&mut event, &mut event_id, closed.element.section, name, content)?;
+                if !closed.has_children {
+                    leaf(&mut event, &mut event_id, &closed.element, content)?;
                 }
                 if open.is_empty() {
                     break;
@@ -498,18 +494,14 @@ enum Section {
 
 /// An element as the parser sees it.
 struct Element {
+    /// Whether its start tag has attributes (`<EventID Qualifiers='16384'>`).
+    has_attributes: bool,
     section: Section,
     /// The name its text is stored under when it is a leaf: a System field's name, a
     /// `Data` element's `Name`, a `UserData` element's own name.
     name: Option<Cow<'static, str>>,
     /// The field its inner XML is extracted whole as (`EventData_Xml`).
     part: Option<Cow<'static, str>>,
-}
-
-impl Element {
-    fn leaf_name(&self) -> Option<&str> {
-        self.name.as_deref()
-    }
 }
 
 /// An open element and where its content starts.
@@ -527,8 +519,9 @@ fn element(
     time: &mut Option<i64>,
 ) -> Result<Element, SkipReason> {
     let local = start.local_name().into_inner();
+    let has_attributes = start.attributes().next().is_some();
     let Some(parent) = open.last() else {
-        return Ok(Element { section: Section::Root, name: None, part: None });
+        return Ok(Element { has_attributes, section: Section::Root, name: None, part: None });
     };
     let depth = open.len();
     Ok(match (parent.element.section, depth) {
@@ -539,36 +532,45 @@ fn element(
                 b"UserData" => (Section::UserData, Some("UserData_Xml")),
                 _ => (Section::Other, None),
             };
-            Element { section, name: None, part: part.map(Cow::Borrowed) }
+            Element { has_attributes, section, name: None, part: part.map(Cow::Borrowed) }
         }
         (Section::System, 2) => {
             system_attributes(start, local, event, time)?;
             let name = system_leaf_name(local).map(Cow::Borrowed);
-            Element { section: Section::System, name, part: None }
+            Element { has_attributes, section: Section::System, name, part: None }
         }
         (Section::EventData, 2) => {
-            // `<Data Name='X'>`; an unnamed `<Data>` is the field `Data`.
+            // `<Data Name='X'>`; an unnamed `<Data>` is the field `Data`. A name that is not
+            // a word (`Process Name`) is cleaned as Splunk cleans field names.
             let name = if local == b"Data" {
-                Some(Cow::Owned(attribute(start, b"Name")?.unwrap_or_else(|| "Data".to_owned())))
+                let name = attribute(start, b"Name")?.unwrap_or_else(|| "Data".to_owned());
+                let clean = name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                    && !name.starts_with(|c: char| c == '_' || c.is_ascii_digit());
+                Some(Cow::Owned(if clean { name } else { super::clean_key(&name) }))
             } else {
                 None
             };
-            Element { section: Section::EventData, name, part: None }
+            Element { has_attributes, section: Section::EventData, name, part: None }
         }
         (Section::UserData, _) => {
             let own = std::str::from_utf8(local).ok().map(|name| Cow::Owned(name.to_owned()));
-            // The element directly inside `UserData` is extracted whole as `<Name>_Xml`.
-            let part = if depth == 2 {
+            // Some elements directly inside `UserData` are extracted whole as `<Name>_Xml`.
+            let part = if depth == 2 && WHOLE_USER_DATA.contains(&local) {
                 own.as_ref().map(|name| Cow::Owned(format!("{name}_Xml")))
             } else {
                 None
             };
-            Element { section: Section::UserData, name: own, part }
+            Element { has_attributes, section: Section::UserData, name: own, part }
         }
         // Below a System or EventData leaf, in `RenderingInfo`, or anywhere else: not read.
-        _ => Element { section: Section::Other, name: None, part: None },
+        _ => Element { has_attributes, section: Section::Other, name: None, part: None },
     })
 }
+
+/// The `UserData` elements the Windows add-on also extracts whole, as `<Name>_Xml`: the data
+/// sources list `LogFileCleared_Xml` for 1102 and no such field for any other `UserData`
+/// event (1100's `ServiceShutdown`, CAPI2's, 1149's `EventXML`).
+const WHOLE_USER_DATA: &[&[u8]] = &[b"LogFileCleared"];
 
 /// The Windows add-on's name for a System element's text.
 pub(crate) fn system_leaf_name(local: &[u8]) -> Option<&'static str> {
@@ -648,19 +650,25 @@ fn system_attributes(
 fn leaf(
     event: &mut Event,
     event_id: &mut Option<u32>,
-    section: Section,
-    name: &str,
+    element: &Element,
     value: &str,
 ) -> Result<(), SkipReason> {
-    match section {
+    let Some(name) = element.name.as_deref() else { return Ok(()) };
+    match element.section {
         Section::System => {
-            let Some(name) = system_leaf_name(name.as_bytes()) else { return Ok(()) };
+            let Some(mut name) = system_leaf_name(name.as_bytes()) else { return Ok(()) };
             match name {
                 "EventID" => {
                     let id = value.trim().parse().map_err(|_| {
                         SkipReason::Malformed(format!("EventID {value:?} is not a number"))
                     })?;
                     *event_id = Some(id);
+                    // The add-on extracts `EventID` only when the element has no attributes;
+                    // `<EventID Qualifiers='16384'>7045</EventID>` gives `EventCode` alone
+                    // (every data source of such events lists `EventCode` and no `EventID`).
+                    if element.has_attributes {
+                        name = "EventCode";
+                    }
                 }
                 "Channel" => value.clone_into(&mut event.channel),
                 "Computer" => value.clone_into(&mut event.computer),

@@ -37,8 +37,11 @@ pub enum Family {
     System,
     /// `Microsoft-Windows-PowerShell/Operational` and `Windows PowerShell`: the Windows add-on.
     PowerShell,
-    /// Any other channel (`Application`, Defender, `PrintService`, …): the Windows add-on's
-    /// fields common to every event.
+    /// `Application` and `Microsoft-Windows-TaskScheduler/Operational`: the Windows add-on,
+    /// which gives these a `dest`.
+    Application,
+    /// Any other channel (Defender, `PrintService`, `CAPI2`, …): the Windows add-on's fields
+    /// common to every event.
     Windows,
 }
 
@@ -55,6 +58,8 @@ impl Family {
             Family::System
         } else if is("Microsoft-Windows-PowerShell/Operational") || is("Windows PowerShell") {
             Family::PowerShell
+        } else if is("Application") || is("Microsoft-Windows-TaskScheduler/Operational") {
+            Family::Application
         } else {
             Family::Windows
         }
@@ -73,8 +78,9 @@ pub(crate) enum Rule {
     /// The first of these fields that has a value other than empty or `-` (Windows writes
     /// `-` for "none").
     FirstOf(&'static [&'static str]),
-    /// The file name after the last `\` (or `/`) of a path field.
-    Basename(&'static str),
+    /// The file name after the last `\` (or `/`) of the first of these path fields the event
+    /// has.
+    Basename(&'static [&'static str]),
     /// A field lower-cased.
     Lower(&'static str),
     /// A fixed value.
@@ -83,8 +89,9 @@ pub(crate) enum Rule {
     Keyed(&'static str, &'static str),
     /// A field split at `;` into values, trimmed, empty ones and `-` left out.
     Split(&'static str),
-    /// A field's value (ignoring case) looked up in a fixed table.
-    Lookup(&'static str, &'static [(&'static str, &'static str)]),
+    /// The value of the first of these fields the event has, looked up (ignoring case) in a
+    /// fixed table.
+    Lookup(&'static [&'static str], &'static [(&'static str, &'static str)]),
     /// No value for these events, whatever a wider table gives.
     Absent,
     /// Computed by a function; `verbatim` says whether its value is always a slice of
@@ -102,7 +109,10 @@ impl Rule {
                     value.first().is_some_and(|first| !first.is_empty() && first != "-")
                 })
             }),
-            Rule::Basename(name) => view.extracted(name).map(|value| map_slices(value, basename)),
+            Rule::Basename(names) => names
+                .iter()
+                .find_map(|name| view.extracted(name))
+                .map(|value| map_slices(value, basename)),
             Rule::Lower(name) => {
                 view.extracted(name).map(|value| map_owned(value, str::to_lowercase))
             }
@@ -125,8 +135,8 @@ impl Rule {
                     _ => Some(Val::Many(pieces)),
                 }
             }
-            Rule::Lookup(name, table) => {
-                let value = view.extracted(name)?;
+            Rule::Lookup(names, table) => {
+                let value = names.iter().find_map(|name| view.extracted(name))?;
                 let value = value.first()?.trim();
                 table
                     .iter()
@@ -208,18 +218,27 @@ const EMPTY: Table = &[];
 /// The tables that apply to an event of `family` and `code`, most specific first: the
 /// `EventCode`'s own, the one it shares with related codes, the family's, the add-on's, and
 /// the fields of every event.
-pub(crate) fn tables_for(family: Family, code: u32) -> [Table; 5] {
+pub(crate) fn tables_for(family: Family, code: u32) -> [Table; 6] {
     let by_code = |codes: &'static [(u32, Table)]| {
         codes.iter().find(|(each, _)| *each == code).map_or(EMPTY, |(_, table)| *table)
     };
     match family {
         Family::Sysmon => {
             let shared = if matches!(code, 12..=14) { SYSMON_REGISTRY } else { EMPTY };
-            [by_code(SYSMON_BY_CODE), shared, SYSMON, EMPTY, COMMON]
+            [by_code(SYSMON_BY_CODE), shared, SYSMON, EMPTY, EMPTY, COMMON]
         }
-        Family::Security => [by_code(SECURITY_BY_CODE), EMPTY, SECURITY, WINDOWS_ADDON, COMMON],
-        Family::System => [by_code(SYSTEM_BY_CODE), EMPTY, EMPTY, WINDOWS_ADDON, COMMON],
-        Family::PowerShell | Family::Windows => [EMPTY, EMPTY, EMPTY, WINDOWS_ADDON, COMMON],
+        Family::Security => {
+            let shared = SECURITY_SHARED
+                .iter()
+                .find(|(codes, _)| codes.contains(&code))
+                .map_or(EMPTY, |(_, table)| *table);
+            [by_code(SECURITY_BY_CODE), shared, SECURITY, VENDOR_AND_DEST, WINDOWS_ADDON, COMMON]
+        }
+        Family::System => {
+            [by_code(SYSTEM_BY_CODE), EMPTY, EMPTY, VENDOR_AND_DEST, WINDOWS_ADDON, COMMON]
+        }
+        Family::Application => [EMPTY, EMPTY, EMPTY, DEST, WINDOWS_ADDON, COMMON],
+        Family::PowerShell | Family::Windows => [EMPTY, EMPTY, EMPTY, EMPTY, WINDOWS_ADDON, COMMON],
     }
 }
 
@@ -233,10 +252,12 @@ pub(crate) fn all_tables() -> impl Iterator<Item = (Family, Option<u32>, Table)>
     };
     family(Family::Sysmon, &[SYSMON, SYSMON_REGISTRY, COMMON])
         .chain(codes(Family::Sysmon, SYSMON_BY_CODE))
-        .chain(family(Family::Security, &[SECURITY, WINDOWS_ADDON, COMMON]))
+        .chain(family(Family::Security, &[SECURITY, VENDOR_AND_DEST, WINDOWS_ADDON, COMMON]))
+        .chain(SECURITY_SHARED.iter().map(|(_, table)| (Family::Security, None, *table)))
         .chain(codes(Family::Security, SECURITY_BY_CODE))
-        .chain(family(Family::System, &[WINDOWS_ADDON, COMMON]))
+        .chain(family(Family::System, &[VENDOR_AND_DEST, WINDOWS_ADDON, COMMON]))
         .chain(codes(Family::System, SYSTEM_BY_CODE))
+        .chain(family(Family::Application, &[DEST, WINDOWS_ADDON, COMMON]))
         .chain(family(Family::PowerShell, &[WINDOWS_ADDON, COMMON]))
         .chain(family(Family::Windows, &[WINDOWS_ADDON, COMMON]))
 }
@@ -246,22 +267,33 @@ pub(crate) fn every_rule_named(name: &str) -> impl Iterator<Item = &'static Rule
     all_tables().filter_map(move |(_, _, table)| rule(table, name))
 }
 
-/// Every Windows event, whatever its add-on.
+/// Every Windows event, whatever its add-on. `EventCode` is the `EventID` (the reader holds
+/// an `EventID` written with attributes, `Qualifiers='16384'`, as `EventCode` only: the
+/// data sources of such events list `EventCode` and never `EventID`).
 const COMMON: Table = &[
     ("EventCode", Rule::Alias("EventID")),
     ("RecordNumber", Rule::Alias("EventRecordID")),
     ("signature_id", Rule::FirstOf(&["EventID", "EventCode"])),
-    ("dest", Rule::FirstOf(&["Computer", "ComputerName"])),
     ("user_id", Rule::Alias("UserID")),
 ];
 
-/// The Windows add-on's fields for every channel it handles (not Sysmon's).
+/// The Windows add-on's fields for every channel it handles (not Sysmon's). `dest` only for
+/// the channels whose data sources list it ([`DEST`]).
 const WINDOWS_ADDON: Table = &[
     ("dvc", Rule::FirstOf(&["Computer", "ComputerName"])),
     ("dvc_nt_host", Rule::FirstOf(&["Computer", "ComputerName"])),
+    ("vendor_product", Rule::Const("Microsoft Windows")),
+];
+
+/// `dest`, the host the event was logged on: Security, System, Application, `TaskScheduler`
+/// (not PowerShell, Defender, `CAPI2`, `PrintService`: their lists have no `dest`).
+const DEST: Table = &[("dest", Rule::FirstOf(&["Computer", "ComputerName"]))];
+
+/// `dest` and the add-on's `vendor`/`product` (listed for Security and System only).
+const VENDOR_AND_DEST: Table = &[
+    ("dest", Rule::FirstOf(&["Computer", "ComputerName"])),
     ("product", Rule::Const("Windows")),
     ("vendor", Rule::Const("Microsoft")),
-    ("vendor_product", Rule::Const("Microsoft Windows")),
 ];
 
 /// The Sysmon add-on's fields for every `EventCode`: the acting process is `Image`.
@@ -272,11 +304,12 @@ const SYSMON: Table = &[
     ("RecordID", Rule::Alias("EventRecordID")),
     ("SecurityID", Rule::Alias("UserID")),
     ("TimeCreated", Rule::Alias("SystemTime")),
+    ("dest", Rule::Alias("Computer")),
     ("dvc_nt_host", Rule::Alias("Computer")),
-    ("process_exec", Rule::Basename("Image")),
+    ("process_exec", Rule::Basename(&["Image"])),
     ("process_guid", Rule::Alias("ProcessGuid")),
     ("process_id", Rule::Alias("ProcessId")),
-    ("process_name", Rule::Basename("Image")),
+    ("process_name", Rule::Basename(&["Image"])),
     ("process_path", Rule::Alias("Image")),
     ("user", Rule::Alias("User")),
     ("vendor_product", Rule::Const("Microsoft Sysmon")),
@@ -311,10 +344,10 @@ const SYSMON_PROCESS_CREATE: Table = &[
     ("SHA256", Rule::Keyed("Hashes", "SHA256")),
     ("original_file_name", Rule::Alias("OriginalFileName")),
     ("parent_process", Rule::Alias("ParentCommandLine")),
-    ("parent_process_exec", Rule::Basename("ParentImage")),
+    ("parent_process_exec", Rule::Basename(&["ParentImage"])),
     ("parent_process_guid", Rule::Alias("ParentProcessGuid")),
     ("parent_process_id", Rule::Alias("ParentProcessId")),
-    ("parent_process_name", Rule::Basename("ParentImage")),
+    ("parent_process_name", Rule::Basename(&["ParentImage"])),
     ("parent_process_path", Rule::Alias("ParentImage")),
     ("process", Rule::Alias("CommandLine")),
     ("process_current_directory", Rule::Alias("CurrentDirectory")),
@@ -329,13 +362,18 @@ const SYSMON_PROCESS_CREATE: Table = &[
 /// Sysmon logs was made, so `action` is `allowed`.
 const SYSMON_NETWORK: Table = &[
     ("action", Rule::Const("allowed")),
+    // The data source lists no `process_path` for a connection.
+    ("process_path", Rule::Absent),
     ("dest", Rule::Alias("DestinationIp")),
     ("dest_ip", Rule::Alias("DestinationIp")),
     ("dest_port", Rule::Alias("DestinationPort")),
-    ("direction", Rule::Lookup("Initiated", &[("true", "outbound"), ("false", "inbound")])),
+    ("direction", Rule::Lookup(&["Initiated"], &[("true", "outbound"), ("false", "inbound")])),
     ("dvc", Rule::Alias("Computer")),
     ("protocol", Rule::Const("ip")),
-    ("protocol_version", Rule::Lookup("DestinationIsIpv6", &[("true", "ipv6"), ("false", "ipv4")])),
+    (
+        "protocol_version",
+        Rule::Lookup(&["DestinationIsIpv6"], &[("true", "ipv6"), ("false", "ipv4")]),
+    ),
     ("src", Rule::Alias("SourceIp")),
     ("src_host", Rule::Alias("SourceHostname")),
     ("src_ip", Rule::Alias("SourceIp")),
@@ -354,13 +392,13 @@ const SYSMON_DRIVER_LOAD: Table = &[
 
 /// Sysmon 7, image loaded. `loaded_file`/`loaded_file_path` are the CIM `Endpoint.Processes`
 /// names content reads for the loaded image (`sysmon` `EventCode=7 … loaded_file_path IN
-/// (…)`); not in the data source's list, which predates them.
+/// (…)`), as it reads `process_guid`; not in the data source's list, which predates them.
 const SYSMON_IMAGE_LOAD: Table = &[
     ("IMPHASH", Rule::Keyed("Hashes", "IMPHASH")),
     ("MD5", Rule::Keyed("Hashes", "MD5")),
     ("SHA256", Rule::Keyed("Hashes", "SHA256")),
     ("action", Rule::Const("allowed")),
-    ("loaded_file", Rule::Basename("ImageLoaded")),
+    ("loaded_file", Rule::Basename(&["ImageLoaded"])),
     ("loaded_file_path", Rule::Alias("ImageLoaded")),
     ("original_file_name", Rule::Alias("OriginalFileName")),
     ("process_hash", Rule::Alias("Hashes")),
@@ -371,15 +409,15 @@ const SYSMON_IMAGE_LOAD: Table = &[
 /// source process is the parent, the target the process.
 const SYSMON_REMOTE_THREAD: Table = &[
     ("action", Rule::Const("allowed")),
-    ("parent_process_exec", Rule::Basename("SourceImage")),
+    ("parent_process_exec", Rule::Basename(&["SourceImage"])),
     ("parent_process_guid", Rule::Alias("SourceProcessGuid")),
     ("parent_process_id", Rule::Alias("SourceProcessId")),
-    ("parent_process_name", Rule::Basename("SourceImage")),
+    ("parent_process_name", Rule::Basename(&["SourceImage"])),
     ("parent_process_path", Rule::Alias("SourceImage")),
-    ("process_exec", Rule::Basename("TargetImage")),
+    ("process_exec", Rule::Basename(&["TargetImage"])),
     ("process_guid", Rule::Alias("TargetProcessGuid")),
     ("process_id", Rule::Alias("TargetProcessId")),
-    ("process_name", Rule::Basename("TargetImage")),
+    ("process_name", Rule::Basename(&["TargetImage"])),
     ("process_path", Rule::Alias("TargetImage")),
     ("src_address", Rule::Alias("StartAddress")),
     ("src_function", Rule::Alias("StartFunction")),
@@ -390,15 +428,15 @@ const SYSMON_REMOTE_THREAD: Table = &[
 const SYSMON_PROCESS_ACCESS: Table = &[
     ("action", Rule::Const("allowed")),
     ("granted_access", Rule::Alias("GrantedAccess")),
-    ("parent_process_exec", Rule::Basename("SourceImage")),
+    ("parent_process_exec", Rule::Basename(&["SourceImage"])),
     ("parent_process_guid", Rule::Alias("SourceProcessGUID")),
     ("parent_process_id", Rule::Alias("SourceProcessId")),
-    ("parent_process_name", Rule::Basename("SourceImage")),
+    ("parent_process_name", Rule::Basename(&["SourceImage"])),
     ("parent_process_path", Rule::Alias("SourceImage")),
-    ("process_exec", Rule::Basename("TargetImage")),
+    ("process_exec", Rule::Basename(&["TargetImage"])),
     ("process_guid", Rule::Alias("TargetProcessGUID")),
     ("process_id", Rule::Alias("TargetProcessId")),
-    ("process_name", Rule::Basename("TargetImage")),
+    ("process_name", Rule::Basename(&["TargetImage"])),
     ("process_path", Rule::Alias("TargetImage")),
 ];
 
@@ -406,7 +444,7 @@ const SYSMON_PROCESS_ACCESS: Table = &[
 const SYSMON_FILE_CREATE: Table = &[
     ("action", Rule::Const("created")),
     ("file_create_time", Rule::Alias("CreationUtcTime")),
-    ("file_name", Rule::Basename("TargetFilename")),
+    ("file_name", Rule::Basename(&["TargetFilename"])),
     ("file_path", Rule::Alias("TargetFilename")),
     ("object_category", Rule::Const("file")),
 ];
@@ -419,7 +457,7 @@ const SYSMON_FILE_STREAM: Table = &[
     ("action", Rule::Const("allowed")),
     ("file_create_time", Rule::Alias("CreationUtcTime")),
     ("file_hash", Rule::Alias("Hash")),
-    ("file_name", Rule::Basename("TargetFilename")),
+    ("file_name", Rule::Basename(&["TargetFilename"])),
     ("file_path", Rule::Alias("TargetFilename")),
 ];
 
@@ -429,9 +467,12 @@ const SYSMON_PIPE: Table =
 
 /// Sysmon 23 and 26, file deleted (archived or not).
 const SYSMON_FILE_DELETE: Table = &[
+    ("IMPHASH", Rule::Keyed("Hashes", "IMPHASH")),
+    ("MD5", Rule::Keyed("Hashes", "MD5")),
+    ("SHA256", Rule::Keyed("Hashes", "SHA256")),
     ("action", Rule::Const("deleted")),
     ("file_hash", Rule::Alias("Hashes")),
-    ("file_name", Rule::Basename("TargetFilename")),
+    ("file_name", Rule::Basename(&["TargetFilename"])),
     ("file_path", Rule::Alias("TargetFilename")),
     ("object_category", Rule::Const("file")),
 ];
@@ -451,7 +492,7 @@ const SYSMON_REGISTRY: Table = &[
 const SYSMON_REGISTRY_OBJECT: Table = &[(
     "action",
     Rule::Lookup(
-        "EventType",
+        &["EventType"],
         &[
             ("CreateKey", "created"),
             ("CreateValue", "created"),
@@ -477,13 +518,18 @@ const SYSMON_REGISTRY_RENAME: Table = &[("action", Rule::Const("modified"))];
 const SYSMON_DNS: Table = &[
     ("answer", Rule::Split("QueryResults")),
     ("dest", Rule::Absent),
+    // The data source lists no `process_id`/`process_path` for a query.
+    ("process_id", Rule::Absent),
+    ("process_path", Rule::Absent),
     ("query", Rule::Alias("QueryName")),
     ("reply_code_id", Rule::Alias("QueryStatus")),
     ("src", Rule::Alias("Computer")),
 ];
 
 /// The Windows add-on's Security fields for every `EventCode`: the XML names, and the
-/// classic-era names the add-on keeps as aliases.
+/// classic-era names the add-on keeps as aliases. reading, from which lists have them:
+/// `user` is the account acted on (`TargetUserName`), `src_user` the actor when there is one
+/// (not `-`), `src` the workstation named.
 const SECURITY: Table = &[
     ("Caller_Domain", Rule::Alias("SubjectDomainName")),
     ("Caller_User_Name", Rule::Alias("SubjectUserName")),
@@ -494,23 +540,35 @@ const SECURITY: Table = &[
     ("Target_Domain", Rule::Alias("TargetDomainName")),
     ("Target_User_Name", Rule::Alias("TargetUserName")),
     ("dest_nt_domain", Rule::Alias("TargetDomainName")),
-    ("object_file_name", Rule::Basename("ObjectName")),
+    ("object_file_name", Rule::Basename(&["ObjectName"])),
     ("object_file_path", Rule::Alias("ObjectName")),
-    ("process", Rule::Alias("ProcessName")),
     ("process_id", Rule::Alias("ProcessId")),
-    ("process_name", Rule::Basename("ProcessName")),
-    ("process_path", Rule::Alias("ProcessName")),
     ("signature", Rule::Computed { eval: security_signature, verbatim: false }),
-    // reading: `src` is the remote address when there is one, else the workstation name.
-    ("src", Rule::FirstOf(&["IpAddress", "WorkstationName"])),
+    ("src", Rule::FirstOf(&["WorkstationName", "Workstation"])),
     ("src_ip", Rule::Alias("IpAddress")),
-    ("src_nt_domain", Rule::Alias("SubjectDomainName")),
+    ("src_nt_domain", Rule::FirstOf(&["SubjectDomainName"])),
     ("src_port", Rule::Alias("IpPort")),
-    ("src_user", Rule::Alias("SubjectUserName")),
+    ("src_user", Rule::FirstOf(&["SubjectUserName"])),
     ("status", Rule::Computed { eval: audit_result, verbatim: false }),
-    // reading: the account acted on when the event names one, else the actor.
-    ("user", Rule::FirstOf(&["TargetUserName", "SubjectUserName"])),
+    ("user", Rule::Alias("TargetUserName")),
 ];
+
+/// Tables several Security `EventCode`s share.
+const SECURITY_SHARED: &[(&[u32], Table)] = &[
+    // The acting process's fields, for the events whose lists have them (and registry and
+    // handle events, by the same `ProcessName`).
+    (&[4624, 4625, 4656, 4657, 4658, 4663, 4703], SECURITY_PROCESS),
+    // Network logons and share access: `src` is the remote address.
+    (&[4648, 4768, 4769, 4771, 5140, 5145], SECURITY_REMOTE_SOURCE),
+];
+
+const SECURITY_PROCESS: Table = &[
+    ("process", Rule::Alias("ProcessName")),
+    ("process_name", Rule::Basename(&["ProcessName"])),
+    ("process_path", Rule::Alias("ProcessName")),
+];
+
+const SECURITY_REMOTE_SOURCE: Table = &[("src", Rule::FirstOf(&["IpAddress", "WorkstationName"]))];
 
 /// Authentication events: `action` is the audit result.
 const SECURITY_AUTHENTICATION: Table =
@@ -530,23 +588,25 @@ const SECURITY_BY_CODE: &[(u32, Table)] = &[
     (4776, SECURITY_AUTHENTICATION),
 ];
 
-/// Security 4688, process creation: the reference's 4688 → `Endpoint.Processes` mapping.
-/// Ids stay as the event writes them (hex, `0x12d8`).
+/// Security 4688, process creation: the reference's 4688 → `Endpoint.Processes` mapping,
+/// from the XML names or, in a classic event, the message's (`New_Process_Name`,
+/// `Process_Command_Line`, `Creator_Process_Name`). Ids stay as the event writes them (hex,
+/// `0x12d8`).
 const SECURITY_PROCESS_CREATE: Table = &[
     ("Process_Command_Line", Rule::Alias("CommandLine")),
     ("Token_Elevation_Type", Rule::Alias("TokenElevationType")),
-    ("new_process_id", Rule::Alias("NewProcessId")),
-    ("new_process_name", Rule::Basename("NewProcessName")),
+    ("new_process_id", Rule::FirstOf(&["NewProcessId", "New_Process_ID"])),
+    ("new_process_name", Rule::Basename(&["NewProcessName", "New_Process_Name"])),
     // reading: 4688 has no parent command line; the list's `parent_process` is its path.
-    ("parent_process", Rule::Alias("ParentProcessName")),
-    ("parent_process_id", Rule::Alias("ProcessId")),
-    ("parent_process_name", Rule::Basename("ParentProcessName")),
-    ("parent_process_path", Rule::Alias("ParentProcessName")),
-    ("process", Rule::Alias("CommandLine")),
-    ("process_exec", Rule::Basename("NewProcessName")),
-    ("process_id", Rule::Alias("NewProcessId")),
-    ("process_name", Rule::Basename("NewProcessName")),
-    ("process_path", Rule::Alias("NewProcessName")),
+    ("parent_process", Rule::FirstOf(&["ParentProcessName", "Creator_Process_Name"])),
+    ("parent_process_id", Rule::FirstOf(&["ProcessId", "Creator_Process_ID"])),
+    ("parent_process_name", Rule::Basename(&["ParentProcessName", "Creator_Process_Name"])),
+    ("parent_process_path", Rule::FirstOf(&["ParentProcessName", "Creator_Process_Name"])),
+    ("process", Rule::FirstOf(&["CommandLine", "Process_Command_Line"])),
+    ("process_exec", Rule::Basename(&["NewProcessName", "New_Process_Name"])),
+    ("process_id", Rule::FirstOf(&["NewProcessId", "New_Process_ID"])),
+    ("process_name", Rule::Basename(&["NewProcessName", "New_Process_Name"])),
+    ("process_path", Rule::FirstOf(&["NewProcessName", "New_Process_Name"])),
     ("user", Rule::Computed { eval: user_4688, verbatim: false }),
 ];
 
@@ -554,7 +614,7 @@ const SECURITY_PROCESS_CREATE: Table = &[
 /// from the access mask (`DELETE` deleted, write or append data modified, read data read).
 const SECURITY_OBJECT_ACCESS: Table = &[
     ("action", Rule::Computed { eval: access_action, verbatim: false }),
-    ("file_name", Rule::Basename("ObjectName")),
+    ("file_name", Rule::Basename(&["ObjectName"])),
     ("file_path", Rule::Alias("ObjectName")),
     ("user", Rule::Alias("SubjectUserName")),
 ];
@@ -567,12 +627,12 @@ const SECURITY_REGISTRY_VALUE: Table = &[
     (
         "action",
         Rule::Lookup(
-            "OperationType",
+            &["OperationType"],
             &[("%%1904", "created"), ("%%1905", "modified"), ("%%1906", "deleted")],
         ),
     ),
     ("registry_hive", Rule::Computed { eval: registry_hive_4657, verbatim: false }),
-    ("registry_key_name", Rule::Basename("ObjectName")),
+    ("registry_key_name", Rule::Basename(&["ObjectName"])),
     ("registry_path", Rule::Computed { eval: registry_path_4657, verbatim: false }),
     ("registry_value_data", Rule::Alias("NewValue")),
     ("registry_value_name", Rule::Alias("ObjectValueName")),
@@ -589,7 +649,7 @@ const SECURITY_SERVICE_INSTALL: Table = &[
     ("service_path", Rule::Alias("ServiceFileName")),
     (
         "start_mode",
-        Rule::Lookup("ServiceStartType", &[("2", "auto"), ("3", "manual"), ("4", "disabled")]),
+        Rule::Lookup(&["ServiceStartType"], &[("2", "auto"), ("3", "manual"), ("4", "disabled")]),
     ),
     ("user", Rule::Alias("ServiceAccount")),
 ];
@@ -597,21 +657,22 @@ const SECURITY_SERVICE_INSTALL: Table = &[
 const SYSTEM_BY_CODE: &[(u32, Table)] =
     &[(7036, SYSTEM_SERVICE_STATE), (7040, SYSTEM_SERVICE_CHANGE), (7045, SYSTEM_SERVICE_INSTALL)];
 
-/// System 7045, service installed: `Endpoint.Services` fields. reading: `start_mode` from
+/// System 7045, service installed: `Endpoint.Services` fields, from the XML names or a
+/// classic event's (`Service_Name`, `Service_File_Name`, …). reading: `start_mode` from
 /// `StartType` (`auto start` auto, `demand start` manual, `disabled`); the service's account
 /// is its `user`.
 const SYSTEM_SERVICE_INSTALL: Table = &[
-    ("service", Rule::Alias("ServiceName")),
-    ("service_name", Rule::Alias("ServiceName")),
-    ("service_path", Rule::Alias("ImagePath")),
+    ("service", Rule::FirstOf(&["ServiceName", "Service_Name"])),
+    ("service_name", Rule::FirstOf(&["ServiceName", "Service_Name"])),
+    ("service_path", Rule::FirstOf(&["ImagePath", "Service_File_Name"])),
     (
         "start_mode",
         Rule::Lookup(
-            "StartType",
+            &["StartType", "Service_Start_Type"],
             &[("auto start", "auto"), ("demand start", "manual"), ("disabled", "disabled")],
         ),
     ),
-    ("user", Rule::Alias("AccountName")),
+    ("user", Rule::FirstOf(&["AccountName", "Service_Account"])),
 ];
 
 /// System 7036, service state changed: `param1` is the service, `param2` its new state.
@@ -619,7 +680,7 @@ const SYSTEM_SERVICE_INSTALL: Table = &[
 const SYSTEM_SERVICE_STATE: Table = &[
     ("service", Rule::Alias("param1")),
     ("service_name", Rule::Alias("param1")),
-    ("status", Rule::Lookup("param2", &[("running", "started"), ("stopped", "stopped")])),
+    ("status", Rule::Lookup(&["param2"], &[("running", "started"), ("stopped", "stopped")])),
 ];
 
 /// System 7040, service start type changed: `param1` is the service.
@@ -629,18 +690,33 @@ const SYSTEM_SERVICE_CHANGE: Table =
 /// The user of a 4688. Reading taken (the add-on's exact rule is not known here): the target
 /// account (the new process's token, written since Windows 10) when it names one, else the
 /// subject (the creator); as `DOMAIN\name` like Sysmon's `User`, so that both sources group
-/// together in `by Processes.user`. An account written as `-` or empty is no account.
+/// together in `by Processes.user`. An account written as `-` or empty is no account. A
+/// classic event gives the same from its message's `Account_Name`/`Account_Domain` pairs.
 fn user_4688<'a>(view: &SplunkEvent<'a>) -> Option<Val<'a>> {
     let event = view.event();
-    let account = |name: &str, domain: &str| {
-        let name = event.data(name).filter(|name| !name.is_empty() && *name != "-")?;
-        Some(match event.data(domain).filter(|domain| !domain.is_empty() && *domain != "-") {
-            Some(domain) => format!("{domain}\\{name}"),
-            None => name.to_owned(),
-        })
+    let named = |value: &&str| !value.is_empty() && *value != "-";
+    let account = |name: &str, domain: Option<&str>| match domain.filter(named) {
+        Some(domain) => format!("{domain}\\{name}"),
+        None => name.to_owned(),
     };
-    account("TargetUserName", "TargetDomainName")
-        .or_else(|| account("SubjectUserName", "SubjectDomainName"))
+    let xml = |name: &str, domain: &str| {
+        let name = event.data(name).filter(named)?;
+        Some(account(name, event.data(domain)))
+    };
+    // A classic message lists the creator's `Account_Name` first and the target's second.
+    let classic = || {
+        let accounts: Vec<&str> = event.data_values("Account_Name").collect();
+        let domains: Vec<&str> = event.data_values("Account_Domain").collect();
+        accounts
+            .iter()
+            .enumerate()
+            .rev()
+            .find(|(_, name)| named(name))
+            .map(|(at, name)| account(name, domains.get(at).copied()))
+    };
+    xml("TargetUserName", "TargetDomainName")
+        .or_else(|| xml("SubjectUserName", "SubjectDomainName"))
+        .or_else(classic)
         .map(Val::one)
 }
 
@@ -660,13 +736,13 @@ fn audit_result<'a>(view: &SplunkEvent<'a>) -> Option<Val<'a>> {
 }
 
 /// The title Microsoft documents for each Security event ("4688(S): A new process has been
-/// created"), which the Windows add-on gives as `signature`.
+/// created"), which the Windows add-on gives as `signature` (the data sources of 4627, 4703
+/// and 4798 list no `signature`: they are left out).
 const SECURITY_TITLES: &[(u32, &str)] = &[
     (1100, "The event logging service has shut down"),
     (1102, "The audit log was cleared"),
     (4624, "An account was successfully logged on"),
     (4625, "An account failed to log on"),
-    (4627, "Group membership information"),
     (4648, "A logon was attempted using explicit credentials"),
     (4656, "A handle to an object was requested"),
     (4657, "A registry value was modified"),
@@ -679,7 +755,6 @@ const SECURITY_TITLES: &[(u32, &str)] = &[
     (4697, "A service was installed in the system"),
     (4698, "A scheduled task was created"),
     (4699, "A scheduled task was deleted"),
-    (4703, "A token right was adjusted"),
     (4719, "System audit policy was changed"),
     (4720, "A user account was created"),
     (4724, "An attempt was made to reset an account's password"),
@@ -697,7 +772,6 @@ const SECURITY_TITLES: &[(u32, &str)] = &[
     (4776, "The computer attempted to validate the credentials for an account"),
     (4781, "The name of an account was changed"),
     (4794, "An attempt was made to set the Directory Services Restore Mode administrator password"),
-    (4798, "A user's local group membership was enumerated"),
     (4876, "Certificate Services backup started"),
     (4886, "Certificate Services received a certificate request"),
     (4887, "Certificate Services approved a certificate request and issued a certificate"),

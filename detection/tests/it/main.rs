@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod events;
+mod fields;
 mod hits;
 mod properties;
 mod render;

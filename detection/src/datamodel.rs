@@ -663,6 +663,21 @@ impl Node {
         self.root().dataset.calculations
     }
 
+    /// The dataset's own CIM fields (its `fields[]`; calculated fields are not among them).
+    pub fn cim_fields(&self) -> &'static [&'static str] {
+        self.dataset.fields
+    }
+
+    /// The dataset's constraint on its parent's records, as the CIM writes it (`action=*`,
+    /// `action=allowed`); `None` for a root dataset.
+    pub fn constraint(&self) -> Option<String> {
+        match self.dataset.constraint {
+            Constraint::All => None,
+            Constraint::Present(field) => Some(format!("{field}=*")),
+            Constraint::Equals(field, value) => Some(format!("{field}={value}")),
+        }
+    }
+
     /// Whether `record` is one of this dataset's: of its root and passing the constraint of
     /// every dataset on the way down.
     pub fn selects(&self, record: &NodeRecord) -> bool {
@@ -796,8 +811,16 @@ pub const PROCESSES_NODE: &str = "Processes";
 
 /// The record `view`'s event gives, if it belongs to a mapped dataset: the dataset's CIM
 /// fields the event has, then the dataset's calculations.
+///
+/// Classic text events give no record yet, although their fields would fill one (a classic
+/// 4688 has `process`, `process_name`, …): the candidate scan of XML exports passes over the
+/// text between XML events, so such a record would exist when a file is read in full and not
+/// when it is prefiltered, and shortcuts must never change rows. Raw searches read them.
 pub fn node_record(view: &SplunkEvent<'_>) -> Option<NodeRecord> {
     let event = view.event();
+    if event.raw_format == crate::events::RawFormat::Classic {
+        return None;
+    }
     let member = MEMBERS.iter().find(|member| {
         member.family == view.family()
             && member.code == event.event_id

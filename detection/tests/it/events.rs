@@ -621,7 +621,7 @@ impl std::io::Read for Trickle {
 
 #[test]
 fn reading_in_tiny_pieces_gives_the_same_events() {
-    for name in FIXTURES {
+    for name in FIXTURES.iter().chain(crate::fields::SOURCE_FIXTURES) {
         let path = fixture(&format!("events/{name}"));
         let whole: Vec<Event> =
             EventReader::open(&path).unwrap().collect::<Result<_, _>>().unwrap();

@@ -17,7 +17,6 @@
 
 use std::collections::BTreeMap;
 
-use crate::eval::FieldValue;
 use crate::events::Event;
 use crate::fields::{Family, Origin, SplunkEvent, derived_is_verbatim};
 
@@ -649,13 +648,7 @@ impl Node {
     /// and calculated fields of its root, and the inherited `host`, `source`, `sourcetype`.
     /// `_time` is every record's time.
     pub fn fields(&self) -> Vec<&'static str> {
-        let root = self.root().dataset;
-        let mut fields: Vec<&'static str> = root.fields.to_vec();
-        fields.extend(root.calculations.iter().map(|(name, _)| *name));
-        fields.extend(INHERITED);
-        fields.sort_unstable();
-        fields.dedup();
-        fields
+        sorted_fields(self.root().dataset).to_vec()
     }
 
     /// The dataset's calculations, in order (a child's are its root's).
@@ -708,6 +701,26 @@ impl Node {
     pub fn provenance(&self, field: &str) -> Provenance {
         provenance(self.prefix(), field)
     }
+}
+
+/// A root dataset's fields, calculated fields and inherited ones, sorted: computed once.
+fn sorted_fields(root: &'static Dataset) -> &'static [&'static str] {
+    static SORTED: std::sync::OnceLock<Vec<Vec<&'static str>>> = std::sync::OnceLock::new();
+    let all = SORTED.get_or_init(|| {
+        DATASETS
+            .iter()
+            .map(|dataset| {
+                let mut fields: Vec<&'static str> = dataset.fields.to_vec();
+                fields.extend(dataset.calculations.iter().map(|(name, _)| *name));
+                fields.extend(INHERITED);
+                fields.sort_unstable();
+                fields.dedup();
+                fields
+            })
+            .collect()
+    });
+    let at = DATASETS.iter().position(|each| std::ptr::eq(each, root)).unwrap_or(0);
+    all.get(at).map_or(&[], Vec::as_slice)
 }
 
 /// Fields every dataset inherits from Splunk's `BaseEvent` (besides `_time`).
@@ -821,18 +834,17 @@ pub fn node_record(view: &SplunkEvent<'_>) -> Option<NodeRecord> {
     if event.raw_format == crate::events::RawFormat::Classic {
         return None;
     }
-    let member = MEMBERS.iter().find(|member| {
+    let (_, root) = member_datasets().iter().find(|(member, _)| {
         member.family == view.family()
             && member.code == event.event_id
             && member.only_if.is_none_or(|holds| holds(event))
     })?;
-    let node = Node { dataset: dataset(model_of(member.dataset), member.dataset)? };
-    let mut fields = BTreeMap::new();
-    for name in node.fields() {
-        if let Some(value) = view.value(name) {
-            fields.insert(name, held(value));
-        }
-    }
+    let node = Node { dataset: root };
+    let mut found = Vec::with_capacity(32);
+    view.fields_among(sorted_fields(node.dataset), &mut |name, value| {
+        found.push((name, value.into_joined()));
+    });
+    let mut fields: BTreeMap<&'static str, String> = found.into_iter().collect();
     if node.dataset.name == PROCESSES_NODE {
         // The base search: `| eval process_integrity_level=lower(process_integrity_level)`.
         if let Some(level) = fields.get_mut("process_integrity_level") {
@@ -842,22 +854,24 @@ pub fn node_record(view: &SplunkEvent<'_>) -> Option<NodeRecord> {
     for (name, calc) in node.dataset.calculations {
         calculate(&mut fields, name, *calc);
     }
-    Some(NodeRecord { node: node.dataset.name, time_micros: event.time_micros, fields })
+    Some(NodeRecord { node: root.name, time_micros: event.time_micros, fields })
 }
 
-/// The model of a root dataset of [`MEMBERS`].
-fn model_of(dataset_name: &str) -> &'static str {
-    DATASETS
-        .iter()
-        .find(|each| each.name == dataset_name && each.parent.is_none())
-        .map_or("", |each| each.model)
-}
-
-fn held(value: FieldValue) -> String {
-    match value {
-        FieldValue::Single(value) => value,
-        FieldValue::Multi(values) => values.join("\n"),
-    }
+/// Each of [`MEMBERS`] with its root dataset, found once.
+fn member_datasets() -> &'static [(&'static Member, &'static Dataset)] {
+    static FOUND: std::sync::OnceLock<Vec<(&'static Member, &'static Dataset)>> =
+        std::sync::OnceLock::new();
+    FOUND.get_or_init(|| {
+        MEMBERS
+            .iter()
+            .filter_map(|member| {
+                let root = DATASETS
+                    .iter()
+                    .find(|each| each.name == member.dataset && each.parent.is_none())?;
+                Some((member, root))
+            })
+            .collect()
+    })
 }
 
 /// The record of `event`'s dataset, any mapped dataset (the name is older than the other
@@ -867,54 +881,89 @@ pub fn processes_record(event: &Event) -> Option<NodeRecord> {
     node_record(&SplunkEvent::new(event, &origin))
 }
 
+/// What a calculation does to its field: `Keep` leaves it as it is.
+enum Change {
+    Keep,
+    Set(String),
+    Remove,
+}
+
 /// Runs one calculation over a record's fields, as the CIM expression it stands for.
 pub fn calculate(fields: &mut BTreeMap<&'static str, String>, name: &'static str, calc: Calc) {
     let present = |fields: &BTreeMap<&'static str, String>, field: &str| {
-        fields.get(field).filter(|value| !value.is_empty()).cloned()
+        fields.get(field).is_some_and(|value| !value.is_empty())
     };
     let number = |fields: &BTreeMap<&'static str, String>, field: &str| {
         fields.get(field).and_then(|value| splunk_number(value))
     };
-    let value = match calc {
-        Calc::FillUnknown => Some(present(fields, name).unwrap_or_else(|| "unknown".to_owned())),
-        Calc::NameFromCommand(command) => Some(present(fields, name).unwrap_or_else(|| {
-            present(fields, command)
-                .and_then(|command| name_from_command(&command))
-                .unwrap_or_else(|| "unknown".to_owned())
-        })),
-        Calc::ZeroUnlessNumber => Some(match number(fields, name) {
-            Some(_) => fields.get(name).cloned().unwrap_or_default(),
-            None => "0".to_owned(),
-        }),
-        Calc::NullUnlessNumber => number(fields, name).and(fields.get(name).cloned()),
-        Calc::UnknownOrLower => {
-            Some(present(fields, name).map_or_else(|| "unknown".to_owned(), |v| v.to_lowercase()))
+    let change = match calc {
+        Calc::FillUnknown | Calc::NameFromCommand(_) | Calc::UnknownOrLower
+            if present(fields, name) =>
+        {
+            match calc {
+                Calc::UnknownOrLower => {
+                    let value = fields.get(name).map(|value| value.to_lowercase());
+                    value.map_or(Change::Keep, Change::Set)
+                }
+                _ => Change::Keep,
+            }
         }
-        Calc::SumOf(a, b) => match number(fields, name) {
-            Some(_) => fields.get(name).cloned(),
-            None => number(fields, a).zip(number(fields, b)).map(|(a, b)| format_number(a + b)),
-        },
-        Calc::DifferenceOf(a, b) => match number(fields, name) {
-            Some(_) => fields.get(name).cloned(),
-            None => number(fields, a).zip(number(fields, b)).map(|(a, b)| format_number(a - b)),
-        },
-        Calc::CountOf(of) => Some(match number(fields, name) {
-            Some(_) => fields.get(name).cloned().unwrap_or_default(),
-            None => fields.get(of).map_or(1, |values| values.split('\n').count()).to_string(),
-        }),
-        Calc::FirstOrUnknown(other) => Some(
-            present(fields, name)
-                .or_else(|| present(fields, other))
+        Calc::FillUnknown | Calc::UnknownOrLower => Change::Set("unknown".to_owned()),
+        Calc::NameFromCommand(command) => Change::Set(
+            fields
+                .get(command)
+                .filter(|command| !command.is_empty())
+                .and_then(|command| name_from_command(command))
                 .unwrap_or_else(|| "unknown".to_owned()),
         ),
-        Calc::VendorProduct => Some(vendor_product(fields)),
-        Calc::Lookup(_) => None,
+        Calc::ZeroUnlessNumber => {
+            if number(fields, name).is_some() {
+                Change::Keep
+            } else {
+                Change::Set("0".to_owned())
+            }
+        }
+        Calc::NullUnlessNumber => {
+            if number(fields, name).is_some() {
+                Change::Keep
+            } else {
+                Change::Remove
+            }
+        }
+        Calc::SumOf(_, _) | Calc::DifferenceOf(_, _) | Calc::CountOf(_)
+            if number(fields, name).is_some() =>
+        {
+            Change::Keep
+        }
+        Calc::SumOf(a, b) => match number(fields, a).zip(number(fields, b)) {
+            Some((a, b)) => Change::Set(format_number(a + b)),
+            None => Change::Remove,
+        },
+        Calc::DifferenceOf(a, b) => match number(fields, a).zip(number(fields, b)) {
+            Some((a, b)) => Change::Set(format_number(a - b)),
+            None => Change::Remove,
+        },
+        Calc::CountOf(of) => {
+            Change::Set(fields.get(of).map_or(1, |values| values.split('\n').count()).to_string())
+        }
+        Calc::FirstOrUnknown(_) if present(fields, name) => Change::Keep,
+        Calc::FirstOrUnknown(other) => Change::Set(
+            fields
+                .get(other)
+                .filter(|value| !value.is_empty())
+                .cloned()
+                .unwrap_or_else(|| "unknown".to_owned()),
+        ),
+        Calc::VendorProduct if fields.contains_key("vendor_product") => Change::Keep,
+        Calc::VendorProduct => Change::Set(vendor_product(fields)),
+        Calc::Lookup(_) => Change::Remove,
     };
-    match value {
-        Some(value) => {
+    match change {
+        Change::Keep => {}
+        Change::Set(value) => {
             fields.insert(name, value);
         }
-        None => {
+        Change::Remove => {
             fields.remove(name);
         }
     }

@@ -25,6 +25,7 @@ mod json_string;
 mod time;
 mod xml;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::collections::VecDeque;
 use std::fmt;
@@ -154,7 +155,7 @@ pub struct Event {
     /// `SystemTime`, `EventRecordID`, `ActivityID`, `ProcessID`, `ThreadID`, `Channel`,
     /// `Computer`, `UserID`, …) in document order, values in [`Event::value_form`]. A classic
     /// event holds its header keys here (`LogName`, `EventCode`, `Message`, …).
-    pub system: Vec<(&'static str, String)>,
+    pub system: SystemFields,
     /// `EventData/Data` name and value pairs (leaf elements of `UserData` by their element
     /// name; a classic event's fields from its `Message`) in document order, values in
     /// [`Event::value_form`]. A name given twice is a multivalue field.
@@ -168,7 +169,7 @@ pub struct Event {
     /// Parts of [`Event::raw`] the Windows add-on extracts whole, by field name:
     /// `System_Props_Xml`, `EventData_Xml`, `UserData_Xml` (the inner XML of those elements)
     /// and 1102's `LogFileCleared_Xml`.
-    pub xml_parts: Vec<(String, Range<usize>)>,
+    pub xml_parts: Vec<(Cow<'static, str>, Range<usize>)>,
     /// How the values are written.
     pub value_form: ValueForm,
     /// Where the event starts in its input.
@@ -185,7 +186,7 @@ impl Event {
             computer: String::new(),
             record_id: None,
             time_micros: 0,
-            system: Vec::new(),
+            system: SystemFields::default(),
             data: Vec::new(),
             raw: String::new(),
             raw_format,
@@ -208,13 +209,69 @@ impl Event {
     /// The value of the System field `name`, as the Windows add-on names it (`Level`,
     /// `UserID`, a classic event's `LogName`).
     pub fn system_field(&self, name: &str) -> Option<&str> {
-        self.system.iter().find(|(key, _)| *key == name).map(|(_, value)| value.as_str())
+        self.system.get(name)
     }
 
     /// The part of [`Event::raw`] extracted whole as `name` (`EventData_Xml`).
     pub fn xml_part(&self, name: &str) -> Option<&str> {
         let (_, range) = self.xml_parts.iter().find(|(key, _)| key == name)?;
         self.raw.get(range.clone())
+    }
+}
+
+/// An event's System fields: each name as the Windows add-on gives it, with its value, in
+/// document order. The values share one buffer, as an event has a dozen or more of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SystemFields {
+    text: String,
+    entries: Vec<(&'static str, Range<usize>)>,
+}
+
+impl SystemFields {
+    /// Adds field `name` with `value`.
+    pub fn push(&mut self, name: &'static str, value: &str) {
+        let start = self.text.len();
+        self.text.push_str(value);
+        self.entries.push((name, start..self.text.len()));
+    }
+
+    /// The value of the first field called `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        let (_, range) = self.entries.iter().find(|(key, _)| *key == name)?;
+        self.text.get(range.clone())
+    }
+
+    /// Every field, in document order.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        self.entries
+            .iter()
+            .map(|(name, range)| (*name, self.text.get(range.clone()).unwrap_or_default()))
+    }
+
+    /// Makes room for `fields` more fields of `bytes` more text.
+    pub(crate) fn reserve(&mut self, fields: usize, bytes: usize) {
+        self.entries.reserve(fields);
+        self.text.reserve(bytes);
+    }
+
+    /// Whether there are no fields.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The same fields with every value passed through `f`.
+    pub(crate) fn map_values(&mut self, f: impl Fn(&str) -> Cow<'_, str>) {
+        let mut mapped = SystemFields::default();
+        for (name, value) in self.iter() {
+            mapped.push(name, &f(value));
+        }
+        *self = mapped;
+    }
+}
+
+impl serde::Serialize for SystemFields {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter())
     }
 }
 

@@ -171,7 +171,15 @@ pub(crate) enum Val<'a> {
 }
 
 impl<'a> Val<'a> {
-    fn into_field_value(self) -> FieldValue {
+    /// The value as one string, a multivalue's values joined by newlines.
+    pub(crate) fn into_joined(self) -> String {
+        match self {
+            Val::One(value) => value.into_owned(),
+            Val::Many(values) => values.iter().map(AsRef::as_ref).collect::<Vec<&str>>().join("\n"),
+        }
+    }
+
+    pub(crate) fn into_field_value(self) -> FieldValue {
         match self {
             Val::One(value) => FieldValue::Single(value.into_owned()),
             Val::Many(values) => {
@@ -357,6 +365,67 @@ impl<'a> SplunkEvent<'a> {
         }
     }
 
+    /// Calls `found` with each field of `wanted` (sorted, distinct names) that the event has
+    /// and its value, the value [`SplunkEvent::value`] gives; each name once. One pass over
+    /// the event's tables and fields rather than a lookup per wanted name, for the data model.
+    pub(crate) fn fields_among(
+        &self,
+        wanted: &[&'static str],
+        found: &mut dyn FnMut(&'static str, Val<'a>),
+    ) {
+        // Which wanted names are decided; a data model has fewer than 128 fields.
+        let mut storage = [false; 128];
+        let mut spill = Vec::new();
+        let done: &mut [bool] = if wanted.len() <= storage.len() {
+            &mut storage
+        } else {
+            spill.resize(wanted.len(), false);
+            &mut spill
+        };
+        // Most of an event's names (`Image`, `EventCode`) start upper-case; the wanted ones,
+        // CIM names, never do: those are passed over without a search.
+        let lower_first =
+            wanted.iter().all(|name| name.starts_with(|c: char| !c.is_ascii_uppercase()));
+        let first = |name: &str, done: &mut [bool]| {
+            if lower_first && name.starts_with(|c: char| c.is_ascii_uppercase()) {
+                return None;
+            }
+            let at = wanted.binary_search(&name).ok()?;
+            let fresh = !std::mem::replace(done.get_mut(at)?, true);
+            fresh.then(|| wanted.get(at).copied()).flatten()
+        };
+        for name in INDEXED_FIELDS {
+            if let Some(name) = first(name, done)
+                && let Some(value) = self.indexed(name)
+            {
+                found(name, value);
+            }
+        }
+        for table in self.tables {
+            for (name, rule) in table {
+                if let Some(name) = first(name, done)
+                    && let Some(value) = rule.eval(self).or_else(|| self.extracted(name))
+                {
+                    found(name, value);
+                }
+            }
+        }
+        let event = self.event;
+        let extracted = event
+            .system
+            .iter()
+            .map(|(name, _)| name)
+            .chain(event.xml_parts.iter().map(|(name, _)| name.as_ref()))
+            .chain(event.data.iter().map(|(name, _)| name.as_str()));
+        for name in extracted {
+            if let Some(name) = first(name, done)
+                && let Some(value) = self.extracted(name)
+            {
+                found(name, value);
+            }
+        }
+    }
+
     /// Whether every value of `name` in this event is a verbatim substring of its `_raw`
     /// (as written: entities, case and line breaks as the text has them). A prefilter on raw
     /// bytes may use literals only from such fields. Computed values (lower-cased, looked up,
@@ -397,8 +466,8 @@ impl<'a> SplunkEvent<'a> {
         for table in self.tables {
             names.extend(table.iter().map(|(name, _)| *name));
         }
-        names.extend(self.event.system.iter().map(|(name, _)| *name));
-        names.extend(self.event.xml_parts.iter().map(|(name, _)| name.as_str()));
+        names.extend(self.event.system.iter().map(|(name, _)| name));
+        names.extend(self.event.xml_parts.iter().map(|(name, _)| name.as_ref()));
         names.extend(self.event.data.iter().map(|(name, _)| name.as_str()));
         let mut fields = BTreeMap::new();
         for name in names {

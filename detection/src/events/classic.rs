@@ -46,7 +46,7 @@ pub(crate) fn parse_event(text: &str, location: Location) -> Result<Event, SkipR
             && is_header_key(key)
         {
             match header_name(key) {
-                Some(name) => event.system.push((name, value.to_owned())),
+                Some(name) => event.system.push(name, value),
                 None => event.data.push((key.to_owned(), value.to_owned())),
             }
         }
@@ -64,7 +64,7 @@ pub(crate) fn parse_event(text: &str, location: Location) -> Result<Event, SkipR
         SkipReason::Malformed(format!("classic event: EventCode {code:?} is not a number"))
     })?;
     if let Some(message) = message {
-        event.system.push(("Message", message.to_owned()));
+        event.system.push("Message", message);
         if event.event_id == 4104 && script_block_fields(&mut event, message) {
             return Ok(event);
         }

@@ -144,9 +144,7 @@ fn event_from_xml(xml: &str, location: Location) -> Result<Event, SkipReason> {
             *value = decoded.into_owned();
         }
     };
-    for (_, value) in &mut event.system {
-        decode(value);
-    }
+    event.system.map_values(|value| quick_xml::escape::unescape(value).unwrap_or(value.into()));
     for (name, value) in &mut event.data {
         decode(name);
         decode(value);

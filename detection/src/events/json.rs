@@ -382,7 +382,7 @@ fn flat_event(
     event.data = data;
     for (name, keys) in FLAT_SYSTEM_KEYS {
         if let Some(value) = text(object, keys).and_then(scalar) {
-            event.system.push((name, value));
+            event.system.push(name, &value);
         }
     }
     Ok((event, time))
@@ -472,14 +472,14 @@ pub(crate) fn event_from_evtx_json(
             for (key, value) in attributes {
                 let name = system_attribute_name(element.as_bytes(), key.as_bytes());
                 if let (Some(name), Some(value)) = (name, scalar(value)) {
-                    built.system.push((name, value));
+                    built.system.push(name, &value);
                 }
             }
         }
         if let Some(name) = system_leaf_name(element.as_bytes())
             && let Some(value) = scalar(value).or_else(|| value.get("#text").and_then(scalar))
         {
-            built.system.push((name, value));
+            built.system.push(name, &value);
         }
     }
     Ok(built)

@@ -428,6 +428,9 @@ pub(crate) fn parse_text(text: &str, location: Location) -> Result<Event, SkipRe
     config.check_end_names = true;
 
     let mut event = Event::empty(ValueForm::XmlRaw, RawFormat::Xml, location);
+    // Room for a Sysmon event's fields, so that they rarely move as they are added.
+    event.system.reserve(24, 512);
+    event.data.reserve(24);
     let mut event_id = None;
     let mut time = None;
     // Open elements from the root: what each is and where its content starts.
@@ -459,7 +462,7 @@ pub(crate) fn parse_text(text: &str, location: Location) -> Result<Event, SkipRe
                 let Some(closed) = open.pop() else { break };
                 let content = text.get(closed.content..before).unwrap_or_default();
                 if let Some(part) = &closed.element.part {
-                    event.xml_parts.push((part.to_string(), closed.content..before));
+                    event.xml_parts.push((part.clone(), closed.content..before));
                 }
                 if !closed.has_children {
                     leaf(&mut event, &mut event_id, &closed.element, content)?;
@@ -519,7 +522,7 @@ fn element(
     time: &mut Option<i64>,
 ) -> Result<Element, SkipReason> {
     let local = start.local_name().into_inner();
-    let has_attributes = start.attributes().next().is_some();
+    let has_attributes = !start.attributes_raw().trim_ascii().is_empty();
     let Some(parent) = open.last() else {
         return Ok(Element { has_attributes, section: Section::Root, name: None, part: None });
     };
@@ -614,7 +617,12 @@ fn attribute(start: &BytesStart<'_>, key: &[u8]) -> Result<Option<String>, SkipR
     let found = start
         .try_get_attribute(key)
         .map_err(|err| SkipReason::Malformed(format!("bad attribute: {err}")))?;
-    Ok(found.map(|attr| String::from_utf8_lossy(&attr.value).into_owned()))
+    found
+        .map(|attr| match std::str::from_utf8(&attr.value) {
+            Ok(value) => Ok(value.to_owned()),
+            Err(_) => Err(SkipReason::Malformed("attribute value is not UTF-8".to_owned())),
+        })
+        .transpose()
 }
 
 /// The attributes of a System element (`Provider/@Name`, `TimeCreated/@SystemTime`, …),
@@ -630,18 +638,19 @@ fn system_attributes(
         let Some(name) = system_attribute_name(local, attr.key.local_name().into_inner()) else {
             continue;
         };
-        let value = String::from_utf8_lossy(&attr.value).into_owned();
+        let value = std::str::from_utf8(&attr.value)
+            .map_err(|_| SkipReason::Malformed("attribute value is not UTF-8".to_owned()))?;
         match name {
             "Name" => value.clone_into(&mut event.provider),
             "SystemTime" => {
-                let stamp = parse_timestamp(&value).ok_or_else(|| {
+                let stamp = parse_timestamp(value).ok_or_else(|| {
                     SkipReason::Malformed(format!("bad TimeCreated/@SystemTime {value:?}"))
                 })?;
                 *time = Some(stamp.micros());
             }
             _ => {}
         }
-        event.system.push((name, value));
+        event.system.push(name, value);
     }
     Ok(())
 }
@@ -675,7 +684,7 @@ fn leaf(
                 "EventRecordID" => event.record_id = value.trim().parse().ok(),
                 _ => {}
             }
-            event.system.push((name, value.to_owned()));
+            event.system.push(name, value);
         }
         Section::EventData | Section::UserData => {
             event.data.push((name.to_owned(), value.to_owned()));

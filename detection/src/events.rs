@@ -1,6 +1,7 @@
 //! Windows event logs read into [`Event`]s: Splunk `attack_data` `XmlWinEventLog` exports (plain,
-//! gzip, or wrapped in one JSON string), EVTX files and JSON exports (flat NXLog/OTRF lines
-//! and `evtx_dump` objects). The format is picked from the content, never only from the name.
+//! gzip, or wrapped in one JSON string) with any classic `WinEventLog` text events among
+//! them, EVTX files and JSON exports (flat NXLog/OTRF lines and `evtx_dump` objects). The
+//! format is picked from the content, never only from the name.
 //!
 //! Reading streams: memory stays bounded by the largest event, not the file. Anything that
 //! cannot be read becomes a located [`Skip`] in the [`ReadReport`] (or, in strict mode, an
@@ -624,8 +625,10 @@ impl EventReader {
         self.report
     }
 
-    /// The events mapped to CIM data model records: only events that belong to a node (a
-    /// Sysmon process creation, a Security 4688) give one. Errors pass through.
+    /// The events mapped to CIM data model records, with `source`, `sourcetype` and `host`
+    /// derived from each event: only events that belong to a mapped dataset (a process
+    /// creation, a registry change, a file created, …; see `datamodel::node_record`) give one.
+    /// Errors pass through.
     pub fn processes(&mut self) -> impl Iterator<Item = Result<NodeRecord, EventError>> + '_ {
         self.filter_map(|event| match event {
             Ok(event) => datamodel::processes_record(&event).map(Ok),

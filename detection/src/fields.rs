@@ -5,7 +5,7 @@
 //! is materialised until a result row wants every field ([`SplunkEvent::fields`]).
 //!
 //! The derived fields are data: one table per event source (`tables`), each entry a field
-//! name and a [`Rule`] that says where its value comes from. Where a field comes from is
+//! name and a rule that says where its value comes from. Where a field comes from is
 //! documented at its table. Data model records are built from these fields
 //! (`crate::datamodel`); this module knows nothing of data models.
 //!

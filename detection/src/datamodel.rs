@@ -1,6 +1,6 @@
 //! CIM data model records: the rows `tstats … from datamodel=…` reads. An event becomes a
-//! record of a dataset (node) when its source and `EventCode` belong to it (the member table below); the
-//! record takes the dataset's CIM fields from the event's search-time fields
+//! record of a dataset (node) when its source and `EventCode` belong to it (the member
+//! table below); the record takes the dataset's CIM fields from the event's search-time fields
 //! ([`crate::fields::SplunkEvent`]), then the dataset's search-time calculations run on it,
 //! as Splunk's data model does (`Endpoint.Processes` fills `unknown` into an empty `user`,
 //! derives `process_name` from the command line, …). The evaluator reads only records.

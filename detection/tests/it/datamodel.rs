@@ -521,3 +521,23 @@ fn events_of_one_file_map_to_each_dataset() {
     let view = SplunkEvent::new(&events[0], &origin);
     assert_eq!(view.value("process_name").map(|v| v.joined()).as_deref(), Some("rundll32.exe"));
 }
+
+#[test]
+fn dataset_fields_agree_with_the_cim_tables() {
+    // `datamodel` keeps the fields and calculations it evaluates; `cim` the CIM definitions
+    // for validation. They must name the same fields.
+    for node in mapped_nodes() {
+        let cim = detection::cim::node(node.model(), node.name()).unwrap();
+        let mut theirs: Vec<&str> =
+            cim.fields().map(|field| field.name).filter(|name| *name != "_time").collect();
+        theirs.sort_unstable();
+        theirs.dedup();
+        assert_eq!(node.fields(), theirs, "{}", node.path());
+        for (name, calc) in node.calculations() {
+            let field = cim.field(name).unwrap();
+            assert!(field.calculation.is_some(), "{}.{name}", node.path());
+            let fills = matches!(calc, Calc::FillUnknown | Calc::UnknownOrLower);
+            assert_eq!(field.fills_unknown(), fills, "{}.{name}", node.path());
+        }
+    }
+}

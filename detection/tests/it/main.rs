@@ -2,6 +2,7 @@
 //! `fixtures/` and, when present, the shared real datasets in `../shared/datasets/`.
 
 mod bad_input;
+mod cli_paths;
 mod datamodel;
 mod events;
 mod fields;

@@ -11,12 +11,17 @@
 //!
 //! # Which value a name gives
 //!
-//! Splunk runs field extractions first, then `FIELDALIAS`, then calculated fields (`EVAL-`),
-//! each later step overwriting the field it names ("Field aliasing is performed after key
-//! extraction … Calculated fields … are performed after field aliasing", props.conf). So a
-//! derived field wins over an extracted one of the same name; a derived field whose sources
-//! are all missing leaves the extracted field, if any, as it was. Extracted fields are looked
-//! up System first, then the parts extracted whole (`EventData_Xml`), then `Data`.
+//! Splunk runs field extractions first, then `FIELDALIAS`, then calculated fields: "Field
+//! aliasing is performed at search time, after field extraction, but before calculated fields
+//! (EVAL-* statements) and lookups"; with `AS`, "If the alias field name … already exists,
+//! the Splunk software replaces its value"; calculated fields "behave as if they are run in
+//! parallel" (props.conf.spec). So a derived field wins over an extracted one of the same
+//! name, and a rule reads extracted fields only. Where a derived field's sources are all
+//! missing, the extracted field of that name, if any, is left as it was (`ASNEW`'s rule, not
+//! `AS`'s, which removes it): the same tables serve XML events and classic ones, whose
+//! add-on stanza has none of these aliases, and no XML event holds a field under a derived
+//! name. Extracted fields are looked up System first, then the parts extracted whole
+//! (`EventData_Xml`), then `Data`.
 
 mod tables;
 

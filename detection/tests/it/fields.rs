@@ -147,8 +147,9 @@ fn source_sourcetype_and_eventtype_follow_the_origin() {
 
 #[test]
 fn derived_fields_win_over_extracted_ones_and_leave_them_when_empty() {
-    // props.conf: "Field aliasing is performed after key extraction … calculated fields …
-    // after field aliasing", each overwriting the field it names.
+    // props.conf.spec: "Field aliasing is performed at search time, after field extraction,
+    // but before calculated fields (EVAL-* statements)"; an `AS` alias "replaces" a field that
+    // already exists.
     let events = events_of(&fixture("events/sysmon_sources.log"));
     let origin = Origin::derived();
     let dns = events.iter().find(|event| event.event_id == 22).unwrap();

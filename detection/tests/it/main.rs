@@ -3,7 +3,9 @@
 
 mod bad_input;
 mod cli_paths;
+mod datamodel;
 mod events;
+mod fields;
 mod hits;
 mod properties;
 mod render;

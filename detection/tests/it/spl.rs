@@ -707,22 +707,19 @@ fn malformed_searches_never_panic() {
 
 #[test]
 fn a_node_no_event_maps_to_is_refused_not_run_empty() {
-    // Splunk would read Registry records; none are made here, so running the search would
+    // Splunk would read Ports records; none are made here, so running the search would
     // answer "no rows" for a rule that might fire.
     let error = Search::compile(
-        "| tstats count from datamodel=Endpoint.Registry by Registry.dest",
+        "| tstats count from datamodel=Endpoint.Ports by Ports.dest",
         &MacroTable::default(),
         "x_filter",
     )
     .unwrap_err();
     assert_eq!(
         error.to_string(),
-        "search: col 31: no events map to `Endpoint.Registry` in this engine"
+        "search: col 31: no events map to `Endpoint.Ports` in this engine"
     );
-    assert_eq!(
-        error.blocker(),
-        Some(detection::spl::Blocker::DataModel("Endpoint.Registry".into()))
-    );
+    assert_eq!(error.blocker(), Some(detection::spl::Blocker::DataModel("Endpoint.Ports".into())));
 }
 
 #[test]

@@ -28,6 +28,10 @@ impl<'r> RecordFields<'r> {
         if field == "_time" {
             return Some(Cow::Owned(epoch_seconds(self.record.time_micros)));
         }
+        // The indexed fields every event has, which records carry under their own names.
+        if matches!(field, "host" | "source" | "sourcetype") {
+            return self.record.field(field).map(Cow::Borrowed);
+        }
         let name = field.strip_prefix(self.node)?.strip_prefix('.')?;
         self.record.field(name).map(Cow::Borrowed)
     }
@@ -43,7 +47,11 @@ impl FieldLookup for RecordFields<'_> {
 /// Running the search over only the records this selects gives the same rows as running it
 /// over all of them, which lets one pass over a file serve many searches.
 pub(crate) fn selects(tstats: &Tstats, record: &NodeRecord) -> bool {
-    record.node == tstats.node
+    let in_dataset = match &tstats.resolved {
+        Some(node) => node.selects(record),
+        None => record.node == tstats.node,
+    };
+    in_dataset
         && tstats.filter.as_ref().is_none_or(|filter| {
             condition_holds(filter, &RecordFields { record, node: &tstats.node })
         })

@@ -1,6 +1,8 @@
-//! Binary EVTX files through the `evtx` crate: each record rendered to JSON and read like an
-//! `evtx_dump` object. Chunks are read one at a time (64 KiB each), so memory stays flat; a
-//! record that cannot be decoded is a skip naming its record number.
+//! Binary EVTX files through the `evtx` crate: each record rendered as XML (compact, as the
+//! Windows event log renders it for Splunk's forwarder), which is the event's `_raw`, and
+//! read by the XML export parser; values are then decoded to plain text, the form of a decoded
+//! record. Chunks are read one at a time (64 KiB each), so memory stays flat; a record that
+//! cannot be decoded is a skip naming its record number.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -10,8 +12,7 @@ use std::sync::Arc;
 
 use evtx::{EvtxParser, IntoIterChunks, ParserSettings};
 
-use super::json::event_from_evtx_json;
-use super::{EventError, FormatReader, Location, Skip, SkipReason, Step, Steps};
+use super::{Event, EventError, FormatReader, Location, Skip, SkipReason, Step, Steps, ValueForm};
 
 /// The most EVTX bytes read into memory when the input cannot seek (a stream, a gzip).
 pub const MAX_IN_MEMORY_EVTX_BYTES: u64 = 512 * 1024 * 1024;
@@ -54,7 +55,7 @@ impl EvtxReader {
     }
 
     fn new(input: Box<dyn ReadSeekSend>, source: &Arc<str>) -> Result<Self, EventError> {
-        let settings = Arc::new(ParserSettings::new().num_threads(1));
+        let settings = Arc::new(ParserSettings::new().num_threads(1).indent(false));
         let parser = EvtxParser::from_read_seek(input)
             .map_err(|err| EventError::Evtx {
                 location: Location::whole(source),
@@ -99,18 +100,12 @@ impl EvtxReader {
             Err(err) => return self.skip_chunk(&err),
         };
         for record in parsed.iter() {
-            let step = match record.and_then(evtx::EvtxRecord::into_json_value) {
+            let step = match record.and_then(evtx::EvtxRecord::into_xml) {
                 Ok(record) => {
                     let location = self.record_location(Some(record.event_record_id));
-                    match record.data.get("Event").and_then(serde_json::Value::as_object) {
-                        Some(event) => match event_from_evtx_json(event, location.clone()) {
-                            Ok(event) => Step::Event(event),
-                            Err(reason) => Step::Skip(Skip { location, reason }),
-                        },
-                        None => Step::Skip(Skip {
-                            location,
-                            reason: SkipReason::BadRecord("no Event element".to_owned()),
-                        }),
+                    match event_from_xml(&record.data, location.clone()) {
+                        Ok(event) => Step::Event(event),
+                        Err(reason) => Step::Skip(Skip { location, reason }),
                     }
                 }
                 Err(err) => {
@@ -132,6 +127,34 @@ impl EvtxReader {
         }
         true
     }
+}
+
+/// The event of a record's XML rendering: `_raw` is the `<Event …>…</Event>` text (without
+/// the XML declaration the crate writes first); values are decoded to plain text.
+fn event_from_xml(xml: &str, location: Location) -> Result<Event, SkipReason> {
+    let start =
+        xml.find("<Event").ok_or_else(|| SkipReason::BadRecord("no Event element".to_owned()))?;
+    let end = xml.rfind("</Event>").map_or(xml.len(), |at| at + "</Event>".len());
+    let raw = xml.get(start..end).unwrap_or_default();
+    let mut event = super::xml::parse_text(raw, location)?;
+    let decode = |value: &mut String| {
+        if value.contains('&')
+            && let Ok(decoded) = quick_xml::escape::unescape(value)
+        {
+            *value = decoded.into_owned();
+        }
+    };
+    event.system.map_values(|value| quick_xml::escape::unescape(value).unwrap_or(value.into()));
+    for (name, value) in &mut event.data {
+        decode(name);
+        decode(value);
+    }
+    decode(&mut event.channel);
+    decode(&mut event.computer);
+    decode(&mut event.provider);
+    event.value_form = ValueForm::Plain;
+    raw.clone_into(&mut event.raw);
+    Ok(event)
 }
 
 impl FormatReader for EvtxReader {

@@ -252,8 +252,11 @@ pub struct Tstats {
     pub aggregates: Vec<Aggregate>,
     /// The data model (`Endpoint`).
     pub datamodel: String,
-    /// The node (`Processes`), the prefix of field names.
+    /// The root dataset (`Processes`, `All_Traffic`), the prefix of field names.
     pub node: String,
+    /// The dataset read, from the root (`All_Traffic.Traffic_By_Action.Allowed_Traffic`
+    /// when `where nodename=` names a child).
+    pub dataset: String,
     /// The `where` condition, if any.
     pub filter: Option<Condition>,
     /// The `by` fields as written (`Processes.user`), which are also the output columns.
@@ -263,6 +266,13 @@ pub struct Tstats {
     /// Byte range of the command in the expanded search.
     #[serde(skip)]
     pub(crate) span_in_search: Range<usize>,
+    /// The dataset, resolved when the search was parsed.
+    #[serde(skip)]
+    pub(crate) resolved: Option<crate::datamodel::Node>,
+    /// Aggregated fields that are no field of the node (`dc(registry_value_name)` without
+    /// its `Registry.` prefix): they read null, which `validate` warns about.
+    #[serde(skip)]
+    pub foreign_aggregates: Vec<String>,
 }
 
 impl PartialEq for Tstats {
@@ -275,6 +285,7 @@ impl PartialEq for Tstats {
             && self.aggregates == other.aggregates
             && self.datamodel == other.datamodel
             && self.node == other.node
+            && self.dataset == other.dataset
             && self.filter == other.filter
             && self.by == other.by
             && self.span == other.span

@@ -217,6 +217,9 @@ pub enum SplErrorKind {
     /// The first command does not produce results.
     #[error("expected a generating command (`| tstats …`, `| search …`), found {0}")]
     NotGenerating(String),
+    /// A data model name that names no dataset of a known model.
+    #[error("{0}")]
+    DataModel(String),
     /// `tstats` without `from datamodel=…`.
     #[error("tstats needs `from datamodel=<model>.<node>`")]
     TstatsWithoutFrom,

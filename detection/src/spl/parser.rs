@@ -838,6 +838,9 @@ impl<'a> Parser<'a> {
             aggregates: Vec::new(),
             datamodel: String::new(),
             node: String::new(),
+            dataset: String::new(),
+            resolved: None,
+            foreign_aggregates: Vec::new(),
             filter: None,
             by: Vec::new(),
             span: None,
@@ -890,35 +893,38 @@ impl<'a> Parser<'a> {
         self.pos += 1;
         self.expect_kind(&TokenKind::Op(CompareOp::Eq), "`=`")?;
         let (datamodel, value_span) = self.text_item("`<model>.<node>`")?;
-        // `datamodel=Web` alone reads the model's root node.
-        let (model, node) = match datamodel.split_once('.') {
-            Some(pair) => pair,
-            None => (datamodel.as_str(), crate::datamodel::root_node(&datamodel).unwrap_or("")),
-        };
-        if model.is_empty() || node.is_empty() || node.contains('.') {
-            let kind = SplErrorKind::Expected {
-                expected: "`datamodel=<model>.<node>`".to_owned(),
-                found: format!("`{datamodel}`"),
-            };
-            return Err((kind, datamodel_span.start..value_span.end));
-        }
-        if !crate::datamodel::is_mapped_node(model, node) {
-            // Splunk would return this node's rows; no event maps to it here, so an empty
-            // result would be a silent false negative.
-            let kind = SplErrorKind::UnsupportedDataModel(format!("{model}.{node}"));
-            return Err((kind, value_span));
-        }
-        model.clone_into(&mut tstats.datamodel);
-        node.clone_into(&mut tstats.node);
-        for (field, span) in aggregate_fields {
-            check_node_field(&field, node, span)?;
-        }
+        let mut filter = None;
         if self.at_keyword("where") {
             self.pos += 1;
-            let filter = self.condition(true)?;
-            check_condition_fields(&filter, node, self.tokens, self.text)?;
-            tstats.filter = Some(filter);
+            filter = Some(self.condition(true)?);
         }
+        // `where nodename=<path>` names a child dataset; it is no field of the records.
+        let nodename = filter.as_mut().and_then(take_nodename);
+        if filter.as_ref().is_some_and(|f| matches!(f, Condition::And(terms) if terms.is_empty())) {
+            filter = None;
+        }
+        let node = crate::datamodel::resolve_node(&datamodel, nodename.as_deref())
+            .map_err(|err| (datamodel_error(&err), datamodel_span.start..value_span.end))?;
+        node.model().clone_into(&mut tstats.datamodel);
+        node.prefix().clone_into(&mut tstats.node);
+        tstats.dataset = node.path();
+        tstats.resolved = Some(node);
+        let prefix = node.prefix();
+        // An aggregate over a field the node lacks is not refused: it reads null, so
+        // `dc(x)` is 0 and `latest(x)` empty, and the rule still returns its groups.
+        // `validate` warns about it instead.
+        for (field, span) in aggregate_fields {
+            if check_node_field(&field, prefix, span).is_err()
+                && !tstats.foreign_aggregates.contains(&field)
+            {
+                tstats.foreign_aggregates.push(field);
+            }
+        }
+        if let Some(filter) = &filter {
+            check_condition_fields(filter, prefix, self.tokens, self.text)?;
+        }
+        tstats.filter = filter;
+        let node = prefix;
         if self.at_keyword("by") {
             self.pos += 1;
             self.tstats_by(&mut tstats, node)?;
@@ -1868,6 +1874,41 @@ pub(crate) fn parse_span(text: &str, span: Range<usize>) -> ParseResult<Span> {
         return Err((kind, span));
     }
     Ok(Span { count, unit })
+}
+
+/// Removes the `nodename=<path>` term from the top of a `tstats … where` condition and
+/// returns the path.
+fn take_nodename(condition: &mut Condition) -> Option<String> {
+    let is_nodename = |c: &Condition| matches!(c, Condition::Compare { field, op: CompareOp::Eq, .. } if field == "nodename");
+    let text = |c: &Condition| match c {
+        Condition::Compare { value, .. } => value.text().to_owned(),
+        _ => String::new(),
+    };
+    if is_nodename(condition) {
+        let found = text(condition);
+        *condition = Condition::And(Vec::new());
+        return Some(found);
+    }
+    let Condition::And(terms) = condition else { return None };
+    let at = terms.iter().position(is_nodename)?;
+    let found = text(&terms.remove(at));
+    if terms.len() == 1 {
+        *condition = terms.remove(0);
+    }
+    Some(found)
+}
+
+/// A data model the engine cannot read is its limit; a name the model does not have is the
+/// search's error.
+fn datamodel_error(err: &crate::datamodel::DataModelError) -> SplErrorKind {
+    use crate::datamodel::DataModelError;
+    match err {
+        DataModelError::UnknownModel(model) => SplErrorKind::UnsupportedDataModel(model.clone()),
+        DataModelError::NotMapped { model, node } => {
+            SplErrorKind::UnsupportedDataModel(format!("{model}.{node}"))
+        }
+        other => SplErrorKind::DataModel(other.to_string()),
+    }
 }
 
 /// Fields every indexed event has, which `tstats` reads beside the node's own.

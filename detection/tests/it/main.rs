@@ -4,7 +4,9 @@
 mod bad_input;
 mod cli_paths;
 mod combine;
+mod datamodel;
 mod events;
+mod fields;
 mod functions;
 mod hits;
 mod pipeline;

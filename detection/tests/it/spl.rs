@@ -733,22 +733,19 @@ fn malformed_searches_never_panic() {
 
 #[test]
 fn a_node_no_event_maps_to_is_refused_not_run_empty() {
-    // Splunk would read Registry records; none are made here, so running the search would
+    // Splunk would read Ports records; none are made here, so running the search would
     // answer "no rows" for a rule that might fire.
     let error = Search::compile(
-        "| tstats count from datamodel=Endpoint.Registry by Registry.dest",
+        "| tstats count from datamodel=Endpoint.Ports by Ports.dest",
         &MacroTable::default(),
         "x_filter",
     )
     .unwrap_err();
     assert_eq!(
         error.to_string(),
-        "search: col 31: no events map to `Endpoint.Registry` in this engine"
+        "search: col 21: no events map to `Endpoint.Ports` in this engine"
     );
-    assert_eq!(
-        error.blocker(),
-        Some(detection::spl::Blocker::DataModel("Endpoint.Registry".into()))
-    );
+    assert_eq!(error.blocker(), Some(detection::spl::Blocker::DataModel("Endpoint.Ports".into())));
 }
 
 #[test]
@@ -769,4 +766,20 @@ fn triple_backtick_comments_are_blanked_before_macros_expand() {
     let error =
         Search::compile("| tstats count ```open", &MacroTable::default(), "x_filter").unwrap_err();
     assert_eq!(error.to_string(), "search: col 16: comment has no closing ```");
+}
+
+#[test]
+fn a_tstats_aggregate_over_a_field_the_node_lacks_reads_null() {
+    // Splunk's tstats documentation is silent on a field the data model does not define;
+    // like any absent field it is null ("If a field has no value, it is not counted" in the
+    // stats functions' reference), so `dc` is 0, `values` empty, and the groups still come.
+    let search = compile(
+        "| tstats count dc(process_name) as names values(Processes.process) as process \
+         from datamodel=Endpoint.Processes by Processes.dest",
+    );
+    assert_eq!(search.tstats().unwrap().foreign_aggregates, ["process_name"]);
+    let rows = search
+        .run(&[process(1, &[("dest", "pc"), ("process", "a.exe"), ("process_name", "a.exe")])])
+        .unwrap();
+    assert_eq!(cells(&rows), [["Processes.dest=pc", "count=1", "names=0", "process=a.exe"]]);
 }

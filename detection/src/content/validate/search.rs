@@ -368,6 +368,15 @@ fn engine_limit(kind: &SplErrorKind) -> Blocker {
 /// the commands produce, before any record.
 fn check_outputs(report: &mut Report<'_>, search: &Search) {
     let detection = report.detection;
+    if let Some(tstats) = search.tstats() {
+        for field in &tstats.foreign_aggregates {
+            report.warning(format!(
+                "tstats aggregates `{field}`, which is no field of node {}: it is always null \
+                 (write `{}.{field}`)",
+                tstats.node, tstats.node
+            ));
+        }
+    }
     let result = search.start().finish().unwrap_or_default();
     let outputs: BTreeSet<&str> = result.columns().iter().map(String::as_str).collect();
     let mut users_of: Vec<(&str, &str)> = Vec::new();

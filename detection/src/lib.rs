@@ -10,6 +10,7 @@ pub mod datamodel;
 pub mod eval;
 pub mod events;
 pub mod fields;
+pub mod lookup;
 pub mod prefilter;
 pub mod render;
 pub mod scan;

@@ -78,7 +78,11 @@ fn raw_literals(condition: &Condition, node: &str) -> BTreeSet<String> {
         }
         Condition::And(terms) => terms.iter().flat_map(|term| raw_literals(term, node)).collect(),
         Condition::Or(terms) => intersect(terms.iter().map(|term| raw_literals(term, node))),
-        Condition::Any | Condition::Compare { .. } | Condition::Not(_) => BTreeSet::new(),
+        Condition::Any
+        | Condition::Compare { .. }
+        | Condition::Term(_)
+        | Condition::Subsearch(_)
+        | Condition::Not(_) => BTreeSet::new(),
     }
 }
 

@@ -3,10 +3,13 @@
 
 mod bad_input;
 mod cli_paths;
+mod combine;
 mod datamodel;
 mod events;
 mod fields;
+mod functions;
 mod hits;
+mod pipeline;
 mod properties;
 mod render;
 mod rules;

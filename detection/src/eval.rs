@@ -226,14 +226,39 @@ impl Search {
     /// Whether the search reads `record` at all: it is of the `tstats` node and passes the
     /// `where` clause. [`Search::run`] over the selected records alone gives the same rows as
     /// over every record.
+    /// A subsearch or `join` that starts with `tstats` counts too, as it reads the same
+    /// records.
     pub fn selects(&self, record: &NodeRecord) -> bool {
-        self.tstats().is_some_and(|tstats| tstats::selects(tstats, record))
+        if !self.has_nested_inputs() {
+            return self.tstats().is_some_and(|tstats| tstats::selects(tstats, record));
+        }
+        self.inputs().iter().any(|input| match input {
+            crate::spl::Input::Records(tstats) => tstats::selects(tstats, record),
+            crate::spl::Input::Events(_) => false,
+        })
     }
 
-    /// Whether a search over events reads `event`: it passes the search's condition (a
-    /// subsearch in it is taken as passing, since its rows are known only at the end).
+    /// Whether the search reads `event`: it passes the condition of a pipeline over events,
+    /// the top one or one inside (a subsearch in the condition is taken as passing, since
+    /// its rows are known only at the end).
     pub fn selects_event(&self, event: &dyn EventFields) -> bool {
-        self.events().is_some_and(|condition| preselects(condition, &EventLookup(event)))
+        if !self.has_nested_inputs() {
+            return self
+                .events()
+                .is_some_and(|condition| preselects(condition, &EventLookup(event)));
+        }
+        self.inputs().iter().any(|input| match input {
+            crate::spl::Input::Events(condition) => preselects(condition, &EventLookup(event)),
+            crate::spl::Input::Records(_) => false,
+        })
+    }
+
+    /// Whether some pipeline of the search reads raw events, so that the events themselves
+    /// (not only their data model records) must reach it.
+    pub fn reads_events(&self) -> bool {
+        self.events().is_some()
+            || self.has_nested_inputs()
+                && self.inputs().iter().any(|input| matches!(input, crate::spl::Input::Events(_)))
     }
 
     /// Runs a `tstats` search over `records`: those of its node are read once, in order;

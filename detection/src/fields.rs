@@ -48,7 +48,7 @@ use tables::Table;
 /// `host` is the event's `Computer` (`ComputerName`), the machine a forwarder on it would
 /// name. An event with no channel gets the name of the file it came from as its `source`,
 /// as a monitored file would.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 pub struct Origin {
     source: Option<String>,
     sourcetype: Option<String>,
@@ -64,6 +64,15 @@ impl Origin {
     /// `source` and `sourcetype` as a rule test's `attack_data` entry gives them.
     pub fn given(source: impl Into<String>, sourcetype: impl Into<String>) -> Self {
         Origin { source: Some(source.into()), sourcetype: Some(sourcetype.into()), host: None }
+    }
+
+    /// `source` and `sourcetype` where given, each derived from the event where not.
+    pub fn given_or_derived(source: Option<&str>, sourcetype: Option<&str>) -> Self {
+        Origin {
+            source: source.map(str::to_owned),
+            sourcetype: sourcetype.map(str::to_owned),
+            host: None,
+        }
     }
 
     /// The same with `source` set.
@@ -484,6 +493,21 @@ impl<'a> SplunkEvent<'a> {
             }
         }
         fields
+    }
+}
+
+/// What a search over raw events reads of an event: its fields as Splunk gives them.
+impl crate::eval::EventFields for SplunkEvent<'_> {
+    fn time_micros(&self) -> i64 {
+        self.event.time_micros
+    }
+
+    fn any_value(&self, field: &str, test: &mut dyn FnMut(&str) -> bool) -> Option<bool> {
+        SplunkEvent::any_value(self, field, test)
+    }
+
+    fn fields(&self) -> Vec<(String, FieldValue)> {
+        SplunkEvent::fields(self).into_iter().collect()
     }
 }
 

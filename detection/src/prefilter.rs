@@ -1,17 +1,22 @@
 //! A sound test on the raw bytes of XML export events, derived from the searches' `tstats
-//! where` clauses: an event lacking a literal that every match of every search must contain
-//! is passed over unparsed. It only rules events out; matching is still the evaluator's, on
-//! the parsed and mapped record. JSON and EVTX input never reach it.
+//! where` clauses and the conditions of searches over raw events: an event lacking a literal
+//! that every match of every search must contain is passed over unparsed. It only rules
+//! events out; matching is still the evaluator's, on the parsed event and its record. JSON
+//! and EVTX input never reach it.
 //!
 //! # Which literals
 //!
-//! A literal counts only when it comes from an `=` or `IN` term on a data model field whose
-//! values are verbatim text of the event ([`literals_are_sound`]): the evaluator compares
-//! values as written, entities and line breaks included, so such a literal is a substring of
-//! the event's bytes. A field the data model fills with `unknown` when empty counts only for
-//! a pattern that cannot match `unknown`; a term on a computed field (the lower-cased
-//! integrity level, a name cut from the command line) contributes nothing. `AND` joins the terms'
-//! literals, `OR` and `IN` keep those common to every branch, `NOT` and `!=` give none.
+//! A literal counts only when it comes from an `=` or `IN` term on a field whose values are
+//! verbatim text of the event: for `tstats`, a data model field ([`literals_are_sound`]);
+//! for a search over raw events, a field the add-ons extract verbatim
+//! ([`is_verbatim_in_xml_export`]) or a free-text term, which `_raw` holds. The evaluator
+//! compares values as written, entities and line breaks included, so such a literal is a
+//! substring of the event's bytes. A field the data model fills with `unknown` when empty
+//! counts only for a pattern that cannot match `unknown`; a term on a computed field (the
+//! lower-cased integrity level, a name cut from the command line, `source`) contributes
+//! nothing. `AND` joins the terms' literals, `OR` and `IN` keep those common to every
+//! branch, `NOT` and `!=` give none. A search with several pipelines that read the input (a
+//! subsearch, a `join`) needs an event that one of them could read.
 //!
 //! # Case
 //!
@@ -27,60 +32,82 @@ use aho_corasick::{AhoCorasick, MatchKind};
 use memchr::memmem::Finder;
 
 use crate::datamodel::{is_mapped_node, literals_are_sound};
-use crate::spl::{CompareOp, Condition, Pattern, Search};
+use crate::fields::is_verbatim_in_xml_export;
+use crate::spl::{CompareOp, Condition, Input, Pattern, Search};
 
-/// What one search needs of an event's raw bytes before its record can be selected.
+/// What one search needs of an event's raw bytes before it can read the event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Requirement {
-    /// The search reads another data model node: no event read here can reach it.
+    /// The search reads nothing an event read here gives (another data model node, or no
+    /// input at all: `| inputlookup`, `| makeresults`).
     Nothing,
-    /// Every event the search can select contains each of these lower-case ASCII pieces,
-    /// ASCII case-insensitively.
-    Pieces(BTreeSet<String>),
-    /// No usable literal: any event may be selected, so no event may be passed over.
+    /// Every event the search can read contains, for at least one of these sets, each of its
+    /// lower-case ASCII pieces, ASCII case-insensitively. One set per pipeline that reads
+    /// the input (the top one, a subsearch, a `join`).
+    Pieces(Vec<BTreeSet<String>>),
+    /// No usable literal: any event may be read, so no event may be passed over.
     Anything,
 }
 
-/// The requirement of `search` on raw XML event bytes.
+/// The requirement of `search` on raw XML event bytes: each of its pipelines that reads the
+/// input may read an event, so the event is needed when it meets one pipeline's literals.
 pub fn requirement(search: &Search) -> Requirement {
-    let Some(tstats) = search.tstats() else {
-        return Requirement::Anything;
-    };
-    if !is_mapped_node(&tstats.datamodel, &tstats.node) {
-        return Requirement::Nothing;
+    let mut alternatives = Vec::new();
+    for input in search.inputs() {
+        let literals = match input {
+            Input::Records(tstats) => {
+                if !is_mapped_node(&tstats.datamodel, &tstats.node) {
+                    continue;
+                }
+                match &tstats.filter {
+                    Some(filter) => raw_literals(filter, &|field, value| {
+                        let name = field.strip_prefix(tstats.node.as_str())?.strip_prefix('.')?;
+                        let literals: Vec<String> = value.literals().map(str::to_owned).collect();
+                        literals_are_sound(&tstats.node, name, &literals).then_some(literals)
+                    }),
+                    None => BTreeSet::new(),
+                }
+            }
+            Input::Events(condition) => raw_literals(condition, &event_literals),
+        };
+        let pieces: BTreeSet<String> =
+            literals.iter().flat_map(|literal| pieces(literal)).collect();
+        if pieces.is_empty() {
+            return Requirement::Anything;
+        }
+        alternatives.push(pieces);
     }
-    let literals = match &tstats.filter {
-        Some(filter) => raw_literals(filter, &tstats.node),
-        None => BTreeSet::new(),
-    };
-    let pieces: BTreeSet<String> = literals.iter().flat_map(|literal| pieces(literal)).collect();
-    if pieces.is_empty() { Requirement::Anything } else { Requirement::Pieces(pieces) }
+    if alternatives.is_empty() { Requirement::Nothing } else { Requirement::Pieces(alternatives) }
 }
 
-/// Lower-cased literals of `condition` that every selected record holds in a raw field.
-fn raw_literals(condition: &Condition, node: &str) -> BTreeSet<String> {
-    // A term's literals count when the data model says every record the term selects holds
-    // them in its event's text (`literals_are_sound`).
-    let sound = |field: &str, value: &Pattern| {
-        let literals: Vec<String> = value.literals().map(str::to_owned).collect();
-        let name = field.strip_prefix(node).and_then(|rest| rest.strip_prefix('.'));
-        match name {
-            Some(name) if literals_are_sound(node, name, &literals) => {
-                literals.into_iter().collect()
-            }
-            _ => BTreeSet::new(),
-        }
+/// The literals a search over raw events may require of the bytes for `field=value`: those
+/// of a field whose every value is verbatim text of an XML export event (an extracted
+/// `Data` field, `_raw` itself; not `source`, nor a looked-up or lower-cased field).
+fn event_literals(field: &str, value: &Pattern) -> Option<Vec<String>> {
+    if field.contains('*') || !is_verbatim_in_xml_export(field) {
+        return None;
+    }
+    Some(value.literals().map(str::to_owned).collect())
+}
+
+/// Lower-cased literals of `condition` that every record or event it selects holds in its
+/// raw bytes; `sound` gives a term's literals when the field's values are in the bytes.
+fn raw_literals(
+    condition: &Condition,
+    sound: &dyn Fn(&str, &Pattern) -> Option<Vec<String>>,
+) -> BTreeSet<String> {
+    let term = |field: &str, value: &Pattern| -> BTreeSet<String> {
+        sound(field, value).map(|literals| literals.into_iter().collect()).unwrap_or_default()
     };
     match condition {
-        Condition::Compare { field, op: CompareOp::Eq, value } => sound(field, value),
-        Condition::In { field, values } => {
-            intersect(values.iter().map(|value| sound(field, value)))
-        }
-        Condition::And(terms) => terms.iter().flat_map(|term| raw_literals(term, node)).collect(),
-        Condition::Or(terms) => intersect(terms.iter().map(|term| raw_literals(term, node))),
+        Condition::Compare { field, op: CompareOp::Eq, value } => term(field, value),
+        Condition::In { field, values } => intersect(values.iter().map(|value| term(field, value))),
+        // A free-text term is found in `_raw`, the event's bytes as they are.
+        Condition::Term(value) => value.literals().map(str::to_owned).collect(),
+        Condition::And(terms) => terms.iter().flat_map(|t| raw_literals(t, sound)).collect(),
+        Condition::Or(terms) => intersect(terms.iter().map(|t| raw_literals(t, sound))),
         Condition::Any
         | Condition::Compare { .. }
-        | Condition::Term(_)
         | Condition::Subsearch(_)
         | Condition::Not(_) => BTreeSet::new(),
     }
@@ -141,7 +168,8 @@ impl Prefilter {
             match requirement(search) {
                 Requirement::Anything => return None,
                 Requirement::Nothing => {}
-                Requirement::Pieces(pieces) => described.push(pieces.into_iter().collect()),
+                Requirement::Pieces(alternatives) => described
+                    .extend(alternatives.into_iter().map(|pieces| pieces.into_iter().collect())),
             }
         }
         Self::from_pieces(described)

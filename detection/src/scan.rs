@@ -1,16 +1,20 @@
-//! Many searches over many event files, each file read once: every `Endpoint.Processes`
-//! record is offered to every search as it is read, so a rule set costs one pass per file,
-//! not one per rule. Results are those of [`Search::run`] over all the files' records in order.
-//! This module opens the files it is given; it does not decide which files belong to a rule.
+//! Many searches over many event files, each file read once: every event is offered to
+//! every search as it is read — as its data model record to `tstats` searches, as itself to
+//! searches over raw events — so a rule set costs one pass per file, not one per rule.
+//! Results are those of running each search over all the files' events in order. This module
+//! opens the files it is given; it does not decide which files belong to a rule, but it
+//! takes the `source` and `sourcetype` a rule test gives a file ([`ScanInput`]).
 //!
 //! # Fast path
 //!
 //! For an XML export (plain or gzip) and a non-strict scan, the searches' [`Prefilter`] picks
 //! candidate events by a case-folded literal search, and only those are split, parsed and
 //! mapped; rows are the same as with [`ScanOptions::prefilter`] off. A large plain file is
-//! cut at an event end into two halves searched on two threads; records reach the searches
+//! cut at an event end into two halves searched on two threads; events reach the searches
 //! in file order. Strict scans, JSON and EVTX read every event (JSON-wrapped XML still
-//! prefilters each event's bytes).
+//! prefilters each event's bytes). When a search reads raw events, classic text events
+//! between the XML ones can match it, so the file is read by the streaming reader, which
+//! prefilters each event, XML or text, instead of jumping from candidate to candidate.
 
 mod candidates;
 #[doc(hidden)]
@@ -29,6 +33,7 @@ use crate::events::{
     Event, EventError, EventReader, InputFormat, Location, MAX_EVENT_BYTES, ReadReport, Skip,
     parse_xml_event,
 };
+use crate::fields::{Origin, SplunkEvent};
 use crate::prefilter::Prefilter;
 use crate::spl::Search;
 use candidates::{CandidateScanner, Found};
@@ -101,23 +106,56 @@ pub enum ScanError {
     },
 }
 
-/// Runs every search over the records of every file, reading each file once.
+/// A file to read, and where its events come from as Splunk would index them.
+#[derive(Debug, Clone)]
+pub struct ScanInput {
+    /// The file.
+    pub path: PathBuf,
+    /// `source` and `sourcetype` given for it (a rule test's `attack_data` entry), or derived
+    /// from each event.
+    pub origin: Origin,
+}
+
+impl ScanInput {
+    /// A file whose events' `source` and `sourcetype` are derived from each event.
+    pub fn derived(path: PathBuf) -> Self {
+        ScanInput { path, origin: Origin::derived() }
+    }
+}
+
+/// Runs every search over the events of every file, reading each file once; `source` and
+/// `sourcetype` are derived from each event.
 pub fn scan_files(
     searches: &[&Search],
     paths: &[PathBuf],
     options: ScanOptions,
 ) -> Result<ScanOutcome, ScanError> {
+    let inputs: Vec<ScanInput> = paths.iter().cloned().map(ScanInput::derived).collect();
+    scan_inputs(searches, &inputs, options)
+}
+
+/// Runs every search over the events of every input, reading each file once.
+pub fn scan_inputs(
+    searches: &[&Search],
+    inputs: &[ScanInput],
+    options: ScanOptions,
+) -> Result<ScanOutcome, ScanError> {
     let prefilter = if options.prefilter { Prefilter::for_searches(searches) } else { None };
+    let reads_events: Vec<bool> = searches.iter().map(|search| search.reads_events()).collect();
     let mut feed = Feed {
         searches,
+        any_reads_events: reads_events.contains(&true),
+        reads_events,
         runs: searches.iter().map(|search| search.start()).collect(),
         path: PathBuf::new(),
+        origin: Origin::derived(),
     };
-    let mut reports = Vec::with_capacity(paths.len());
-    for path in paths {
-        path.clone_into(&mut feed.path);
+    let mut reports = Vec::with_capacity(inputs.len());
+    for input in inputs {
+        input.path.clone_into(&mut feed.path);
+        input.origin.clone_into(&mut feed.origin);
         let report = scan_file(&mut feed, options, prefilter.as_ref())?;
-        reports.push((path.clone(), report));
+        reports.push((input.path.clone(), report));
     }
     let tables = feed
         .runs
@@ -133,21 +171,66 @@ pub fn scan_files(
 /// The runs being fed, and what an error about them names.
 struct Feed<'s> {
     searches: &'s [&'s Search],
+    /// Per search: whether it reads raw events (else only records reach it).
+    reads_events: Vec<bool>,
+    any_reads_events: bool,
     runs: Vec<SearchRun<'s>>,
     path: PathBuf,
+    origin: Origin,
 }
 
 impl Feed<'_> {
-    fn add(&mut self, record: &NodeRecord) -> Result<(), ScanError> {
-        for (index, run) in self.runs.iter_mut().enumerate() {
-            run.add(record).map_err(|source| ScanError::Eval {
-                path: self.path.clone(),
-                index,
-                source,
-            })?;
-        }
-        Ok(())
+    /// Offers one event: its record to every search, itself to those over raw events.
+    fn add_event(&mut self, event: &Event) -> Result<(), ScanError> {
+        let view = SplunkEvent::new(event, &self.origin);
+        let record = datamodel::node_record(&view);
+        let raw = self.any_reads_events.then_some(&view);
+        offer(&mut self.runs, &self.reads_events, &self.path, record.as_ref(), raw)
     }
+
+    /// Offers what a search thread selected: a record, an event, or both.
+    fn add_mapped(&mut self, mapped: &Mapped) -> Result<(), ScanError> {
+        let view = mapped.event.as_ref().map(|event| SplunkEvent::new(event, &self.origin));
+        offer(&mut self.runs, &self.reads_events, &self.path, mapped.record.as_ref(), view.as_ref())
+    }
+}
+
+/// Offers a record to every run and an event to the runs over raw events (`reads_events`).
+fn offer(
+    runs: &mut [SearchRun<'_>],
+    reads_events: &[bool],
+    path: &Path,
+    record: Option<&NodeRecord>,
+    event: Option<&SplunkEvent<'_>>,
+) -> Result<(), ScanError> {
+    for (index, (run, reads)) in runs.iter_mut().zip(reads_events).enumerate() {
+        let mut added = record.map_or(Ok(()), |record| run.add(record));
+        if let (Ok(()), Some(event), true) = (&added, event, *reads) {
+            added = run.add_event(event);
+        }
+        added.map_err(|source| ScanError::Eval { path: path.to_owned(), index, source })?;
+    }
+    Ok(())
+}
+
+/// What a search thread sends on for one event some search reads: the event's record, and
+/// the event itself when a search over raw events selects it.
+struct Mapped {
+    record: Option<NodeRecord>,
+    event: Option<Event>,
+}
+
+/// `event` as the searches need it, or `None` when no search reads it (it then changes no
+/// result and need not cross threads).
+fn map_selected(event: Event, origin: &Origin, searches: &[&Search]) -> Option<Mapped> {
+    let view = SplunkEvent::new(&event, origin);
+    let record = datamodel::node_record(&view)
+        .filter(|record| searches.iter().any(|search| search.selects(record)));
+    let raw = searches.iter().any(|search| search.selects_event(&view));
+    if record.is_none() && !raw {
+        return None;
+    }
+    Some(Mapped { record, event: raw.then_some(event) })
 }
 
 fn scan_file(
@@ -159,6 +242,7 @@ fn scan_file(
     let format = reader.report().format;
     if let Some(prefilter) = prefilter
         && !options.strict
+        && !feed.any_reads_events
         && format == Some(InputFormat::XmlExport)
     {
         return scan_candidates(feed, options, prefilter, reader.into_report());
@@ -182,8 +266,8 @@ fn scan_file(
         let prefilter = prefilter.clone();
         reader = reader.prefilter(move |raw| prefilter.may_match(raw));
     }
-    for record in reader.processes() {
-        feed.add(&record?)?;
+    for event in &mut reader {
+        feed.add_event(&event?)?;
     }
     Ok(reader.into_report())
 }
@@ -240,12 +324,11 @@ fn scan_candidates(
             Found::Skip(skip) => Candidate::Skip(skip),
         };
         let outcome = match step {
-            Candidate::Record(record) => feed.add(&record),
+            Candidate::Event(event) => feed.add_event(&event),
             Candidate::Skip(skip) => {
                 add_skip(&mut report, skip);
                 Ok(())
             }
-            Candidate::Nothing => Ok(()),
         };
         outcome.map_err(|err| failed = Some(err)).is_ok()
     });
@@ -270,12 +353,11 @@ fn read_error(source: &Arc<str>, report: &mut ReadReport, err: io::Error) -> Eve
 
 /// What one candidate event gives.
 enum Candidate {
-    Record(NodeRecord),
+    Event(Event),
     Skip(Skip),
-    Nothing,
 }
 
-/// Parses and maps a candidate, counting it in `report` as the streaming reader would.
+/// Parses a candidate, counting it in `report` as the streaming reader would.
 fn candidate(bytes: &[u8], offset: u64, source: &Arc<str>, report: &mut ReadReport) -> Candidate {
     let location = Location {
         source: Arc::clone(source),
@@ -286,7 +368,7 @@ fn candidate(bytes: &[u8], offset: u64, source: &Arc<str>, report: &mut ReadRepo
     match parse_xml_event(bytes, location.clone()) {
         Ok(event) => {
             count(&mut report.events, &event);
-            datamodel::processes_record(&event).map_or(Candidate::Nothing, Candidate::Record)
+            Candidate::Event(event)
         }
         Err(reason) => Candidate::Skip(Skip { location, reason }),
     }
@@ -342,7 +424,7 @@ fn split_point(path: &Path, source: &Arc<str>, len: u64) -> Result<Option<u64>, 
 
 /// What a half's thread sends, in file order.
 enum Item {
-    Record(NodeRecord),
+    Mapped(Mapped),
     Skip(Skip),
     /// The half is done: what it read.
     Done(ReadReport),
@@ -358,7 +440,7 @@ fn scan_halves(
     report: &mut ReadReport,
 ) -> Result<(), ScanError> {
     let path = feed.path.clone();
-    let searches = feed.searches;
+    let readers = (feed.searches, &feed.origin.clone());
     std::thread::scope(|scope| {
         let mut receivers: Vec<Receiver<Vec<Item>>> = Vec::new();
         for (start, end) in [(0, split), (split, len)] {
@@ -367,10 +449,10 @@ fn scan_halves(
             let path = path.as_path();
             scope.spawn(move || match mode {
                 Mode::Candidates { prefilter, block } => {
-                    search_half(path, source, prefilter, searches, block, (start, end), &sender);
+                    search_half(path, source, prefilter, readers, block, (start, end), &sender);
                 }
                 Mode::Full { prefilter, strict } => {
-                    read_half(path, source, (prefilter, strict), searches, (start, end), &sender);
+                    read_half(path, source, (prefilter, strict), readers, (start, end), &sender);
                 }
             });
         }
@@ -378,7 +460,7 @@ fn scan_halves(
             for batch in receiver {
                 for item in batch {
                     match item {
-                        Item::Record(record) => feed.add(&record)?,
+                        Item::Mapped(mapped) => feed.add_mapped(&mapped)?,
                         Item::Skip(skip) => add_skip(report, skip),
                         Item::Done(half) => merge(report, half),
                         Item::Failed(err) => {
@@ -393,13 +475,16 @@ fn scan_halves(
     })
 }
 
-/// One half's search, on its own thread: candidates parsed and mapped, and only records some
-/// search selects sent on (the others change no result).
+/// The searches a thread selects for, and the origin of the file's events.
+type Readers<'a> = (&'a [&'a Search], &'a Origin);
+
+/// One half's search, on its own thread: candidates parsed and mapped, and only what some
+/// search reads sent on (the rest changes no result).
 fn search_half(
     path: &Path,
     source: &Arc<str>,
     prefilter: &Prefilter,
-    searches: &[&Search],
+    (searches, origin): Readers<'_>,
     block: usize,
     (start, end): (u64, u64),
     sender: &SyncSender<Vec<Item>>,
@@ -428,12 +513,10 @@ fn search_half(
     let read = scanner.run(&mut |found| {
         let item = match found {
             Found::Event(bytes, offset) => match candidate(bytes, offset, source, &mut counts) {
-                Candidate::Record(record)
-                    if searches.iter().any(|search| search.selects(&record)) =>
-                {
-                    Item::Record(record)
-                }
-                Candidate::Record(_) | Candidate::Nothing => return true,
+                Candidate::Event(event) => match map_selected(event, origin, searches) {
+                    Some(mapped) => Item::Mapped(mapped),
+                    None => return true,
+                },
                 Candidate::Skip(skip) => Item::Skip(skip),
             },
             Found::Skip(skip) => Item::Skip(skip),
@@ -453,13 +536,13 @@ fn search_half(
     let _ = sender.send(batch);
 }
 
-/// One half read by the streaming reader, on its own thread; only records some search
-/// selects are sent on. Locations count from the half's start in the whole file.
+/// One half read by the streaming reader, on its own thread; only what some search reads is
+/// sent on. Locations count from the half's start in the whole file.
 fn read_half(
     path: &Path,
     source: &Arc<str>,
     (prefilter, strict): (Option<&Prefilter>, bool),
-    searches: &[&Search],
+    (searches, origin): Readers<'_>,
     (start, end): (u64, u64),
     sender: &SyncSender<Vec<Item>>,
 ) {
@@ -491,12 +574,10 @@ fn read_half(
         reader = reader.prefilter(move |raw| prefilter.may_match(raw));
     }
     let mut batch = Vec::with_capacity(BATCH_ITEMS);
-    for record in reader.processes() {
-        let item = match record {
-            Ok(record) if searches.iter().any(|search| search.selects(&record)) => {
-                Item::Record(record)
-            }
-            Ok(_) => continue,
+    for event in &mut reader {
+        let item = match event.map(|event| map_selected(event, origin, searches)) {
+            Ok(Some(mapped)) => Item::Mapped(mapped),
+            Ok(None) => continue,
             Err(err) => {
                 batch.push(Item::Failed(err));
                 let _ = sender.send(batch);

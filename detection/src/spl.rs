@@ -94,6 +94,9 @@ pub struct Search {
     pipeline: Pipeline,
     regexes: RegexCache,
     lookups: crate::lookup::Lookups,
+    /// Whether a pipeline inside the search reads the input too (a `join [| tstats …]`):
+    /// then selecting a record asks every pipeline, not just the top one.
+    nested_inputs: bool,
 }
 
 /// What a search may use besides its text: the macros and lookups of its content tree.
@@ -158,8 +161,19 @@ impl Search {
                 .get(&pattern)
                 .map_err(|message| locate((SplErrorKind::Regex(message), span)))?;
         }
-        let search =
-            Self { expanded: expansion.text, map: expansion.map, pipeline, regexes, lookups };
+        let mut search = Self {
+            expanded: expansion.text,
+            map: expansion.map,
+            pipeline,
+            regexes,
+            lookups,
+            nested_inputs: false,
+        };
+        search.nested_inputs = search.inputs().len()
+            > usize::from(matches!(
+                search.pipeline.commands.first(),
+                Some(Command::Tstats(_) | Command::Events(_))
+            ));
         crate::eval::check_templates(&search)?;
         Ok(search)
     }
@@ -190,6 +204,33 @@ impl Search {
             Some(Command::Tstats(tstats)) => Some(tstats),
             _ => None,
         }
+    }
+
+    /// Every pipeline that reads the input — the top one and any subsearch, `join`,
+    /// `append` or `appendpipe` written inside, at any depth — by what it reads first: each
+    /// is fed the same records and events, so an input matters to the search when it
+    /// matters to one of them.
+    pub fn inputs(&self) -> Vec<Input<'_>> {
+        fn walk<'p>(pipeline: &'p Pipeline, out: &mut Vec<Input<'p>>) {
+            match pipeline.commands.first() {
+                Some(Command::Tstats(tstats)) => out.push(Input::Records(tstats)),
+                Some(Command::Events(condition)) => out.push(Input::Events(condition)),
+                _ => {}
+            }
+            for command in &pipeline.commands {
+                for inner in command.pipelines() {
+                    walk(inner, out);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.pipeline, &mut out);
+        out
+    }
+
+    /// Whether a pipeline inside the search reads the input (see [`Search::inputs`]).
+    pub(crate) fn has_nested_inputs(&self) -> bool {
+        self.nested_inputs
     }
 
     /// The condition on raw events of a search that starts with one.
@@ -276,6 +317,15 @@ impl Pipeline {
         }
         names
     }
+}
+
+/// What one pipeline of a search reads (see [`Search::inputs`]).
+#[derive(Debug, Clone, Copy)]
+pub enum Input<'s> {
+    /// Data model records, through `tstats`.
+    Records(&'s Tstats),
+    /// Raw events that pass the condition.
+    Events(&'s Condition),
 }
 
 impl Command {

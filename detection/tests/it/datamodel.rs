@@ -14,11 +14,12 @@ use detection::datamodel::{
 };
 use detection::events::Event;
 use detection::fields::{Origin, SplunkEvent};
-use detection::scan::{ScanOptions, scan_files};
+use detection::scan::{ScanInput, ScanOptions, scan_inputs};
 use detection::spl::Search;
 use proptest::prelude::*;
 
-use crate::fields::{SOURCE_FIXTURES, events_of, shared_content};
+use crate::fields::{SOURCE_FIXTURES, events_of};
+use crate::support::shared_2024;
 use crate::support::{fixture, shared_reference, with_snapshots};
 
 /// One dataset of the CIM facts file.
@@ -413,16 +414,17 @@ fn fixture_records_of_every_dataset() {
     }
 }
 
-/// A data source's `example_log` with some `Data` values replaced, written to a file.
-fn example_with(
-    content: &Path,
-    data_source: &str,
-    replace: &[(&str, &str)],
-) -> tempfile::NamedTempFile {
+/// A data source's `example_log`, and the `source` and `sourcetype` it names.
+pub(crate) fn example_log(content: &Path, data_source: &str) -> (String, Origin) {
     let text =
         std::fs::read_to_string(content.join(format!("data_sources/{data_source}.yml"))).unwrap();
     let yaml: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
-    let mut example = yaml["example_log"].as_str().unwrap().to_owned();
+    let field = |name: &str| yaml[name].as_str().unwrap().to_owned();
+    (field("example_log"), Origin::given(field("source"), field("sourcetype")))
+}
+
+/// `example` with some `Data` values replaced, written to a file.
+pub(crate) fn write_with(mut example: String, replace: &[(&str, &str)]) -> tempfile::NamedTempFile {
     for (name, value) in replace {
         let open = format!("<Data Name='{name}'>");
         let start = example.find(&open).unwrap() + open.len();
@@ -434,16 +436,34 @@ fn example_with(
     file
 }
 
-/// The rows of a 2024 detection over `events`, its macros those of the 2024 tree.
-fn rows_of(content: &Path, rule: &str, events: &Path) -> detection::eval::ResultTable {
+/// A data source's `example_log` with some `Data` values replaced, written to a file.
+fn example_with(
+    content: &Path,
+    data_source: &str,
+    replace: &[(&str, &str)],
+) -> tempfile::NamedTempFile {
+    write_with(example_log(content, data_source).0, replace)
+}
+
+/// The rows of a 2024 detection over `events` indexed with `origin`, its macros and lookups
+/// those of the 2024 tree; the prefilter must not change them.
+pub(crate) fn rows_of(
+    content: &Path,
+    rule: &str,
+    events: &Path,
+    origin: &Origin,
+) -> detection::eval::ResultTable {
     let macros = detection::content::load_macro_table(content).unwrap();
+    let lookups = detection::lookup::Lookups::load(content).unwrap();
     let rule = detection::content::load_rule(&content.join(rule)).unwrap();
-    let search = Search::compile(&rule.search, &macros, &rule.filter_macro_name()).unwrap();
-    let scan = scan_files(&[&search], &[events.to_path_buf()], ScanOptions::default()).unwrap();
-    let full = scan_files(
+    let tree = detection::spl::Context { macros: &macros, lookups: &lookups };
+    let search = Search::compile_in(&rule.search, tree, &rule.filter_macro_name()).unwrap();
+    let inputs = [ScanInput { path: events.to_path_buf(), origin: origin.clone() }];
+    let scan = scan_inputs(&[&search], &inputs, ScanOptions::default()).unwrap();
+    let full = scan_inputs(
         &[&search],
-        &[events.to_path_buf()],
-        ScanOptions { prefilter: false, ..ScanOptions::default() },
+        &inputs,
+        ScanOptions { prefilter: false, parallel: false, ..ScanOptions::default() },
     )
     .unwrap();
     assert_eq!(
@@ -457,7 +477,7 @@ fn rows_of(content: &Path, rule: &str, events: &Path) -> detection::eval::Result
 
 #[test]
 fn registry_and_filesystem_detections_find_positives_built_from_examples() {
-    let Some(content) = shared_content("registry_and_filesystem_detections_find_positives") else {
+    let Some(content) = shared_2024("registry_and_filesystem_detections_find_positives") else {
         return;
     };
     // Sysmon 13's example, its value set to what the rule looks for.
@@ -476,6 +496,7 @@ fn registry_and_filesystem_detections_find_positives_built_from_examples() {
         &content,
         "detections/endpoint/windows_disableantispyware_registry.yml",
         registry.path(),
+        &Origin::derived(),
     );
     with_snapshots(|| {
         insta::assert_yaml_snapshot!("positive@windows_disableantispyware_registry", rows);
@@ -487,6 +508,7 @@ fn registry_and_filesystem_detections_find_positives_built_from_examples() {
         &content,
         "detections/endpoint/windows_disableantispyware_registry.yml",
         plain.path(),
+        &Origin::derived(),
     );
     assert!(rows.is_empty());
     // Sysmon 11's example, the file written one AzureHound names.
@@ -499,6 +521,7 @@ fn registry_and_filesystem_detections_find_positives_built_from_examples() {
         &content,
         "detections/endpoint/detect_azurehound_file_modifications.yml",
         file.path(),
+        &Origin::derived(),
     );
     with_snapshots(|| {
         insta::assert_yaml_snapshot!("positive@detect_azurehound_file_modifications", rows);

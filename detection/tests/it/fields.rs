@@ -9,7 +9,7 @@ use detection::eval::FieldValue;
 use detection::events::{Event, EventReader, RawFormat};
 use detection::fields::{Origin, SplunkEvent, is_verbatim_in_xml_export};
 
-use crate::support::{fixture, repo_root, shared_datasets, with_snapshots};
+use crate::support::{fixture, repo_root, shared_2024, shared_datasets, with_snapshots};
 
 /// Every event of `path`; fails the test on a reading error or a skip.
 #[track_caller]
@@ -300,7 +300,7 @@ struct Coverage {
 
 #[test]
 fn data_source_examples_give_the_listed_fields() {
-    let Some(content) = shared_content("data_source_examples_give_the_listed_fields") else {
+    let Some(content) = shared_2024("data_source_examples_give_the_listed_fields") else {
         return;
     };
     let dir = content.join("data_sources");
@@ -381,19 +381,6 @@ fn data_source_examples_give_the_listed_fields() {
         assert!(unexpected.is_empty(), "{}: {unexpected:?} are not listed", each.data_source);
     }
     with_snapshots(|| insta::assert_yaml_snapshot!("data_source_coverage", coverage));
-}
-
-/// The shared 2024 content tree (`../shared/security_content-2024/`), or `None` with a loud
-/// note on stderr.
-#[allow(clippy::print_stderr)]
-pub(crate) fn shared_content(test: &str) -> Option<PathBuf> {
-    let dir = repo_root().join("../shared/security_content-2024");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("SKIPPED {test}: {} is absent", dir.display());
-        None
-    }
 }
 
 /// The events of a data source's `example_log`, read as an export file would be.

@@ -11,6 +11,7 @@ mod functions;
 mod hits;
 mod pipeline;
 mod properties;
+mod raw;
 mod render;
 mod rules;
 mod scan;

@@ -4,7 +4,7 @@
 //! reader's limits on every path, and the real trees of `../shared` when present: every
 //! detection of 2024 loads, and validating it finds only the defects listed here.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -12,7 +12,7 @@ use detection::attack::Attack;
 use detection::content::validate::{self, Engine, Finding, Severity};
 use detection::content::{self, Detection, RuleError, Schema};
 
-use crate::support::{fixture, repo_root, with_snapshots};
+use crate::support::{fixture, repo_root, shared_2024, with_snapshots};
 
 const COMSVCS: &str = "rules/comsvcs";
 const RULE: &str = "rules/comsvcs/detections/endpoint/dump_lsass_via_comsvcs_dll.yml";
@@ -351,20 +351,6 @@ fn validate_reach_groups_rules_by_what_the_engine_lacks() {
     assert_eq!(code, Some(1));
     let reach = &stdout[stdout.find("reach: ").expect("a reach summary")..];
     with_snapshots(|| insta::assert_snapshot!("reach@pages_and_defects", reach));
-}
-
-/// `../shared/security_content-2024/`, or `None` with a loud note.
-fn shared_2024(test: &str) -> Option<PathBuf> {
-    let dir = repo_root().join("../shared/security_content-2024");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        #[allow(clippy::print_stderr)]
-        {
-            eprintln!("SKIPPED {test}: {} is absent", dir.display());
-        }
-        None
-    }
 }
 
 #[test]

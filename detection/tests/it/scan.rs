@@ -296,3 +296,64 @@ fn damaged_input_around_candidates_gives_the_same_rows() {
         }
     }
 }
+
+#[track_caller]
+fn raw(text: &str) -> Search {
+    Search::compile(text, &MacroTable::default(), "none_filter").unwrap()
+}
+
+#[test]
+fn a_raw_search_prefilters_on_free_text_and_verbatim_fields_only() {
+    // A free-text term is found in `_raw` ("Search terms … are matched against the raw
+    // event", Search Reference: search command), which is the event's bytes.
+    let term = raw("search comsvcs EventCode=1 | stats count");
+    assert_eq!(Prefilter::for_searches(&[&term]).unwrap().pieces(), [vec!["1", "comsvcs"]]);
+    // `CommandLine` is an extracted `Data` value, verbatim in the bytes.
+    let field = raw("search CommandLine=*MiniDump* | stats count");
+    assert_eq!(Prefilter::for_searches(&[&field]).unwrap().pieces(), [vec!["dump", "m", "n"]]);
+    // `source` comes from where the file was indexed, an eventtype from the add-on's
+    // definitions, and `NOT` requires an absence: none says what the bytes hold.
+    for text in [
+        "search source=XmlWinEventLog:Security | stats count",
+        "search eventtype=wineventlog_security | stats count",
+        "search NOT comsvcs | stats count",
+        "search comsvcs OR EventCode=4688 | stats count",
+    ] {
+        assert!(Prefilter::for_searches(&[&raw(text)]).is_none(), "{text}");
+    }
+}
+
+#[test]
+fn raw_searches_read_classic_events_between_xml_ones_either_way() {
+    // The classic fixture mixes XML and classic text events: with a search over raw
+    // events the text between XML events is read, prefilter on or off.
+    let classic = fixture("events/classic_export.log");
+    let by_code = raw("search rundll32 | stats count by EventCode sourcetype");
+    let tables = same_rows(&[&by_code, &comsvcs_rule()], &classic);
+    let sourcetypes: Vec<String> = (0..tables[0].len())
+        .map(|row| tables[0].value(row, "sourcetype").unwrap().joined())
+        .collect();
+    assert!(sourcetypes.contains(&"WinEventLog".to_owned()), "{sourcetypes:?}");
+}
+
+#[test]
+fn a_tstats_inside_a_join_reads_the_records_the_top_search_does_not() {
+    // Both halves of a split file send on only what some search reads; the subsearch's
+    // `tstats` reads records the top `tstats` does not select.
+    let text = sysmon(r"C:\Windows\System32\rundll32.exe", "rundll32 comsvcs.dll", "LAB\\ann")
+        + &sysmon(r"C:\Windows\System32\cmd.exe", "cmd /c whoami", "LAB\\bob")
+        + &sysmon(r"C:\Windows\System32\rundll32.exe", "rundll32 x.dll", "LAB\\cid");
+    let file = write_temp(&text);
+    let joined = raw("| tstats count from datamodel=Endpoint.Processes \
+         where Processes.process_name=rundll32.exe by Processes.user \
+         | join type=left Processes.user [| tstats count as shells \
+         from datamodel=Endpoint.Processes where Processes.process_name=cmd.exe \
+         by Processes.user]");
+    assert!(joined.selects(&detection::datamodel::NodeRecord {
+        node: "Processes",
+        time_micros: 0,
+        fields: [("process_name", "cmd.exe".to_owned()), ("user", "bob".to_owned())].into(),
+    }));
+    let tables = same_rows(&[&joined], file.path());
+    assert_eq!(tables[0].len(), 2);
+}

@@ -48,6 +48,18 @@ pub fn shared_datasets(test: &str) -> Option<PathBuf> {
     }
 }
 
+/// The shared 2024 content tree (`../shared/security_content-2024/`), or `None` with a loud
+/// note on stderr.
+pub fn shared_2024(test: &str) -> Option<PathBuf> {
+    let dir = repo_root().join("../shared/security_content-2024");
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!("SKIPPED {test}: {} is absent", dir.display());
+        None
+    }
+}
+
 /// The shared reference folder (`../shared/reference/`), or `None` with a note on stderr.
 pub fn shared_reference(test: &str) -> Option<PathBuf> {
     let dir = repo_root().join("../shared/reference");

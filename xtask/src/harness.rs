@@ -22,8 +22,10 @@ use detection::attack::Attack;
 use detection::content::validate::{self, Engine};
 use detection::content::{self, Detection};
 use detection::eval::ResultTable;
-use detection::scan::{ScanOptions, scan_files};
-use detection::spl::{MacroTable, Search, SplError};
+use detection::fields::Origin;
+use detection::lookup::Lookups;
+use detection::scan::{ScanInput, ScanOptions, scan_inputs};
+use detection::spl::{Context, Search, SplError};
 
 use self::datasets::{Remote, Source};
 use self::snapshot::{Body, Section, Stored};
@@ -252,6 +254,9 @@ struct Own {
     data: String,
     /// Whether `data` is a URL (as opposed to a path in the content tree).
     remote: bool,
+    /// `source` and `sourcetype` as the test gives them, for the raw-search macros that
+    /// filter on them; derived from each event where it gives none.
+    origin: Origin,
     source: Source,
     /// Rows, once run; or why it could not be read.
     result: Option<Result<Vec<serde_yaml::Value>, Status>>,
@@ -266,6 +271,13 @@ pub(crate) fn run(options: &Options, remote: &Remote) -> anyhow::Result<Report> 
     let macros = content::load_macro_table(root)
         .with_context(|| format!("cannot read the macros of {}", root.display()))?;
     let mut notes = Vec::new();
+    // A table that does not load fails only the rules that read it: they report the
+    // lookup as unknown, and this note says why.
+    let lookups = Lookups::load(root).unwrap_or_else(|err| {
+        notes.push(format!("lookups: {}", detection::error_chain(&err)));
+        Lookups::new()
+    });
+    let context = Context { macros: &macros, lookups: &lookups };
     if let Some(failure) = remote.failure() {
         notes.push(format!("remote datasets could not be looked up: {failure}"));
     }
@@ -275,7 +287,7 @@ pub(crate) fn run(options: &Options, remote: &Remote) -> anyhow::Result<Report> 
         .map(|path| relative_to(path, root))
         .filter(|file| options.only.as_ref().is_none_or(|only| only.contains(Path::new(file))))
         .filter(|file| in_shard(&stem_of(Path::new(file)), options.shard))
-        .map(|file| prepare(root, &file, &macros, remote))
+        .map(|file| prepare(root, &file, context, remote))
         .collect();
     mark_clashing_stems(&mut subjects, &found, root);
     classify_compile_errors(root, &mut subjects, &options.engine)?;
@@ -319,7 +331,7 @@ pub(crate) fn run(options: &Options, remote: &Remote) -> anyhow::Result<Report> 
     })
 }
 
-fn prepare(root: &Path, file: &str, macros: &MacroTable, remote: &Remote) -> Subject {
+fn prepare(root: &Path, file: &str, context: Context<'_>, remote: &Remote) -> Subject {
     let stem = stem_of(Path::new(file));
     let mut subject = Subject {
         file: file.to_owned(),
@@ -343,15 +355,17 @@ fn prepare(root: &Path, file: &str, macros: &MacroTable, remote: &Remote) -> Sub
         // A dataset named twice (in tags.dataset and in a test) is one dataset.
         if seen.insert(dataset.data) {
             let source = datasets::locate(root, &dataset, remote);
+            let origin = Origin::given_or_derived(dataset.source, dataset.sourcetype);
             subject.own.push(Own {
                 data: dataset.data.to_owned(),
                 remote: dataset.is_url(),
+                origin,
                 source,
                 result: None,
             });
         }
     }
-    match Search::compile(&rule.search, macros, &rule.filter_macro_name()) {
+    match Search::compile_in(&rule.search, context, &rule.filter_macro_name()) {
         Ok(search) => subject.search = Some(search),
         Err(err) => subject.problem = Some(compile_problem(&err)),
     }
@@ -417,25 +431,28 @@ fn mark_clashing_stems(subjects: &mut [Subject], found: &[PathBuf], root: &Path)
     }
 }
 
-/// Every own dataset file is read once, for all the rules that name it.
+/// Every own dataset file is read once for all the rules that name it with the same
+/// `source` and `sourcetype`.
 fn run_own_datasets(subjects: &mut [Subject]) {
-    let mut by_path: BTreeMap<PathBuf, Vec<(usize, usize)>> = BTreeMap::new();
+    let mut by_input: BTreeMap<(PathBuf, Origin), Vec<(usize, usize)>> = BTreeMap::new();
     for (rule_index, subject) in subjects.iter().enumerate() {
         if subject.search.is_none() {
             continue;
         }
         for (own_index, own) in subject.own.iter().enumerate() {
             if let Source::Real(path) | Source::StandIn { path, .. } = &own.source {
-                by_path.entry(path.clone()).or_default().push((rule_index, own_index));
+                let key = (path.clone(), own.origin.clone());
+                by_input.entry(key).or_default().push((rule_index, own_index));
             }
         }
     }
-    for (path, users) in by_path {
+    for ((path, origin), users) in by_input {
+        let input = ScanInput { path, origin };
         let searches: Vec<&Search> = users
             .iter()
             .filter_map(|&(rule_index, _)| subjects[rule_index].search.as_ref())
             .collect();
-        let results = scan_both_ways(&searches, &path);
+        let results = scan_both_ways(&searches, &input);
         for ((rule_index, own_index), result) in users.into_iter().zip(results) {
             subjects[rule_index].own[own_index].result = Some(result);
         }
@@ -455,7 +472,7 @@ fn run_benign(subjects: &mut [Subject], benign: &[PathBuf]) {
     for (file_index, path) in benign.iter().enumerate() {
         let searches: Vec<&Search> =
             runnable.iter().filter_map(|&index| subjects[index].search.as_ref()).collect();
-        let results = scan_both_ways(&searches, path);
+        let results = scan_both_ways(&searches, &ScanInput::derived(path.clone()));
         for (&rule_index, result) in runnable.iter().zip(results) {
             match result {
                 Ok(rows) => subjects[rule_index].benign[file_index] = Some(rows),
@@ -472,13 +489,13 @@ fn run_benign(subjects: &mut [Subject], benign: &[PathBuf]) {
 /// without: they must agree, or the engine is at fault.
 fn scan_both_ways(
     searches: &[&Search],
-    path: &Path,
+    input: &ScanInput,
 ) -> Vec<Result<Vec<serde_yaml::Value>, Status>> {
-    let paths = [path.to_path_buf()];
-    let fast = scan_files(searches, &paths, ScanOptions::default());
-    let full = scan_files(
+    let inputs = std::slice::from_ref(input);
+    let fast = scan_inputs(searches, inputs, ScanOptions::default());
+    let full = scan_inputs(
         searches,
-        &paths,
+        inputs,
         ScanOptions { prefilter: false, parallel: false, ..ScanOptions::default() },
     );
     match (fast, full) {

@@ -375,3 +375,32 @@ fn nothing_is_written_when_updates_are_off_and_stale_pending_files_go() {
     assert!(!tree.run().fails(false));
     assert!(!pending.exists());
 }
+
+#[test]
+fn a_tests_source_and_sourcetype_reach_a_search_over_raw_events() {
+    // A raw search that filters on where the data was indexed, as the `sysmon` and
+    // `wineventlog_security` macros do: the test's `source` must be the events' `source`.
+    let tree = Tree::new();
+    let search = "search: 'source=lab:sysmon sourcetype=lab_xml EventCode=1 \
+                  CommandLine=*advpack* | stats count by Computer \
+                  | `rundll32_advpack_execution_filter`'";
+    let text = tree.read(ADVPACK);
+    let start = text.find("search: '").unwrap();
+    let end = text.find("how_to_implement:").unwrap();
+    let mut edited = format!("{}{search}\n{}", &text[..start], &text[end..]);
+    edited = edited.replace(
+        "    source: XmlWinEventLog:Microsoft-Windows-Sysmon/Operational\n    sourcetype: xmlwineventlog",
+        "    source: lab:sysmon\n    sourcetype: lab_xml",
+    );
+    tree.write(ADVPACK, &edited);
+    let report = tree.run();
+    let advpack = rule(&report, ADVPACK);
+    assert_eq!(advpack.entries[0].now, Some(1), "{:?}", advpack.entries);
+    // Without them the events' own (`XmlWinEventLog:…`) apply and the search finds nothing:
+    // the rule fails on its own data, as contentctl's test would.
+    tree.write(ADVPACK, &edited.replace("    source: lab:sysmon\n    sourcetype: lab_xml\n", ""));
+    let report = tree.run();
+    let advpack = rule(&report, ADVPACK);
+    assert_eq!(advpack.entries[0].now, Some(0), "{:?}", advpack.entries);
+    assert!(advpack.fails(false));
+}

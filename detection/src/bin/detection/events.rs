@@ -1,12 +1,15 @@
-//! `detection events`: read event files and print their `Endpoint.Processes` records as JSON
-//! lines on stdout, with what was read and skipped (the read report) on stderr.
+//! `detection events`: read event files and print their CIM data model records (or, with
+//! `--fields`, every field of every event as a search over raw events sees it) as JSON lines
+//! on stdout, with what was read and skipped (the read report) on stderr.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
+use detection::datamodel;
 use detection::events::{EventReader, ReadReport};
+use detection::fields::{Origin, SplunkEvent};
 
 /// Arguments of `detection events`.
 #[derive(clap::Args)]
@@ -18,6 +21,17 @@ pub(crate) struct Args {
     /// Fail on the first piece of input that cannot be read as an event.
     #[arg(long)]
     strict: bool,
+    /// Print every event with all its fields as Splunk's add-ons give them at search time
+    /// (what `sysmon`, `wineventlog_security` and other raw searches read), instead of the
+    /// data model records.
+    #[arg(long)]
+    fields: bool,
+    /// The `source` the files were indexed with (see `detection run --source`).
+    #[arg(long, value_name = "SOURCE")]
+    source: Option<String>,
+    /// The `sourcetype` the files were indexed with (see `detection run --sourcetype`).
+    #[arg(long, value_name = "SOURCETYPE")]
+    sourcetype: Option<String>,
 }
 
 #[allow(clippy::needless_pass_by_value)] // every subcommand takes its `Args` the same way
@@ -25,6 +39,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let (files, mut failed) = expand_folders(&args.files, |_| false);
+    let origin = Origin::given_or_derived(args.source.as_deref(), args.sourcetype.as_deref());
     for path in &files {
         let mut reader = match EventReader::open(path) {
             Ok(reader) => reader.strict(args.strict),
@@ -36,10 +51,19 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             Err(err) => return Err(err.into()),
         };
         let mut error = None;
-        for record in reader.processes() {
-            match record {
-                Ok(record) => {
-                    serde_json::to_writer(&mut out, &record).context("cannot write a record")?;
+        for event in &mut reader {
+            match event {
+                Ok(event) => {
+                    let view = SplunkEvent::new(&event, &origin);
+                    if args.fields {
+                        serde_json::to_writer(&mut out, &view.fields())
+                            .context("cannot write an event")?;
+                    } else if let Some(record) = datamodel::node_record(&view) {
+                        serde_json::to_writer(&mut out, &record)
+                            .context("cannot write a record")?;
+                    } else {
+                        continue;
+                    }
                     out.write_all(b"\n")?;
                 }
                 Err(err) => {

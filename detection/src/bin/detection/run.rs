@@ -7,11 +7,13 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::{Context as _, bail};
 use detection::content::{self, Detection};
 use detection::events::{EventError, EventReader};
-use detection::scan::{ScanError, ScanOptions, scan_files};
-use detection::spl::{MacroTable, Search};
+use detection::fields::Origin;
+use detection::lookup::Lookups;
+use detection::scan::{ScanError, ScanInput, ScanOptions, scan_inputs};
+use detection::spl::{Context, MacroTable, Search};
 
 use crate::events::{expand_folders, has_extension, log_error};
 
@@ -38,6 +40,15 @@ pub(crate) struct Args {
     /// rows, and a read report that counts every event and every skip.
     #[arg(long)]
     no_prefilter: bool,
+    /// The `source` every event file was indexed with, as a rule test's `attack_data`
+    /// gives it (`XmlWinEventLog:Microsoft-Windows-Sysmon/Operational`): searches over raw
+    /// events filter on it through their macros. Default: derived from each event's channel.
+    #[arg(long, value_name = "SOURCE")]
+    source: Option<String>,
+    /// The `sourcetype` every event file was indexed with (`XmlWinEventLog`). Default:
+    /// `XmlWinEventLog`, or `WinEventLog` for classic text events.
+    #[arg(long, value_name = "SOURCETYPE")]
+    sourcetype: Option<String>,
 }
 
 /// Output formats.
@@ -64,7 +75,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     if event_paths.is_empty() {
         bail!("no event file given: pass at least one event file or folder after the rules");
     }
-    let mut tables_by_root: BTreeMap<PathBuf, MacroTable> = BTreeMap::new();
+    let mut tables_by_root: BTreeMap<PathBuf, (MacroTable, Lookups)> = BTreeMap::new();
     let mut rules: Vec<(Detection, Search)> = Vec::new();
     for path in &rule_paths {
         match compile_rule(path, args.content.as_deref(), &mut tables_by_root) {
@@ -104,8 +115,13 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         prefilter: !args.no_prefilter,
         ..ScanOptions::default()
     };
+    let origin = Origin::given_or_derived(args.source.as_deref(), args.sourcetype.as_deref());
     let outcome = loop {
-        match scan_files(&searches, &event_paths, options) {
+        let inputs: Vec<ScanInput> = event_paths
+            .iter()
+            .map(|path| ScanInput { path: path.clone(), origin: origin.clone() })
+            .collect();
+        match scan_inputs(&searches, &inputs, options) {
             Ok(outcome) => break outcome,
             // A file that fails part way is reported, and the rules run again over the
             // others: rows must never mix in part of a file.
@@ -152,11 +168,12 @@ fn failed_file(err: &EventError, paths: &[PathBuf]) -> Option<usize> {
     paths.iter().position(|path| path.display().to_string() == source)
 }
 
-/// Loads a rule and compiles its search with the macros of its content root (or `content`).
+/// Loads a rule and compiles its search with the macros and lookups of its content root (or
+/// `content`).
 fn compile_rule(
     path: &Path,
     content: Option<&Path>,
-    tables_by_root: &mut BTreeMap<PathBuf, MacroTable>,
+    tables_by_root: &mut BTreeMap<PathBuf, (MacroTable, Lookups)>,
 ) -> anyhow::Result<(Detection, Search)> {
     let detection = content::load_rule(path)?;
     let root = match content {
@@ -167,10 +184,12 @@ fn compile_rule(
     };
     if !tables_by_root.contains_key(&root) {
         let table = content::load_macro_table(&root)?;
-        tables_by_root.insert(root.clone(), table);
+        let lookups = Lookups::load(&root)?;
+        tables_by_root.insert(root.clone(), (table, lookups));
     }
-    let macros = &tables_by_root[&root];
-    let search = Search::compile(&detection.search, macros, &detection.filter_macro_name())
+    let (macros, lookups) = &tables_by_root[&root];
+    let tree = Context { macros, lookups };
+    let search = Search::compile_in(&detection.search, tree, &detection.filter_macro_name())
         .with_context(|| format!("{}", path.display()))?;
     Ok((detection, search))
 }

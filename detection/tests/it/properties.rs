@@ -12,7 +12,7 @@ use detection::scan::{ScanOptions, scan_files};
 use detection::spl::{FieldGlob, MacroDefinition, MacroTable, Pattern, Search};
 use proptest::prelude::*;
 
-use crate::support::{fixture, repo_root};
+use crate::support::fixture;
 
 fn config(cases: u32) -> ProptestConfig {
     ProptestConfig { failure_persistence: None, ..ProptestConfig::with_cases(cases) }
@@ -249,11 +249,12 @@ proptest! {
     }
 }
 
-/// The comsvcs rule compiled with the repository's macros.
+/// The comsvcs rule of the fixture content tree compiled with its macros (a copy, so that
+/// editing the workspace's own rule never changes what these tests check).
 fn comsvcs_search() -> &'static Search {
     static SEARCH: OnceLock<Search> = OnceLock::new();
     SEARCH.get_or_init(|| {
-        let root = repo_root();
+        let root = fixture("content");
         let rule = load_rule(&root.join("detections/endpoint/dump_lsass_via_comsvcs_dll.yml"))
             .unwrap_or_else(|error| panic!("{error}"));
         let macros = load_macro_table(&root).unwrap_or_else(|error| panic!("{error}"));
@@ -262,12 +263,13 @@ fn comsvcs_search() -> &'static Search {
     })
 }
 
-/// The T1003.001 export and the offsets where one event ends and the next begins (the
+/// The fixture content tree's T1003.001 stand-in and the offsets where one event ends and the next begins (the
 /// start and the end of the file included).
 fn export_and_boundaries() -> &'static (Vec<u8>, Vec<usize>) {
     static EXPORT: OnceLock<(Vec<u8>, Vec<usize>)> = OnceLock::new();
     EXPORT.get_or_init(|| {
-        let bytes = std::fs::read(fixture("datasets/T1003.001-windows-sysmon.log")).unwrap();
+        let bytes =
+            std::fs::read(fixture("content/fixtures/datasets/T1003.001-stand-in.log")).unwrap();
         let mut boundaries = vec![0, bytes.len()];
         for (offset, window) in bytes.windows(b"</Event>".len()).enumerate() {
             if window == b"</Event>" {
@@ -299,7 +301,7 @@ fn scan_rows(paths: &[PathBuf]) -> String {
 #[test]
 fn comsvcs_rule_finds_rows_in_the_whole_export() {
     // The split property below compares against this; it must not be empty.
-    let rows = scan_rows(&[fixture("datasets/T1003.001-windows-sysmon.log")]);
+    let rows = scan_rows(&[fixture("content/fixtures/datasets/T1003.001-stand-in.log")]);
     assert!(rows.lines().count() >= 1, "no rows: {rows}");
 }
 
@@ -314,7 +316,7 @@ proptest! {
         let (first, second) = (dir.path().join("a.log"), dir.path().join("b.log"));
         std::fs::write(&first, &bytes[..at]).unwrap();
         std::fs::write(&second, &bytes[at..]).unwrap();
-        let whole = scan_rows(&[fixture("datasets/T1003.001-windows-sysmon.log")]);
+        let whole = scan_rows(&[fixture("content/fixtures/datasets/T1003.001-stand-in.log")]);
         prop_assert_eq!(scan_rows(&[first, second]), whole, "split at byte {}", at);
     }
 }

@@ -623,8 +623,11 @@ fn update_lock_needs_a_commit_for_an_unpinned_url() {
 }
 
 #[test]
-fn committed_lock_pins_the_comsvcs_dataset() {
-    let lock = Lock::read(&crate::project_root().join(super::LOCK_FILE)).expect("valid lock");
+fn the_fixture_lock_pins_the_comsvcs_dataset() {
+    // The fixture content tree's lock, not the workspace's: a user's edit to their own lock
+    // must never fail a tool test.
+    let lock_path = crate::project_root().join("fixtures/content").join(super::LOCK_FILE);
+    let lock = Lock::read(&lock_path).expect("valid lock");
     let url = "https://media.githubusercontent.com/media/splunk/attack_data/master/datasets/\
                attack_techniques/T1003.001/atomic_red_team/windows-sysmon.log";
     let pin = lock.find(url).expect("the rule's URL is locked");

@@ -441,17 +441,22 @@ pub fn load_macro(path: &Path) -> Result<Macro, RuleError> {
 /// (the path without links) when it is inside the tree; a link that leads to the root's
 /// other folders (`macros/`) adds nothing.
 pub fn discover_rules(root: &Path) -> Result<Vec<PathBuf>, RuleError> {
-    let dir = root.join("detections");
+    discover_rules_in(root, &root.join("detections"))
+}
+
+/// Every rule file below `dir`, a folder of `<root>/detections/` (`detections/endpoint/`),
+/// as [`discover_rules`] finds them.
+pub fn discover_rules_in(root: &Path, dir: &Path) -> Result<Vec<PathBuf>, RuleError> {
     let read_error = |path: &Path, source| RuleError::Read { path: path.to_owned(), source };
-    let real_dir = dir.canonicalize().map_err(|source| read_error(&dir, source))?;
+    let real_dir = dir.canonicalize().map_err(|source| read_error(dir, source))?;
     let real_root = root.canonicalize().ok();
     let mut seen = std::collections::BTreeSet::new();
     let mut files = Vec::new();
-    for entry in walkdir::WalkDir::new(&dir).follow_links(true).sort_by_file_name() {
+    for entry in walkdir::WalkDir::new(dir).follow_links(true).sort_by_file_name() {
         let entry = match entry {
             Ok(entry) => entry,
             Err(err) => {
-                let path = err.path().unwrap_or(&dir).to_owned();
+                let path = err.path().unwrap_or(dir).to_owned();
                 if let Some(ancestor) = err.loop_ancestor() {
                     log::warn!(
                         "{}: symbolic link to {}, a folder it is in: not followed",

@@ -145,16 +145,23 @@ pub fn validate_paths(paths: &[PathBuf], attack: &Attack) -> Result<Vec<Finding>
     Ok(validate_content(paths, attack)?.findings)
 }
 
-/// Loads and checks content. Each path is a rule file or a content root (a folder with
-/// `detections/`, `macros/` and optionally `data_sources/`); a rule file's macros and data
-/// sources come from its content root. Files that do not load become error findings; only
+/// Loads and checks content. Each path is a rule file, a content root (a folder with
+/// `detections/`, `macros/` and optionally `data_sources/`) or a folder below a root's
+/// `detections/`; a rule's macros and data sources come from its content root. Files that do not load become error findings; only
 /// walking a folder can fail.
 pub fn validate_content(paths: &[PathBuf], attack: &Attack) -> Result<Validation, RuleError> {
     let mut validation = Validation::default();
     let mut trees: BTreeMap<PathBuf, Tree> = BTreeMap::new();
     let mut claimed = Claimed::default();
     for path in paths {
-        let (root, rules) = if path.is_dir() {
+        let inside_tree =
+            || super::content_root_of(path).filter(|_| !path.join("detections").is_dir());
+        let (root, rules) = if let (true, Some(root)) = (path.is_dir(), inside_tree()) {
+            // A folder of a tree's `detections/` (`detections/endpoint/`): its rules, with
+            // the tree's macros.
+            let rules = super::discover_rules_in(&root, path)?;
+            (Some(root), rules)
+        } else if path.is_dir() {
             (Some(path.clone()), super::discover_rules(path)?)
         } else {
             (super::content_root_of(path), vec![path.clone()])

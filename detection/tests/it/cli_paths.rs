@@ -46,6 +46,21 @@ fn a_rule_named_from_its_own_folder_validates_and_runs() {
 }
 
 #[test]
+fn a_folder_of_detections_validates_with_its_trees_macros() {
+    // `detection validate endpoint/` from `detections/`, or `.` from `endpoint/`: the rules
+    // below, with the macros of the tree the folder is in (not a tree of its own).
+    for (inside, folder) in
+        [("content/detections", "endpoint/"), ("content/detections/endpoint", ".")]
+    {
+        let validate = detection(&fixture(inside), &["validate", folder]);
+        let out = format!("{}{}", stdout(&validate), stderr(&validate));
+        assert!(validate.status.success(), "{out}");
+        assert!(out.contains("2 rules: 0 errors"), "{out}");
+        assert!(!out.contains("not defined"), "the tree's macros were not read: {out}");
+    }
+}
+
+#[test]
 fn folders_are_read_recursively_and_bad_files_are_passed_over() {
     let dir = tempfile::tempdir().unwrap();
     let events = dir.path().join("events");

@@ -823,17 +823,10 @@ pub fn is_mapped_node(model: &str, node: &str) -> bool {
 pub const PROCESSES_NODE: &str = "Processes";
 
 /// The record `view`'s event gives, if it belongs to a mapped dataset: the dataset's CIM
-/// fields the event has, then the dataset's calculations.
-///
-/// Classic text events give no record yet, although their fields would fill one (a classic
-/// 4688 has `process`, `process_name`, …): the candidate scan of XML exports passes over the
-/// text between XML events, so such a record would exist when a file is read in full and not
-/// when it is prefiltered, and shortcuts must never change rows. Raw searches read them.
+/// fields the event has, then the dataset's calculations. Classic text events give records
+/// as XML ones do (a classic 4688 is a process launch to the Windows add-on too).
 pub fn node_record(view: &SplunkEvent<'_>) -> Option<NodeRecord> {
     let event = view.event();
-    if event.raw_format == crate::events::RawFormat::Classic {
-        return None;
-    }
     let (_, root) = member_datasets().iter().find(|(member, _)| {
         member.family == view.family()
             && member.code == event.event_id

@@ -12,9 +12,11 @@
 //! mapped; rows are the same as with [`ScanOptions::prefilter`] off. A large plain file is
 //! cut at an event end into two halves searched on two threads; events reach the searches
 //! in file order. Strict scans, JSON and EVTX read every event (JSON-wrapped XML still
-//! prefilters each event's bytes). When a search reads raw events, classic text events
-//! between the XML ones can match it, so the file is read by the streaming reader, which
-//! prefilters each event, XML or text, instead of jumping from candidate to candidate.
+//! prefilters each event's bytes). The candidate search jumps over the text between XML
+//! events, where classic text events are: when a search reads raw events, when the file
+//! holds a classic event that could map to a record, or when it is gzip (see
+//! `may_hold_classic_records`), the streaming reader reads it instead and prefilters each
+//! event, XML or text.
 
 mod candidates;
 #[doc(hidden)]
@@ -244,6 +246,8 @@ fn scan_file(
         && !options.strict
         && !feed.any_reads_events
         && format == Some(InputFormat::XmlExport)
+        && !reader.report().gzip
+        && !may_hold_classic_records(&feed.path, &reader.report().source)?
     {
         return scan_candidates(feed, options, prefilter, reader.into_report());
     }
@@ -270,6 +274,40 @@ fn scan_file(
         feed.add_event(&event?)?;
     }
     Ok(reader.into_report())
+}
+
+/// Whether a plain export may hold a classic text event that maps to a data model record:
+/// such an event names its channel on a `LogName=` line, which no mapped dataset can do
+/// without, so a file without `\nLogName=` has none. The candidate search jumps over the text
+/// between XML events, where classic events are, so it is used only on files without them;
+/// one pass of `memmem` over the file costs far less than parsing it. A gzip export would
+/// have to be inflated twice, so it is read by the streaming reader, which prefilters each
+/// event, classic or XML.
+fn may_hold_classic_records(path: &Path, source: &str) -> Result<bool, EventError> {
+    const MARK: &[u8] = b"\nLogName=";
+    let source: Arc<str> = Arc::from(source);
+    let mut file = open(path, &source)?;
+    let finder = memchr::memmem::Finder::new(MARK);
+    let mut block = vec![0; DEFAULT_READ_BLOCK + MARK.len()];
+    let mut kept = 0;
+    loop {
+        let read = match file.read(block.get_mut(kept..).unwrap_or_default()) {
+            Ok(0) => return Ok(false),
+            Ok(read) => read,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => {
+                let location = Location { source, line: None, byte_offset: None, record: None };
+                return Err(EventError::Read { location, source: err });
+            }
+        };
+        let filled = kept + read;
+        if finder.find(block.get(..filled).unwrap_or_default()).is_some() {
+            return Ok(true);
+        }
+        // The mark may straddle two reads: keep its length less one byte.
+        kept = (MARK.len() - 1).min(filled);
+        block.copy_within(filled - kept..filled, 0);
+    }
 }
 
 fn split_at_least(options: ScanOptions) -> u64 {

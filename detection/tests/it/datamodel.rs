@@ -536,13 +536,17 @@ fn events_of_one_file_map_to_each_dataset() {
     // 4657 Registry, 4663 on a file Filesystem (not on a registry key), 4697 and 7045
     // Services; logons, 1102, 7036, 4104 and Defender belong to no mapped dataset.
     assert_eq!(nodes, ["Registry", "Filesystem", "Services", "Services"]);
-    // Classic events have the fields a record takes, but give none while the candidate scan
-    // of XML exports passes over the text between events (rows must not depend on it).
+    // Classic events give records as XML ones do: the Windows add-on maps a classic 4688 to
+    // Processes and a classic 7045 to Services.
     let events: Vec<Event> = events_of(&fixture("events/classic_export.log"));
     let origin = Origin::derived();
-    assert!(events.iter().all(|event| node_record(&SplunkEvent::new(event, &origin)).is_none()));
-    let view = SplunkEvent::new(&events[0], &origin);
-    assert_eq!(view.value("process_name").map(|v| v.joined()).as_deref(), Some("rundll32.exe"));
+    let records: Vec<NodeRecord> =
+        events.iter().filter_map(|event| node_record(&SplunkEvent::new(event, &origin))).collect();
+    let nodes: Vec<&str> = records.iter().map(|record| record.node).collect();
+    assert_eq!(nodes, ["Processes", "Services"]);
+    assert_eq!(records[0].field("process_name"), Some("rundll32.exe"));
+    assert_eq!(records[0].field("sourcetype"), Some("WinEventLog"));
+    assert_eq!(records[1].field("service_name"), Some("PSEXESVC"));
 }
 
 #[test]

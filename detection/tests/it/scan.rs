@@ -357,3 +357,16 @@ fn a_tstats_inside_a_join_reads_the_records_the_top_search_does_not() {
     let tables = same_rows(&[&joined], file.path());
     assert_eq!(tables[0].len(), 2);
 }
+
+#[test]
+fn classic_events_between_xml_ones_reach_tstats_with_the_prefilter_on() {
+    // The candidate search jumps over the text between XML events; a file holding classic
+    // events (a `LogName=` line) is read by the streaming reader instead, so the classic
+    // 4688 below is a Processes record either way.
+    let xml = sysmon(r"C:\Windows\System32\cmd.exe", "cmd /c whoami", "LAB\\bob");
+    let classic = std::fs::read_to_string(fixture("events/classic_export.log")).unwrap();
+    let file = write_temp(&format!("{xml}{classic}{xml}"));
+    let tables = same_rows(&[&comsvcs_rule()], file.path());
+    assert_eq!(total_count(&tables[0]), 1);
+    assert_eq!(tables[0].value(0, "user").unwrap().joined(), "LAB\\erin");
+}

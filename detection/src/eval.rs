@@ -47,6 +47,7 @@ use std::ops::Range;
 
 use crate::datamodel::NodeRecord;
 use crate::spl::{Command, Condition, Location, Pipeline, Search, SplError, StatsKind};
+pub(crate) use condition::Matcher;
 use condition::{FieldLookup, condition_holds};
 use expr::Env;
 

@@ -1,7 +1,11 @@
-//! `cargo xtask bench`: generate a large synthetic XML export (cached in `target/bench/`)
-//! and time, each case in a fresh release-built child process, reading it, a literal scan,
-//! mapping every event, and the comsvcs rule with and without the prefilter and over gzip.
-//! It prints medians, throughput, peak memory and the ratios; it asserts equal rows.
+//! `cargo xtask bench`: generate large synthetic XML exports (cached in `target/bench/`)
+//! and time, each case in a fresh release-built child process: reading the export, a literal
+//! scan, mapping every event, the comsvcs rule with and without the prefilter and over gzip,
+//! a rule without literals, rules with long `OR` and `IN` lists, many files, and the real
+//! EVTX files of `../shared/datasets` (read in place). Peers run in the same bench run:
+//! `rg -c -i` and the evtx crate's own JSON output (its Python binding), when installed.
+//! It prints medians, throughput, peak memory and ratios to each group's baseline; it
+//! asserts that the cases of a family give identical rows.
 
 // Sizes and counts shown as floating point lose nothing that matters at these magnitudes.
 #![allow(clippy::cast_precision_loss)]
@@ -33,67 +37,195 @@ pub(crate) struct Args {
     /// Runs per case; the median is reported.
     #[arg(long, default_value_t = 5)]
     runs: usize,
+    /// Size of the export the long `OR` list cases read: they test every process event
+    /// against the list, so they are slow where the list is evaluated term by term.
+    #[arg(long, default_value = "16MiB")]
+    or_size: String,
+    /// Number of generated exports the many-files cases read.
+    #[arg(long, default_value_t = 24)]
+    many: usize,
+    /// Size of each of those exports.
+    #[arg(long, default_value = "4MiB")]
+    many_size: String,
+    /// Folder searched (recursively) for the `.evtx` files of the EVTX cases, read in place;
+    /// default: `../shared/datasets` beside the workspace.
+    #[arg(long, value_name = "DIR")]
+    evtx_dir: Option<PathBuf>,
+    /// How many times the EVTX corpus names each file found.
+    #[arg(long, default_value_t = 100)]
+    evtx_repeat: usize,
+    /// Only these cases, comma-separated (`interleaved` for the same-process rounds).
+    #[arg(long, value_delimiter = ',')]
+    cases: Vec<String>,
     /// Measure one case in this process (used by the bench itself).
     #[arg(long, hide = true)]
     case: Option<String>,
-    /// The file the case reads.
+    /// The files the case reads.
     #[arg(long, hide = true)]
-    file: Option<PathBuf>,
+    file: Vec<PathBuf>,
 }
 
-/// The cases, in the order printed: name, what it measures.
-const CASES: &[(&str, &str)] = &[
-    ("read", "read the file (page cache) into a reused 1 MiB buffer"),
-    ("literal-ac", "aho-corasick ASCII case-insensitive count of `comsvcs`"),
-    ("literal-fold", "case-fold 64 KiB windows + memmem count of `comsvcs`"),
-    ("map", "parse every event and map it to Endpoint.Processes (no rule), one thread"),
-    ("map-2threads", "the same through scan_files with no rule: two halves on two threads"),
-    ("rule", "comsvcs rule via scan_files, prefilter on, two threads"),
-    ("rule-1thread", "comsvcs rule via scan_files, prefilter on, one thread"),
-    ("rule-full", "comsvcs rule via scan_files, prefilter off: every event parsed, two threads"),
-    ("rule-gzip", "comsvcs rule via scan_files over the gzip copy (sequential)"),
+/// What a case reads.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Input {
+    /// The generated export.
+    Export,
+    /// Its gzip copy.
+    Gzip,
+    /// The smaller export of the `OR` list cases.
+    OrExport,
+    /// The many generated exports.
+    Many,
+    /// The EVTX corpus: every `.evtx` file found, named `--evtx-repeat` times.
+    Evtx,
+}
+
+/// The cases, in the order printed: name, what it reads, what it measures. Each group's
+/// first case is the baseline its ratios are taken to.
+const CASES: &[(&str, Input, &str)] = &[
+    ("read", Input::Export, "read the file (page cache) into a reused 1 MiB buffer"),
+    ("literal-ac", Input::Export, "aho-corasick ASCII case-insensitive count of `comsvcs`"),
+    ("literal-fold", Input::Export, "case-fold 64 KiB windows + memmem count of `comsvcs`"),
+    ("rg", Input::Export, "peer: `rg -c -i comsvcs` (ripgrep, a child process)"),
+    (
+        "map",
+        Input::Export,
+        "parse every event and map it to Endpoint.Processes (no rule), one thread",
+    ),
+    (
+        "map-2threads",
+        Input::Export,
+        "the same through scan_files with no rule: two halves on two threads",
+    ),
+    ("rule", Input::Export, "comsvcs rule via scan_files, prefilter on, two threads"),
+    ("rule-1thread", Input::Export, "comsvcs rule via scan_files, prefilter on, one thread"),
+    (
+        "rule-full",
+        Input::Export,
+        "comsvcs rule via scan_files, prefilter off: every event parsed, two threads",
+    ),
+    ("rule-gzip", Input::Gzip, "comsvcs rule via scan_files over the gzip copy (sequential)"),
+    (
+        "no-literal",
+        Input::Export,
+        "`| tstats count from datamodel=Endpoint.Processes by Processes.dest`: no literal to prefilter on",
+    ),
+    ("or-2", Input::OrExport, "process_name = one of 2 names, as `OR` terms (compile + scan)"),
+    ("or-1000", Input::OrExport, "the same 2 names among 1,000 `OR` terms"),
+    ("or-5000", Input::OrExport, "the same 2 names among 5,000 `OR` terms"),
+    ("or-20000", Input::OrExport, "the same 2 names among 20,000 `OR` terms"),
+    ("in-20000", Input::OrExport, "the same 2 names among 20,000 values of `IN (…)`"),
+    ("wild-2", Input::OrExport, "process = one of 2 `*…*` patterns, as `OR` terms"),
+    ("wild-1000", Input::OrExport, "the same 2 patterns among 1,000 `*…*` `OR` terms"),
+    ("many-read", Input::Many, "read every file (page cache) into a reused 1 MiB buffer"),
+    ("many", Input::Many, "comsvcs rule via scan_files over all the files, prefilter on"),
+    ("many-full", Input::Many, "the same, prefilter off: every event parsed"),
+    (
+        "evtx-py",
+        Input::Evtx,
+        "peer: the evtx crate's records_json() from Python, one thread, timed in the interpreter",
+    ),
+    ("evtx-map", Input::Evtx, "read every record and map it to Endpoint.Processes (no rule)"),
+    ("evtx-rule", Input::Evtx, "comsvcs rule via scan_files over the corpus"),
 ];
+
+/// The cases timed round by round in one process, so that load from other processes
+/// weighs on them alike and their ratios hold.
+const INTERLEAVED: &[&str] = &["read", "literal-fold", "literal-ac", "rg", "rule", "rule-1thread"];
+
+/// The inputs, made or found once per bench run.
+struct Inputs {
+    export: PathBuf,
+    written: synthetic::Written,
+    gzip: PathBuf,
+    or_export: PathBuf,
+    or_written: synthetic::Written,
+    many: Vec<PathBuf>,
+    many_written: synthetic::Written,
+    evtx: Vec<PathBuf>,
+    evtx_bytes: u64,
+}
+
+impl Inputs {
+    fn files(&self, input: Input) -> Vec<PathBuf> {
+        match input {
+            Input::Export => vec![self.export.clone()],
+            Input::Gzip => vec![self.gzip.clone()],
+            Input::OrExport => vec![self.or_export.clone()],
+            Input::Many => self.many.clone(),
+            Input::Evtx => self.evtx.clone(),
+        }
+    }
+
+    /// The bytes a case over `input` reads, uncompressed.
+    fn bytes(&self, input: Input) -> u64 {
+        match input {
+            Input::Export | Input::Gzip => self.written.bytes,
+            Input::OrExport => self.or_written.bytes,
+            Input::Many => self.many_written.bytes,
+            Input::Evtx => self.evtx_bytes,
+        }
+    }
+}
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     if let Some(case) = &args.case {
-        let file = args.file.as_deref().context("--case needs --file")?;
-        return measure(case, file, args.runs);
+        ensure!(!args.file.is_empty(), "--case needs --file");
+        return measure(case, &args.file, args.runs, &args.cases);
     }
     if cfg!(debug_assertions) {
-        // Timings of a debug build mean nothing: run this task again from a release build.
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let status = Command::new(cargo)
-            .current_dir(project_root())
-            .args(["run", "--quiet", "--release", "--package", "xtask", "--bin", "xtask", "--"])
-            .args(["bench", "--size", &args.size, "--seed", &args.seed.to_string()])
-            .args(["--runs", &args.runs.to_string()])
-            .status()
-            .context("cannot run cargo")?;
-        ensure!(status.success(), "the release bench failed");
-        return Ok(());
+        return rerun_release(args);
     }
-    let size = parse_size(&args.size)?;
-    let (export, written) = generated(args.seed, size)?;
-    let gzip = gzip_copy(&export)?;
+    let wanted = |name: &str| args.cases.is_empty() || args.cases.iter().any(|c| c == name);
+    for name in &args.cases {
+        ensure!(
+            name == "interleaved" || CASES.iter().any(|(case, ..)| case == name),
+            "unknown case {name:?}"
+        );
+    }
+    let inputs = inputs(args, &wanted)?;
+    let written = &inputs.written;
     println!(
         "export: {} ({:.1} MiB, {} events, {} Endpoint.Processes events, {} comsvcs matches, {} near-misses)",
-        export.display(),
+        inputs.export.display(),
         mib(written.bytes),
         written.events,
         written.process_events,
         written.positives,
         written.near_misses
     );
+    println!(
+        "OR-list export: {:.1} MiB, {} events; many files: {} × {:.1} MiB, {} events; EVTX corpus: {} files, {:.1} MiB",
+        mib(inputs.or_written.bytes),
+        inputs.or_written.events,
+        inputs.many.len(),
+        mib(inputs.many_written.bytes) / inputs.many.len().max(1) as f64,
+        inputs.many_written.events,
+        inputs.evtx.len(),
+        mib(inputs.evtx_bytes)
+    );
     println!("runs per case: {} (median); every case in its own process; 2 cores", args.runs);
+    let peers = Peers::find();
     let exe = std::env::current_exe().context("cannot find the bench executable")?;
     let mut results = Vec::new();
-    for (case, what) in CASES {
-        let file = if *case == "rule-gzip" { &gzip } else { &export };
-        let output = Command::new(&exe)
-            .args(["bench", "--case", case, "--runs", &args.runs.to_string(), "--file"])
-            .arg(file)
-            .output()
-            .with_context(|| format!("cannot run case {case}"))?;
+    for &(case, input, what) in CASES {
+        if !wanted(case) {
+            continue;
+        }
+        if let Some(missing) = peers.missing(case) {
+            println!("{case}: not measured: {missing}");
+            continue;
+        }
+        if input == Input::Evtx && inputs.evtx.is_empty() {
+            println!("{case}: not measured: no .evtx file found (see --evtx-dir)");
+            continue;
+        }
+        let mut command = Command::new(&exe);
+        command.args(["bench", "--case", case, "--runs", &args.runs.to_string()]);
+        for file in inputs.files(input) {
+            command.arg("--file").arg(file);
+        }
+        let output = command.output().with_context(|| format!("cannot run case {case}"))?;
         ensure!(
             output.status.success(),
             "case {case} failed: {}",
@@ -101,35 +233,158 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         );
         let result: Measured = serde_json::from_slice(&output.stdout)
             .with_context(|| format!("case {case} printed no result"))?;
-        results.push((*case, *what, result));
+        results.push(CaseResult { case, input, what, measured: result });
     }
-    let output = Command::new(&exe)
-        .args(["bench", "--case", "interleaved", "--runs", &args.runs.to_string(), "--file"])
-        .arg(&export)
-        .output()
-        .context("cannot run the interleaved cases")?;
-    ensure!(
-        output.status.success(),
-        "the interleaved cases failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let interleaved: Vec<Vec<f64>> =
-        serde_json::from_slice(&output.stdout).context("the interleaved cases printed no times")?;
-    report(&results, &written)?;
-    report_interleaved(&interleaved, &written);
+    report(&results, &inputs)?;
+    if wanted("interleaved") {
+        let cases: Vec<&str> =
+            INTERLEAVED.iter().copied().filter(|case| peers.missing(case).is_none()).collect();
+        let output = Command::new(&exe)
+            .args(["bench", "--case", "interleaved", "--runs", &args.runs.to_string()])
+            .args(["--cases", &cases.join(","), "--file"])
+            .arg(&inputs.export)
+            .output()
+            .context("cannot run the interleaved cases")?;
+        ensure!(
+            output.status.success(),
+            "the interleaved cases failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let interleaved: Vec<Vec<f64>> = serde_json::from_slice(&output.stdout)
+            .context("the interleaved cases printed no times")?;
+        report_interleaved(&cases, &interleaved, written);
+    }
+    Ok(())
+}
+
+/// Timings of a debug build mean nothing: runs this task again from a release build.
+fn rerun_release(args: &Args) -> anyhow::Result<()> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    command
+        .current_dir(project_root())
+        .args(["run", "--quiet", "--release", "--package", "xtask", "--bin", "xtask", "--"])
+        .args(["bench", "--size", &args.size, "--seed", &args.seed.to_string()])
+        .args(["--runs", &args.runs.to_string(), "--or-size", &args.or_size])
+        .args(["--many", &args.many.to_string(), "--many-size", &args.many_size])
+        .args(["--evtx-repeat", &args.evtx_repeat.to_string()]);
+    if let Some(dir) = &args.evtx_dir {
+        command.arg("--evtx-dir").arg(std::path::absolute(dir)?);
+    }
+    if !args.cases.is_empty() {
+        command.args(["--cases", &args.cases.join(",")]);
+    }
+    let status = command.status().context("cannot run cargo")?;
+    ensure!(status.success(), "the release bench failed");
+    Ok(())
+}
+
+/// The peers a case runs, and whether they are installed.
+struct Peers {
+    rg: bool,
+    python_evtx: bool,
+}
+
+impl Peers {
+    fn find() -> Self {
+        let works =
+            |command: &mut Command| command.output().is_ok_and(|output| output.status.success());
+        Peers {
+            rg: works(Command::new("rg").arg("--version")),
+            python_evtx: works(Command::new(PYTHON).args(["-c", "import evtx"])),
+        }
+    }
+
+    /// Why `case` cannot run here, if it cannot.
+    fn missing(&self, case: &str) -> Option<&'static str> {
+        match case {
+            "rg" if !self.rg => Some("ripgrep (`rg`) is not installed (apt-get install ripgrep)"),
+            "evtx-py" if !self.python_evtx => {
+                Some("the evtx Python module is not installed (pip install evtx)")
+            }
+            _ => None,
+        }
+    }
+}
+
+const PYTHON: &str = "python3";
+
+/// The inputs the wanted cases read: generated when absent, found for EVTX.
+fn inputs(args: &Args, wanted: &dyn Fn(&str) -> bool) -> anyhow::Result<Inputs> {
+    let wants = |input: Input| CASES.iter().any(|(case, i, _)| *i == input && wanted(case));
+    let (export, written) = generated(args.seed, parse_size(&args.size)?)?;
+    let gzip = if wants(Input::Gzip) { gzip_copy(&export)? } else { export.clone() };
+    let (or_export, or_written) = if wants(Input::OrExport) {
+        generated(args.seed, parse_size(&args.or_size)?)?
+    } else {
+        (export.clone(), synthetic::Written::default())
+    };
+    let mut many = Vec::new();
+    let mut many_written = synthetic::Written::default();
+    if wants(Input::Many) {
+        let size = parse_size(&args.many_size)?;
+        for index in 0..args.many {
+            // Seeds of their own, so that the files differ as a real corpus's do.
+            let (path, written) = generated(args.seed + 1 + index as u64, size)?;
+            many.push(path);
+            many_written.bytes += written.bytes;
+            many_written.events += written.events;
+            many_written.positives += written.positives;
+            many_written.near_misses += written.near_misses;
+            many_written.process_events += written.process_events;
+        }
+    }
+    let mut evtx = Vec::new();
+    let mut evtx_bytes = 0;
+    if wants(Input::Evtx) {
+        let dir =
+            args.evtx_dir.clone().unwrap_or_else(|| project_root().join("../shared/datasets"));
+        let mut found = Vec::new();
+        if dir.is_dir() {
+            evtx_files(&dir, &mut found)?;
+        }
+        for _ in 0..args.evtx_repeat {
+            for path in &found {
+                evtx_bytes += std::fs::metadata(path)?.len();
+                evtx.push(path.clone());
+            }
+        }
+    }
+    Ok(Inputs {
+        export,
+        written,
+        gzip,
+        or_export,
+        or_written,
+        many,
+        many_written,
+        evtx,
+        evtx_bytes,
+    })
+}
+
+/// The `.evtx` files below `dir`, in name order.
+fn evtx_files(dir: &Path, found: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot list {}", dir.display()))?
+        .map(|entry| entry.map(|entry| entry.path()))
+        .collect::<Result<_, _>>()?;
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            evtx_files(&path, found)?;
+        } else if path.extension().is_some_and(|ext| ext.eq_ignore_ascii_case("evtx")) {
+            found.push(path);
+        }
+    }
     Ok(())
 }
 
 /// The ratios from one process that ran the cases round by round.
-fn report_interleaved(times: &[Vec<f64>], written: &synthetic::Written) {
-    let medians: Vec<f64> = times
-        .iter()
-        .map(|seconds| {
-            Measured { seconds: seconds.clone(), peak_kib: 0, count: 0, rows: None }.median()
-        })
-        .collect();
+fn report_interleaved(cases: &[&str], times: &[Vec<f64>], written: &synthetic::Written) {
+    let medians: Vec<f64> = times.iter().map(|seconds| median(seconds)).collect();
     let median = |name: &str| {
-        INTERLEAVED
+        cases
             .iter()
             .position(|case| *case == name)
             .and_then(|index| medians.get(index).copied())
@@ -139,7 +394,7 @@ fn report_interleaved(times: &[Vec<f64>], written: &synthetic::Written) {
         "\nsame process, cases in turn each round ({} rounds):",
         times.first().map_or(0, Vec::len)
     );
-    for (case, seconds) in INTERLEAVED.iter().zip(&medians) {
+    for (case, seconds) in cases.iter().zip(&medians) {
         println!(
             "  {case:<13} {seconds:>9.4} s {:>8.0} MB/s {:>6.2}x read",
             written.bytes as f64 / 1e6 / seconds,
@@ -150,6 +405,9 @@ fn report_interleaved(times: &[Vec<f64>], written: &synthetic::Written) {
     println!("  rule / page-cache read:      {:.2}x", rule / median("read"));
     println!("  rule / literal scan (ac -i): {:.2}x", rule / median("literal-ac"));
     println!("  rule / literal scan (fold):  {:.2}x", rule / median("literal-fold"));
+    if cases.contains(&"rg") {
+        println!("  rule / rg -c -i comsvcs:     {:.2}x", rule / median("rg"));
+    }
     println!("  rule one thread / two:       {:.2}x", median("rule-1thread") / rule);
 }
 
@@ -164,65 +422,127 @@ struct Measured {
     rows: Option<String>,
 }
 
-impl Measured {
-    fn median(&self) -> f64 {
-        let mut sorted = self.seconds.clone();
-        sorted.sort_by(f64::total_cmp);
-        sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN)
-    }
+fn median(seconds: &[f64]) -> f64 {
+    let mut sorted = seconds.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
-fn report(results: &[(&str, &str, Measured)], written: &synthetic::Written) -> anyhow::Result<()> {
-    let time = |name: &str| {
-        results.iter().find(|(case, ..)| *case == name).map_or(f64::NAN, |(.., m)| m.median())
-    };
-    let read = time("read");
-    let megabytes = written.bytes as f64 / 1e6;
+/// A case measured.
+struct CaseResult {
+    case: &'static str,
+    input: Input,
+    what: &'static str,
+    measured: Measured,
+}
+
+fn report(results: &[CaseResult], inputs: &Inputs) -> anyhow::Result<()> {
+    let find = |name: &str| results.iter().find(|result| result.case == name);
+    let time = |name: &str| find(name).map_or(f64::NAN, |result| median(&result.measured.seconds));
     println!(
-        "\n{:<13} {:>9} {:>10} {:>12} {:>9} {:>8}  what",
-        "case", "median s", "MB/s", "events/s", "peak MiB", "x read"
+        "\n{:<13} {:>9} {:>10} {:>9} {:>8} {:<12}  what",
+        "case", "median s", "MB/s", "peak MiB", "ratio", "to"
     );
-    for (case, what, measured) in results {
-        let seconds = measured.median();
+    for result in results {
+        let seconds = median(&result.measured.seconds);
+        // Each group's first case measured is its baseline.
+        let baseline =
+            results.iter().find(|other| other.input == result.input || same_file(other, result));
+        let (ratio, to) = baseline.map_or((f64::NAN, ""), |baseline| {
+            (seconds / median(&baseline.measured.seconds), baseline.case)
+        });
         println!(
-            "{case:<13} {seconds:>9.4} {:>10.0} {:>12.0} {:>9.1} {:>8.2}  {what}",
-            megabytes / seconds,
-            written.events as f64 / seconds,
-            measured.peak_kib as f64 / 1024.0,
-            seconds / read
+            "{:<13} {seconds:>9.4} {:>10.0} {:>9.1} {ratio:>8.2} {to:<12}  {}",
+            result.case,
+            inputs.bytes(result.input) as f64 / 1e6 / seconds,
+            result.measured.peak_kib as f64 / 1024.0,
+            result.what
         );
     }
-    let rule = time("rule");
-    println!("\neach case in its own process, one after another:");
-    println!("rule / page-cache read:        {:.2}x", rule / read);
-    println!("rule / literal scan (ac -i):   {:.2}x", rule / time("literal-ac"));
-    println!("rule / literal scan (fold):    {:.2}x", rule / time("literal-fold"));
-    println!("rule / rule without prefilter: {:.3}x", rule / time("rule-full"));
-    println!(
-        "evtx: not measured: there is no EVTX writer to turn the generated export into an EVTX file"
-    );
-    for (case, _, measured) in results.iter().filter(|(case, ..)| case.starts_with("map")) {
+    println!("\nratios, each case in its own process, one after another:");
+    let ratio = |label: &str, a: &str, b: &str| {
+        let value = time(a) / time(b);
+        if value.is_finite() {
+            println!("  {label:<34} {value:>7.2}x");
+        }
+    };
+    ratio("rule / page-cache read", "rule", "read");
+    ratio("rule / literal scan (ac -i)", "rule", "literal-ac");
+    ratio("rule / literal scan (fold)", "rule", "literal-fold");
+    ratio("rule / rg -c -i comsvcs", "rule", "rg");
+    ratio("rule / rule without prefilter", "rule", "rule-full");
+    ratio("no-literal rule / page-cache read", "no-literal", "read");
+    ratio("no-literal rule / map", "no-literal", "map");
+    ratio("map / page-cache read", "map", "read");
+    for long in ["or-1000", "or-5000", "or-20000", "in-20000"] {
+        ratio(&format!("{long} / or-2"), long, "or-2");
+    }
+    ratio("wild-1000 / wild-2", "wild-1000", "wild-2");
+    ratio("many files, rule / read", "many", "many-read");
+    ratio("many files, rule without prefilter / read", "many-full", "many-read");
+    ratio("EVTX map / evtx crate JSON (Python)", "evtx-map", "evtx-py");
+    ratio("EVTX rule / evtx crate JSON (Python)", "evtx-rule", "evtx-py");
+    check(results, inputs)
+}
+
+/// Whether two cases read the same file (the gzip copy is the export, uncompressed).
+fn same_file(a: &CaseResult, b: &CaseResult) -> bool {
+    matches!((a.input, b.input), (Input::Export, Input::Gzip) | (Input::Gzip, Input::Export))
+}
+
+/// The counts and rows each case must agree on.
+fn check(results: &[CaseResult], inputs: &Inputs) -> anyhow::Result<()> {
+    let written = &inputs.written;
+    let find = |name: &str| results.iter().find(|result| result.case == name);
+    for result in results.iter().filter(|result| result.case.starts_with("map")) {
         ensure!(
-            measured.count == written.events,
-            "case {case}: read {} events, the generator wrote {}",
-            measured.count,
+            result.measured.count == written.events,
+            "case {}: read {} events, the generator wrote {}",
+            result.case,
+            result.measured.count,
             written.events
         );
     }
-    let rows: Vec<_> = results
-        .iter()
-        .filter(|(case, ..)| case.starts_with("rule"))
-        .map(|(case, _, measured)| (case, measured.rows.clone(), measured.count))
-        .collect();
-    for (case, digest, count) in &rows {
-        ensure!(
-            *count == written.positives,
-            "case {case}: the rule counted {count} matches, the generator wrote {}",
-            written.positives
-        );
-        ensure!(digest.is_some() && *digest == rows[0].1, "case {case}: rows differ from `rule`");
+    // Cases of one family give the same rows: the shortcuts never change them.
+    let families: &[(&[&str], Option<u64>)] = &[
+        (&["rule", "rule-1thread", "rule-full", "rule-gzip"], Some(written.positives)),
+        (&["no-literal"], Some(written.process_events)),
+        (&["or-2", "or-1000", "or-5000", "or-20000", "in-20000"], None),
+        (&["wild-2", "wild-1000"], None),
+        (&["many", "many-full"], Some(inputs.many_written.positives)),
+        (&["evtx-rule"], None),
+    ];
+    for (family, expected) in families {
+        let members: Vec<&CaseResult> = family.iter().filter_map(|name| find(name)).collect();
+        let Some(first) = members.first() else { continue };
+        for member in &members {
+            let count = member.measured.count;
+            if let Some(expected) = expected {
+                ensure!(
+                    count == *expected,
+                    "case {}: the rule counted {count}, the generator wrote {expected}",
+                    member.case
+                );
+            }
+            ensure!(count > 0, "case {}: no rows", member.case);
+            ensure!(
+                member.measured.rows.is_some() && member.measured.rows == first.measured.rows,
+                "case {}: rows differ from `{}`",
+                member.case,
+                first.case
+            );
+        }
+        let names: Vec<&str> = members.iter().map(|member| member.case).collect();
+        println!("rows: identical in {} (count {})", names.join(", "), first.measured.count);
     }
-    println!("rows: identical in every rule case ({} matches, as generated)", written.positives);
+    if let (Some(ours), Some(peer)) = (find("evtx-map"), find("evtx-py")) {
+        ensure!(
+            ours.measured.count == peer.measured.count,
+            "EVTX: we read {} records, the evtx crate {}",
+            ours.measured.count,
+            peer.measured.count
+        );
+    }
     Ok(())
 }
 
@@ -326,27 +646,34 @@ impl From<WrittenJson> for synthetic::Written {
 }
 
 /// Runs one case `runs` times in this process and prints a [`Measured`] as JSON; the case
-/// `interleaved` runs [`INTERLEAVED`] round by round instead and prints their times.
-fn measure(case: &str, file: &Path, runs: usize) -> anyhow::Result<()> {
-    let rule = comsvcs_rule()?;
+/// `interleaved` runs `cases` round by round instead and prints their times.
+fn measure(case: &str, files: &[PathBuf], runs: usize, cases: &[String]) -> anyhow::Result<()> {
+    if case == "evtx-py" {
+        return python_evtx(files, runs);
+    }
     let mut buffer = vec![0u8; 1 << 20];
     if case == "interleaved" {
-        let mut times: Vec<Vec<f64>> = vec![Vec::new(); INTERLEAVED.len()];
+        let mut prepared = Vec::new();
+        for name in cases {
+            prepared.push(Prepared::new(name)?);
+        }
+        let mut times: Vec<Vec<f64>> = vec![Vec::new(); cases.len()];
         for _ in 0..runs.max(1) {
-            for (name, seconds) in INTERLEAVED.iter().zip(&mut times) {
+            for (prepared, seconds) in prepared.iter().zip(&mut times) {
                 let started = Instant::now();
-                run_case(name, file, &rule, &mut buffer)?;
+                prepared.run(files, &mut buffer)?;
                 seconds.push(started.elapsed().as_secs_f64());
             }
         }
         println!("{}", serde_json::to_string(&times)?);
         return Ok(());
     }
+    let prepared = Prepared::new(case)?;
     let mut seconds = Vec::new();
     let mut outcome = (0, None);
     for _ in 0..runs.max(1) {
         let started = Instant::now();
-        outcome = run_case(case, file, &rule, &mut buffer)?;
+        outcome = prepared.run(files, &mut buffer)?;
         seconds.push(started.elapsed().as_secs_f64());
     }
     let (count, rows) = outcome;
@@ -355,74 +682,196 @@ fn measure(case: &str, file: &Path, runs: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The cases timed round by round in one process, so that load from other processes
-/// weighs on them alike and their ratios hold.
-const INTERLEAVED: &[&str] = &["read", "literal-fold", "literal-ac", "rule", "rule-1thread"];
+/// The evtx crate's own JSON rendering of every record, from its Python binding on one
+/// thread, timed inside the interpreter so that its start-up is not counted.
+const PYTHON_EVTX: &str = r#"
+import json, resource, sys, time, evtx
+runs, paths = int(sys.argv[1]), sys.argv[2:]
+seconds, count = [], 0
+for _ in range(max(runs, 1)):
+    started, count = time.perf_counter(), 0
+    for path in paths:
+        for _record in evtx.PyEvtxParser(path, number_of_threads=1).records_json():
+            count += 1
+    seconds.append(time.perf_counter() - started)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"seconds": seconds, "peak_kib": peak, "count": count, "rows": None}))
+"#;
 
-/// Runs `case` once: what it counted, and for the rule cases a digest of the rows.
-fn run_case(
-    case: &str,
-    file: &Path,
-    rule: &Search,
-    buffer: &mut [u8],
-) -> anyhow::Result<(u64, Option<String>)> {
-    let mut rows = None;
-    let count = match case {
-        "read" => {
-            let mut input = File::open(file)?;
-            let mut count = 0;
-            loop {
-                let read = input.read(buffer)?;
-                if read == 0 {
-                    break count;
+fn python_evtx(files: &[PathBuf], runs: usize) -> anyhow::Result<()> {
+    let output = Command::new(PYTHON)
+        .args(["-c", PYTHON_EVTX, &runs.to_string()])
+        .args(files)
+        .output()
+        .context("cannot run python3")?;
+    ensure!(
+        output.status.success(),
+        "the evtx Python module failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let measured: Measured = serde_json::from_slice(&output.stdout)?;
+    println!("{}", serde_json::to_string(&measured)?);
+    Ok(())
+}
+
+/// A case ready to run: its search compiled, when it has one (the `OR` list cases compile
+/// theirs in the timed run, since a long list costs in the parser too).
+struct Prepared {
+    case: String,
+    search: Option<Search>,
+}
+
+impl Prepared {
+    fn new(case: &str) -> anyhow::Result<Self> {
+        let search = match case {
+            "rule" | "rule-1thread" | "rule-full" | "rule-gzip" | "many" | "many-full"
+            | "evtx-rule" => Some(comsvcs_rule()?),
+            "no-literal" => Some(compile(NO_LITERAL)?),
+            _ => None,
+        };
+        Ok(Prepared { case: case.to_owned(), search })
+    }
+
+    /// Runs the case once: what it counted, and for the rule cases a digest of the rows.
+    fn run(&self, files: &[PathBuf], buffer: &mut [u8]) -> anyhow::Result<(u64, Option<String>)> {
+        let file = files.first().context("a case reads at least one file")?;
+        let count = match self.case.as_str() {
+            "read" | "many-read" => {
+                let mut count = 0;
+                for file in files {
+                    count += read_all(file, buffer)?;
                 }
-                count += read as u64;
+                count
             }
+            "literal-ac" => {
+                let automaton = aho_corasick::AhoCorasick::builder()
+                    .ascii_case_insensitive(true)
+                    .build(["comsvcs"])?;
+                block_count(file, buffer, |window| automaton.find_iter(window).count())?
+            }
+            "literal-fold" => {
+                let finder = memchr::memmem::Finder::new(b"comsvcs");
+                let mut scratch = Vec::with_capacity(64 * 1024);
+                block_count(file, buffer, |window| {
+                    scratch.clear();
+                    scratch.extend(window.iter().map(u8::to_ascii_lowercase));
+                    finder.find_iter(&scratch).count()
+                })?
+            }
+            "rg" => {
+                let output = Command::new("rg").args(["-c", "-i", "comsvcs"]).arg(file).output()?;
+                ensure!(output.status.success(), "rg failed");
+                String::from_utf8_lossy(&output.stdout).trim().parse()?
+            }
+            "map" => {
+                let mut reader = EventReader::open(file)?;
+                let records = reader.processes().flatten().count();
+                ensure!(records > 0, "no records");
+                reader.report().events_total()
+            }
+            "evtx-map" => {
+                let mut count = 0;
+                for file in files {
+                    let mut reader = EventReader::open(file)?;
+                    for record in reader.processes() {
+                        record?;
+                    }
+                    count += reader.report().events_total();
+                }
+                count
+            }
+            "map-2threads" => {
+                let options = ScanOptions { prefilter: false, ..ScanOptions::default() };
+                let outcome = scan_files(&[], std::slice::from_ref(file), options)?;
+                outcome.reports.iter().map(|(_, report)| report.events_total()).sum()
+            }
+            case => {
+                let options = ScanOptions {
+                    prefilter: !case.ends_with("-full"),
+                    parallel: case != "rule-1thread",
+                    ..ScanOptions::default()
+                };
+                if let Some(search) = &self.search {
+                    return rows(search, files, options);
+                }
+                return rows(&compile(&list_search(case)?)?, files, options);
+            }
+        };
+        Ok((count, None))
+    }
+}
+
+/// The rows of `search` over `files`: the sum of their `count` column and a digest.
+fn rows(
+    search: &Search,
+    files: &[PathBuf],
+    options: ScanOptions,
+) -> anyhow::Result<(u64, Option<String>)> {
+    let outcome = scan_files(&[search], files, options)?;
+    let table = outcome.tables.first().context("one table")?;
+    let json = serde_json::to_vec(table)?;
+    let count = (0..table.len())
+        .filter_map(|row| table.value(row, "count"))
+        .filter_map(|value| value.joined().parse::<u64>().ok())
+        .sum();
+    Ok((count, Some(format!("{:x}", Sha256::digest(&json)))))
+}
+
+fn read_all(file: &Path, buffer: &mut [u8]) -> anyhow::Result<u64> {
+    let mut input = File::open(file)?;
+    let mut count = 0;
+    loop {
+        let read = input.read(buffer)?;
+        if read == 0 {
+            return Ok(count);
         }
-        "literal-ac" => {
-            let automaton = aho_corasick::AhoCorasick::builder()
-                .ascii_case_insensitive(true)
-                .build(["comsvcs"])?;
-            block_count(file, buffer, |window| automaton.find_iter(window).count())?
-        }
-        "literal-fold" => {
-            let finder = memchr::memmem::Finder::new(b"comsvcs");
-            let mut scratch = Vec::with_capacity(64 * 1024);
-            block_count(file, buffer, |window| {
-                scratch.clear();
-                scratch.extend(window.iter().map(u8::to_ascii_lowercase));
-                finder.find_iter(&scratch).count()
-            })?
-        }
-        "map" => {
-            let mut reader = EventReader::open(file)?;
-            let records = reader.processes().flatten().count();
-            ensure!(records > 0, "no records");
-            reader.report().events_total()
-        }
-        "map-2threads" => {
-            let options = ScanOptions { prefilter: false, ..ScanOptions::default() };
-            let outcome = scan_files(&[], &[file.to_path_buf()], options)?;
-            outcome.reports.iter().map(|(_, report)| report.events_total()).sum()
-        }
-        "rule" | "rule-1thread" | "rule-full" | "rule-gzip" => {
-            let options = ScanOptions {
-                prefilter: case != "rule-full",
-                parallel: case != "rule-1thread",
-                ..ScanOptions::default()
-            };
-            let outcome = scan_files(&[rule], &[file.to_path_buf()], options)?;
-            let table = outcome.tables.first().context("one table")?;
-            let json = serde_json::to_vec(table)?;
-            rows = Some(format!("{:x}", Sha256::digest(&json)));
-            (0..table.len())
-                .filter_map(|row| table.value(row, "count"))
-                .filter_map(|value| value.joined().parse::<u64>().ok())
-                .sum()
-        }
-        other => bail!("unknown case {other}"),
+        count += read as u64;
+    }
+}
+
+/// A rule with no literal at all: nothing to prefilter on, every event read and mapped.
+const NO_LITERAL: &str = "| tstats count from datamodel=Endpoint.Processes by Processes.dest";
+
+/// The search of an `or-N`, `in-N` or `wild-N` case: N terms of which two match events of
+/// the generated export (the rest are names it never holds), the matching ones last so
+/// that a term-by-term evaluation goes through the whole list.
+fn list_search(case: &str) -> anyhow::Result<String> {
+    let (kind, terms) = case.split_once('-').context("a list case is KIND-N")?;
+    let terms: usize = terms.parse().with_context(|| format!("bad case {case}"))?;
+    let filler = terms.checked_sub(2).context("a list has at least 2 terms")?;
+    let (field, values): (&str, Vec<String>) = match kind {
+        "or" | "in" => (
+            "Processes.process_name",
+            (0..filler)
+                .map(|n| format!("b{n:05}.exe"))
+                // Matched whatever the case, as Splunk compares values.
+                .chain(["rundll32.exe".to_owned(), "CMD.EXE".to_owned()])
+                .collect(),
+        ),
+        "wild" => (
+            "Processes.process",
+            (0..filler)
+                .map(|n| format!("\"*b{n:05}.exe*\""))
+                .chain(["\"*rundll32.exe shell32*\"".to_owned(), "\"*CMD.EXE /c*\"".to_owned()])
+                .collect(),
+        ),
+        other => bail!("unknown list case {other}"),
     };
-    Ok((count, rows))
+    let condition = if kind == "in" {
+        format!("{field} IN ({})", values.join(", "))
+    } else {
+        let terms: Vec<String> = values.iter().map(|value| format!("{field}={value}")).collect();
+        format!("({})", terms.join(" OR "))
+    };
+    Ok(format!(
+        "| tstats count from datamodel=Endpoint.Processes where {condition} \
+         by Processes.dest Processes.process_name"
+    ))
+}
+
+fn compile(search: &str) -> anyhow::Result<Search> {
+    let macros = detection::spl::MacroTable::default();
+    Ok(Search::compile(search, &macros, "bench_filter")?)
 }
 
 /// Matches of a literal counted by `count` over `file` read in blocks, searched in windows

@@ -12,10 +12,11 @@
 //! - A free-text term matches `_raw` on Splunk's segment boundaries (see [`term_matches`]).
 
 use std::cmp::Ordering;
+use std::collections::BTreeMap;
 
 use super::expr::{Env, Fields};
 use super::value::{Value, compare_text};
-use crate::spl::{CompareOp, Condition, Pattern};
+use crate::spl::{CompareOp, Condition, Pattern, PatternSet};
 
 /// Calls `test` on the values of `field` and says whether one passed; `None` when the field
 /// is null (absent).
@@ -61,6 +62,98 @@ pub(crate) fn condition_holds(condition: &Condition, fields: &dyn FieldLookup) -
         Condition::Not(inner) => !condition_holds(inner, fields),
         Condition::And(terms) => terms.iter().all(|t| condition_holds(t, fields)),
         Condition::Or(terms) => terms.iter().any(|t| condition_holds(t, fields)),
+    }
+}
+
+/// A condition made ready for many records: within each `OR`, the `field=value` terms and
+/// `IN` lists of one field become one [`PatternSet`], so a list of thousands of values costs
+/// about what one value does. It holds exactly when [`condition_holds`] holds: a field
+/// matches one of several terms when one of its values matches one of their patterns, and
+/// that is what the set asks (a null field matches none of them either way).
+#[derive(Debug, Clone)]
+pub(crate) enum Matcher {
+    /// Evaluated as written.
+    Condition(Condition),
+    /// `field=a OR field=b …`, `field IN (a, b, …)`: a value of the field matches one.
+    AnyOf {
+        field: String,
+        patterns: PatternSet,
+    },
+    Not(Box<Matcher>),
+    And(Vec<Matcher>),
+    Or(Vec<Matcher>),
+}
+
+impl Matcher {
+    pub(crate) fn new(condition: &Condition) -> Self {
+        match condition {
+            Condition::In { field, values } => {
+                Matcher::AnyOf { field: field.clone(), patterns: PatternSet::new(values) }
+            }
+            Condition::Not(inner) => Matcher::Not(Box::new(Matcher::new(inner))),
+            Condition::And(terms) => Matcher::And(terms.iter().map(Matcher::new).collect()),
+            Condition::Or(terms) => Self::any_of(terms),
+            other => Matcher::Condition(other.clone()),
+        }
+    }
+
+    /// An `OR` (with the `OR`s nested in it, as `OR` is associative): the value terms
+    /// grouped by field (in order of first use), then the rest. Terms have no effects, so
+    /// the order they are tried in does not change the outcome.
+    fn any_of(terms: &[Condition]) -> Self {
+        fn flatten<'c>(terms: &'c [Condition], into: &mut Vec<&'c Condition>) {
+            for term in terms {
+                match term {
+                    Condition::Or(inner) => flatten(inner, into),
+                    other => into.push(other),
+                }
+            }
+        }
+        let mut flat = Vec::new();
+        flatten(terms, &mut flat);
+        let mut by_field: BTreeMap<&str, (usize, Vec<&Pattern>)> = BTreeMap::new();
+        let mut others = Vec::new();
+        for term in flat {
+            let (field, values) = match term {
+                Condition::Compare { field, op: CompareOp::Eq | CompareOp::EqEq, value } => {
+                    (field, std::slice::from_ref(value))
+                }
+                Condition::In { field, values } => (field, values.as_slice()),
+                other => {
+                    others.push(Matcher::new(other));
+                    continue;
+                }
+            };
+            let first_use = by_field.len();
+            by_field.entry(field).or_insert_with(|| (first_use, Vec::new())).1.extend(values);
+        }
+        let mut sets: Vec<(usize, Matcher)> = by_field
+            .into_iter()
+            .map(|(field, (first_use, patterns))| {
+                let patterns = PatternSet::new(patterns);
+                (first_use, Matcher::AnyOf { field: field.to_owned(), patterns })
+            })
+            .collect();
+        sets.sort_by_key(|(first_use, _)| *first_use);
+        let mut matchers: Vec<Matcher> = sets.into_iter().map(|(_, matcher)| matcher).collect();
+        matchers.append(&mut others);
+        if matchers.len() == 1 {
+            return matchers.pop().unwrap_or(Matcher::Or(Vec::new()));
+        }
+        Matcher::Or(matchers)
+    }
+
+    /// Whether the condition holds for `fields`.
+    pub(crate) fn holds(&self, fields: &dyn FieldLookup) -> bool {
+        match self {
+            Matcher::Condition(condition) => condition_holds(condition, fields),
+            Matcher::AnyOf { field, patterns } => {
+                fields.any_value(field, &mut |value| patterns.matches(value)) == Some(true)
+            }
+            Matcher::Not(inner) => !inner.holds(fields),
+            Matcher::And(terms) => terms.iter().all(|term| term.holds(fields)),
+            Matcher::Or(terms) => terms.iter().any(|term| term.holds(fields)),
+        }
     }
 }
 
@@ -173,7 +266,95 @@ pub(crate) fn search_matches(
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
     use super::*;
+
+    /// Fields by name; a multivalue field has several values.
+    #[derive(Debug)]
+    struct Record(BTreeMap<&'static str, Vec<String>>);
+
+    impl FieldLookup for Record {
+        fn any_value(&self, field: &str, test: &mut dyn FnMut(&str) -> bool) -> Option<bool> {
+            self.0.get(field).map(|values| values.iter().any(|v| test(v)))
+        }
+    }
+
+    /// A quoted value over letters whose case folds differently (`İ` lower-cases to two
+    /// characters, `ǅ` is title case), with `*` wildcards.
+    fn value() -> impl Strategy<Value = String> {
+        "[aAbBéÉİǅ *]{0,4}".prop_map(|text| format!("\"{text}\""))
+    }
+
+    /// Conditions heavy in `OR` lists over two fields, nested in `AND` and `NOT`.
+    fn condition() -> impl Strategy<Value = String> {
+        let field = proptest::sample::select(&["f", "g"][..]);
+        let op = proptest::sample::select(&["=", "=", "!=", "<"][..]);
+        let leaf = prop_oneof![
+            4 => (field.clone(), op, value()).prop_map(|(f, op, v)| format!("{f}{op}{v}")),
+            2 => (field, proptest::collection::vec(value(), 1..12))
+                .prop_map(|(f, vs)| format!("{f} IN ({})", vs.join(", "))),
+            1 => value(),
+        ];
+        leaf.prop_recursive(3, 40, 12, |inner| {
+            prop_oneof![
+                3 => proptest::collection::vec(inner.clone(), 1..12)
+                    .prop_map(|terms| format!("({})", terms.join(" OR "))),
+                1 => (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("{a} {b}")),
+                1 => inner.prop_map(|a| format!("NOT ({a})")),
+            ]
+        })
+    }
+
+    fn record() -> impl Strategy<Value = Record> {
+        let values = proptest::option::of(proptest::collection::vec("[aAbBéÉİǅi̇ ]{0,4}", 1..3));
+        (values.clone(), values, "[aAbB ]{0,6}").prop_map(|(f, g, raw)| {
+            let mut fields = BTreeMap::new();
+            fields.extend(f.map(|f| ("f", f)));
+            fields.extend(g.map(|g| ("g", g)));
+            fields.insert("_raw", vec![raw]);
+            Record(fields)
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            failure_persistence: None,
+            ..ProptestConfig::with_cases(256)
+        })]
+
+        /// The sets a long `OR` becomes decide as the terms one by one do. Search Reference,
+        /// search: "use error IN (400, 402, 404, 500) instead of error=400 OR error=402 OR
+        /// error=404 OR error=500" — so an `IN` list and an `OR` of `=` terms of one field
+        /// are one set; and "By default, searches are case-insensitive", which the set keeps
+        /// by lower-casing as each pattern does.
+        #[test]
+        fn matcher_holds_where_the_condition_holds(text in condition(), records in proptest::collection::vec(record(), 1..8)) {
+            let condition = crate::spl::parse_condition(&text).expect("generated conditions parse");
+            let matcher = Matcher::new(&condition);
+            for record in &records {
+                prop_assert_eq!(matcher.holds(record), condition_holds(&condition, record), "{}", text);
+            }
+        }
+    }
+
+    #[test]
+    fn a_long_or_list_of_one_field_is_one_set() {
+        let terms: Vec<String> = (0..5000).map(|n| format!("f=v{n}")).collect();
+        let condition = crate::spl::parse_condition(&format!("({}) OR g=x*", terms.join(" OR ")))
+            .expect("parses");
+        let matcher = Matcher::new(&condition);
+        let Matcher::Or(parts) = &matcher else { panic!("an OR: {matcher:?}") };
+        assert!(
+            matches!(parts.as_slice(), [Matcher::AnyOf { field, .. }, Matcher::AnyOf { .. }] if field == "f")
+        );
+        let record = |f: &str| Record([("f", vec![f.to_owned()])].into_iter().collect());
+        assert!(matcher.holds(&record("V4999")));
+        assert!(!matcher.holds(&record("v5000")));
+        assert!(!matcher.holds(&Record(BTreeMap::new())));
+    }
 
     fn term(raw: &str, pattern: &str) -> bool {
         term_matches(raw, &Pattern::new(pattern))

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
 
 use super::aggregate::Accumulator;
-use super::condition::{FieldLookup, condition_holds};
+use super::condition::FieldLookup;
 use super::{EvalError, FieldValue, ResultTable, epoch_seconds};
 use crate::datamodel::NodeRecord;
 use crate::spl::{Search, Tstats};
@@ -52,9 +52,9 @@ pub(crate) fn selects(tstats: &Tstats, record: &NodeRecord) -> bool {
         None => record.node == tstats.node,
     };
     in_dataset
-        && tstats.filter.as_ref().is_none_or(|filter| {
-            condition_holds(filter, &RecordFields { record, node: &tstats.node })
-        })
+        && tstats
+            .matcher()
+            .is_none_or(|matcher| matcher.holds(&RecordFields { record, node: &tstats.node }))
 }
 
 /// `tstats` fed one record at a time: the groups so far, keyed (and so sorted) by their

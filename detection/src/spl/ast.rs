@@ -273,6 +273,20 @@ pub struct Tstats {
     /// its `Registry.` prefix): they read null, which `validate` warns about.
     #[serde(skip)]
     pub foreign_aggregates: Vec<String>,
+    /// The `where` condition made ready for many records, built on first use.
+    #[serde(skip)]
+    pub(crate) matcher: std::sync::OnceLock<Option<Box<crate::eval::Matcher>>>,
+}
+
+impl Tstats {
+    /// The `where` condition as records are tested against it (see `eval::condition`).
+    pub(crate) fn matcher(&self) -> Option<&crate::eval::Matcher> {
+        self.matcher
+            .get_or_init(|| {
+                self.filter.as_ref().map(|filter| Box::new(crate::eval::Matcher::new(filter)))
+            })
+            .as_deref()
+    }
 }
 
 impl PartialEq for Tstats {

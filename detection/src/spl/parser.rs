@@ -841,6 +841,7 @@ impl<'a> Parser<'a> {
             dataset: String::new(),
             resolved: None,
             foreign_aggregates: Vec::new(),
+            matcher: std::sync::OnceLock::new(),
             filter: None,
             by: Vec::new(),
             span: None,

@@ -3,6 +3,9 @@
 //! captures for `rename`).
 
 use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
+
+use aho_corasick::AhoCorasick;
 
 /// A search value: `*` matches any run of characters, none included; every other character
 /// is literal; letters compare case-insensitively (Unicode lower-casing) and the whole value
@@ -40,8 +43,111 @@ impl Pattern {
 
     /// Whether `value` matches the whole pattern.
     pub fn matches(&self, value: &str) -> bool {
+        self.matches_lowered(&lowercase(value))
+    }
+
+    /// [`Pattern::matches`] for a value already lower-cased by [`lowercase`].
+    fn matches_lowered(&self, value: &str) -> bool {
+        glob_captures(&self.pieces, value, |_| {})
+    }
+}
+
+/// Many patterns matched at once: whether a value matches any of them, as
+/// `patterns.iter().any(|p| p.matches(value))` says, without trying them one by one. A long
+/// `OR` or `IN` list of one field costs a hash lookup for its exact values, and an
+/// Aho-Corasick pass for its wildcard ones, instead of a comparison per term.
+#[derive(Debug, Clone)]
+pub struct PatternSet {
+    /// The lower-cased exact values: a value matches one when its lower-casing equals it,
+    /// which is what [`Pattern::matches`] decides for a pattern without `*`.
+    exact: HashSet<String>,
+    /// The patterns with a `*`.
+    wildcard: Vec<Pattern>,
+    /// With many wildcard patterns, an automaton over each one's longest literal piece;
+    /// only the patterns whose piece occurs in a value are tried on it.
+    index: Option<WildcardIndex>,
+}
+
+#[derive(Debug, Clone)]
+struct WildcardIndex {
+    automaton: AhoCorasick,
+    /// For each of the automaton's pieces, the wildcard patterns it was taken from.
+    patterns_of: Vec<Vec<usize>>,
+    /// The wildcard patterns without a literal piece (`*`): tried on every value.
+    always: Vec<usize>,
+}
+
+/// Fewer wildcard patterns than this are tried one by one: building an automaton would not
+/// pay for itself.
+const INDEX_MIN_WILDCARDS: usize = 8;
+
+impl PatternSet {
+    /// The set of `patterns`.
+    pub fn new<'p>(patterns: impl IntoIterator<Item = &'p Pattern>) -> Self {
+        let mut exact = HashSet::new();
+        let mut wildcard = Vec::new();
+        for pattern in patterns {
+            match pattern.pieces.as_slice() {
+                [value] => {
+                    exact.insert(value.clone());
+                }
+                _ => wildcard.push(pattern.clone()),
+            }
+        }
+        let index = (wildcard.len() >= INDEX_MIN_WILDCARDS)
+            .then(|| WildcardIndex::new(&wildcard))
+            .flatten();
+        Self { exact, wildcard, index }
+    }
+
+    /// Whether `value` matches one of the patterns.
+    pub fn matches(&self, value: &str) -> bool {
         let value = lowercase(value);
-        glob_captures(&self.pieces, &value, |_| {})
+        if self.exact.contains(value.as_ref()) {
+            return true;
+        }
+        let Some(index) = &self.index else {
+            return self.wildcard.iter().any(|pattern| pattern.matches_lowered(&value));
+        };
+        let tried = |at: &usize| self.wildcard.get(*at).is_some_and(|p| p.matches_lowered(&value));
+        index.always.iter().any(tried)
+            || index.automaton.find_overlapping_iter(value.as_ref()).any(|found| {
+                index
+                    .patterns_of
+                    .get(found.pattern().as_usize())
+                    .is_some_and(|at| at.iter().any(tried))
+            })
+    }
+}
+
+impl WildcardIndex {
+    /// `None` when the automaton cannot be built (too large); the patterns are then tried
+    /// one by one.
+    fn new(wildcard: &[Pattern]) -> Option<Self> {
+        let mut pieces: Vec<&str> = Vec::new();
+        let mut piece_ids: HashMap<&str, usize> = HashMap::new();
+        let mut patterns_of: Vec<Vec<usize>> = Vec::new();
+        let mut always = Vec::new();
+        for (at, pattern) in wildcard.iter().enumerate() {
+            // Every value the pattern matches holds each of its pieces, the longest included.
+            let Some(longest) = pattern.literals().max_by_key(|piece| piece.len()) else {
+                always.push(at);
+                continue;
+            };
+            let id = *piece_ids.entry(longest).or_insert_with(|| {
+                pieces.push(longest);
+                patterns_of.push(Vec::new());
+                pieces.len() - 1
+            });
+            if let Some(of) = patterns_of.get_mut(id) {
+                of.push(at);
+            }
+        }
+        let automaton = AhoCorasick::builder()
+            .match_kind(aho_corasick::MatchKind::Standard)
+            .build(&pieces)
+            .ok()?;
+        Some(Self { automaton, patterns_of, always })
     }
 }
 
@@ -147,6 +253,63 @@ mod tests {
         assert!(!Pattern::new("").matches("x"));
         assert!(Pattern::new("").matches(""));
         assert!(Pattern::new("**").matches("x y\\z"));
+    }
+
+    #[test]
+    fn a_set_matches_what_one_of_its_patterns_matches() {
+        let one_by_one =
+            |patterns: &[Pattern], value: &str| patterns.iter().any(|p| p.matches(value));
+        // Enough wildcard patterns for the automaton, with a shared longest piece, one
+        // without any piece, and letters whose lower case is longer or differs by form.
+        let texts = [
+            "rundll32.exe",
+            "CMD.EXE",
+            "",
+            "*\\comsvcs.dll*",
+            "*minidump*",
+            "a*b",
+            "ab*ba",
+            "*İ*",
+            "x*y*z",
+            "*.exe",
+            "*exe",
+            "**",
+            "*ǅ",
+            "ß*",
+            "*comsvcs*full",
+        ];
+        let patterns: Vec<Pattern> = texts.iter().map(|t| Pattern::new(t)).collect();
+        for take in [0, 1, 2, 3, 6, texts.len()] {
+            let some = &patterns[..take];
+            let set = PatternSet::new(some);
+            for value in [
+                "RUNDLL32.EXE",
+                "rundll32.exe ",
+                "cmd.exe",
+                "",
+                "x",
+                "C:\\Windows\\COMSVCS.DLL, MiniDump",
+                "aXb",
+                "aba",
+                "abba",
+                "İstanbul",
+                "i̇",
+                "xyz",
+                "notepad.EXE",
+                "ǅ",
+                "ǆ",
+                "SS",
+                "ß",
+                "comsvcs full",
+                "comsvcsfull",
+            ] {
+                assert_eq!(
+                    set.matches(value),
+                    one_by_one(some, value),
+                    "{take} patterns, {value:?}"
+                );
+            }
+        }
     }
 
     #[test]

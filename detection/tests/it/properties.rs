@@ -1,5 +1,6 @@
 //! Property tests over generated input, with a bounded case count so `cargo test` stays
-//! quick: wildcard matching against a plain reference matcher, SPL printing that parses back
+//! quick: wildcard matching against a plain reference matcher, pattern sets against their
+//! patterns one by one, SPL printing that parses back
 //! to the same pipeline, and scans that give the same rows however an export is split into
 //! files at event boundaries.
 
@@ -9,7 +10,7 @@ use std::sync::OnceLock;
 
 use detection::content::{load_macro_table, load_rule};
 use detection::scan::{ScanOptions, scan_files};
-use detection::spl::{FieldGlob, MacroDefinition, MacroTable, Pattern, Search};
+use detection::spl::{FieldGlob, MacroDefinition, MacroTable, Pattern, PatternSet, Search};
 use proptest::prelude::*;
 
 use crate::support::fixture;
@@ -56,6 +57,18 @@ proptest! {
     ) {
         let expected = reference_glob(&chars_lower(&pattern), &chars_lower(&value));
         prop_assert_eq!(Pattern::new(&pattern).matches(&value), expected);
+    }
+
+    #[test]
+    fn a_pattern_set_matches_as_its_patterns_one_by_one(
+        patterns in proptest::collection::vec("[abAB.É *]{0,6}", 0..24),
+        values in proptest::collection::vec("[abAB.éÉ ]{0,8}", 1..8),
+    ) {
+        let patterns: Vec<Pattern> = patterns.iter().map(|p| Pattern::new(p)).collect();
+        let set = PatternSet::new(&patterns);
+        for value in &values {
+            prop_assert_eq!(set.matches(value), patterns.iter().any(|p| p.matches(value)));
+        }
     }
 
     #[test]
@@ -319,4 +332,37 @@ proptest! {
         let whole = scan_rows(&[fixture("content/fixtures/datasets/T1003.001-stand-in.log")]);
         prop_assert_eq!(scan_rows(&[first, second]), whole, "split at byte {}", at);
     }
+}
+
+/// A long `OR` list in `tstats … where` becomes sets of patterns; `search` after `tstats`
+/// still tries its terms one by one on each row. Over the `by` fields both select the same
+/// groups, so the rows must be equal, whatever the mix of exact values, wildcards, `IN`
+/// lists and case.
+#[test]
+fn a_long_or_list_gives_the_rows_of_its_terms_tried_one_by_one() {
+    let mut export = tempfile::NamedTempFile::new().unwrap();
+    detection::scan::synthetic::write_export(&mut export, 3, 2 << 20).unwrap();
+    let mut terms: Vec<String> =
+        (0..3000).map(|n| format!("Processes.process_name=tool{n}.exe")).collect();
+    terms.extend((0..40).map(|n| format!("Processes.process=\"*\\\\dropper{n}.dll*\"")));
+    terms.push("Processes.process_name=RUNDLL32.EXE".to_owned());
+    terms.push("Processes.process=\"*shell32.dll,Control_RunDLL*\"".to_owned());
+    terms.push("Processes.process_name IN (cmd.exe, \"Net.*\", taskhostw.exe)".to_owned());
+    terms.push("(Processes.process=*comsvcs* NOT Processes.process_name=rundll32.exe)".to_owned());
+    let condition = terms.join(" OR ");
+    let by = "by Processes.dest Processes.process_name Processes.process";
+    let texts = [
+        format!("| tstats count from datamodel=Endpoint.Processes where {condition} {by}"),
+        format!("| tstats count from datamodel=Endpoint.Processes {by} | search {condition}"),
+    ];
+    let searches: Vec<Search> = texts
+        .iter()
+        .map(|text| Search::compile(text, &MacroTable::default(), "none_filter").unwrap())
+        .collect();
+    let paths = [export.path().to_path_buf(), fixture("datasets/T1003.001-windows-sysmon.log")];
+    let outcome = scan_files(&[&searches[0], &searches[1]], &paths, ScanOptions::default())
+        .unwrap_or_else(|error| panic!("{error}"));
+    let [sets, one_by_one] = &outcome.tables[..] else { panic!("two tables") };
+    assert!(sets.len() >= 5, "too few groups to compare: {}", sets.len());
+    assert_eq!(sets, one_by_one);
 }

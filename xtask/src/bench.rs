@@ -110,6 +110,12 @@ const CASES: &[(&str, Input, &str)] = &[
         Input::Export,
         "`| tstats count from datamodel=Endpoint.Processes by Processes.dest`: no literal to prefilter on",
     ),
+    (
+        "stats-eval",
+        Input::Export,
+        "a search over raw Sysmon events with eval, stats by a computed field, where and sort",
+    ),
+    ("stats-eval-full", Input::Export, "the same, prefilter off"),
     ("or-2", Input::OrExport, "process_name = one of 2 names, as `OR` terms (compile + scan)"),
     ("or-1000", Input::OrExport, "the same 2 names among 1,000 `OR` terms"),
     ("or-5000", Input::OrExport, "the same 2 names among 5,000 `OR` terms"),
@@ -474,6 +480,7 @@ fn report(results: &[CaseResult], inputs: &Inputs) -> anyhow::Result<()> {
     ratio("no-literal rule / page-cache read", "no-literal", "read");
     ratio("no-literal rule / map", "no-literal", "map");
     ratio("map / page-cache read", "map", "read");
+    ratio("stats/eval search / map", "stats-eval", "map");
     for long in ["or-1000", "or-5000", "or-20000", "in-20000"] {
         ratio(&format!("{long} / or-2"), long, "or-2");
     }
@@ -507,6 +514,7 @@ fn check(results: &[CaseResult], inputs: &Inputs) -> anyhow::Result<()> {
     let families: &[(&[&str], Option<u64>)] = &[
         (&["rule", "rule-1thread", "rule-full", "rule-gzip"], Some(written.positives)),
         (&["no-literal"], Some(written.process_events)),
+        (&["stats-eval", "stats-eval-full"], None),
         (&["or-2", "or-1000", "or-5000", "or-20000", "in-20000"], None),
         (&["wild-2", "wild-1000"], None),
         (&["many", "many-full"], Some(inputs.many_written.positives)),
@@ -727,6 +735,7 @@ impl Prepared {
             "rule" | "rule-1thread" | "rule-full" | "rule-gzip" | "many" | "many-full"
             | "evtx-rule" => Some(comsvcs_rule()?),
             "no-literal" => Some(compile(NO_LITERAL)?),
+            "stats-eval" | "stats-eval-full" => Some(compile(STATS_EVAL)?),
             _ => None,
         };
         Ok(Prepared { case: case.to_owned(), search })
@@ -831,6 +840,10 @@ fn read_all(file: &Path, buffer: &mut [u8]) -> anyhow::Result<u64> {
 
 /// A rule with no literal at all: nothing to prefilter on, every event read and mapped.
 const NO_LITERAL: &str = "| tstats count from datamodel=Endpoint.Processes by Processes.dest";
+
+/// A search over raw events that computes per event and aggregates: every Sysmon process
+/// launch is given the fields the add-on gives it, two eval fields, and folded into `stats`.
+const STATS_EVAL: &str = r#"search EventCode=1 | eval cmd_len=len(CommandLine), exe=lower(mvindex(split(Image, "\\"), -1)) | stats count avg(cmd_len) as avg_len max(cmd_len) as max_len dc(Computer) as hosts by exe | where count > 0 | sort - count"#;
 
 /// The search of an `or-N`, `in-N` or `wild-N` case: N terms of which two match events of
 /// the generated export (the rest are names it never holds), the matching ones last so

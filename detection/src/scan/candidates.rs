@@ -341,8 +341,7 @@ impl<'p, R: Read> CandidateScanner<'p, R> {
         // The first `</Event>` after the start tag, reading on (never dropping) as the
         // streaming reader does until the event outgrows MAX_EVENT_BYTES. None lies wholly
         // between the last end and the hit.
-        let mut searched =
-            (start + START_LEN).max(self.bounds.ends_to.saturating_sub(END_LEN - 1));
+        let mut searched = (start + START_LEN).max(self.bounds.ends_to.saturating_sub(END_LEN - 1));
         let end = loop {
             let rest = self.buf.get(searched..).unwrap_or_default();
             let found_end = self.end.find(rest);

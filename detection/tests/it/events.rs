@@ -686,3 +686,72 @@ fn events_command_prints_records_and_the_report() {
     // Records before the skipped text event were printed.
     assert_eq!(String::from_utf8(strict.stdout).unwrap().lines().count(), 1);
 }
+
+/// `detection` with `args`, its stdout and stderr each a pipe whose reading end is already
+/// closed when `closed` says so (`both`: one pipe for both, as `2>&1 | head -1` makes it),
+/// and whatever of the other is written, captured.
+fn detection_into_closed_pipe(args: &[&std::ffi::OsStr], closed: &str) -> std::process::Output {
+    use std::process::{Command, Stdio};
+    let (reader, writer) = std::io::pipe().unwrap();
+    // No one will ever read: every write to this pipe fails with a broken pipe.
+    drop(reader);
+    let mut command = Command::new(env!("CARGO_BIN_EXE_detection"));
+    command.args(args).stdin(Stdio::null());
+    match closed {
+        "stdout" => command.stdout(writer).stderr(Stdio::piped()),
+        "stderr" => command.stdout(Stdio::piped()).stderr(writer),
+        _ => command.stdout(writer.try_clone().unwrap()).stderr(writer),
+    };
+    command.output().unwrap()
+}
+
+#[test]
+fn closed_output_pipes_end_the_commands_quietly() {
+    // `detection events … | head -1` once exited 2 with "Broken pipe" (the JSON writer hid
+    // the io error), and a closed stderr panicked (exit 101).
+    let path = fixture("events/export_lf.log");
+    // One file of many records: its JSON fills the output buffer mid-record.
+    let dir = tempfile::tempdir().unwrap();
+    let long = dir.path().join("long.log");
+    std::fs::write(&long, std::fs::read_to_string(&path).unwrap().repeat(300)).unwrap();
+    let events = ["events".as_ref(), long.as_os_str()];
+    // Many files: a read report each on stderr.
+    let many: Vec<&std::ffi::OsStr> = std::iter::repeat_n(path.as_os_str(), 300).collect();
+    let rule = repo_root().join("detections/endpoint/dump_lsass_via_comsvcs_dll.yml");
+    let run = [&["run".as_ref(), rule.as_os_str()][..], &many].concat();
+    for args in [&events[..], &run] {
+        for closed in ["stdout", "stderr", "both"] {
+            let output = detection_into_closed_pipe(args, closed);
+            let shown = String::from_utf8_lossy(if closed == "stdout" {
+                &output.stderr
+            } else {
+                &output.stdout
+            })
+            .into_owned();
+            assert_eq!(output.status.code(), Some(0), "{:?} into a closed {closed}", args[0]);
+            assert!(!shown.contains("panicked") && !shown.contains("Broken pipe"), "{shown}");
+        }
+    }
+}
+
+#[test]
+fn read_report_escapes_what_the_file_says() {
+    // Channel names and skipped text come from the file: ESC and line breaks must reach the
+    // terminal as escapes, never as themselves.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("report.json");
+    let lines = [
+        r#"{"EventID":1,"Channel":"Sec\u001b[2Jurity\nforged 1: 1","@timestamp":"2021-01-01T00:00:00Z"}"#,
+        r#"{"EventID":"x\u001b]0;title\u0007","@timestamp":"2021-01-01T00:00:00Z"}"#,
+    ];
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_detection"))
+        .arg("events")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(!stderr.contains(['\u{1b}', '\u{7}']), "{stderr:?}");
+    assert!(stderr.contains(r"  Sec\u{1b}[2Jurity\nforged 1: 1 1: 1"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 3, "{stderr}");
+}

@@ -5,8 +5,9 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use detection::events::{EventReader, ReadReport};
+
+use crate::note;
 
 /// Arguments of `detection events`.
 #[derive(clap::Args)]
@@ -30,7 +31,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         for record in reader.processes() {
             match record {
                 Ok(record) => {
-                    serde_json::to_writer(&mut out, &record).context("cannot write a record")?;
+                    // As an `io::Error`, so that a closed stdout is seen as one.
+                    serde_json::to_writer(&mut out, &record).map_err(std::io::Error::from)?;
                     out.write_all(b"\n")?;
                 }
                 Err(err) => {
@@ -52,34 +54,36 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(if failed { ExitCode::from(2) } else { ExitCode::SUCCESS })
 }
 
-#[allow(clippy::print_stderr)]
 fn log_error(err: &anyhow::Error) {
-    eprintln!("error: {err:#}");
+    note(format_args!("error: {err:#}"));
 }
 
-#[allow(clippy::print_stderr)]
+/// What was read from one file, on stderr; names and reasons from the file are escaped.
 pub(crate) fn print_report(report: &ReadReport) {
     let format = report.format.map_or_else(|| "unknown".to_owned(), |format| format!("{format:?}"));
     let gzip = if report.gzip { ", gzip" } else { "" };
-    eprintln!(
+    note(format_args!(
         "{}: {format}{gzip}: {} events, {} skipped",
         report.source,
         report.events_total(),
         report.skipped_total
-    );
+    ));
     for (channel, event_id, count) in report.event_counts() {
-        eprintln!("  {channel} {event_id}: {count}");
+        note(format_args!("  {channel} {event_id}: {count}"));
     }
     for skip in &report.skipped {
-        eprintln!("  skipped {}: {}", skip.location, skip.reason);
+        note(format_args!("  skipped {}: {}", skip.location, skip.reason));
     }
     if report.skipped_total > report.skipped.len() as u64 {
-        eprintln!("  … and {} more skips", report.skipped_total - report.skipped.len() as u64);
+        note(format_args!(
+            "  … and {} more skips",
+            report.skipped_total - report.skipped.len() as u64
+        ));
     }
-    for note in &report.notes {
-        eprintln!("  note: {note}");
+    for line in &report.notes {
+        note(format_args!("  note: {line}"));
     }
     if let Some(failure) = &report.failure {
-        eprintln!("  stopped: {failure}");
+        note(format_args!("  stopped: {failure}"));
     }
 }

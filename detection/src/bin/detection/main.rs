@@ -1,11 +1,16 @@
 //! The `detection` command line: validate rules, render pages, inspect events and run rules.
-//! Results go to stdout; diagnostics and logs go to stderr.
+//! Results go to stdout; diagnostics and logs go to stderr, through [`note`], with control
+//! characters escaped. A closed stdout or stderr (`detection run … | head -1`) ends the
+//! program quietly with status 0.
 
 mod events;
 mod render;
 mod run;
 mod validate;
 
+use std::borrow::Cow;
+use std::fmt;
+use std::io::{self, Write as _};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -48,10 +53,7 @@ fn main() -> ExitCode {
             if is_broken_pipe(&err) {
                 return ExitCode::SUCCESS;
             }
-            #[allow(clippy::print_stderr)]
-            {
-                eprintln!("error: {err:#}");
-            }
+            note(format_args!("error: {err:#}"));
             ExitCode::from(2)
         }
     }
@@ -66,33 +68,73 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
     })
 }
 
-/// The library reports through `log` (a dataset wrapped in a JSON string, for example);
-/// warnings are always shown, more with `-v`. A few lines here rather than a logging crate.
+/// Writes one line of diagnostics to stderr, control characters escaped: file names, channel
+/// names and skipped text come from the input and must not drive the terminal. A closed
+/// stderr ends the program quietly, as a closed stdout does; other write errors lose only
+/// the line.
+pub(crate) fn note(line: fmt::Arguments<'_>) {
+    let text = line.to_string();
+    let mut stderr = io::stderr().lock();
+    let written = stderr.write_all(escape_controls(&text).as_bytes());
+    match written.and_then(|()| stderr.write_all(b"\n")) {
+        Err(err) if err.kind() == io::ErrorKind::BrokenPipe => std::process::exit(0),
+        _ => {}
+    }
+}
+
+/// `text` with control characters and the marks that reorder text written as Rust escapes
+/// (`\n`, `\u{1b}`, `\u{202e}`); everything else, backslashes included, as it is.
+pub(crate) fn escape_controls(text: &str) -> Cow<'_, str> {
+    let unsafe_on_a_terminal = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(unsafe_on_a_terminal) {
+        return Cow::Borrowed(text);
+    }
+    let mut escaped = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_on_a_terminal(c) {
+            escaped.extend(c.escape_debug());
+        } else {
+            escaped.push(c);
+        }
+    }
+    Cow::Owned(escaped)
+}
+
+/// The library reports through `log` (a dataset wrapped in a JSON string, for example):
+/// its warnings are always shown, more with `-v`. Dependencies' logs (the EVTX parser's, the
+/// YAML parser's) are their authors' debugging aids, not the user's business: they show from
+/// `-v` on. A few lines here rather than a logging crate.
 struct StderrLogger {
+    /// For this program's own records.
     level: log::LevelFilter,
+    /// For every other crate's.
+    dependencies: log::LevelFilter,
 }
 
 impl StderrLogger {
     fn install(verbose: u8) {
         static LOGGER: std::sync::OnceLock<StderrLogger> = std::sync::OnceLock::new();
-        let level = match verbose {
-            0 => log::LevelFilter::Warn,
-            1 => log::LevelFilter::Info,
-            _ => log::LevelFilter::Debug,
+        let (level, dependencies) = match verbose {
+            0 => (log::LevelFilter::Warn, log::LevelFilter::Off),
+            1 => (log::LevelFilter::Info, log::LevelFilter::Warn),
+            _ => (log::LevelFilter::Debug, log::LevelFilter::Debug),
         };
-        let logger = LOGGER.get_or_init(|| StderrLogger { level });
+        let logger = LOGGER.get_or_init(|| StderrLogger { level, dependencies });
         if log::set_logger(logger).is_ok() {
-            log::set_max_level(level);
+            log::set_max_level(level.max(dependencies));
         }
     }
 }
 
 impl log::Log for StderrLogger {
     fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
-        metadata.level() <= self.level
+        let ours = metadata.target().split("::").next() == Some("detection");
+        metadata.level() <= if ours { self.level } else { self.dependencies }
     }
 
-    #[allow(clippy::print_stderr)]
     fn log(&self, record: &log::Record<'_>) {
         if self.enabled(record.metadata()) {
             let level = match record.level() {
@@ -101,7 +143,11 @@ impl log::Log for StderrLogger {
                 log::Level::Info => "info",
                 log::Level::Debug | log::Level::Trace => "debug",
             };
-            eprintln!("{level}: {}", record.args());
+            if record.target().split("::").next() == Some("detection") {
+                note(format_args!("{level}: {}", record.args()));
+            } else {
+                note(format_args!("{level}: {}: {}", record.target(), record.args()));
+            }
         }
     }
 

@@ -162,8 +162,11 @@ pub enum SkipReason {
     },
     /// The event is not well-formed or lacks a field every event has.
     Malformed(String),
-    /// An EVTX record the parser could not decode.
+    /// An EVTX record the parser could not decode, or one its chunk lists that is missing.
     BadRecord(String),
+    /// Damage to an EVTX file beyond one record: a chunk that fails its checksum or cannot
+    /// be read, a chunk missing or cut off.
+    DamagedEvtx(String),
 }
 
 impl fmt::Display for SkipReason {
@@ -180,6 +183,7 @@ impl fmt::Display for SkipReason {
             }
             SkipReason::Malformed(what) => write!(f, "malformed event: {what}"),
             SkipReason::BadRecord(what) => write!(f, "unreadable EVTX record: {what}"),
+            SkipReason::DamagedEvtx(what) => write!(f, "damaged EVTX file: {what}"),
         }
     }
 }

@@ -11,6 +11,8 @@ use detection::events::{
 
 use crate::support::{fixture, repo_root, shared_datasets, with_snapshots};
 
+mod evtx_file;
+
 /// Every record of `path`, and the report; fails the test on a reading error.
 #[track_caller]
 fn read_records(path: &Path) -> (Vec<NodeRecord>, ReadReport) {
@@ -592,8 +594,10 @@ fn damaged_evtx_record_does_not_stop_the_file() {
     assert!(errors.is_empty(), "{errors:?}");
     let records: Vec<Option<u64>> = events.iter().map(|event| event.location.record).collect();
     assert_eq!(records, [Some(1), Some(2), Some(3), Some(4), Some(6)]);
-    assert_eq!(report.skipped_total, 1);
-    let skip = report.skipped.first().unwrap();
+    // The chunk's records no longer match their checksum, and record 5 is lost.
+    assert_eq!(report.skipped_total, 2, "{:?}", report.skipped);
+    assert!(report.skipped[0].reason.to_string().contains("fail their checksum"));
+    let skip = &report.skipped[1];
     assert_eq!(skip.location.record, Some(5));
     assert!(skip.reason.to_string().contains("record number 5"), "{}", skip.reason);
 }
@@ -754,4 +758,219 @@ fn read_report_escapes_what_the_file_says() {
     assert!(!stderr.contains(['\u{1b}', '\u{7}']), "{stderr:?}");
     assert!(stderr.contains(r"  Sec\u{1b}[2Jurity\nforged 1: 1 1: 1"), "{stderr}");
     assert_eq!(stderr.lines().count(), 3, "{stderr}");
+}
+
+/// Events read from `bytes` (their record ids), the report's skips as text, and the errors
+/// a strict read gives.
+fn read_evtx(bytes: &[u8]) -> (Vec<u64>, Vec<String>, Vec<String>) {
+    let (events, errors, report) = read_bytes(bytes.to_vec());
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(report.format, Some(InputFormat::Evtx));
+    assert_eq!(report.skipped_total, report.skipped.len() as u64);
+    let skips = report.skipped.iter().map(|skip| format!("{}: {}", skip.location, skip.reason));
+    let strict: Vec<String> = EventReader::from_reader("input", Cursor::new(bytes.to_vec()))
+        .unwrap()
+        .strict(true)
+        .filter_map(Result::err)
+        .map(|error| detection::error_chain(&error))
+        .collect();
+    let ids = events.iter().map(|event| event.location.record.unwrap()).collect();
+    (ids, skips.collect(), strict)
+}
+
+#[test]
+fn evtx_built_here_reads_whole() {
+    let file = evtx_file::evtx_file(&[1..=40, 41..=90, 91..=120]);
+    let (events, _, report) = read_bytes(file.bytes.clone());
+    assert_eq!(events.len(), 120);
+    assert_eq!(report.skipped_total, 0, "{:?}", report.skipped);
+    let last = events.last().unwrap();
+    assert_eq!(last.record_id, Some(120));
+    assert_eq!(last.data("CommandLine"), Some(evtx_file::command_line(120).as_str()));
+    assert_eq!(report.events_of("Microsoft-Windows-Sysmon/Operational", 1), 120);
+}
+
+/// What a damaged EVTX gives: events read, the skips, the first strict error.
+#[derive(serde::Serialize)]
+struct EvtxDamage {
+    events: usize,
+    first_and_last_event: Option<(u64, u64)>,
+    skipped: Vec<String>,
+    strict: Option<String>,
+}
+
+#[track_caller]
+fn evtx_damage(bytes: &[u8]) -> EvtxDamage {
+    let (ids, skipped, strict) = read_evtx(bytes);
+    EvtxDamage {
+        events: ids.len(),
+        first_and_last_event: ids.first().zip(ids.last()).map(|(a, b)| (*a, *b)),
+        skipped,
+        strict: strict.into_iter().next(),
+    }
+}
+
+/// Seventeen chunks of 30 records: ids 1 to 510.
+fn seventeen_chunks() -> evtx_file::EvtxFile {
+    let chunks: Vec<_> = (0..17u64).map(|n| n * 30 + 1..=n * 30 + 30).collect();
+    evtx_file::evtx_file(&chunks)
+}
+
+#[test]
+fn evtx_with_bytes_cut_out_of_a_chunk_counts_every_loss() {
+    // Cutting 30,000 bytes out of chunk 8 of 17 once read 319 of 565 events and said
+    // "0 skipped": the chunks after it are shifted and the last one is cut off.
+    let file = seventeen_chunks();
+    let chunk_8 = evtx_file::FILE_HEADER_BYTES + 8 * evtx_file::CHUNK_BYTES;
+    let mut bytes = file.bytes.clone();
+    bytes.drain(chunk_8 + 10_000..chunk_8 + 40_000);
+    let damage = evtx_damage(&bytes);
+    let lost_records =
+        damage.skipped.iter().filter(|skip| skip.starts_with("input record")).count();
+    // Chunks 0 to 7 whole, and chunk 8 up to the cut.
+    assert_eq!(damage.first_and_last_event.map(|(first, _)| first), Some(1));
+    assert_eq!(damage.events + lost_records, 270, "{:#?}", damage.skipped);
+    with_snapshots(|| insta::assert_yaml_snapshot!("evtx_damage@cut_out_of_chunk_8", damage));
+}
+
+#[test]
+fn evtx_chunk_checksums_are_checked() {
+    let file = seventeen_chunks();
+    let chunk_2 = evtx_file::FILE_HEADER_BYTES + 2 * evtx_file::CHUNK_BYTES;
+    // The header's own checksum, flipped.
+    let mut header = file.bytes.clone();
+    header[chunk_2 + 124] ^= 0x01;
+    // A byte of a command line: the records still decode, to a changed value.
+    let mut records = file.bytes.clone();
+    let (_, at, len) = file.records[2][5];
+    let text = evtx_file::command_line(66);
+    let needle: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    let found = records[at..at + len].windows(needle.len()).position(|w| w == needle).unwrap();
+    records[at + found] = b'R';
+    let damage = [evtx_damage(&header), evtx_damage(&records)];
+    for one in &damage {
+        assert_eq!(one.events, 510, "records are still read: {:?}", one.skipped);
+        assert_eq!(one.skipped.len(), 1, "{:?}", one.skipped);
+    }
+    with_snapshots(|| insta::assert_yaml_snapshot!("evtx_damage@checksums", damage));
+}
+
+#[test]
+fn evtx_records_zeroed_in_a_chunk_are_each_a_skip() {
+    let file = seventeen_chunks();
+    let mut bytes = file.bytes.clone();
+    // Records 35 to 37 in the middle of chunk 1, and its last three, 58 to 60; the chunk is
+    // sealed again so that only the record count can tell.
+    for (id, at, len) in &file.records[1] {
+        if (35..=37).contains(id) || (58..=60).contains(id) {
+            bytes[*at..*at + *len].fill(0);
+        }
+    }
+    evtx_file::reseal_chunk(&mut bytes, evtx_file::FILE_HEADER_BYTES + evtx_file::CHUNK_BYTES);
+    let damage = evtx_damage(&bytes);
+    assert_eq!(damage.events, 504);
+    assert_eq!(damage.skipped.len(), 6, "{:#?}", damage.skipped);
+    with_snapshots(|| insta::assert_yaml_snapshot!("evtx_damage@zeroed_records", damage));
+}
+
+#[test]
+fn evtx_chunks_lost_whole_are_each_a_skip() {
+    let file = seventeen_chunks();
+    // Chunk 3 zeroed, and the file cut 1,000 bytes into chunk 15 (so 16 is gone too).
+    let mut bytes = file.bytes.clone();
+    let chunk = |n: usize| evtx_file::FILE_HEADER_BYTES + n * evtx_file::CHUNK_BYTES;
+    bytes[chunk(3)..chunk(4)].fill(0);
+    bytes.truncate(chunk(15) + 1000);
+    let damage = evtx_damage(&bytes);
+    assert_eq!(damage.events, 14 * 30);
+    assert_eq!(damage.skipped.len(), 3, "{:#?}", damage.skipped);
+    with_snapshots(|| insta::assert_yaml_snapshot!("evtx_damage@lost_chunks", damage));
+}
+
+#[test]
+fn evtx_shared_sample_damaged_is_reported() {
+    let Some(datasets) = shared_datasets("evtx_shared_sample_damaged_is_reported") else {
+        return;
+    };
+    let bytes = std::fs::read(
+        datasets.join("evtx-attack-samples/sysmon_10_1_memdump_comsvcs_minidump.evtx"),
+    )
+    .unwrap();
+    let (ids, skipped, strict) = read_evtx(&bytes);
+    assert_eq!((ids.len(), skipped.len(), strict.len()), (6, 0, 0));
+    // One letter of a command line changed: the records still decode.
+    let mut flipped = bytes.clone();
+    let needle: Vec<u8> = "comsvcs".encode_utf16().flat_map(u16::to_le_bytes).collect();
+    let at = flipped.windows(needle.len()).position(|window| window == needle).unwrap();
+    flipped[at] = b'C';
+    let (ids, skipped, strict) = read_evtx(&flipped);
+    assert_eq!(ids.len(), 6);
+    assert!(skipped.len() == 1 && skipped[0].contains("fail their checksum"), "{skipped:?}");
+    assert_eq!(strict.len(), 1);
+    // Cut after the fourth record: records 5 and 6 are lost, and said to be.
+    let mut cut = bytes;
+    let fifth = 13368;
+    cut[fifth..4096 + 65536].fill(0);
+    let (ids, skipped, _) = read_evtx(&cut);
+    assert_eq!(ids, [1, 2, 3, 4]);
+    let missing: Vec<&String> = skipped.iter().filter(|skip| skip.contains("missing")).collect();
+    assert_eq!(missing.len(), 2, "{skipped:?}");
+}
+
+#[test]
+fn evtx_reading_keeps_dependency_warnings_off_the_terminal() {
+    // Every EVTX read printed the parser's "Setting num_threads has no effect…" warning.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("built.evtx");
+    let mut file = evtx_file::evtx_file(&[1..=3]);
+    std::fs::write(&path, &file.bytes).unwrap();
+    let events = |path: &Path, verbose: bool| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_detection"));
+        if verbose {
+            command.arg("-v");
+        }
+        let output = command.arg("events").arg(path).output().unwrap();
+        assert!(output.status.success());
+        String::from_utf8(output.stderr).unwrap()
+    };
+    let stderr = events(&path, false);
+    assert!(!stderr.contains("warning"), "{stderr}");
+    assert!(stderr.contains(": Evtx: 3 events, 0 skipped"), "{stderr}");
+    // A damaged file header: the parser's own warning shows only with -v; the report says it
+    // either way.
+    file.bytes[124] ^= 1;
+    std::fs::write(&path, &file.bytes).unwrap();
+    let quiet = events(&path, false);
+    assert!(!quiet.contains("warning"), "{quiet}");
+    assert!(quiet.contains("the file header fails its checksum"), "{quiet}");
+    let verbose = events(&path, true);
+    assert!(verbose.contains("warning: evtx"), "{verbose}");
+}
+
+/// The damaged EVTX files of `fixtures/bad/events/`, as [`evtx_file`] builds them.
+fn bad_evtx_fixtures() -> [(&'static str, Vec<u8>); 2] {
+    // One chunk of five records; one letter of record 3's command line changed.
+    let mut checksum = evtx_file::evtx_file(&[1..=5]);
+    let (_, at, len) = checksum.records[0][2];
+    let needle: Vec<u8> = "MiniDump".encode_utf16().flat_map(u16::to_le_bytes).collect();
+    let found = checksum.bytes[at..at + len].windows(needle.len()).position(|w| w == needle);
+    checksum.bytes[at + found.unwrap()] = b'm';
+    // Two chunks of five records; 3,000 bytes cut out of the first after its third record.
+    let cut = evtx_file::evtx_file(&[1..=5, 6..=10]);
+    let (_, third, third_len) = cut.records[0][2];
+    let mut bytes = cut.bytes;
+    bytes.drain(third + third_len..third + third_len + 3000);
+    [("evtx_records_checksum.evtx", checksum.bytes), ("evtx_cut_chunk.evtx", bytes)]
+}
+
+#[test]
+fn bad_evtx_fixtures_are_what_the_test_writer_builds() {
+    // DETECTION_WRITE_BAD_EVTX=1 writes them again after a change to the writer.
+    for (name, bytes) in bad_evtx_fixtures() {
+        let path = repo_root().join("fixtures/bad/events").join(name);
+        if std::env::var_os("DETECTION_WRITE_BAD_EVTX").is_some() {
+            std::fs::write(&path, &bytes).unwrap();
+        }
+        assert!(std::fs::read(&path).unwrap() == bytes, "{name} differs from what is built here");
+    }
 }

@@ -6,7 +6,8 @@ use std::path::Path;
 
 use detection::datamodel::NodeRecord;
 use detection::events::{
-    Event, EventError, EventReader, InputFormat, MAX_EVENT_BYTES, ReadReport, SkipReason, ValueForm,
+    Event, EventError, EventReader, InputFormat, MAX_EVENT_BYTES, ReadReport, SkipReason,
+    TextEncoding, ValueForm,
 };
 
 use crate::support::{fixture, repo_root, shared_datasets, with_snapshots};
@@ -973,4 +974,134 @@ fn bad_evtx_fixtures_are_what_the_test_writer_builds() {
         }
         assert!(std::fs::read(&path).unwrap() == bytes, "{name} differs from what is built here");
     }
+}
+
+fn utf16(text: &str, big_endian: bool, mark: bool) -> Vec<u8> {
+    let units = (mark.then_some('\u{feff}').into_iter().collect::<String>() + text)
+        .encode_utf16()
+        .collect::<Vec<u16>>();
+    units
+        .iter()
+        .flat_map(|unit| if big_endian { unit.to_be_bytes() } else { unit.to_le_bytes() })
+        .collect()
+}
+
+#[test]
+fn byte_order_mark_does_not_cost_the_first_event() {
+    // JSON lines with a UTF-8 byte order mark lost their first event ("invalid JSON …
+    // column 1").
+    let json = std::fs::read(fixture("events/flat_lines.json")).unwrap();
+    let (plain, _, plain_report) = read_bytes(json.clone());
+    let (marked, errors, report) = read_bytes([b"\xef\xbb\xbf".as_slice(), &json].concat());
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(report.skipped_total, plain_report.skipped_total, "{:?}", report.skipped);
+    assert_eq!(marked.len(), plain.len());
+    // Offsets still count from the file's start.
+    let offsets = |events: &[Event]| -> Vec<Option<u64>> {
+        events.iter().map(|event| event.location.byte_offset).collect()
+    };
+    let shifted: Vec<Option<u64>> = offsets(&plain).iter().map(|at| at.map(|at| at + 3)).collect();
+    assert_eq!(offsets(&marked), shifted);
+    let xml = std::fs::read(fixture("events/export_lf.log")).unwrap();
+    let (plain, ..) = read_bytes(xml.clone());
+    let (marked, ..) = read_bytes([b"\xef\xbb\xbf".as_slice(), &xml].concat());
+    assert_eq!(marked.len(), plain.len());
+}
+
+#[test]
+fn utf16_exports_read_as_their_utf8_text() {
+    // A UTF-16LE export (what Windows PowerShell 5.1 writes by default) read as 0 events.
+    for name in ["export_crlf.log", "flat_lines.json", "evtx_dump_pretty.json"] {
+        let text = std::fs::read_to_string(fixture(&format!("events/{name}"))).unwrap();
+        let (expected, _, expected_report) = read_bytes(text.clone().into_bytes());
+        for (big_endian, mark) in [(false, true), (true, true), (false, false), (true, false)] {
+            let (events, errors, report) = read_bytes(utf16(&text, big_endian, mark));
+            let case = format!("{name}, big endian {big_endian}, mark {mark}");
+            assert!(errors.is_empty(), "{case}: {errors:?}");
+            let ids = |events: &[Event]| -> Vec<(u32, Option<u64>)> {
+                events.iter().map(|event| (event.event_id, event.record_id)).collect()
+            };
+            assert_eq!(ids(&events), ids(&expected), "{case}");
+            let data = |events: &[Event]| -> Vec<Vec<(String, String)>> {
+                events.iter().map(|event| event.data.clone()).collect()
+            };
+            assert_eq!(data(&events), data(&expected), "{case}");
+            assert_eq!(report.skipped_total, expected_report.skipped_total, "{case}");
+            let encoding = if big_endian { TextEncoding::Utf16Be } else { TextEncoding::Utf16Le };
+            assert_eq!(report.encoding, encoding, "{case}");
+            assert!(report.notes.iter().any(|note| note.contains("read as UTF-8")), "{case}");
+        }
+    }
+}
+
+#[test]
+fn utf16_export_gives_the_rows_of_its_utf8_text_with_the_prefilter() {
+    // The scan's fast path searches the file's own bytes: it must not take a UTF-16 file.
+    let text = std::fs::read_to_string(fixture("datasets/T1003.001-windows-sysmon.log")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (utf8, wide) = (dir.path().join("utf8.log"), dir.path().join("utf16.log"));
+    std::fs::write(&utf8, &text).unwrap();
+    std::fs::write(&wide, utf16(&text, false, true)).unwrap();
+    let root = repo_root();
+    let rule = detection::content::load_rule(
+        &root.join("detections/endpoint/dump_lsass_via_comsvcs_dll.yml"),
+    )
+    .unwrap();
+    let macros = detection::content::load_macro_table(&root).unwrap();
+    let search =
+        detection::spl::Search::compile(&rule.search, &macros, &rule.filter_macro_name()).unwrap();
+    let rows = |path: &Path| {
+        let options = detection::scan::ScanOptions::default();
+        detection::scan::scan_files(&[&search], &[path.to_path_buf()], options).unwrap().tables
+    };
+    let expected = rows(&utf8);
+    assert!(!expected[0].is_empty());
+    assert_eq!(rows(&wide), expected);
+}
+
+#[test]
+fn files_that_are_plainly_not_events_are_named() {
+    let cases: [(&[u8], &str); 5] = [
+        (b"PK\x03\x04\x14\x00\x00\x00", "not an event file: a zip archive: unpack it first"),
+        (b"%PDF-1.7\n%\xe2\xe3", "not an event file: a PDF document"),
+        (
+            b"\x30\0\0\0LfLe\x01\0\0\0\x01\0\0\0",
+            "not an event file: a legacy Windows .evt event log",
+        ),
+        (b"\xff\xfe\0\0<\0\0\0", "not an event file: UTF-32 text"),
+        (b"BZh91AY&SY", "not an event file: bzip2-compressed data"),
+    ];
+    for (bytes, expected) in cases {
+        let Err(error) = EventReader::from_reader("input", Cursor::new(bytes.to_vec())) else {
+            panic!("{expected}: read as events");
+        };
+        assert!(matches!(error, EventError::NotEvents { .. }), "{error}");
+        assert!(error.to_string().starts_with(&format!("input: {expected}")), "{error}");
+    }
+}
+
+#[test]
+fn text_without_any_event_says_what_it_was() {
+    let csv = "time,host,command\n2021-01-01,ws01,rundll32.exe comsvcs.dll MiniDump\n";
+    let (events, errors, report) = read_bytes(csv.as_bytes().to_vec());
+    assert!(events.is_empty() && errors.is_empty());
+    assert!(
+        report.notes.iter().any(|note| note
+            == "no <Event> in this input, so no event was read: it is not an XmlWinEventLog \
+                export; it begins \"time,host,command\""),
+        "{:?}",
+        report.notes
+    );
+    // Read through `detection run`, the fast path must not hide it.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("launches.csv");
+    std::fs::write(&path, csv).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_detection"))
+        .arg("run")
+        .arg(repo_root().join("detections/endpoint/dump_lsass_via_comsvcs_dll.yml"))
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("no <Event> in this input"), "{stderr}");
 }

@@ -74,6 +74,8 @@ const FIXTURES: &[&str] = &[
     "export_in_json_string.log",
     "flat_lines.json",
     "evtx_dump_pretty.json",
+    "export_utf16le_bom.log",
+    "flat_lines_utf8_bom.json",
 ];
 
 #[test]

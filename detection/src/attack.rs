@@ -1,14 +1,16 @@
-//! MITRE ATT&CK techniques read from a STIX 2 bundle (`enterprise-attack.json`): id, name and
-//! tactics, as the pages show them. Only `attack-pattern` objects are kept; everything else in
-//! the bundle is skipped while parsing.
+//! MITRE ATT&CK techniques read from a STIX 2 bundle (`enterprise-attack.json`): id, name,
+//! tactics as the pages show them, and whether the technique was revoked (and by what) or
+//! deprecated. Only `attack-pattern` objects and `revoked-by` relationships are kept;
+//! everything else in the bundle is skipped while parsing.
 
 use std::collections::BTreeMap;
 use std::io::Read;
 
 use serde::Deserialize;
 
-/// The small bundle shipped with the repository (`attack/enterprise-attack.json`).
-const BUNDLED: &str = include_str!("../../attack/enterprise-attack.json");
+/// Every Enterprise technique, sub-technique and tactic, trimmed (`attack/README.md`).
+const BUNDLED: &str = include_str!("../../attack/enterprise-attack-techniques.json");
+const BUNDLED_NAME: &str = "bundled attack/enterprise-attack-techniques.json";
 
 /// An ATT&CK technique or sub-technique.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -19,6 +21,23 @@ pub struct Technique {
     pub name: String,
     /// Tactics as pages print them (`Credential Access`), in the bundle's order.
     pub tactics: Vec<String>,
+    /// Whether ATT&CK still uses the technique.
+    pub status: TechniqueStatus,
+}
+
+/// Whether a technique is current, and if not what to use instead.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub enum TechniqueStatus {
+    /// In use.
+    Current,
+    /// Revoked: merged into or replaced by another technique, named here (`T1574.001`) when
+    /// the bundle has a `revoked-by` relationship for it.
+    Revoked {
+        /// The replacing technique's id.
+        replaced_by: Option<String>,
+    },
+    /// Deprecated: no longer maintained, with no replacement.
+    Deprecated,
 }
 
 /// Techniques by id.
@@ -58,6 +77,14 @@ struct StixObject {
     #[serde(rename = "type")]
     kind: String,
     #[serde(default)]
+    id: String,
+    #[serde(default)]
+    relationship_type: Option<String>,
+    #[serde(default)]
+    source_ref: Option<String>,
+    #[serde(default)]
+    target_ref: Option<String>,
+    #[serde(default)]
     name: Option<String>,
     #[serde(default)]
     external_references: Vec<ExternalReference>,
@@ -72,6 +99,8 @@ struct StixObject {
 #[derive(Deserialize)]
 struct ExternalReference {
     #[serde(default)]
+    source_name: Option<String>,
+    #[serde(default)]
     external_id: Option<String>,
 }
 
@@ -82,9 +111,9 @@ struct KillChainPhase {
 }
 
 impl Attack {
-    /// The bundle shipped with the repository.
+    /// The bundle shipped with the repository: every Enterprise technique of ATT&CK v18.
     pub fn bundled() -> Result<Self, AttackError> {
-        Self::from_json(BUNDLED.as_bytes(), "bundled attack/enterprise-attack.json")
+        Self::from_json(BUNDLED.as_bytes(), BUNDLED_NAME)
     }
 
     /// Reads a bundle; `origin` names it in errors. The full upstream bundle (~40 MB) is read
@@ -100,15 +129,33 @@ impl Attack {
                 source,
             }
         })?;
-        let mut techniques = BTreeMap::new();
+        // STIX id → technique id, and revoked STIX id → the STIX id that replaced it.
+        let mut ids_by_stix: BTreeMap<String, String> = BTreeMap::new();
+        let mut replaced_by: BTreeMap<String, String> = BTreeMap::new();
+        let mut found = Vec::new();
         for object in bundle.objects {
-            if object.kind != "attack-pattern" {
-                continue;
+            match object.kind.as_str() {
+                "attack-pattern" => {
+                    let Some(technique) = technique(&object) else { continue };
+                    ids_by_stix.insert(object.id.clone(), technique.id.clone());
+                    found.push((object.id, technique));
+                }
+                "relationship" if object.relationship_type.as_deref() == Some("revoked-by") => {
+                    if let (Some(source), Some(target)) = (object.source_ref, object.target_ref) {
+                        replaced_by.insert(source, target);
+                    }
+                }
+                _ => {}
             }
-            let Some(technique) = technique(&object) else { continue };
+        }
+        let mut techniques: BTreeMap<String, Technique> = BTreeMap::new();
+        for (stix_id, mut technique) in found {
+            if let TechniqueStatus::Revoked { replaced_by: replacement } = &mut technique.status {
+                *replacement = replaced_by.get(&stix_id).and_then(|t| ids_by_stix.get(t)).cloned();
+            }
             // Revoked and deprecated objects may keep an id a current object also uses; the
             // current one wins, otherwise the first seen.
-            let current = !object.revoked && !object.x_mitre_deprecated;
+            let current = technique.status == TechniqueStatus::Current;
             if current || !techniques.contains_key(&technique.id) {
                 techniques.insert(technique.id.clone(), technique);
             }
@@ -133,7 +180,13 @@ impl Attack {
 }
 
 fn technique(object: &StixObject) -> Option<Technique> {
-    let id = object.external_references.first()?.external_id.clone()?;
+    // MITRE's own reference carries the id; other sources (CAPEC) follow it in the full bundle.
+    let reference = object
+        .external_references
+        .iter()
+        .find(|r| r.source_name.as_deref() == Some("mitre-attack"))
+        .or_else(|| object.external_references.first())?;
+    let id = reference.external_id.clone()?;
     let name = object.name.clone()?;
     let tactics = object
         .kill_chain_phases
@@ -141,7 +194,14 @@ fn technique(object: &StixObject) -> Option<Technique> {
         .filter(|phase| phase.kill_chain_name == "mitre-attack")
         .map(|phase| python_title(&phase.phase_name.replace('-', " ")))
         .collect();
-    Some(Technique { id, name, tactics })
+    let status = if object.revoked {
+        TechniqueStatus::Revoked { replaced_by: None }
+    } else if object.x_mitre_deprecated {
+        TechniqueStatus::Deprecated
+    } else {
+        TechniqueStatus::Current
+    };
+    Some(Technique { id, name, tactics, status })
 }
 
 /// Python's `str.title()`: the first cased character of each run of cased characters is

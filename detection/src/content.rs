@@ -3,6 +3,7 @@
 //! and the later one (inline `tests`), ignoring keys nothing here reads; checks live in
 //! [`validate`].
 
+mod locate;
 pub mod validate;
 
 use std::collections::BTreeMap;
@@ -15,7 +16,9 @@ use serde::Deserialize;
 /// Types of detection that get no documentation page.
 const PAGELESS_TYPES: [&str; 2] = ["Baseline", "Investigation"];
 
-/// A detection rule.
+/// A detection rule, with the keys this tool reads. Keys it does not read (`tags.context`,
+/// `drilldown_searches`, `tags.cis20`, …) may hold any YAML value; keys it reads are typed,
+/// and a wrong type is a [`RuleError::Yaml`] at its line and column.
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
 pub struct Detection {
     /// `Dump LSASS via comsvcs DLL`.
@@ -31,6 +34,14 @@ pub struct Detection {
     /// `TTP`, `Anomaly`, `Hunting`, `Baseline`, `Investigation` or `Correlation`, as written.
     #[serde(rename = "type")]
     pub rule_type: String,
+    /// The contentctl schema's `production`, `experimental`, `deprecated` or `validation`;
+    /// absent in the 2021 schema.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// The contentctl schema's data sources, by the names of `data_sources/*.yml`
+    /// (`Sysmon EventID 1`, or several joined by ` AND `).
+    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    pub data_source: Vec<String>,
     /// CIM data models the search reads (`Endpoint`).
     #[serde(default, deserialize_with = "null_as_default")]
     pub datamodel: Vec<String>,
@@ -50,6 +61,10 @@ pub struct Detection {
     /// Inline tests of the later schema.
     #[serde(default, deserialize_with = "null_as_default")]
     pub tests: Vec<RuleTest>,
+    /// Risk-based alerting of the contentctl schema from 2025 on, which replaces
+    /// `tags.observable`, `tags.impact` and `tags.confidence`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rba: Option<Rba>,
     /// The file the rule was read from (not serialized: it depends on the checkout).
     #[serde(skip)]
     pub path: PathBuf,
@@ -61,29 +76,32 @@ pub struct Detection {
     pub experimental: bool,
 }
 
-/// A rule's `tags`.
+/// Which version of the `security_content` schema a rule is written in; checks that differ
+/// between them follow the rule's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Schema {
+    /// The schema of 2020–2021: no `status`, risk from `tags.impact`/`tags.confidence`,
+    /// datasets in `tags.dataset`, pages by the 2021 generator.
+    Escu2021,
+    /// The contentctl schema (2023 on): `status`, `data_source`, inline `tests`, and from 2025
+    /// an `rba` block.
+    Contentctl,
+}
+
+/// A rule's `tags`, the ones this tool reads; any other tag may hold any YAML value.
 #[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[serde(default)]
 pub struct Tags {
     /// Analytic stories the rule belongs to.
     #[serde(deserialize_with = "null_as_default")]
     pub analytic_story: Vec<String>,
-    /// `Endpoint`.
-    pub asset_type: Option<String>,
-    /// `passed` once the rule's test ran in the 2021 pipeline.
-    pub automated_detection_testing: Option<String>,
-    /// CIS controls.
-    #[serde(deserialize_with = "null_as_default")]
-    pub cis20: Vec<String>,
     /// Confidence, 0–100.
     pub confidence: Option<u32>,
     /// Impact, 0–100.
     pub impact: Option<u32>,
-    /// `impact * confidence / 100`.
+    /// The risk score as written: `impact * confidence / 100` in the 2021 schema; contentctl
+    /// computes it and ignores what is written.
     pub risk_score: Option<f64>,
-    /// Context labels.
-    #[serde(deserialize_with = "null_as_default")]
-    pub context: Vec<String>,
     /// Dataset URLs of the 2021 schema.
     #[serde(deserialize_with = "null_as_default")]
     pub dataset: Vec<String>,
@@ -95,9 +113,6 @@ pub struct Tags {
     /// ATT&CK technique ids.
     #[serde(deserialize_with = "null_as_default")]
     pub mitre_attack_id: Vec<String>,
-    /// NIST categories.
-    #[serde(deserialize_with = "null_as_default")]
-    pub nist: Vec<String>,
     /// Risk-based-alerting observables; `None` when the key is absent.
     pub observable: Option<Vec<Observable>>,
     /// Splunk products.
@@ -106,8 +121,9 @@ pub struct Tags {
     /// Fields the search needs.
     #[serde(deserialize_with = "null_as_default")]
     pub required_fields: Vec<String>,
-    /// `endpoint`.
-    pub security_domain: Option<String>,
+    /// Why the rule is tested by hand rather than by its `tests` (contentctl).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manual_test: Option<String>,
 }
 
 /// An observable of risk-based alerting.
@@ -121,6 +137,41 @@ pub struct Observable {
     /// `Victim`, `Parent Process`, …
     #[serde(default, deserialize_with = "null_as_default")]
     pub role: Vec<String>,
+}
+
+/// The `rba` block of the contentctl schema (2025 on).
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+pub struct Rba {
+    /// The risk message, with `$field$` tokens.
+    pub message: String,
+    /// Fields whose values receive risk, each with its score.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub risk_objects: Vec<RiskObject>,
+    /// Fields that name the threat (a process, a file, a domain).
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub threat_objects: Vec<ThreatObject>,
+}
+
+/// A risk object of an `rba` block.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+pub struct RiskObject {
+    /// An output field of the search.
+    pub field: String,
+    /// `user`, `system` or `other`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// 1–100.
+    pub score: i64,
+}
+
+/// A threat object of an `rba` block.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+pub struct ThreatObject {
+    /// An output field of the search.
+    pub field: String,
+    /// `process`, `file_name`, `domain`, …
+    #[serde(rename = "type")]
+    pub kind: String,
 }
 
 /// An inline test of the later schema.
@@ -255,9 +306,37 @@ impl Detection {
         Ok(detection)
     }
 
-    /// The page slug and expected file stem: the name lower-cased, spaces to underscores.
+    /// The schema the rule is written in: contentctl when it has `status` or `rba`.
+    pub fn schema(&self) -> Schema {
+        if self.status.is_some() || self.rba.is_some() {
+            Schema::Contentctl
+        } else {
+            Schema::Escu2021
+        }
+    }
+
+    /// The page slug of the 2021 generator: the name lower-cased, spaces to underscores. It is
+    /// part of a file name, so it never holds a path separator, a control character or `..`:
+    /// those become `_` (no published page has one).
     pub fn slug(&self) -> String {
-        self.name.to_lowercase().replace(' ', "_")
+        let mut slug = String::with_capacity(self.name.len());
+        for ch in self.name.to_lowercase().chars() {
+            let separator = matches!(ch, ' ' | '/' | '\\') || ch.is_control();
+            // The second dot of `..` becomes `_`, so no run of dots survives.
+            let second_dot = ch == '.' && slug.ends_with('.');
+            slug.push(if separator || second_dot { '_' } else { ch });
+        }
+        slug
+    }
+
+    /// The file stem upstream expects: the name lower-cased with every character other than
+    /// an ASCII letter or digit turned into `_` (`…___advpack` for "… - advpack").
+    pub fn expected_file_stem(&self) -> String {
+        self.name
+            .to_lowercase()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect()
     }
 
     /// The rule's generated filter macro: the name lower-cased, spaces, `-`, `.` and `/` to
@@ -301,19 +380,70 @@ pub fn load_macro_table(root: &Path) -> Result<crate::spl::MacroTable, RuleError
 
 /// Reads and parses one rule file.
 pub fn load_rule(path: &Path) -> Result<Detection, RuleError> {
-    Detection::from_yaml(&read(path)?, path)
+    Detection::from_yaml(&read_content_file(path)?, path)
 }
 
 /// Reads and parses one macro file.
 pub fn load_macro(path: &Path) -> Result<Macro, RuleError> {
-    Macro::from_yaml(&read(path)?, path)
+    Macro::from_yaml(&read_content_file(path)?, path)
 }
 
-/// Every rule file (`*.yml`, `*.yaml`) below `<root>/detections/`, sorted.
+/// Every rule file (`*.yml`, `*.yaml`) below `<root>/detections/`, sorted, each once.
+///
+/// Symbolic links are followed, so a folder linked into the tree is read; a link back to a
+/// folder being walked (a loop) is skipped with a warning in the log rather than walked
+/// forever. A file reached by several paths is listed once, by its real path below `root`
+/// (the path without links) when it is inside the tree; a link that leads to the root's
+/// other folders (`macros/`) adds nothing.
 pub fn discover_rules(root: &Path) -> Result<Vec<PathBuf>, RuleError> {
+    let dir = root.join("detections");
+    let read_error = |path: &Path, source| RuleError::Read { path: path.to_owned(), source };
+    let real_dir = dir.canonicalize().map_err(|source| read_error(&dir, source))?;
+    let real_root = root.canonicalize().ok();
+    let mut seen = std::collections::BTreeSet::new();
     let mut files = Vec::new();
-    collect_yaml(&root.join("detections"), &mut files)?;
+    for entry in walkdir::WalkDir::new(&dir).follow_links(true).sort_by_file_name() {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(err) => {
+                let path = err.path().unwrap_or(&dir).to_owned();
+                if let Some(ancestor) = err.loop_ancestor() {
+                    log::warn!(
+                        "{}: symbolic link to {}, a folder it is in: not followed",
+                        path.display(),
+                        ancestor.display()
+                    );
+                    continue;
+                }
+                if is_yaml(&path) {
+                    // A dangling link named like a rule: loading it reports why it cannot be read.
+                    files.push(path);
+                    continue;
+                }
+                let source = err
+                    .into_io_error()
+                    .unwrap_or_else(|| std::io::Error::other("cannot walk the folder"));
+                return Err(read_error(&path, source));
+            }
+        };
+        if !entry.file_type().is_file() || !is_yaml(entry.path()) {
+            continue;
+        }
+        let real =
+            entry.path().canonicalize().map_err(|source| read_error(entry.path(), source))?;
+        // A link out to the content root's other folders (macros/, lookups/) finds no rules.
+        let elsewhere_in_root =
+            real_root.as_ref().is_some_and(|r| real.starts_with(r)) && !real.starts_with(&real_dir);
+        if elsewhere_in_root || !seen.insert(real.clone()) {
+            continue;
+        }
+        files.push(match real.strip_prefix(&real_dir) {
+            Ok(below) => dir.join(below),
+            Err(_) => entry.into_path(),
+        });
+    }
     files.sort();
+    files.dedup();
     Ok(files.into_iter().map(without_dot_prefix).collect())
 }
 
@@ -417,7 +547,9 @@ where
 /// kilobytes; a file from a pull request is not read into memory whatever its size.
 pub const MAX_CONTENT_FILE_BYTES: u64 = 1 << 20;
 
-fn read(path: &Path) -> Result<String, RuleError> {
+/// The text of a content file, refused when larger than [`MAX_CONTENT_FILE_BYTES`] or not
+/// UTF-8. Every reader of rules and macros goes through here, so every command has the limit.
+pub fn read_content_file(path: &Path) -> Result<String, RuleError> {
     let error = |source| RuleError::Read { path: path.to_owned(), source };
     let file = std::fs::File::open(path).map_err(error)?;
     let mut bytes = Vec::new();
@@ -429,23 +561,46 @@ fn read(path: &Path) -> Result<String, RuleError> {
         .map_err(|err| error(std::io::Error::new(std::io::ErrorKind::InvalidData, err)))
 }
 
+/// The `id` of a rule that does not load, when its text is at least a mapping with a string
+/// `id`; parsed with the same nesting limit as the rule.
+pub fn lenient_rule_id(text: &str, path: &Path) -> Option<String> {
+    #[derive(Deserialize)]
+    struct IdOnly {
+        id: String,
+    }
+    parse_yaml::<IdOnly>(text, path).ok().map(|found| found.id)
+}
+
+/// Whether `text` is a real calendar date written `YYYY-MM-DD`.
+pub fn is_date(text: &str) -> bool {
+    let parts: Vec<&str> = text.split('-').collect();
+    let [year, month, day] = parts.as_slice() else { return false };
+    if year.len() != 4 || month.len() != 2 || day.len() != 2 {
+        return false;
+    }
+    let all_digits = [year, month, day].iter().all(|p| p.bytes().all(|b| b.is_ascii_digit()));
+    let (Ok(year), Ok(month), Ok(day)) =
+        (year.parse::<u32>(), month.parse::<u32>(), day.parse::<u32>())
+    else {
+        return false;
+    };
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return false,
+    };
+    all_digits && (1..=days).contains(&day)
+}
+
 fn read_dir(dir: &Path) -> Result<Vec<PathBuf>, RuleError> {
     let error = |source| RuleError::Read { path: dir.to_owned(), source };
     std::fs::read_dir(dir)
         .map_err(error)?
         .map(|entry| entry.map(|e| e.path()).map_err(error))
         .collect()
-}
-
-fn collect_yaml(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), RuleError> {
-    for path in read_dir(dir)? {
-        if path.is_dir() {
-            collect_yaml(&path, files)?;
-        } else if is_yaml(&path) {
-            files.push(path);
-        }
-    }
-    Ok(())
 }
 
 /// `./detections/x.yml` → `detections/x.yml`: paths print as a user would type them.

@@ -4,6 +4,7 @@
 #![warn(missing_docs)]
 
 pub mod attack;
+pub mod cim;
 pub mod content;
 pub mod datamodel;
 pub mod eval;

@@ -1,6 +1,7 @@
 //! A detection's documentation page, as the 2021 `security_content` generator laid it out: the
-//! template `render/page.md.j2` filled from the rule and ATT&CK data. This module renders text
-//! and compares it with pages on disk; writing files is the caller's business.
+//! template `render/page.md.j2` filled from the rule and ATT&CK data, and the page's file name,
+//! which is always one plain name. This module renders text and compares it with pages on
+//! disk; writing files is the caller's business.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -64,8 +65,16 @@ pub enum RenderError {
         #[source]
         source: minijinja::Error,
     },
+    /// The page's file name cannot be built safely from the rule.
+    #[error("{}: cannot name the page: {reason}", path.display())]
+    FileName {
+        /// The rule file.
+        path: PathBuf,
+        /// What is wrong with the date or name.
+        reason: String,
+    },
     /// A docs folder could not be read.
-    #[error("{}: cannot read: {source}", path.display())]
+    #[error("{}: cannot read", path.display())]
     Read {
         /// The folder.
         path: PathBuf,
@@ -75,42 +84,80 @@ pub enum RenderError {
     },
 }
 
-/// The page's file name: `<date>-<slug>.md`.
-pub fn file_name(detection: &Detection) -> String {
-    format!("{}-{}.md", detection.date, detection.slug())
+/// The page's file name, `<date>-<slug>.md`: built only from a date that is a real
+/// `YYYY-MM-DD` and a slug without separators or `..` (see [`Detection::slug`]), so it is one
+/// plain file name that stays inside whatever folder it is joined to.
+pub fn file_name(detection: &Detection) -> Result<String, RenderError> {
+    let error = |reason: String| RenderError::FileName { path: detection.path.clone(), reason };
+    if !content::is_date(&detection.date) {
+        return Err(error(format!(
+            "date `{}` is not a real date written YYYY-MM-DD",
+            detection.date
+        )));
+    }
+    let name = format!("{}-{}.md", detection.date, detection.slug());
+    let mut components = Path::new(&name).components();
+    match (components.next(), components.next()) {
+        (Some(std::path::Component::Normal(only)), None) if only == name.as_str() => Ok(name),
+        _ => Err(error(format!("`{name}` is not a plain file name"))),
+    }
 }
 
 /// The page of one detection, without a final newline.
 pub fn page(detection: &Detection, attack: &Attack) -> Result<String, RenderError> {
+    // Built once: compiling the template for each of a tree's thousand pages costs more than
+    // rendering them.
+    static ENVIRONMENT: std::sync::OnceLock<Result<Environment<'static>, String>> =
+        std::sync::OnceLock::new();
     let path = || detection.path.clone();
     if !detection.has_page() {
         return Err(RenderError::NoPage { path: path(), rule_type: detection.rule_type.clone() });
     }
     let context = PageContext::new(detection, attack)?;
     let template_error = |source| RenderError::Template { path: path(), source };
-    let env = environment().map_err(template_error)?;
+    let env = ENVIRONMENT.get_or_init(|| environment().map_err(|err| err.to_string()));
+    let env = env.as_ref().map_err(|detail| {
+        template_error(minijinja::Error::new(
+            minijinja::ErrorKind::InvalidOperation,
+            detail.clone(),
+        ))
+    })?;
     env.get_template(TEMPLATE_NAME)
         .and_then(|template| template.render(&context))
         .map_err(template_error)
 }
 
 /// Pages of every rule with one under `<root>/detections/`, by file name. Rules of types
-/// without a page are listed apart so callers can say so.
+/// without a page are listed apart so callers can say so, and rules that cannot be rendered
+/// are listed with their errors while the others are still rendered. Only a folder that
+/// cannot be walked is an error.
 pub fn docs_pages(root: &Path, attack: &Attack) -> Result<DocsPages, RenderError> {
     let mut docs = DocsPages::default();
     let mut owners: BTreeMap<String, PathBuf> = BTreeMap::new();
     for path in content::discover_rules(root)? {
-        let detection = content::load_rule(&path)?;
+        let detection = match content::load_rule(&path) {
+            Ok(detection) => detection,
+            Err(err) => {
+                docs.failures.push(err.into());
+                continue;
+            }
+        };
         if !detection.has_page() {
             docs.without_page.push((path, detection.rule_type));
             continue;
         }
-        let file = file_name(&detection);
-        if let Some(first) = owners.get(&file) {
-            return Err(RenderError::DuplicatePage { file, first: first.clone(), second: path });
+        let rendered = file_name(&detection).and_then(|file| Ok((file, page(&detection, attack)?)));
+        match rendered {
+            Ok((file, _)) if owners.contains_key(&file) => {
+                let first = owners[&file].clone();
+                docs.failures.push(RenderError::DuplicatePage { file, first, second: path });
+            }
+            Ok((file, text)) => {
+                docs.pages.insert(file.clone(), text);
+                owners.insert(file, path);
+            }
+            Err(err) => docs.failures.push(err),
         }
-        docs.pages.insert(file.clone(), page(&detection, attack)?);
-        owners.insert(file, path);
     }
     Ok(docs)
 }
@@ -122,6 +169,8 @@ pub struct DocsPages {
     pub pages: BTreeMap<String, String>,
     /// Rules of a type that gets no page, with that type.
     pub without_page: Vec<(PathBuf, String)>,
+    /// Rules that could not be rendered, in path order.
+    pub failures: Vec<RenderError>,
 }
 
 /// How a committed page differs from a fresh render.

@@ -1,7 +1,12 @@
-//! Checks a reviewer would otherwise make by hand on rule content: ids, dates, types, ATT&CK
-//! ids, risk arithmetic, macro calls, a search the engine cannot evaluate, file names (errors)
-//! and fields the search does not return (warnings). Returns findings; printing them is the
-//! caller's business.
+//! Checks a reviewer would otherwise make by hand on rule content, by the rules of the schema
+//! each rule is written in (2021, or contentctl's): ids unique across the tree, dates, types,
+//! statuses, data sources, ATT&CK ids, risk arithmetic, tests, file names, macro calls, SPL
+//! syntax located in the rule file, and field names the CIM does not define. A search this
+//! engine cannot evaluate is not a defect of the rule: it is its own class, counted apart as
+//! the engine's reach. Returns findings; printing them is the caller's business.
+
+mod metadata;
+mod search;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -9,15 +14,9 @@ use std::path::{Path, PathBuf};
 
 use super::{Detection, Macro, RuleError};
 use crate::attack::Attack;
-use crate::spl::{MacroTable, Search, macro_calls};
+use crate::spl::{Blocker, MacroTable};
 
-/// Rule types the schema knows.
-pub const KNOWN_TYPES: [&str; 6] =
-    ["TTP", "Anomaly", "Hunting", "Baseline", "Investigation", "Correlation"];
-
-/// Macros no content file defines: `drop_dm_object_name` comes from Splunk's CIM app (one
-/// argument); each rule's own filter macro (no argument) is generated from its name.
-const BUILTIN_MACROS: [(&str, usize); 1] = [("drop_dm_object_name", 1)];
+pub use metadata::{CONTENTCTL_STATUSES, CONTENTCTL_TYPES, KNOWN_TYPES};
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -26,6 +25,19 @@ pub enum Severity {
     Error,
     /// Probably a defect; fails only when warnings are denied.
     Warning,
+    /// Not a defect of the rule: the search is one this engine cannot evaluate yet, so the
+    /// gate cannot test it. Counted apart (see [`Validation::reach`]).
+    Unsupported,
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Error => "error",
+            Self::Warning => "warning",
+            Self::Unsupported => "unsupported",
+        })
+    }
 }
 
 /// One problem in one file.
@@ -33,30 +45,114 @@ pub enum Severity {
 pub struct Finding {
     /// The rule or macro file.
     pub path: PathBuf,
+    /// 1-based line in the file, when the finding points at one place.
+    pub line: Option<usize>,
+    /// 1-based column in characters, with `line`.
+    pub column: Option<usize>,
     /// The rule's id, or `-` when the file could not be read far enough to know it.
     pub rule_id: String,
-    /// Error or warning.
+    /// Error, warning, or a limit of the engine.
     pub severity: Severity,
     /// What is wrong.
     pub message: String,
+    /// The offending line of the file (or of the search) with a caret under the column.
+    pub excerpt: Option<String>,
+    /// For [`Severity::Unsupported`]: what the engine lacks.
+    pub blocker: Option<Blocker>,
 }
 
 impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let severity = match self.severity {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-        };
-        write!(f, "{}: {}: {severity}: {}", self.path.display(), self.rule_id, self.message)
+        write!(f, "{}", self.path.display())?;
+        if let (Some(line), Some(column)) = (self.line, self.column) {
+            write!(f, ":{line}:{column}")?;
+        }
+        write!(f, ": {}: {}: {}", self.rule_id, self.severity, self.message)?;
+        if let Some(excerpt) = &self.excerpt {
+            write!(f, "\n{excerpt}")?;
+        }
+        Ok(())
     }
 }
 
-/// Loads and checks content. Each path is a rule file or a content root (a folder with
-/// `detections/` and `macros/`); a rule file's macros come from its content root. Files that
-/// do not load become error findings; only the walk itself can fail.
+/// Whether the engine can evaluate a rule's search.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub enum Engine {
+    /// The search compiles: the gate can run it.
+    Evaluable,
+    /// The engine lacks what is named (the first thing the compiler met).
+    Blocked(Blocker),
+    /// The rule did not load, or its search has a defect of its own, so the engine was not
+    /// asked.
+    NotChecked,
+}
+
+/// One rule file that was checked.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RuleOutcome {
+    /// The rule file.
+    pub path: PathBuf,
+    /// Whether the engine can evaluate it.
+    pub engine: Engine,
+}
+
+/// Everything `validate` found in some content.
+#[derive(Debug, Clone, Default)]
+pub struct Validation {
+    /// Findings, file by file in the order the files were checked.
+    pub findings: Vec<Finding>,
+    /// Each rule file checked.
+    pub rules: Vec<RuleOutcome>,
+}
+
+/// How many rules the engine can evaluate, and what keeps the others out.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Reach {
+    /// Rule files checked.
+    pub rules: usize,
+    /// Rules whose search compiles.
+    pub evaluable: usize,
+    /// Rules not asked of the engine: they did not load or their search has an error.
+    pub not_checked: usize,
+    /// The other rules by their first blocker, most common first (ties by blocker).
+    pub blockers: Vec<(Blocker, Vec<PathBuf>)>,
+}
+
+impl Validation {
+    /// The engine's reach over the rules checked.
+    pub fn reach(&self) -> Reach {
+        let mut by_blocker: BTreeMap<&Blocker, Vec<PathBuf>> = BTreeMap::new();
+        let (mut evaluable, mut not_checked) = (0, 0);
+        for rule in &self.rules {
+            match &rule.engine {
+                Engine::Evaluable => evaluable += 1,
+                Engine::NotChecked => not_checked += 1,
+                Engine::Blocked(blocker) => {
+                    by_blocker.entry(blocker).or_default().push(rule.path.clone());
+                }
+            }
+        }
+        let mut blockers: Vec<(Blocker, Vec<PathBuf>)> =
+            by_blocker.into_iter().map(|(blocker, paths)| (blocker.clone(), paths)).collect();
+        blockers
+            .sort_by(|(a, a_paths), (b, b_paths)| b_paths.len().cmp(&a_paths.len()).then(a.cmp(b)));
+        Reach { rules: self.rules.len(), evaluable, not_checked, blockers }
+    }
+}
+
+/// Loads and checks content; see [`validate_content`]. Only the findings.
 pub fn validate_paths(paths: &[PathBuf], attack: &Attack) -> Result<Vec<Finding>, RuleError> {
-    let mut findings = Vec::new();
-    let mut macros_by_root: BTreeMap<PathBuf, BTreeMap<String, Macro>> = BTreeMap::new();
+    Ok(validate_content(paths, attack)?.findings)
+}
+
+/// Loads and checks content. Each path is a rule file or a content root (a folder with
+/// `detections/`, `macros/` and optionally `data_sources/`); a rule file's macros and data
+/// sources come from its content root. Files that do not load become error findings; only
+/// walking a folder can fail.
+pub fn validate_content(paths: &[PathBuf], attack: &Attack) -> Result<Validation, RuleError> {
+    let mut validation = Validation::default();
+    let mut trees: BTreeMap<PathBuf, Tree> = BTreeMap::new();
+    let mut claimed = Claimed::default();
     for path in paths {
         let (root, rules) = if path.is_dir() {
             (Some(path.clone()), super::discover_rules(path)?)
@@ -64,307 +160,282 @@ pub fn validate_paths(paths: &[PathBuf], attack: &Attack) -> Result<Vec<Finding>
             (super::content_root_of(path), vec![path.clone()])
         };
         let root = root.unwrap_or_default();
-        if !macros_by_root.contains_key(&root) {
-            let macros = load_macros_reporting(&root, &mut findings)?;
-            macros_by_root.insert(root.clone(), macros);
+        if !trees.contains_key(&root) {
+            let tree = Tree::load(&root, &mut validation.findings)?;
+            trees.insert(root.clone(), tree);
         }
-        let macros = &macros_by_root[&root];
+        let tree = &trees[&root];
         for rule in rules {
-            match load_rule_reporting(&rule) {
-                Ok(detection) => findings.extend(check_detection(&detection, macros, attack)),
-                Err(finding) => findings.push(finding),
-            }
+            let engine = check_file(&rule, tree, attack, &mut claimed, &mut validation.findings);
+            validation.rules.push(RuleOutcome { path: rule, engine });
         }
     }
-    Ok(findings)
+    Ok(validation)
 }
 
-fn load_macros_reporting(
+/// What a content root provides to the rules below it.
+struct Tree {
+    macros: BTreeMap<String, Macro>,
+    table: MacroTable,
+    /// Names of `data_sources/*.yml`, when the root has that folder.
+    data_sources: Option<BTreeSet<String>>,
+}
+
+impl Tree {
+    fn load(root: &Path, findings: &mut Vec<Finding>) -> Result<Self, RuleError> {
+        let mut macros = BTreeMap::new();
+        let mut data_sources = None;
+        if !root.as_os_str().is_empty() {
+            for path in super::discover_macros(root)? {
+                match super::load_macro(&path) {
+                    Ok(found) => {
+                        macros.insert(found.name.clone(), found);
+                    }
+                    Err(err) => findings.push(load_finding(&err, "-".to_owned())),
+                }
+            }
+            data_sources = load_data_source_names(root, findings)?;
+        }
+        Ok(Self::new(macros, data_sources))
+    }
+
+    fn new(macros: BTreeMap<String, Macro>, data_sources: Option<BTreeSet<String>>) -> Self {
+        let table = macros.values().map(Macro::to_definition).collect();
+        Self { macros, table, data_sources }
+    }
+}
+
+/// The `name` of every `data_sources/*.yml` below `root`; `None` without that folder.
+fn load_data_source_names(
     root: &Path,
     findings: &mut Vec<Finding>,
-) -> Result<BTreeMap<String, Macro>, RuleError> {
-    let mut macros = BTreeMap::new();
-    if root.as_os_str().is_empty() {
-        return Ok(macros);
+) -> Result<Option<BTreeSet<String>>, RuleError> {
+    #[derive(serde::Deserialize)]
+    struct DataSource {
+        name: String,
     }
-    for path in super::discover_macros(root)? {
-        match super::load_macro(&path) {
-            Ok(found) => {
-                macros.insert(found.name.clone(), found);
+    let dir = root.join("data_sources");
+    if !dir.is_dir() {
+        return Ok(None);
+    }
+    let mut names = BTreeSet::new();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .and_then(|entries| entries.map(|e| e.map(|e| e.path())).collect())
+        .map_err(|source| RuleError::Read { path: dir.clone(), source })?;
+    files.retain(|p| super::is_yaml(p));
+    files.sort();
+    for path in files {
+        let loaded = super::read_content_file(&path)
+            .and_then(|text| super::parse_yaml::<DataSource>(&text, &path));
+        match loaded {
+            Ok(source) => {
+                names.insert(source.name);
             }
-            Err(err) => findings.push(Finding {
-                path: path.clone(),
-                rule_id: "-".to_owned(),
-                severity: Severity::Error,
-                message: error_without_path(&err),
-            }),
+            Err(err) => findings.push(load_finding(&err, "-".to_owned())),
         }
     }
-    Ok(macros)
+    Ok(Some(names))
 }
 
-fn load_rule_reporting(path: &Path) -> Result<Detection, Finding> {
-    let text = std::fs::read_to_string(path);
-    let result = match &text {
-        Ok(text) => Detection::from_yaml(text, path),
-        Err(_) => super::load_rule(path),
+/// Ids and names already used by a rule checked earlier in this run.
+#[derive(Default)]
+struct Claimed {
+    ids: BTreeMap<String, PathBuf>,
+    names: BTreeMap<String, PathBuf>,
+}
+
+/// Reads, loads and checks one rule file, with the limits every reader has.
+fn check_file(
+    path: &Path,
+    tree: &Tree,
+    attack: &Attack,
+    claimed: &mut Claimed,
+    findings: &mut Vec<Finding>,
+) -> Engine {
+    let text = match super::read_content_file(path) {
+        Ok(text) => text,
+        Err(err) => {
+            findings.push(load_finding(&err, "-".to_owned()));
+            return Engine::NotChecked;
+        }
     };
-    result.map_err(|err| Finding {
-        path: path.to_owned(),
-        rule_id: text.as_deref().ok().and_then(lenient_id).unwrap_or_else(|| "-".to_owned()),
+    let detection = match Detection::from_yaml(&text, path) {
+        Ok(detection) => detection,
+        Err(err) => {
+            let id = super::lenient_rule_id(&text, path).unwrap_or_else(|| "-".to_owned());
+            findings.push(load_finding(&err, id));
+            return Engine::NotChecked;
+        }
+    };
+    let mut report = Report::new(&detection, Some(&text));
+    for (key, map, what) in
+        [(&detection.id, &mut claimed.ids, "id"), (&detection.name, &mut claimed.names, "name")]
+    {
+        match map.get(key) {
+            Some(first) => {
+                report.error(format!("{what} `{key}` is also the {what} of {}", first.display()));
+            }
+            None => {
+                map.insert(key.clone(), path.to_owned());
+            }
+        }
+    }
+    let engine = report.check_all(tree, attack);
+    findings.extend(report.findings);
+    engine
+}
+
+/// A load error as a finding: its line and column, and the message without the path.
+fn load_finding(err: &RuleError, rule_id: String) -> Finding {
+    let (line, column, message) = if let RuleError::Yaml { line, column, message, .. } = err {
+        (*line, *column, message.clone())
+    } else {
+        // The cause (the operating system's reason a file cannot be read) belongs on the line.
+        let text = crate::error_chain(err);
+        let path = err.path().display().to_string();
+        let message = text
+            .strip_prefix(&path)
+            .map_or(text.clone(), |rest| rest.trim_start_matches(": ").to_owned());
+        (None, None, message)
+    };
+    Finding {
+        path: err.path().to_owned(),
+        line,
+        column,
+        rule_id,
         severity: Severity::Error,
-        message: error_without_path(&err),
-    })
-}
-
-/// The `id` of a rule that does not load, if the YAML is at least a mapping with one.
-fn lenient_id(text: &str) -> Option<String> {
-    let value: serde_yaml::Value = serde_yaml::from_str(text).ok()?;
-    Some(value.get("id")?.as_str()?.to_owned())
-}
-
-/// A load error's message after its `path` (which the finding already prints): the line and
-/// column stay.
-fn error_without_path(err: &RuleError) -> String {
-    // The cause (the operating system's reason a file cannot be read) belongs on the line too.
-    let text = crate::error_chain(err);
-    let path = err.path().display().to_string();
-    match text.strip_prefix(&path) {
-        Some(rest) => rest.trim_start_matches(": ").trim_start_matches(':').to_owned(),
-        None => text,
+        message,
+        excerpt: None,
+        blocker: None,
     }
 }
 
-/// Every check on one loaded rule, errors and warnings, in a fixed order.
+/// Every check on one loaded rule, errors and warnings, in a fixed order: a syntax error of
+/// the search first, then the rule's metadata, then the rest of the search's checks (skipped
+/// after a syntax error, whose consequences they would only repeat).
 pub fn check_detection(
     detection: &Detection,
     macros: &BTreeMap<String, Macro>,
     attack: &Attack,
 ) -> Vec<Finding> {
-    let mut report = Report { detection, findings: Vec::new() };
-    check_metadata(&mut report, attack);
-    check_risk(&mut report);
-    let before = report.findings.len();
-    check_macros(&mut report, macros);
-    // A search whose macro calls are wrong cannot be read for its fields; warning about them
-    // would only repeat the error.
-    if report.findings.len() == before {
-        check_fields(&mut report, macros);
-    }
+    let tree = Tree::new(macros.clone(), None);
+    let mut report = Report::new(detection, None);
+    report.check_all(&tree, attack);
     report.findings
 }
 
+/// The findings of one rule as they are made.
 struct Report<'a> {
     detection: &'a Detection,
+    /// The rule file's text, to point into it; `None` when the rule came from elsewhere.
+    text: Option<&'a str>,
     findings: Vec<Finding>,
 }
 
-impl Report<'_> {
-    fn push(&mut self, severity: Severity, message: String) {
-        self.findings.push(Finding {
+impl<'a> Report<'a> {
+    fn new(detection: &'a Detection, text: Option<&'a str>) -> Self {
+        Self { detection, text, findings: Vec::new() }
+    }
+
+    fn check_all(&mut self, tree: &Tree, attack: &Attack) -> Engine {
+        let search = search::SearchCheck::new(self.detection, self.text);
+        let syntax_ok = search.check_syntax(self);
+        metadata::check(self, tree, attack);
+        if syntax_ok { search.check_semantics(self, tree) } else { Engine::NotChecked }
+    }
+
+    fn finding(&self, severity: Severity, message: String) -> Finding {
+        Finding {
             path: self.detection.path.clone(),
+            line: None,
+            column: None,
             rule_id: self.detection.id.clone(),
             severity,
             message,
-        });
+            excerpt: None,
+            blocker: None,
+        }
     }
 
-    /// An error; the same message twice for one rule (a macro called twice) is reported once.
-    fn error(&mut self, message: String) {
-        if !self.findings.iter().any(|f| f.message == message) {
-            self.push(Severity::Error, message);
-        }
+    fn push(&mut self, severity: Severity, message: String) {
+        let finding = self.finding(severity, message);
+        self.add(finding);
     }
-}
 
-fn check_metadata(report: &mut Report<'_>, attack: &Attack) {
-    let detection = report.detection;
-    if !is_uuid(&detection.id) {
-        report.error(format!("id `{}` is not a UUID", detection.id));
-    }
-    if !is_date(&detection.date) {
-        report.error(format!("date `{}` is not a real date written YYYY-MM-DD", detection.date));
-    }
-    if !KNOWN_TYPES.contains(&detection.rule_type.as_str()) {
-        report.error(format!(
-            "type `{}` is not one of {}",
-            detection.rule_type,
-            KNOWN_TYPES.join(", ")
-        ));
-    }
-    for id in &detection.tags.mitre_attack_id {
-        if !is_technique_id(id) {
-            report.error(format!("mitre_attack_id `{id}` is not shaped like T1234 or T1234.001"));
-        } else if attack.technique(id).is_none() {
-            report.error(format!("mitre_attack_id `{id}` is not in the ATT&CK data"));
-        }
-    }
-    let expected_stem = detection.slug();
-    let stem = detection.path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
-    if stem != expected_stem {
-        report.error(format!(
-            "file name `{stem}` does not match the rule name: expected `{expected_stem}`"
-        ));
-    }
-}
-
-fn check_risk(report: &mut Report<'_>) {
-    let tags = &report.detection.tags;
-    match (tags.impact, tags.confidence, tags.risk_score) {
-        (Some(impact), Some(confidence), Some(risk_score)) => {
-            let expected = f64::from(impact) * f64::from(confidence) / 100.0;
-            if (risk_score - expected).abs() > 1e-9 {
-                report.error(format!(
-                    "risk_score {risk_score} is not impact * confidence / 100 = {expected}"
-                ));
-            }
-        }
-        (None, None, None) if tags.observable.is_none() => {}
-        (impact, confidence, risk_score) => {
-            let missing: Vec<&str> = [
-                ("impact", impact.is_none()),
-                ("confidence", confidence.is_none()),
-                ("risk_score", risk_score.is_none()),
-            ]
-            .into_iter()
-            .filter_map(|(key, absent)| absent.then_some(key))
-            .collect();
-            report.error(format!(
-                "tags lack {}: risk scoring needs impact, confidence and risk_score",
-                missing.join(", ")
-            ));
-        }
-    }
-}
-
-fn check_macros(report: &mut Report<'_>, macros: &BTreeMap<String, Macro>) {
-    let detection = report.detection;
-    let calls = match macro_calls(&detection.search) {
-        Ok(calls) => calls,
-        Err(err) => {
-            report.error(format!("search: {err}"));
-            return;
-        }
-    };
-    let filter = detection.filter_macro_name();
-    let filter_calls = calls.iter().filter(|call| call.name == filter).count();
-    if filter_calls != 1 {
-        report.error(format!(
-            "search calls its filter macro `{filter}` {filter_calls} times: expected exactly once"
-        ));
-    }
-    for call in &calls {
-        let expected = if call.name == filter {
-            Some(0)
-        } else if let Some((_, count)) = BUILTIN_MACROS.iter().find(|(name, _)| *name == call.name)
-        {
-            Some(*count)
-        } else {
-            macros.get(&call.name).map(|m| m.arguments.len())
-        };
-        match expected {
-            None => {
-                report.error(format!("search calls macro `{}`, which is not defined", call.name));
-            }
-            Some(count) if count != call.arguments.len() => report.error(format!(
-                "search calls macro `{}` with {} argument(s): expected {count}",
-                call.name,
-                call.arguments.len()
-            )),
-            Some(_) => {}
-        }
-    }
-}
-
-/// Compiles the search as the engine will run it: a search the engine cannot read is an
-/// error (the gate could not test it); one it can read names its output fields, the columns
-/// of its result before any record, which already carries every column the commands produce.
-fn check_fields(report: &mut Report<'_>, macros: &BTreeMap<String, Macro>) {
-    let detection = report.detection;
-    let table: MacroTable = macros.values().map(Macro::to_definition).collect();
-    let search = match Search::compile(&detection.search, &table, &detection.filter_macro_name()) {
-        Ok(search) => search,
-        Err(err) => {
-            report.error(format!("the search cannot be evaluated: {err}"));
-            return;
-        }
-    };
-    let result = search.start().finish();
-    let outputs: BTreeSet<&str> = result.columns().iter().map(String::as_str).collect();
-    let mut used: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for observable in detection.tags.observable.iter().flatten() {
-        used.entry(observable.name.as_str()).or_default().push("an observable");
-    }
-    if let Some(message) = &detection.tags.message {
-        for token in message_tokens(message) {
-            let users = used.entry(token).or_default();
-            if !users.contains(&"the message") {
-                users.push("the message");
-            }
-        }
-    }
-    for (field, users) in used {
-        if !outputs.contains(field) {
-            report.push(
-                Severity::Warning,
-                format!(
-                    "`{field}` is used by {} but is not an output field of the search",
-                    users.join(" and ")
-                ),
-            );
-        }
-    }
-}
-
-/// The `$field$` tokens of a risk message.
-fn message_tokens(message: &str) -> Vec<&str> {
-    message
-        .split('$')
-        .skip(1)
-        .step_by(2)
-        .filter(|token| !token.is_empty() && !token.contains(char::is_whitespace))
-        .collect()
-}
-
-fn is_uuid(text: &str) -> bool {
-    let groups: Vec<&str> = text.split('-').collect();
-    groups.len() == 5
-        && groups
+    /// Adds `finding`; the same message twice for one rule (a macro called twice) is
+    /// reported once.
+    fn add(&mut self, finding: Finding) {
+        if !self
+            .findings
             .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(group, len)| group.len() == len && group.chars().all(|c| c.is_ascii_hexdigit()))
-}
-
-fn is_date(text: &str) -> bool {
-    let parts: Vec<&str> = text.split('-').collect();
-    let [year, month, day] = parts.as_slice() else { return false };
-    if year.len() != 4 || month.len() != 2 || day.len() != 2 {
-        return false;
+            .any(|f| f.message == finding.message && f.severity == finding.severity)
+        {
+            self.findings.push(finding);
+        }
     }
-    let (Ok(year), Ok(month), Ok(day)) =
-        (year.parse::<u32>(), month.parse::<u32>(), day.parse::<u32>())
-    else {
-        return false;
-    };
-    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
-    let days = match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => return false,
-    };
-    (1..=days).contains(&day)
+
+    fn error(&mut self, message: String) {
+        self.push(Severity::Error, message);
+    }
+
+    fn warning(&mut self, message: String) {
+        self.push(Severity::Warning, message);
+    }
 }
 
-fn is_technique_id(text: &str) -> bool {
-    let Some(rest) = text.strip_prefix('T') else { return false };
-    let (technique, sub) = match rest.split_once('.') {
-        Some((technique, sub)) => (technique, Some(sub)),
-        None => (rest, None),
-    };
-    let digits = |s: &str, n: usize| s.len() == n && s.chars().all(|c| c.is_ascii_digit());
-    digits(technique, 4) && sub.is_none_or(|sub| digits(sub, 3))
+/// The candidate closest to `word` when it is close enough to be a likely typo: equal but
+/// for case, or within an edit distance of about one in four characters.
+/// An abbreviation (`prod` for `production`) names the shortest candidate it starts.
+pub(crate) fn did_you_mean<'c>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'c str>,
+) -> Option<&'c str> {
+    let word_lower = word.to_lowercase();
+    let candidates: Vec<&str> = candidates.into_iter().filter(|c| *c != word).collect();
+    closest(word, candidates.iter().copied()).or_else(|| {
+        (word.chars().count() >= 3)
+            .then(|| {
+                candidates
+                    .iter()
+                    .filter(|c| c.to_lowercase().starts_with(&word_lower))
+                    .min_by_key(|c| c.len())
+            })
+            .flatten()
+            .copied()
+    })
+}
+
+/// The candidate within an edit distance of about one in four characters of `word` (case
+/// ignored), the nearest first.
+pub(crate) fn closest<'c>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'c str>,
+) -> Option<&'c str> {
+    let word_lower = word.to_lowercase();
+    let limit = (word.chars().count() / 4).clamp(1, 3);
+    candidates
+        .into_iter()
+        .filter(|candidate| *candidate != word)
+        .map(|candidate| (edit_distance(&word_lower, &candidate.to_lowercase()), candidate))
+        .filter(|(distance, _)| *distance <= limit)
+        .min_by_key(|(distance, candidate)| (*distance, *candidate))
+        .map(|(_, candidate)| candidate)
+}
+
+/// Levenshtein distance over characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous + usize::from(ca != *cb);
+            previous = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(previous + 1);
+        }
+    }
+    row[b.len()]
 }
 
 #[cfg(test)]
@@ -372,24 +443,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn dates_must_exist() {
-        assert!(is_date("2020-02-29"));
-        assert!(!is_date("2021-02-29"));
-        assert!(!is_date("2021-13-01"));
-        assert!(!is_date("2021-1-01"));
+    fn suggestions_are_close_names_only() {
+        let fields = ["process_name", "process", "parent_process_name", "dest"];
+        assert_eq!(did_you_mean("proces_name", fields), Some("process_name"));
+        assert_eq!(did_you_mean("Process_Name", fields), Some("process_name"));
+        assert_eq!(did_you_mean("dst", fields), Some("dest"));
+        assert_eq!(did_you_mean("registry_path", fields), None);
+        assert_eq!(did_you_mean("prod", ["production", "experimental"]), Some("production"));
     }
 
     #[test]
-    fn technique_ids_have_a_shape() {
-        assert!(is_technique_id("T1003"));
-        assert!(is_technique_id("T1003.001"));
-        assert!(!is_technique_id("T103"));
-        assert!(!is_technique_id("T1003.01"));
-        assert!(!is_technique_id("t1003"));
-    }
-
-    #[test]
-    fn message_tokens_are_between_dollars() {
-        assert_eq!(message_tokens("a $x$ b $y$ on $z$"), ["x", "y", "z"]);
+    fn edit_distance_counts_single_edits() {
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "ab"), 2);
+        assert_eq!(edit_distance("same", "same"), 0);
     }
 }

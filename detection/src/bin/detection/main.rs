@@ -42,7 +42,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     StderrLogger::install(cli.verbose);
     let result = match cli.command {
-        Command::Validate(args) => validate::run(args),
+        Command::Validate(args) => validate::run(args, cli.verbose),
         Command::Render(args) => render::run(args),
         Command::Events(args) => events::run(args),
         Command::Run(args) => run::run(args),

@@ -11,6 +11,7 @@ use std::borrow::Cow;
 use std::io::{self, Write};
 
 use super::{FieldValue, ResultTable};
+use crate::terminal::escape_controls;
 
 impl ResultTable {
     /// One JSON object per row, fields in column order, null fields left out; a value is a
@@ -162,27 +163,4 @@ fn csv_cell(text: &str, neutralise: bool) -> String {
     } else {
         text.to_owned()
     }
-}
-
-/// `text` with control characters and the bidirectional marks that reorder what follows
-/// written as Rust escapes (`\n`, `\t`, `\u{1b}`, `\u{202e}`); other text, backslashes
-/// included, as it is.
-fn escape_controls(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(is_unsafe_on_a_terminal) {
-        return Cow::Borrowed(text);
-    }
-    let mut escaped = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        if is_unsafe_on_a_terminal(c) {
-            escaped.extend(c.escape_debug());
-        } else {
-            escaped.push(c);
-        }
-    }
-    Cow::Owned(escaped)
-}
-
-fn is_unsafe_on_a_terminal(c: char) -> bool {
-    c.is_control()
-        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }

@@ -8,7 +8,6 @@ mod render;
 mod run;
 mod validate;
 
-use std::borrow::Cow;
 use std::fmt;
 use std::io::{self, Write as _};
 use std::process::ExitCode;
@@ -75,32 +74,11 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
 pub(crate) fn note(line: fmt::Arguments<'_>) {
     let text = line.to_string();
     let mut stderr = io::stderr().lock();
-    let written = stderr.write_all(escape_controls(&text).as_bytes());
+    let written = stderr.write_all(detection::terminal::escape_controls(&text).as_bytes());
     match written.and_then(|()| stderr.write_all(b"\n")) {
         Err(err) if err.kind() == io::ErrorKind::BrokenPipe => std::process::exit(0),
         _ => {}
     }
-}
-
-/// `text` with control characters and the marks that reorder text written as Rust escapes
-/// (`\n`, `\u{1b}`, `\u{202e}`); everything else, backslashes included, as it is.
-pub(crate) fn escape_controls(text: &str) -> Cow<'_, str> {
-    let unsafe_on_a_terminal = |c: char| {
-        c.is_control()
-            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-    };
-    if !text.chars().any(unsafe_on_a_terminal) {
-        return Cow::Borrowed(text);
-    }
-    let mut escaped = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        if unsafe_on_a_terminal(c) {
-            escaped.extend(c.escape_debug());
-        } else {
-            escaped.push(c);
-        }
-    }
-    Cow::Owned(escaped)
 }
 
 /// The library reports through `log` (a dataset wrapped in a JSON string, for example):

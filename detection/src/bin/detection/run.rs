@@ -108,7 +108,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     for ((detection, _), table) in rules.iter().zip(&outcome.tables) {
         match args.format {
             Format::Table => {
-                let name = crate::escape_controls(&detection.name);
+                let name = detection::terminal::escape_controls(&detection.name);
                 writeln!(out, "{name} ({} rows)", table.len())?;
                 table.write_text(&mut out)?;
                 writeln!(out)?;

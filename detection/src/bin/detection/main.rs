@@ -18,7 +18,8 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {
-    /// Log more to stderr: -v for progress notes, -vv for debugging detail.
+    /// Log more to stderr: -v for progress notes and the warnings of the parsers used (EVTX,
+    /// YAML), -vv for debugging detail.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
     #[command(subcommand)]

@@ -197,6 +197,29 @@ pub struct AttackData {
     pub sourcetype: Option<String>,
 }
 
+/// A dataset as a rule names it (see [`Detection::datasets`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RuleDataset<'a> {
+    /// The name of the inline test naming it; `None` for the 2021 `tags.dataset`.
+    pub test: Option<&'a str>,
+    /// A URL, or a path relative to the content root, as written.
+    pub data: &'a str,
+    /// Splunk `source` to replay it under, when the rule says.
+    pub source: Option<&'a str>,
+    /// Splunk `sourcetype` to replay it under, when the rule says.
+    pub sourcetype: Option<&'a str>,
+}
+
+impl RuleDataset<'_> {
+    /// Whether `data` is a URL (`scheme://…`) rather than a path in the content tree.
+    pub fn is_url(&self) -> bool {
+        self.data.split_once("://").is_some_and(|(scheme, _)| {
+            !scheme.is_empty()
+                && scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+        })
+    }
+}
+
 /// A search macro.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
 pub struct Macro {
@@ -351,6 +374,28 @@ impl Detection {
         self.tags.dataset.iter().map(String::as_str).chain(inline).collect()
     }
 
+    /// Every dataset the rule names, in the order it names them: `tags.dataset` (2021
+    /// schema), then each `tests[].attack_data[]` with its test's name and the `source` and
+    /// `sourcetype` Splunk would index it under. A dataset is a URL or a path relative to the
+    /// content root ([`RuleDataset::is_url`]).
+    pub fn datasets(&self) -> Vec<RuleDataset<'_>> {
+        let tagged = self.tags.dataset.iter().map(|data| RuleDataset {
+            test: None,
+            data,
+            source: None,
+            sourcetype: None,
+        });
+        let inline = self.tests.iter().flat_map(|test| {
+            test.attack_data.iter().map(|attack| RuleDataset {
+                test: Some(&test.name),
+                data: &attack.data,
+                source: attack.source.as_deref(),
+                sourcetype: attack.sourcetype.as_deref(),
+            })
+        });
+        tagged.chain(inline).collect()
+    }
+
     /// Whether rules of this type get a documentation page (not `Baseline`, `Investigation`).
     pub fn has_page(&self) -> bool {
         !PAGELESS_TYPES.contains(&self.rule_type.as_str())
@@ -468,26 +513,56 @@ pub fn load_macros(root: &Path) -> Result<BTreeMap<String, Macro>, RuleError> {
 }
 
 /// The content root of a rule file: the parent of its nearest `detections` ancestor (`.`
-/// for a relative path that starts at `detections/`).
+/// for a relative path that starts at `detections/`). A path that does not show it
+/// (`x.yml` typed inside `detections/endpoint/`, `../endpoint/x.yml`) is looked up from the
+/// current folder, and the root is then absolute.
 pub fn content_root_of(rule: &Path) -> Option<PathBuf> {
-    let root = rule
-        .ancestors()
-        .find(|dir| dir.file_name().is_some_and(|n| n == "detections"))?
-        .parent()?;
-    Some(if root.as_os_str().is_empty() { PathBuf::from(".") } else { root.to_path_buf() })
+    fn below_detections(rule: &Path) -> Option<PathBuf> {
+        let root = rule
+            .ancestors()
+            .find(|dir| dir.file_name().is_some_and(|n| n == "detections"))?
+            .parent()?;
+        Some(if root.as_os_str().is_empty() { PathBuf::from(".") } else { root.to_path_buf() })
+    }
+    below_detections(rule).or_else(|| below_detections(&resolved(rule)?))
 }
 
 /// Kind and experimental flag from `…/detections/[experimental/]<kind>/<file>`, or from the
-/// parent folder when the file is elsewhere.
+/// parent folder when the file is elsewhere. A relative path too short to show the folder is
+/// looked up from the current folder.
 fn kind_of_path(path: &Path) -> Option<(String, bool)> {
-    let parent = path.parent()?;
-    let kind = parent.file_name()?.to_str()?;
-    if kind == "experimental" || kind == "detections" {
-        return None;
+    fn from_folders(path: &Path) -> Option<(String, bool)> {
+        let parent = path.parent()?;
+        let kind = parent.file_name()?.to_str()?;
+        if kind == "experimental" || kind == "detections" {
+            return None;
+        }
+        let experimental =
+            parent.parent().and_then(Path::file_name).is_some_and(|n| n == "experimental");
+        Some((kind.to_owned(), experimental))
     }
-    let experimental =
-        parent.parent().and_then(Path::file_name).is_some_and(|n| n == "experimental");
-    Some((kind.to_owned(), experimental))
+    from_folders(path).or_else(|| from_folders(&resolved(path)?))
+}
+
+/// `path` made absolute from the current folder with `.` and `..` resolved by the file
+/// system when it exists (so `..` follows a symbolic link as the shell does), else by name.
+/// `None` when the path is already absolute and clean, or the current folder is unknown.
+fn resolved(path: &Path) -> Option<PathBuf> {
+    if let Ok(canonical) = std::fs::canonicalize(path) {
+        return Some(canonical);
+    }
+    let absolute = std::path::absolute(path).ok()?;
+    let mut clean = PathBuf::new();
+    for component in absolute.components() {
+        match component {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                clean.pop();
+            }
+            other => clean.push(other),
+        }
+    }
+    (clean != path).then_some(clean)
 }
 
 /// Deepest nesting of `[` and `{` a content file may have. The YAML parser takes time

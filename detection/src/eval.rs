@@ -1,50 +1,88 @@
-//! Runs a compiled [`Search`] over CIM data model records as Splunk would and returns the
-//! [`ResultTable`] Splunk would show. `tstats` streams the records (only its groups are
-//! kept); the later commands work on the table. The writers in this module print a table as
-//! JSON lines, CSV or aligned text; the module itself does no I/O beyond the given writer.
+//! Runs a compiled [`Search`] as Splunk would and returns the [`ResultTable`] Splunk would
+//! show. The generating command reads the input one item at a time — `tstats` data model
+//! records, or raw events for a search over events — and the commands after it work on
+//! result rows. The writers in this module print a table as JSON lines, CSV or aligned text;
+//! the module itself does no I/O beyond the given writer.
 //!
 //! # Values
 //!
-//! Every value is a string, null is absent. `values(f)` gives a multivalue
-//! ([`FieldValue::Multi`]): a JSON array in JSON lines, its values joined by newlines in CSV
-//! and text. `_time` (and so `min(_time)`) is epoch seconds as Splunk prints them: an integer
-//! when whole, else a decimal with up to six digits and no trailing zeros (`1582290855.25`).
+//! A field is null (absent), one value or a multivalue ([`FieldValue::Multi`]): a JSON array
+//! in JSON lines, its values joined by newlines in CSV and text. Values are strings; eval
+//! arithmetic and comparisons read a string that is a number as that number. `_time` is
+//! epoch seconds as Splunk prints them: an integer when whole, else a decimal with up to six
+//! digits and no trailing zeros (`1582290855.25`).
 //!
 //! # Order
 //!
-//! `tstats` rows are sorted ascending by their `by` values, compared as strings byte by byte:
-//! case-sensitive, uppercase before lowercase, `"10"` before `"9"`. This is a deliberate
-//! choice: Splunk's order for mixed case is not documented; byte order is deterministic.
+//! `tstats` and `stats` rows are sorted ascending by their `by` values, compared as strings
+//! byte by byte (`_time` buckets as numbers): Splunk's order for mixed case and numbers is not
+//! documented; byte order is deterministic. A search over events sees them newest first,
+//! as Splunk retrieves them ("The results of a search are ordered from most recent to least
+//! recent by default", Search Manual); events of the same time come in reverse reading order.
+//!
+//! # Memory
+//!
+//! Rows are held only where a command needs them all: `tstats` keeps its groups, and a
+//! search over events whose first command needing every row is `stats` (without `list`,
+//! `first`, `last`) feeds the selected events to it as they are read. Otherwise the selected
+//! events are held until the end, then put in Splunk's order.
 
+mod aggregate;
+mod combine;
+mod commands;
 mod condition;
+mod expr;
+pub(crate) mod functions;
 mod output;
+mod spath;
+mod stats;
+mod table;
+mod time;
 mod tstats;
+mod value;
 
 use std::borrow::Borrow;
-use std::collections::BTreeMap;
+use std::collections::HashMap;
+use std::ops::Range;
 
 use crate::datamodel::NodeRecord;
-use crate::spl::{Command, Convert, FieldGlob, Location, RenamePair, Search};
-use condition::{FieldLookup, condition_holds, where_holds};
+use crate::spl::{Command, Condition, Location, Pipeline, Search, SplError, StatsKind};
+use condition::{FieldLookup, condition_holds};
+use expr::Env;
 
+pub use aggregate::LIST_LIMIT;
+pub use combine::{JOIN_MAX_ROWS, SUBSEARCH_MAX_ROWS};
+pub(crate) use functions::cidr_match;
 pub use tstats::MAX_GROUPS;
 
 /// Why a compiled search could not be run to the end.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum EvalError {
-    /// `tstats` found more distinct `by` combinations than [`MAX_GROUPS`].
-    #[error("search: {location}: tstats produces more than {limit} groups")]
+    /// `tstats` or `stats` found more distinct `by` combinations than [`MAX_GROUPS`].
+    #[error("search: {location}: produces more than {limit} groups")]
     TooManyGroups {
-        /// The `tstats` command in the original search.
+        /// The command in the original search.
         location: Location,
         /// The limit.
         limit: usize,
     },
+    /// An expression or command could not be evaluated: a regular expression that hit
+    /// PCRE's match limit, a pattern built from a field that does not compile.
+    #[error("search: {location}: {message}")]
+    Expression {
+        /// Where in the original search.
+        location: Location,
+        /// What went wrong.
+        message: String,
+    },
+    /// A command built at run time (`foreach`'s commands for one field) does not compile.
+    #[error(transparent)]
+    Compile(Box<SplError>),
 }
 
 /// A field's value in a result row.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(untagged)]
 pub enum FieldValue {
     /// One value.
@@ -74,7 +112,9 @@ impl FieldValue {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ResultTable {
     columns: Vec<String>,
-    rows: Vec<Vec<Option<FieldValue>>>,
+    rows: Vec<Row>,
+    /// Column name to index, kept in step with `columns` (see `eval::table`).
+    index: HashMap<String, usize>,
 }
 
 /// One result row: an entry per column, `None` for null.
@@ -106,10 +146,6 @@ impl ResultTable {
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty()
     }
-
-    fn column_index(&self, column: &str) -> Option<usize> {
-        self.columns.iter().position(|c| c == column)
-    }
 }
 
 impl serde::Serialize for ResultTable {
@@ -135,18 +171,55 @@ impl serde::Serialize for ResultTable {
     }
 }
 
-/// A result row seen by column name.
-struct RowFields<'a> {
-    columns: &'a [String],
-    row: &'a Row,
+/// An event as a search over raw events reads it: its time, a way to test a field's values
+/// without building every field, and every field when the event becomes a result row.
+pub trait EventFields {
+    /// `_time`, microseconds since the epoch.
+    fn time_micros(&self) -> i64;
+    /// Calls `test` on the values of `field` and says whether one passed; `None` when the
+    /// event has no such field. `_raw` is the event's text.
+    fn any_value(&self, field: &str, test: &mut dyn FnMut(&str) -> bool) -> Option<bool>;
+    /// Every field with its value, `_raw` and `_time` included, for a result row.
+    fn fields(&self) -> Vec<(String, FieldValue)>;
 }
 
-impl FieldLookup for RowFields<'_> {
+struct EventLookup<'e>(&'e dyn EventFields);
+
+impl FieldLookup for EventLookup<'_> {
     fn any_value(&self, field: &str, test: &mut dyn FnMut(&str) -> bool) -> Option<bool> {
-        let index = self.columns.iter().position(|c| c == field)?;
-        let value = self.row.get(index)?.as_ref()?;
-        Some(value.values().any(test))
+        self.0.any_value(field, test)
     }
+}
+
+/// Whether `name` (lower-cased) is an eval function taking `arity` arguments, for the parser.
+pub(crate) fn known_function(name: &str, arity: usize) -> Result<(), String> {
+    functions::check(name, arity)
+}
+
+/// Compiles each `foreach`'s commands once with a sample field, so that a template that can
+/// never compile is an error of the search rather than of a row.
+pub(crate) fn check_templates(search: &Search) -> Result<(), SplError> {
+    for command in search.commands() {
+        if let Command::Foreach(foreach) = command {
+            let wildcards = foreach.fields.first().map_or(0, crate::spl::FieldGlob::wildcards);
+            let sample = vec!["0"; wildcards];
+            let text = fill_template(&foreach.template, "field", &sample);
+            search.compile_nested(&text, foreach.template_offset)?;
+        }
+    }
+    Ok(())
+}
+
+/// `foreach`'s template for one field: "`<<FIELD>>` The whole field name", "`<<MATCHSTR>>`
+/// The part of the field name that matches the wildcard values", "`<<MATCHSEG1>>` The part
+/// of the field name that matches the first wildcard".
+fn fill_template(template: &str, field: &str, captures: &[&str]) -> String {
+    let mut text = template.replace("<<FIELD>>", field);
+    text = text.replace("<<MATCHSTR>>", &captures.concat());
+    for (index, capture) in captures.iter().enumerate() {
+        text = text.replace(&format!("<<MATCHSEG{}>>", index + 1), capture);
+    }
+    text
 }
 
 impl Search {
@@ -157,7 +230,13 @@ impl Search {
         self.tstats().is_some_and(|tstats| tstats::selects(tstats, record))
     }
 
-    /// Runs the search over `records`: those of the `tstats` node are read once, in order;
+    /// Whether a search over events reads `event`: it passes the search's condition (a
+    /// subsearch in it is taken as passing, since its rows are known only at the end).
+    pub fn selects_event(&self, event: &dyn EventFields) -> bool {
+        self.events().is_some_and(|condition| preselects(condition, &EventLookup(event)))
+    }
+
+    /// Runs a `tstats` search over `records`: those of its node are read once, in order;
     /// others are skipped. Records may be owned or borrowed, so a reader's iterator can be
     /// passed as it is and nothing but the `tstats` groups is held.
     pub fn run<R: Borrow<NodeRecord>>(
@@ -168,56 +247,442 @@ impl Search {
         for record in records {
             run.add(record.borrow())?;
         }
-        Ok(run.finish())
+        run.finish()
     }
 
-    /// A run fed one record at a time, for callers that read records once for several
-    /// searches. [`SearchRun::finish`] gives what [`Search::run`] over the same records gives.
+    /// A run fed one record or event at a time, for callers that read their input once for
+    /// several searches. [`SearchRun::finish`] gives what [`Search::run`] over the same
+    /// records gives. `now()` is the time of the newest event read unless
+    /// [`SearchRun::at`] says.
     pub fn start(&self) -> SearchRun<'_> {
-        SearchRun { search: self, groups: self.tstats().map(|t| tstats::Groups::new(self, t)) }
+        SearchRun {
+            root: PipelineRun::new(self, self.pipeline()),
+            now_micros: None,
+            newest: i64::MIN,
+        }
+    }
+}
+
+/// Whether `condition` may hold: as [`condition_holds`], with each subsearch taken as
+/// holding (it is decided at the end). Only `AND` of terms narrows; any other shape with a
+/// subsearch inside passes everything.
+fn preselects(condition: &Condition, fields: &dyn FieldLookup) -> bool {
+    if !condition.has_subsearch() {
+        return condition_holds(condition, fields);
+    }
+    match condition {
+        Condition::And(terms) => terms.iter().all(|term| preselects(term, fields)),
+        _ => true,
+    }
+}
+
+/// Whether `command` works row by row, so rows can go through it as they come. A command
+/// that reads `now()` waits: the search's time is known only once every event is read.
+fn is_streaming(command: &Command) -> bool {
+    if reads_now(command) {
+        return false;
+    }
+    match command {
+        Command::Search(condition) => !condition.has_subsearch(),
+        Command::Where(_)
+        | Command::Eval(_)
+        | Command::Rename(_)
+        | Command::Convert(_)
+        | Command::Fields { .. }
+        | Command::Bin(_)
+        | Command::Rex(_)
+        | Command::Regex(_)
+        | Command::Makemv(_)
+        | Command::Nomv(_)
+        | Command::Mvexpand { .. }
+        | Command::Foreach(_)
+        | Command::Lookup(_)
+        | Command::Spath(_)
+        | Command::Xmlkv(_)
+        | Command::Fromjson { .. }
+        | Command::Replace(_) => true,
+        Command::Fillnull(fillnull) => !fillnull.fields.is_empty(),
+        _ => false,
+    }
+}
+
+/// Whether an expression of `command` calls `now()` or `time()`.
+fn reads_now(command: &Command) -> bool {
+    let mut found = false;
+    let mut check = |expr: &crate::spl::Expr| {
+        expr.visit(&mut |e| {
+            if let crate::spl::ExprKind::Call { name, .. } = &e.kind {
+                found |= matches!(name.as_str(), "now" | "time");
+            }
+        });
+    };
+    match command {
+        Command::Where(expr) => check(expr),
+        Command::Eval(assignments) => assignments.iter().for_each(|a| check(&a.expr)),
+        _ => {}
+    }
+    found
+}
+
+/// Whether `command` keeps at most one row per row and leaves `_time` alone, so that rows
+/// can still be put in their events' order after it.
+fn keeps_event_order(command: &Command) -> bool {
+    if reads_now(command) {
+        return false;
+    }
+    let touches_time = |field: &str| field == "_time";
+    match command {
+        Command::Search(condition) => !condition.has_subsearch(),
+        Command::Where(_) | Command::Regex(_) | Command::Nomv(_) => true,
+        Command::Eval(assignments) => !assignments.iter().any(|a| touches_time(&a.field)),
+        Command::Rex(rex) => rex.sed.is_none() || !touches_time(&rex.field),
+        Command::Makemv(makemv) => !touches_time(&makemv.field),
+        Command::Lookup(lookup) => !lookup.outputs.iter().any(|(_, field)| touches_time(field)),
+        _ => false,
     }
 }
 
 /// A search being run record by record; see [`Search::start`].
 pub struct SearchRun<'s> {
-    search: &'s Search,
-    /// `None` only for a search without `tstats`, which compilation does not produce.
-    groups: Option<tstats::Groups<'s>>,
+    root: PipelineRun<'s>,
+    now_micros: Option<i64>,
+    newest: i64,
 }
 
 impl SearchRun<'_> {
-    /// Folds one record into the `tstats` groups.
-    pub fn add(&mut self, record: &NodeRecord) -> Result<(), EvalError> {
-        self.groups.as_mut().map_or(Ok(()), |groups| groups.add(record))
+    /// Sets what `now()` and `time()` return: the time the search runs. Without it they
+    /// return the time of the newest event read, so that results do not change with the day.
+    #[must_use]
+    pub fn at(mut self, now_micros: i64) -> Self {
+        self.now_micros = Some(now_micros);
+        self
     }
 
-    /// Runs the commands after `tstats` over its groups and returns the result.
-    pub fn finish(self) -> ResultTable {
-        let mut table = self.groups.map(tstats::Groups::finish).unwrap_or_default();
-        // The parser accepts tstats only as the first command.
-        for command in self.search.commands().iter().skip(1) {
-            match command {
-                Command::Tstats(_) => {}
-                Command::Rename(pairs) => rename(&mut table, pairs),
-                Command::Convert(convert) => convert_times(&mut table, convert),
-                Command::Search(condition) => {
-                    let columns = &table.columns;
-                    table
-                        .rows
-                        .retain(|row| condition_holds(condition, &RowFields { columns, row }));
+    /// Folds one data model record into a `tstats` search (and its subsearches).
+    pub fn add(&mut self, record: &NodeRecord) -> Result<(), EvalError> {
+        self.newest = self.newest.max(record.time_micros);
+        self.root.add(record)
+    }
+
+    /// Offers one raw event to a search over events (and its subsearches).
+    pub fn add_event(&mut self, event: &dyn EventFields) -> Result<(), EvalError> {
+        self.newest = self.newest.max(event.time_micros());
+        self.root.add_event(event)
+    }
+
+    /// Runs the rest of the pipeline and returns the result.
+    pub fn finish(self) -> Result<ResultTable, EvalError> {
+        let now = self.now_micros.unwrap_or(self.newest.max(0));
+        self.root.finish(now)
+    }
+}
+
+/// One pipeline being run: the top search or a subsearch, with the runs of the subsearches
+/// written in it, which read the same input.
+struct PipelineRun<'s> {
+    search: &'s Search,
+    pipeline: &'s Pipeline,
+    state: State<'s>,
+    children: Vec<PipelineRun<'s>>,
+}
+
+enum State<'s> {
+    Tstats(tstats::Groups<'s>),
+    Events {
+        /// Index of the first command that waits for every row.
+        boundary: usize,
+        /// Selected events not yet through the streaming commands.
+        pending: ResultTable,
+        sink: Sink<'s>,
+    },
+    /// A generating command that reads no input (`makeresults`, `inputlookup`).
+    Generated,
+}
+
+enum Sink<'s> {
+    /// Rows kept, in reading order, for the commands after the boundary.
+    Buffer(ResultTable),
+    /// `stats` fed as rows come.
+    Stats(stats::StatsRun<'s>),
+}
+
+/// Selected events gathered before the streaming commands run over them.
+const BATCH_ROWS: usize = 256;
+
+impl<'s> PipelineRun<'s> {
+    fn new(search: &'s Search, pipeline: &'s Pipeline) -> Self {
+        let commands = &pipeline.commands;
+        let span_of = |index: usize| pipeline.spans.get(index).cloned().unwrap_or(0..0);
+        let state = match commands.first() {
+            Some(Command::Tstats(tstats)) => State::Tstats(tstats::Groups::new(search, tstats)),
+            Some(Command::Events(condition)) => {
+                let first_where = |keep: fn(&Command) -> bool| {
+                    commands
+                        .iter()
+                        .enumerate()
+                        .skip(1)
+                        .find(|(_, command)| !keep(command))
+                        .map_or(commands.len(), |(index, _)| index)
+                };
+                let (boundary, sink) = if condition.has_subsearch() {
+                    // The events are filtered at the end, once the subsearch is known.
+                    (1, Sink::Buffer(ResultTable::default()))
+                } else {
+                    let streaming = first_where(is_streaming);
+                    match commands.get(streaming) {
+                        Some(Command::Stats(stats))
+                            if stats.kind == StatsKind::Stats
+                                && !stats
+                                    .aggregates
+                                    .iter()
+                                    .any(|a| a.function.depends_on_order()) =>
+                        {
+                            let location = search.locate(&span_of(streaming));
+                            (streaming, Sink::Stats(stats::StatsRun::new(stats, location)))
+                        }
+                        // Rows held to be put in Splunk's order must still be one per event,
+                        // with the event's own `_time`.
+                        _ => (first_where(keeps_event_order), Sink::Buffer(ResultTable::default())),
+                    }
+                };
+                State::Events { boundary, pending: ResultTable::default(), sink }
+            }
+            _ => State::Generated,
+        };
+        let children = commands
+            .iter()
+            .flat_map(Command::pipelines)
+            .flat_map(|nested| match nested.commands.first() {
+                // `appendpipe`'s commands read the rows so far; the subsearches inside them
+                // read the input.
+                Some(first) if !is_generating(first) => nested
+                    .commands
+                    .iter()
+                    .flat_map(Command::pipelines)
+                    .map(|p| PipelineRun::new(search, p))
+                    .collect::<Vec<_>>(),
+                _ => vec![PipelineRun::new(search, nested)],
+            })
+            .collect();
+        PipelineRun { search, pipeline, state, children }
+    }
+
+    fn add(&mut self, record: &NodeRecord) -> Result<(), EvalError> {
+        for child in &mut self.children {
+            child.add(record)?;
+        }
+        match &mut self.state {
+            State::Tstats(groups) => groups.add(record),
+            _ => Ok(()),
+        }
+    }
+
+    fn add_event(&mut self, event: &dyn EventFields) -> Result<(), EvalError> {
+        for child in &mut self.children {
+            child.add_event(event)?;
+        }
+        let State::Events { pending, .. } = &mut self.state else { return Ok(()) };
+        let Some(Command::Events(condition)) = self.pipeline.commands.first() else {
+            return Ok(());
+        };
+        if !preselects(condition, &EventLookup(event)) {
+            return Ok(());
+        }
+        pending.push_pairs(event.fields());
+        if pending.len() >= BATCH_ROWS {
+            let env = Env::streaming(self.search);
+            self.flush(&env)?;
+        }
+        Ok(())
+    }
+
+    /// Runs the pending events through the streaming commands into the sink.
+    fn flush(&mut self, env: &Env<'_>) -> Result<(), EvalError> {
+        let pipeline = self.pipeline;
+        let State::Events { boundary, pending, sink } = &mut self.state else { return Ok(()) };
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let mut batch = std::mem::take(pending);
+        run_commands(&mut batch, pipeline, 1..*boundary, env)?;
+        match sink {
+            Sink::Buffer(rows) => rows.append(batch),
+            Sink::Stats(stats) => stats.add(&batch, env)?,
+        }
+        Ok(())
+    }
+
+    /// Finishes the subsearches, then this pipeline.
+    fn finish(mut self, now_micros: i64) -> Result<ResultTable, EvalError> {
+        let mut subsearches = HashMap::new();
+        for child in std::mem::take(&mut self.children) {
+            let start = child.pipeline.start;
+            subsearches.insert(start, child.finish(now_micros)?);
+        }
+        let env = Env { search: self.search, now_micros, subsearches: &subsearches };
+        self.flush(&env)?;
+        let pipeline = self.pipeline;
+        let commands = pipeline.commands.len();
+        match self.state {
+            State::Tstats(groups) => {
+                let mut table = groups.finish();
+                run_commands(&mut table, pipeline, 1..commands, &env)?;
+                Ok(table)
+            }
+            State::Events { boundary, sink, .. } => match sink {
+                Sink::Stats(stats) => {
+                    let mut table = stats.finish();
+                    run_commands(&mut table, pipeline, boundary + 1..commands, &env)?;
+                    Ok(table)
                 }
-                Command::Where(expr) => {
-                    let columns = &table.columns;
-                    table
-                        .rows
-                        .retain(|row| where_holds(expr, &RowFields { columns, row }) == Some(true));
+                Sink::Buffer(mut table) => {
+                    if let Some(Command::Events(condition)) = pipeline.commands.first()
+                        && condition.has_subsearch()
+                    {
+                        let span = pipeline.spans.first().cloned().unwrap_or(0..0);
+                        let resolved = combine::resolve(condition, &env, &span)?;
+                        commands::search(&mut table, &resolved);
+                    }
+                    newest_first(&mut table);
+                    run_commands(&mut table, pipeline, boundary..commands, &env)?;
+                    Ok(table)
                 }
-                Command::Table(globs) => table_columns(&mut table, globs),
-                Command::Fields { remove, fields } => keep_fields(&mut table, *remove, fields),
+            },
+            State::Generated => {
+                let mut table = ResultTable::default();
+                run_commands(&mut table, pipeline, 0..commands, &env)?;
+                Ok(table)
             }
         }
-        table
     }
+}
+
+/// Whether `command` makes rows from nothing (it may start a pipeline).
+fn is_generating(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Tstats(_) | Command::Events(_) | Command::Makeresults(_) | Command::Inputlookup(_)
+    )
+}
+
+/// Puts rows read in file order into Splunk's order: newest first, and among rows of one
+/// time the one read last first.
+fn newest_first(table: &mut ResultTable) {
+    let Some(index) = table.column_index("_time") else {
+        table.rows.reverse();
+        return;
+    };
+    table.rows.reverse();
+    let time = |row: &Row| match row.get(index) {
+        Some(Some(FieldValue::Single(text))) => parse_epoch_micros(text),
+        _ => None,
+    };
+    table.rows.sort_by_key(|row| std::cmp::Reverse(time(row)));
+}
+
+/// Runs the commands at `range` of `pipeline` over `table`, in order.
+fn run_commands(
+    table: &mut ResultTable,
+    pipeline: &Pipeline,
+    range: Range<usize>,
+    env: &Env<'_>,
+) -> Result<(), EvalError> {
+    for index in range {
+        let Some(command) = pipeline.commands.get(index) else { break };
+        let span = pipeline.spans.get(index).cloned().unwrap_or(0..0);
+        run_command(table, command, &span, env)?;
+    }
+    Ok(())
+}
+
+/// Runs one command over `table`.
+fn run_command(
+    table: &mut ResultTable,
+    command: &Command,
+    span: &Range<usize>,
+    env: &Env<'_>,
+) -> Result<(), EvalError> {
+    match command {
+        Command::Tstats(_) | Command::Events(_) => {}
+        Command::Rename(pairs) => commands::rename(table, pairs),
+        Command::Convert(convert) => commands::convert_times(table, convert),
+        Command::Search(condition) => {
+            if condition.has_subsearch() {
+                let resolved = combine::resolve(condition, env, span)?;
+                commands::search(table, &resolved);
+            } else {
+                commands::search(table, condition);
+            }
+        }
+        Command::Where(expr) => expr::where_command(table, expr, env)?,
+        Command::Eval(assignments) => expr::eval_command(table, assignments, env)?,
+        Command::Table(globs) => commands::table_columns(table, globs),
+        Command::Fields { remove, fields } => commands::keep_fields(table, *remove, fields),
+        Command::Stats(stats) => match stats.kind {
+            StatsKind::Stats => {
+                let mut run = stats::StatsRun::new(stats, env.search.locate(span));
+                run.add(table, env)?;
+                *table = run.finish();
+            }
+            _ => stats::annotate(table, stats, env)?,
+        },
+        Command::Bin(bin) => commands::bin(table, bin),
+        Command::Rex(rex) => commands::rex(table, rex, env, span)?,
+        Command::Regex(filter) => commands::regex(table, filter, env, span)?,
+        Command::Fillnull(fillnull) => commands::fillnull(table, fillnull),
+        Command::Dedup(dedup) => commands::dedup(table, dedup),
+        Command::Sort(sort) => commands::sort(table, sort),
+        Command::Head(count) => table.rows.truncate(*count),
+        Command::Tail(count) => commands::tail(table, *count),
+        Command::Reverse => table.rows.reverse(),
+        Command::Mvexpand { field, limit } => commands::mvexpand(table, field, *limit),
+        Command::Makemv(makemv) => commands::makemv(table, makemv, env, span)?,
+        Command::Nomv(field) => commands::nomv(table, field),
+        Command::Foreach(foreach) => {
+            let columns = table.columns.clone();
+            for column in columns {
+                let captures = foreach.fields.iter().find_map(|glob| {
+                    // "*" leaves Splunk's internal fields alone.
+                    if column.starts_with('_') && glob.text().starts_with('*') {
+                        return None;
+                    }
+                    glob.captures(&column)
+                });
+                let Some(captures) = captures else { continue };
+                let text = fill_template(&foreach.template, &column, &captures);
+                let commands = env
+                    .search
+                    .compile_nested(&text, foreach.template_offset)
+                    .map_err(|err| EvalError::Compile(Box::new(err)))?;
+                for command in &commands {
+                    run_command(table, command, span, env)?;
+                }
+            }
+        }
+        Command::Makeresults(count) => combine::makeresults(table, *count, env),
+        Command::Inputlookup(input) => combine::inputlookup(table, input, env),
+        Command::Lookup(lookup) => combine::lookup(table, lookup, env),
+        Command::Join(join) => combine::join(table, join, env),
+        Command::Append(pipeline) => {
+            if let Some(rows) = env.subsearches.get(&pipeline.start) {
+                table.append(rows.clone());
+            }
+        }
+        Command::Appendpipe(pipeline) => {
+            let mut copy = table.clone();
+            run_commands(&mut copy, pipeline, 0..pipeline.commands.len(), env)?;
+            table.append(copy);
+        }
+        Command::Spath(spath) => combine::spath(table, spath),
+        Command::Xmlkv(field) => combine::xmlkv(table, field),
+        Command::Fromjson { field, prefix } => combine::fromjson(table, field, prefix),
+        Command::Transaction(transaction) => combine::transaction(table, transaction),
+        Command::Replace(replace) => combine::replace(table, replace),
+        Command::Addtotals { fieldname, fields } => combine::addtotals(table, fieldname, fields),
+        Command::Format => combine::format(table),
+        Command::Return(items) => combine::return_rows(table, items),
+    }
+    Ok(())
 }
 
 /// Epoch seconds of `micros` as Splunk prints `_time`: integer when whole, else up to six
@@ -236,7 +701,7 @@ pub(crate) fn epoch_seconds(micros: i64) -> String {
 
 /// Epoch seconds as text (`1582290855`, `1582290855.25`, `-1.5`) to microseconds; digits
 /// past the sixth decimal are dropped.
-fn parse_epoch_micros(text: &str) -> Option<i64> {
+pub(crate) fn parse_epoch_micros(text: &str) -> Option<i64> {
     let text = text.trim();
     let (negative, unsigned) = match text.strip_prefix('-') {
         Some(rest) => (true, rest),
@@ -254,127 +719,6 @@ fn parse_epoch_micros(text: &str) -> Option<i64> {
     }
     let micros = whole.checked_mul(1_000_000)?.checked_add(micros_part)?;
     Some(if negative { -micros } else { micros })
-}
-
-fn rename(table: &mut ResultTable, pairs: &[RenamePair]) {
-    for pair in pairs {
-        let renamed: Vec<Option<String>> = table
-            .columns
-            .iter()
-            .map(|column| pair.from.captures(column).map(|captures| pair.to.fill(&captures)))
-            .collect();
-        if renamed.iter().all(Option::is_none) {
-            continue;
-        }
-        let names: Vec<String> = table
-            .columns
-            .iter()
-            .zip(&renamed)
-            .map(|(column, new)| new.clone().unwrap_or_else(|| column.clone()))
-            .collect();
-        // A renamed field replaces a field that already had the new name; among renamed
-        // fields landing on one name the last wins.
-        let mut winner: BTreeMap<&str, usize> = BTreeMap::new();
-        for (index, name) in names.iter().enumerate() {
-            if renamed.get(index).is_some_and(Option::is_none) {
-                winner.insert(name, index);
-            }
-        }
-        for (index, name) in names.iter().enumerate() {
-            if renamed.get(index).is_some_and(Option::is_some) {
-                winner.insert(name, index);
-            }
-        }
-        let keep: Vec<usize> = (0..names.len())
-            .filter(|&i| names.get(i).and_then(|n| winner.get(n.as_str())) == Some(&i))
-            .collect();
-        let columns = keep.iter().filter_map(|&i| names.get(i).cloned()).collect();
-        project(table, &keep);
-        table.columns = columns;
-    }
-}
-
-/// Keeps the columns at `indices`, in that order, in every row.
-fn project(table: &mut ResultTable, indices: &[usize]) {
-    for row in &mut table.rows {
-        *row = indices.iter().map(|&i| row.get(i).cloned().flatten()).collect();
-    }
-    table.columns = indices.iter().filter_map(|&i| table.columns.get(i).cloned()).collect();
-}
-
-/// `convert ctime(…)`: values that are not epoch seconds, or out of range, stay as they are.
-fn convert_times(table: &mut ResultTable, convert: &Convert) {
-    for conversion in &convert.conversions {
-        let Some(source) = table.column_index(&conversion.field) else { continue };
-        let target_name = conversion.output.as_deref().unwrap_or(&conversion.field);
-        let target = table.column_index(target_name).unwrap_or_else(|| {
-            table.columns.push(target_name.to_owned());
-            for row in &mut table.rows {
-                row.push(None);
-            }
-            table.columns.len() - 1
-        });
-        for row in &mut table.rows {
-            let converted = row.get(source).cloned().flatten().map(|value| {
-                let mut texts = value.values().map(|text| {
-                    parse_epoch_micros(text)
-                        .and_then(|micros| convert.time_format.format(micros))
-                        .unwrap_or_else(|| text.to_owned())
-                });
-                match value {
-                    FieldValue::Single(_) => FieldValue::Single(texts.next().unwrap_or_default()),
-                    FieldValue::Multi(_) => FieldValue::Multi(texts.collect()),
-                }
-            });
-            if let Some(slot) = row.get_mut(target) {
-                *slot = converted;
-            }
-        }
-    }
-}
-
-/// `table`: the listed columns in order; a listed name without wildcards that no row has is
-/// an empty column, as in Splunk; a pattern adds the matching columns in their order.
-fn table_columns(table: &mut ResultTable, globs: &[FieldGlob]) {
-    let mut names: Vec<String> = Vec::new();
-    for glob in globs {
-        if glob.wildcards() == 0 {
-            if !names.iter().any(|n| n == glob.text()) {
-                names.push(glob.text().to_owned());
-            }
-            continue;
-        }
-        for column in &table.columns {
-            if glob.matches(column) && !names.contains(column) {
-                names.push(column.clone());
-            }
-        }
-    }
-    let indices: Vec<Option<usize>> = names.iter().map(|n| table.column_index(n)).collect();
-    for row in &mut table.rows {
-        *row = indices.iter().map(|i| i.and_then(|i| row.get(i).cloned().flatten())).collect();
-    }
-    table.columns = names;
-}
-
-/// `fields`: `+` keeps the listed existing columns in the listed order, `-` drops them.
-fn keep_fields(table: &mut ResultTable, remove: bool, globs: &[FieldGlob]) {
-    let indices: Vec<usize> = if remove {
-        (0..table.columns.len())
-            .filter(|&i| table.columns.get(i).is_some_and(|c| !globs.iter().any(|g| g.matches(c))))
-            .collect()
-    } else {
-        let mut indices = Vec::new();
-        for glob in globs {
-            for (index, column) in table.columns.iter().enumerate() {
-                if glob.matches(column) && !indices.contains(&index) {
-                    indices.push(index);
-                }
-            }
-        }
-        indices
-    };
-    project(table, &indices);
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Windows event logs read into [`Event`]s: Splunk `attack_data` `XmlWinEventLog` exports (plain,
-//! gzip, or wrapped in one JSON string), EVTX files and JSON exports (flat NXLog/OTRF lines
-//! and `evtx_dump` objects). The format is picked from the content, never only from the name.
+//! gzip, or wrapped in one JSON string) with any classic `WinEventLog` text events among
+//! them, EVTX files and JSON exports (flat NXLog/OTRF lines and `evtx_dump` objects). The
+//! format is picked from the content, never only from the name.
 //!
 //! Reading streams: memory stays bounded by the largest event, not the file. Anything that
 //! cannot be read becomes a located [`Skip`] in the [`ReadReport`] (or, in strict mode, an
@@ -17,6 +18,7 @@
 //! # Ok::<(), detection::events::EventError>(())
 //! ```
 
+mod classic;
 mod encoding;
 mod evtx;
 mod gzip;
@@ -25,12 +27,14 @@ mod json_string;
 mod time;
 mod xml;
 
+use std::borrow::Cow;
 use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::collections::VecDeque;
 use std::fmt;
 use std::fs::File;
 use std::io::{self, BufReader, Read};
+use std::ops::Range;
 use std::path::Path;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -57,6 +61,9 @@ pub enum ValueForm {
     XmlRaw,
     /// Plain text, from a source that is not XML (JSON, a decoded EVTX record).
     Plain,
+    /// Slices of a classic `WinEventLog` text event as written: nothing is decoded, so every
+    /// value is a substring of the event's `_raw`.
+    ClassicText,
 }
 
 /// The input formats [`EventReader`] recognises.
@@ -117,24 +124,57 @@ impl fmt::Display for Location {
     }
 }
 
-/// One Windows event: the System fields a detection needs and the `EventData` pairs, in
-/// document order.
+/// How an event's text, its `_raw`, is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum RawFormat {
+    /// `<Event …>…</Event>`: an `XmlWinEventLog` export, or an EVTX record as the `evtx`
+    /// crate renders it.
+    Xml,
+    /// A classic `WinEventLog` text event: a date line, then `Key=Value` lines, the last a
+    /// `Message=` that runs to the end of the event.
+    Classic,
+    /// A JSON object as the export writes it.
+    Json,
+}
+
+/// One Windows event as Splunk indexes it: its text (`_raw`), the System fields, the
+/// `EventData` (or `UserData`) fields, and the parts of the text the Windows add-on extracts
+/// whole (`EventData_Xml`). The first fields are the ones every reader needs typed.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Event {
-    /// `System/Channel`, e.g. `Microsoft-Windows-Sysmon/Operational` or `Security`.
+    /// `System/Channel`, e.g. `Microsoft-Windows-Sysmon/Operational` or `Security` (a classic
+    /// event's `LogName`).
     pub channel: String,
-    /// `System/EventID`.
+    /// `System/EventID` (a classic event's `EventCode`).
     pub event_id: u32,
-    /// `System/Provider/@Name`.
+    /// `System/Provider/@Name` (a classic event's `SourceName`).
     pub provider: String,
-    /// `System/Computer`.
+    /// `System/Computer` (a classic event's `ComputerName`).
     pub computer: String,
-    /// `System/EventRecordID`, when written.
+    /// `System/EventRecordID` (a classic event's `RecordNumber`), when written.
     pub record_id: Option<u64>,
     /// `_time`: microseconds since the Unix epoch, UTC (`TimeCreated/@SystemTime`).
     pub time_micros: i64,
-    /// `EventData/Data` name and value pairs in [`Event::value_form`].
+    /// Every System field, named as the Windows add-on names it (`Name` and `Guid` of the
+    /// provider, `EventID`, `Qualifiers`, `Version`, `Level`, `Task`, `Opcode`, `Keywords`,
+    /// `SystemTime`, `EventRecordID`, `ActivityID`, `ProcessID`, `ThreadID`, `Channel`,
+    /// `Computer`, `UserID`, …) in document order, values in [`Event::value_form`]. A classic
+    /// event holds its header keys here (`LogName`, `EventCode`, `Message`, …).
+    pub system: SystemFields,
+    /// `EventData/Data` name and value pairs (leaf elements of `UserData` by their element
+    /// name; a classic event's fields from its `Message`) in document order, values in
+    /// [`Event::value_form`]. A name given twice is a multivalue field.
     pub data: Vec<(String, String)>,
+    /// `_raw`: the event's text as the export holds it. XML exports: the `<Event …>…</Event>`
+    /// bytes as written; EVTX: the crate's XML rendering of the record; classic exports: the
+    /// event's lines without the line breaks that end it; JSON: the object's text as written.
+    pub raw: String,
+    /// How [`Event::raw`] is written.
+    pub raw_format: RawFormat,
+    /// Parts of [`Event::raw`] the Windows add-on extracts whole, by field name:
+    /// `System_Props_Xml`, `EventData_Xml`, `UserData_Xml` (the inner XML of those elements)
+    /// and 1102's `LogFileCleared_Xml`.
+    pub xml_parts: Vec<(Cow<'static, str>, Range<usize>)>,
     /// How the values are written.
     pub value_form: ValueForm,
     /// Where the event starts in its input.
@@ -142,17 +182,118 @@ pub struct Event {
 }
 
 impl Event {
+    /// An event with no fields yet, for the readers to fill.
+    pub(crate) fn empty(value_form: ValueForm, raw_format: RawFormat, location: Location) -> Self {
+        Event {
+            channel: String::new(),
+            event_id: 0,
+            provider: String::new(),
+            computer: String::new(),
+            record_id: None,
+            time_micros: 0,
+            system: SystemFields::default(),
+            data: Vec::new(),
+            raw: String::new(),
+            raw_format,
+            xml_parts: Vec::new(),
+            value_form,
+            location,
+        }
+    }
+
     /// The value of the first `Data` element called `name`.
     pub fn data(&self, name: &str) -> Option<&str> {
         self.data.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str())
     }
+
+    /// Every value of the `Data` elements called `name`, in document order.
+    pub fn data_values<'e>(&'e self, name: &str) -> impl Iterator<Item = &'e str> {
+        self.data.iter().filter(move |(key, _)| key == name).map(|(_, value)| value.as_str())
+    }
+
+    /// The value of the System field `name`, as the Windows add-on names it (`Level`,
+    /// `UserID`, a classic event's `LogName`).
+    pub fn system_field(&self, name: &str) -> Option<&str> {
+        self.system.get(name)
+    }
+
+    /// The part of [`Event::raw`] extracted whole as `name` (`EventData_Xml`).
+    pub fn xml_part(&self, name: &str) -> Option<&str> {
+        let (_, range) = self.xml_parts.iter().find(|(key, _)| key == name)?;
+        self.raw.get(range.clone())
+    }
+}
+
+/// An event's System fields: each name as the Windows add-on gives it, with its value, in
+/// document order. The values share one buffer, as an event has a dozen or more of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SystemFields {
+    text: String,
+    entries: Vec<(&'static str, Range<usize>)>,
+}
+
+impl SystemFields {
+    /// Adds field `name` with `value`.
+    pub fn push(&mut self, name: &'static str, value: &str) {
+        let start = self.text.len();
+        self.text.push_str(value);
+        self.entries.push((name, start..self.text.len()));
+    }
+
+    /// The value of the first field called `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        let (_, range) = self.entries.iter().find(|(key, _)| *key == name)?;
+        self.text.get(range.clone())
+    }
+
+    /// Every field, in document order.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        self.entries
+            .iter()
+            .map(|(name, range)| (*name, self.text.get(range.clone()).unwrap_or_default()))
+    }
+
+    /// Makes room for `fields` more fields of `bytes` more text.
+    pub(crate) fn reserve(&mut self, fields: usize, bytes: usize) {
+        self.entries.reserve(fields);
+        self.text.reserve(bytes);
+    }
+
+    /// Whether there are no fields.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The same fields with every value passed through `f`.
+    pub(crate) fn map_values(&mut self, f: impl Fn(&str) -> Cow<'_, str>) {
+        let mut mapped = SystemFields::default();
+        for (name, value) in self.iter() {
+            mapped.push(name, &f(value));
+        }
+        *self = mapped;
+    }
+}
+
+impl serde::Serialize for SystemFields {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter())
+    }
+}
+
+/// A field name as Splunk's `CLEAN_KEYS` writes it: every character other than an ASCII
+/// letter or digit becomes `_`, and leading `_` and digits are dropped ("replacing
+/// non-alphanumeric characters … in field names with underscores, as well as the stripping
+/// of leading underscores and 0-9 characters", transforms.conf). Defender's
+/// `<Data Name='Process Name'>` is the field `Process_Name`.
+pub(crate) fn clean_key(key: &str) -> String {
+    let cleaned: String =
+        key.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+    cleaned.trim_start_matches(|c: char| c == '_' || c.is_ascii_digit()).to_owned()
 }
 
 /// Why a piece of input was not read as an event.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub enum SkipReason {
-    /// A classic `key=value` `WinEventLog` text event between the XML ones.
-    TextEvent,
     /// Text outside any event that is neither whitespace nor a header line.
     StrayText,
     /// `<Event` without its `</Event>` before the next event or the end of input.
@@ -176,7 +317,6 @@ pub enum SkipReason {
 impl fmt::Display for SkipReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SkipReason::TextEvent => f.write_str("classic key=value text event, not XML"),
             SkipReason::StrayText => f.write_str("text outside any <Event>"),
             SkipReason::TruncatedEvent => f.write_str("truncated event: expected </Event>"),
             SkipReason::OversizedEvent => {
@@ -563,8 +703,10 @@ impl EventReader {
         self.report
     }
 
-    /// The events mapped to CIM data model records: only events that belong to a node (a
-    /// Sysmon process creation, a Security 4688) give one. Errors pass through.
+    /// The events mapped to CIM data model records, with `source`, `sourcetype` and `host`
+    /// derived from each event: only events that belong to a mapped dataset (a process
+    /// creation, a registry change, a file created, …; see `datamodel::node_record`) give one.
+    /// Errors pass through.
     pub fn processes(&mut self) -> impl Iterator<Item = Result<NodeRecord, EventError>> + '_ {
         self.filter_map(|event| match event {
             Ok(event) => datamodel::processes_record(&event).map(Ok),
@@ -617,10 +759,8 @@ impl EventReader {
             ));
         }
         let report = &self.report;
-        let text_only = report
-            .skipped
-            .iter()
-            .all(|skip| matches!(skip.reason, SkipReason::StrayText | SkipReason::TextEvent));
+        let text_only =
+            report.skipped.iter().all(|skip| matches!(skip.reason, SkipReason::StrayText));
         let xml = matches!(
             report.format,
             Some(InputFormat::XmlExport | InputFormat::XmlExportInJsonString)

@@ -9,6 +9,8 @@ pub mod content;
 pub mod datamodel;
 pub mod eval;
 pub mod events;
+pub mod fields;
+pub mod lookup;
 pub mod prefilter;
 pub mod render;
 pub mod scan;

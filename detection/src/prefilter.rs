@@ -5,11 +5,12 @@
 //!
 //! # Which literals
 //!
-//! A literal counts only when it comes from an `=` or `IN` term on an `Endpoint.Processes`
-//! field whose values are verbatim text of the event ([`is_raw_processes_field`]): the
-//! evaluator compares values as written, entities and line breaks included, so such a literal
-//! is a substring of the event's bytes. A term on a computed field (`user`, which is `unknown`
-//! when empty; the lower-cased integrity level) contributes nothing. `AND` joins the terms'
+//! A literal counts only when it comes from an `=` or `IN` term on a data model field whose
+//! values are verbatim text of the event ([`literals_are_sound`]): the evaluator compares
+//! values as written, entities and line breaks included, so such a literal is a substring of
+//! the event's bytes. A field the data model fills with `unknown` when empty counts only for
+//! a pattern that cannot match `unknown`; a term on a computed field (the lower-cased
+//! integrity level, a name cut from the command line) contributes nothing. `AND` joins the terms'
 //! literals, `OR` and `IN` keep those common to every branch, `NOT` and `!=` give none.
 //!
 //! # Case
@@ -25,8 +26,8 @@ use std::collections::BTreeSet;
 use aho_corasick::{AhoCorasick, MatchKind};
 use memchr::memmem::Finder;
 
-use crate::datamodel::{PROCESSES_NODE, is_raw_processes_field};
-use crate::spl::{CompareOp, Condition, Search};
+use crate::datamodel::{is_mapped_node, literals_are_sound};
+use crate::spl::{CompareOp, Condition, Pattern, Search};
 
 /// What one search needs of an event's raw bytes before its record can be selected.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,7 +46,7 @@ pub fn requirement(search: &Search) -> Requirement {
     let Some(tstats) = search.tstats() else {
         return Requirement::Anything;
     };
-    if tstats.node != PROCESSES_NODE {
+    if !is_mapped_node(&tstats.datamodel, &tstats.node) {
         return Requirement::Nothing;
     }
     let literals = match &tstats.filter {
@@ -58,24 +59,30 @@ pub fn requirement(search: &Search) -> Requirement {
 
 /// Lower-cased literals of `condition` that every selected record holds in a raw field.
 fn raw_literals(condition: &Condition, node: &str) -> BTreeSet<String> {
-    let is_raw = |field: &str| {
-        field
-            .strip_prefix(node)
-            .and_then(|rest| rest.strip_prefix('.'))
-            .is_some_and(is_raw_processes_field)
+    // A term's literals count when the data model says every record the term selects holds
+    // them in its event's text (`literals_are_sound`).
+    let sound = |field: &str, value: &Pattern| {
+        let literals: Vec<String> = value.literals().map(str::to_owned).collect();
+        let name = field.strip_prefix(node).and_then(|rest| rest.strip_prefix('.'));
+        match name {
+            Some(name) if literals_are_sound(node, name, &literals) => {
+                literals.into_iter().collect()
+            }
+            _ => BTreeSet::new(),
+        }
     };
     match condition {
-        Condition::Compare { field, op: CompareOp::Eq, value } if is_raw(field) => {
-            value.literals().map(str::to_owned).collect()
-        }
-        Condition::In { field, values } if is_raw(field) => {
-            intersect(values.iter().map(|value| value.literals().map(str::to_owned).collect()))
+        Condition::Compare { field, op: CompareOp::Eq, value } => sound(field, value),
+        Condition::In { field, values } => {
+            intersect(values.iter().map(|value| sound(field, value)))
         }
         Condition::And(terms) => terms.iter().flat_map(|term| raw_literals(term, node)).collect(),
         Condition::Or(terms) => intersect(terms.iter().map(|term| raw_literals(term, node))),
-        Condition::Any | Condition::Compare { .. } | Condition::In { .. } | Condition::Not(_) => {
-            BTreeSet::new()
-        }
+        Condition::Any
+        | Condition::Compare { .. }
+        | Condition::Term(_)
+        | Condition::Subsearch(_)
+        | Condition::Not(_) => BTreeSet::new(),
     }
 }
 

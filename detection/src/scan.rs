@@ -119,7 +119,14 @@ pub fn scan_files(
         let report = scan_file(&mut feed, options, prefilter.as_ref())?;
         reports.push((path.clone(), report));
     }
-    let tables = feed.runs.into_iter().map(SearchRun::finish).collect();
+    let tables = feed
+        .runs
+        .into_iter()
+        .enumerate()
+        .map(|(index, run)| {
+            run.finish().map_err(|source| ScanError::Eval { path: PathBuf::new(), index, source })
+        })
+        .collect::<Result<_, _>>()?;
     Ok(ScanOutcome { tables, reports })
 }
 

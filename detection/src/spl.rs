@@ -26,45 +26,57 @@
 //! # Ok::<(), detection::spl::SplError>(())
 //! ```
 //!
-//! [`Search::run`] (in `eval`) evaluates it over data model records.
+//! [`Search::run`] and [`Search::start`] (in `eval`) evaluate it over data model records
+//! or raw events.
 //!
 //! # Accepted syntax
 //!
-//! - A leading `|` and `tstats [summariesonly=…] [allow_old_summaries=…] [fillnull_value=…]
-//!   <aggregates> from datamodel=<model>.<node> [where <condition>] [by <fields>]`, with the
-//!   aggregates `count`, `count(f)`, `min`, `max`, `values`, `dc`, `earliest`, `latest`, each
-//!   optionally `as name`. Fields are `_time` or `<node>.<field>`.
-//! - Then any of `rename A AS B[, …]` (with `*` wildcards, the same number on both sides),
-//!   `convert [timeformat="…"] ctime(f) [as g] …`, `search <condition>`, `where
-//!   <comparisons>`, `table <fields>`, `fields [+|-] <fields>`.
-//! - Conditions: `field=value`, `field!=value`, `<`, `<=`, `>`, `>=`, `field IN (a, b)`, `*`,
-//!   `NOT`, `AND` (or juxtaposition), `OR`, parentheses. Precedence is Splunk's documented
-//!   one ("Boolean expressions", Search Manual): in `search` and `tstats … where`, `NOT`
-//!   first, then `OR`, then `AND`, so `a OR b c` is `(a OR b) AND c`; in `where`, `NOT`,
-//!   then `AND`, then `OR`. Operators are uppercase, as in Splunk. Free-text terms,
-//!   subsearches and other commands are errors.
+//! - Generating commands: a search over raw events (the text before the first `|`, or
+//!   `search …` first), `| tstats … from datamodel=<model>[.<node>] [where …] [by … [span=…]]`,
+//!   `| makeresults`, `| inputlookup`.
+//! - Then: `rename`, `convert ctime`, `search`, `where`, `eval`, `table`, `fields`, `stats`,
+//!   `eventstats`, `streamstats`, `bin`/`bucket`, `rex`, `regex`, `fillnull`, `dedup`,
+//!   `sort`, `head`, `tail`, `reverse`, `mvexpand`, `makemv`, `nomv`, `foreach`, `lookup`,
+//!   `inputlookup append=true`, `join`, `append`, `appendpipe`, `spath`, `xmlkv`,
+//!   `fromjson`, `transaction`, `replace`, `addtotals`, `format`, `return`. The options each
+//!   takes are those its parser names; any other is an error at its place.
+//! - Search conditions: `field=value`, `field!=value`, `<`, `<=`, `>`, `>=`, `field IN (a,
+//!   b)`, free-text terms and quoted phrases, `*`, `NOT`, `AND` (or juxtaposition), `OR`,
+//!   parentheses, `[ subsearch ]`. Precedence is Splunk's documented one ("Boolean
+//!   expressions", Search Manual): `NOT` first, then `OR`, then `AND`, so `a OR b c` is `(a
+//!   OR b) AND c`. Operators are uppercase, as in Splunk.
+//! - Eval expressions (`eval`, `where`, `stats … eval(…)`): see [`ExprKind`] and the
+//!   functions of `eval::functions`.
+//! - Comments (```` ```…``` ````) become spaces before macros expand.
 
 mod ast;
 mod error;
+mod expr;
 mod lexer;
 mod macros;
 mod parser;
 mod pattern;
 mod print;
+mod regex;
 mod time_format;
 
 pub use ast::{
-    Aggregate, AggregateFunction, Command, Condition, Conversion, Convert, Operand, RenamePair,
-    Tstats, WhereExpr,
+    Aggregate, AggregateArgument, AggregateFunction, Assignment, Bin, BinSpan, Command, Condition,
+    Conversion, Convert, Dedup, Fillnull, Foreach, Inputlookup, Join, LookupCommand, Makemv,
+    MakemvSplit, Pipeline, RegexFilter, RenamePair, Replace, Return, ReturnItem, Rex,
+    SedExpression, Sort, SortKey, SortOrder, Span, SpanUnit, Spath, Stats, StatsKind, Transaction,
+    Tstats,
 };
 pub use error::{Blocker, Location, SplError, SplErrorKind};
+pub use expr::{BinaryOp, Expr, ExprKind, MAX_EXPR_DEPTH};
 pub use lexer::CompareOp;
 pub use macros::{
     MAX_EXPANDED_LEN, MAX_MACRO_CALLS, MAX_MACRO_DEPTH, MacroCall, MacroCallError, MacroDefinition,
     MacroTable, blank_comments, column, filter_macro_name, macro_calls,
 };
-pub use parser::MAX_CONDITION_DEPTH;
+pub use parser::{MAX_CONDITION_DEPTH, SORT_DEFAULT_LIMIT};
 pub use pattern::{FieldGlob, Pattern};
+pub use regex::{Regex, RegexCache};
 pub use time_format::TimeFormat;
 
 use macros::SourceMap;
@@ -79,7 +91,18 @@ pub const MAX_SEARCH_LEN: usize = 1 << 20;
 pub struct Search {
     expanded: String,
     map: SourceMap,
-    commands: Vec<Command>,
+    pipeline: Pipeline,
+    regexes: RegexCache,
+    lookups: crate::lookup::Lookups,
+}
+
+/// What a search may use besides its text: the macros and lookups of its content tree.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// Macros, by name and arity.
+    pub macros: &'a MacroTable,
+    /// Lookup tables, by name and file name.
+    pub lookups: &'a crate::lookup::Lookups,
 }
 
 impl Search {
@@ -91,6 +114,18 @@ impl Search {
         macros: &MacroTable,
         filter_macro: &str,
     ) -> Result<Self, SplError> {
+        let lookups = crate::lookup::Lookups::new();
+        Self::compile_in(search, Context { macros, lookups: &lookups }, filter_macro)
+    }
+
+    /// [`Search::compile`] with the lookups of a content tree, which `lookup` and
+    /// `inputlookup` read; a lookup the tree does not define is an error.
+    pub fn compile_in(
+        search: &str,
+        context: Context<'_>,
+        filter_macro: &str,
+    ) -> Result<Self, SplError> {
+        let macros = context.macros;
         if search.len() > MAX_SEARCH_LEN {
             let location = Location { col: 1, span: 0..0, macros: Vec::new() };
             return Err(SplError::new(
@@ -103,8 +138,30 @@ impl Search {
             SplError::new(expansion.map.locate_span(&span), kind)
         };
         let tokens = lexer::tokenize(&expansion.text).map_err(locate)?;
-        let commands = parser::parse_pipeline(&expansion.text, &tokens).map_err(locate)?;
-        Ok(Self { expanded: expansion.text, map: expansion.map, commands })
+        let (commands, spans): (Vec<Command>, Vec<std::ops::Range<usize>>) =
+            parser::parse_pipeline(&expansion.text, &tokens, crate::eval::known_function)
+                .map_err(locate)?
+                .into_iter()
+                .unzip();
+        let pipeline = Pipeline { commands, spans, start: 0 };
+        let mut lookups = crate::lookup::Lookups::new();
+        for (name, span) in pipeline.lookup_names() {
+            let lookup = context
+                .lookups
+                .get(&name)
+                .ok_or_else(|| locate((SplErrorKind::UnknownLookup(name.clone()), span.clone())))?;
+            lookups.add(&name, lookup);
+        }
+        let regexes = RegexCache::default();
+        for (pattern, span) in literal_patterns(&pipeline.commands) {
+            regexes
+                .get(&pattern)
+                .map_err(|message| locate((SplErrorKind::Regex(message), span)))?;
+        }
+        let search =
+            Self { expanded: expansion.text, map: expansion.map, pipeline, regexes, lookups };
+        crate::eval::check_templates(&search)?;
+        Ok(search)
     }
 
     /// The search after macro expansion.
@@ -114,13 +171,31 @@ impl Search {
 
     /// The pipeline, generating command first.
     pub fn commands(&self) -> &[Command] {
-        &self.commands
+        &self.pipeline.commands
+    }
+
+    /// The top pipeline, with its commands' places.
+    pub(crate) fn pipeline(&self) -> &Pipeline {
+        &self.pipeline
+    }
+
+    /// The lookups the search reads, by the name it gives them.
+    pub fn lookups(&self) -> &crate::lookup::Lookups {
+        &self.lookups
     }
 
     /// The generating `tstats`, which names the data model node the search reads.
     pub fn tstats(&self) -> Option<&Tstats> {
-        match self.commands.first() {
+        match self.pipeline.commands.first() {
             Some(Command::Tstats(tstats)) => Some(tstats),
+            _ => None,
+        }
+    }
+
+    /// The condition on raw events of a search that starts with one.
+    pub fn events(&self) -> Option<&Condition> {
+        match self.pipeline.commands.first() {
+            Some(Command::Events(condition)) => Some(condition),
             _ => None,
         }
     }
@@ -134,8 +209,138 @@ impl Search {
             .unwrap_or_default()
     }
 
+    /// The search's compiled regular expressions.
+    pub fn regexes(&self) -> &RegexCache {
+        &self.regexes
+    }
+
     /// Where expanded bytes `span` come from in the original search.
     pub(crate) fn locate(&self, span: &std::ops::Range<usize>) -> Location {
         self.map.locate_span(span)
     }
+
+    /// Compiles the text of a nested pipeline (`foreach`'s template once its templates are
+    /// filled in) that sits at `offset` in this search's expanded text, with this search's
+    /// built-ins; errors point at the nested text's place in the rule.
+    pub(crate) fn compile_nested(
+        &self,
+        text: &str,
+        offset: usize,
+    ) -> Result<Vec<Command>, SplError> {
+        let locate = |(kind, span): parser::ParseError| {
+            let start = offset + span.start.min(text.len());
+            SplError::new(self.map.locate_span(&(start..start + span.len())), kind)
+        };
+        let piped = text.trim_start().starts_with('|');
+        let text = if piped { text.to_owned() } else { format!("| {text}") };
+        let shift = if piped { 0 } else { 2 };
+        let locate_shifted = |(kind, span): parser::ParseError| {
+            locate((kind, span.start.saturating_sub(shift)..span.end.saturating_sub(shift)))
+        };
+        let tokens = lexer::tokenize(&text).map_err(locate_shifted)?;
+        let commands = parser::parse_nested(&text, &tokens, crate::eval::known_function)
+            .map_err(locate_shifted)?;
+        for (pattern, span) in literal_patterns(&commands) {
+            self.regexes
+                .get(&pattern)
+                .map_err(|message| locate_shifted((SplErrorKind::Regex(message), span)))?;
+        }
+        Ok(commands)
+    }
+}
+
+/// `text` read as one search condition, as `searchmatch()` reads its argument.
+pub fn parse_condition(text: &str) -> Result<Condition, SplError> {
+    let map = SourceMap::plain(text);
+    let locate = |(kind, span): parser::ParseError| SplError::new(map.locate_span(&span), kind);
+    let tokens = lexer::tokenize(text).map_err(locate)?;
+    let mut parser = parser::Parser::for_condition(text, &tokens, crate::eval::known_function);
+    let condition = parser.condition(false).map_err(locate)?;
+    parser.finish("the end of the condition").map_err(locate)?;
+    Ok(condition)
+}
+
+impl Pipeline {
+    /// The lookups the pipeline and its subsearches read, with the place of each command.
+    fn lookup_names(&self) -> Vec<(String, std::ops::Range<usize>)> {
+        let mut names = Vec::new();
+        for (command, span) in self.commands.iter().zip(&self.spans) {
+            match command {
+                Command::Lookup(lookup) => names.push((lookup.table.clone(), span.clone())),
+                Command::Inputlookup(input) => names.push((input.table.clone(), span.clone())),
+                _ => {}
+            }
+            for nested in command.pipelines() {
+                names.extend(nested.lookup_names());
+            }
+        }
+        names
+    }
+}
+
+impl Command {
+    /// The pipelines written inside the command: subsearches (in its conditions too) and
+    /// `appendpipe`'s commands.
+    pub fn pipelines(&self) -> Vec<&Pipeline> {
+        fn from_condition<'c>(condition: &'c Condition, out: &mut Vec<&'c Pipeline>) {
+            match condition {
+                Condition::Subsearch(pipeline) => out.push(pipeline),
+                Condition::Not(inner) => from_condition(inner, out),
+                Condition::And(terms) | Condition::Or(terms) => {
+                    for term in terms {
+                        from_condition(term, out);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut out = Vec::new();
+        match self {
+            Command::Events(condition)
+            | Command::Search(condition)
+            | Command::Inputlookup(Inputlookup { filter: Some(condition), .. }) => {
+                from_condition(condition, &mut out);
+            }
+            Command::Join(join) => out.push(&join.subsearch),
+            Command::Append(pipeline) | Command::Appendpipe(pipeline) => out.push(pipeline),
+            _ => {}
+        }
+        out
+    }
+}
+
+/// Regular expressions written as literals in `commands`, with their spans: the patterns of
+/// `match()`, `replace()` and `mvfind()`, `rex` and `regex`.
+fn literal_patterns(commands: &[Command]) -> Vec<(String, std::ops::Range<usize>)> {
+    let mut patterns = Vec::new();
+    let mut from_expr = |expr: &Expr| {
+        expr.visit(&mut |e| {
+            if let ExprKind::Call { name, args } = &e.kind
+                && matches!(name.as_str(), "match" | "replace" | "mvfind")
+                && let Some(Expr { kind: ExprKind::Text(pattern), span }) = args.get(1)
+            {
+                patterns.push((pattern.clone(), span.clone()));
+            }
+        });
+    };
+    for command in commands {
+        match command {
+            Command::Where(expr) => from_expr(expr),
+            Command::Eval(assignments) => assignments.iter().for_each(|a| from_expr(&a.expr)),
+            Command::Stats(stats) => {
+                for aggregate in &stats.aggregates {
+                    if let Some(AggregateArgument::Eval(expr)) = &aggregate.argument {
+                        from_expr(expr);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    for command in commands {
+        for nested in command.pipelines() {
+            patterns.extend(literal_patterns(&nested.commands));
+        }
+    }
+    patterns
 }

@@ -5,9 +5,15 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod bench;
+mod changed;
 mod docs;
 mod fetch;
 mod fuzz;
+mod harness;
+mod libtest;
+mod new;
+mod report;
+mod review;
 mod run;
 mod test;
 
@@ -35,9 +41,17 @@ enum Task {
     Fetch(fetch::Args),
     /// Seed and run the fuzz targets one after another on one core; fail on any crash, hang or OOM.
     Fuzz(fuzz::Args),
-    /// Run rules over their datasets (the committed fixture when a dataset cannot be had).
+    /// Scaffold a rule in the current schema that passes `detection validate`.
+    New(new::Args),
+    /// Show what accepting each pending snapshot (`snapshots/**/*.snap.new`) would change.
+    Review(review::Args),
+    /// Keep the new rows: move pending snapshots into place (and drop those of deleted rules).
+    Accept(review::Args),
+    /// Keep the old rows: delete pending snapshots.
+    Reject(review::Args),
+    /// Run rules over their datasets (the committed stand-in when a dataset cannot be had).
     Run(run::Args),
-    /// The gate: validate content, check docs, run every rule over every dataset, run the tests.
+    /// The gate: validate content, check docs, run every rule over its datasets, run the tests.
     Test(test::Args),
 }
 
@@ -48,6 +62,10 @@ fn main() -> ExitCode {
         Task::Docs(args) => docs::run(&args),
         Task::Fetch(args) => fetch::run(&args),
         Task::Fuzz(args) => fuzz::run(&args),
+        Task::New(args) => new::run(&args),
+        Task::Review(args) => review::review(&args),
+        Task::Accept(args) => review::accept(&args),
+        Task::Reject(args) => review::reject(&args),
         Task::Run(args) => run::run(&args),
         Task::Test(args) => test::run(&args),
     };
@@ -90,4 +108,13 @@ pub(crate) fn project_root() -> PathBuf {
         .parent()
         .expect("xtask lives one level below the workspace root")
         .to_path_buf()
+}
+
+/// The content tree a task works on: its `--content DIR` (relative to the current folder),
+/// or this workspace.
+pub(crate) fn content_root(content: Option<&std::path::Path>) -> PathBuf {
+    match content {
+        Some(dir) => std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf()),
+        None => project_root(),
+    }
 }

@@ -1,64 +1,77 @@
-//! `cargo xtask run [RULE…]`: the main job. Runs rules over the datasets they name, as
-//! `detection run` does: the verified cached download when it can be had, else the committed
-//! fixture that `datasets.lock` names for it (said on stderr, so nobody mistakes one for the
-//! other).
+//! `cargo xtask run [RULE…]`: the main job. Runs rules over the datasets they name, found as
+//! the gate finds them: a URL through `datasets.lock` and the verified cache, else the
+//! committed stand-in the lock names (said on stderr, so nobody mistakes one for the other);
+//! a path relative to the content root as it is. Rows are printed as `detection run` prints
+//! them.
 
+use std::collections::BTreeMap;
+use std::io::Write as _;
 use std::path::PathBuf;
-use std::process::Command;
 
 use anyhow::{Context, bail};
 use detection::content;
+use detection::scan::{ScanOptions, scan_files};
+use detection::spl::Search;
 
-use crate::fetch::{self, DatasetState, Mode};
+use crate::fetch::{self, Mode};
+use crate::harness::datasets::{self, Remote, Source};
 
 /// Arguments of `cargo xtask run`.
 #[derive(clap::Args)]
 pub(crate) struct Args {
-    /// Rule files; default: every rule under detections/.
+    /// The content tree to work on (a folder holding detections/); default: this workspace.
+    #[arg(long, value_name = "DIR")]
+    content: Option<PathBuf>,
+    /// Rule files, relative to the current folder; default: every rule under detections/.
     rules: Vec<PathBuf>,
-    /// Do not touch the network: use cached datasets and the committed fixtures.
+    /// Do not touch the network: use cached datasets and the committed stand-ins.
     #[arg(long)]
     offline: bool,
-    /// How `detection run` prints rows: table, json or csv.
-    #[arg(long, default_value = "table")]
+    /// How to print rows: table, json or csv.
+    #[arg(long, default_value = "table", value_parser = ["table", "json", "csv"])]
     format: String,
 }
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
-    let root = crate::project_root();
-    let rules = if args.rules.is_empty() {
-        content::discover_rules(&root)?.into_iter().map(|path| root.join(path)).collect()
-    } else {
-        args.rules.clone()
-    };
+    let root = crate::content_root(args.content.as_deref());
+    let rules =
+        if args.rules.is_empty() { content::discover_rules(&root)? } else { args.rules.clone() };
     let mode = if args.offline { Mode::Offline } else { Mode::Online };
-    let statuses = fetch::ensure_all(&root, mode)?;
+    let remote = Remote::resolve(&root, &fetch::cache_dir(&crate::project_root()), mode);
+    if let Some(failure) = remote.failure() {
+        eprintln!("remote datasets could not be looked up: {failure}");
+    }
+    let mut macros_by_root = BTreeMap::new();
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
     let mut failed = 0;
     for rule_path in &rules {
         let rule = content::load_rule(rule_path)?;
+        let rule_root = content::content_root_of(rule_path).unwrap_or_else(|| root.clone());
+        if !macros_by_root.contains_key(&rule_root) {
+            let table = content::load_macro_table(&rule_root)?;
+            macros_by_root.insert(rule_root.clone(), table);
+        }
+        let search =
+            Search::compile(&rule.search, &macros_by_root[&rule_root], &rule.filter_macro_name())
+                .with_context(|| rule_path.display().to_string())?;
         let mut events = Vec::new();
-        for url in rule.dataset_urls() {
-            let status = statuses.iter().find(|status| status.url == url);
-            match status.map(|status| (&status.state, &status.fixture)) {
-                Some((DatasetState::Ready(path), _)) => {
-                    eprintln!("{}: dataset {url}", rule.name);
-                    events.push(path.clone());
+        for dataset in rule.datasets() {
+            match datasets::locate(&rule_root, &dataset, &remote) {
+                Source::Real(path) => {
+                    eprintln!("{}: dataset {}", rule.name, dataset.data);
+                    events.push(path);
                 }
-                Some((DatasetState::Unavailable(reason), Some(fixture))) => {
+                Source::StandIn { file, path, reason } => {
                     eprintln!(
-                        "{}: dataset {url} unavailable ({reason}); using the committed fixture {}",
-                        rule.name,
-                        fixture.display()
+                        "{}: dataset {} unavailable ({reason}); reading its committed stand-in {file}",
+                        rule.name, dataset.data
                     );
-                    events.push(root.join(fixture));
+                    events.push(path);
                 }
-                Some((DatasetState::Unavailable(reason), None)) => {
-                    eprintln!(
-                        "{}: dataset {url} unavailable ({reason}) and no fixture stands in",
-                        rule.name
-                    );
+                Source::Unavailable(reason) | Source::Missing(reason) => {
+                    eprintln!("{}: dataset {} not read: {reason}", rule.name, dataset.data);
                 }
-                None => eprintln!("{}: dataset {url} is not in {}", rule.name, fetch::LOCK_FILE),
             }
         }
         if events.is_empty() {
@@ -66,17 +79,19 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
             failed += 1;
             continue;
         }
-        let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-            .current_dir(&root)
-            .args(["run", "--quiet", "--locked", "-p", "detection", "--", "run", "--format"])
-            .arg(&args.format)
-            .arg(rule_path)
-            .args(&events)
-            .status()
-            .context("cannot run `detection run`")?;
-        if !status.success() {
-            failed += 1;
+        let outcome = scan_files(&[&search], &events, ScanOptions::default())
+            .with_context(|| format!("{}: cannot read its datasets", rule.name))?;
+        let table = &outcome.tables[0];
+        match args.format.as_str() {
+            "json" => table.write_json_lines_labelled(&mut out, None)?,
+            "csv" => table.write_csv(&mut out)?,
+            _ => {
+                writeln!(out, "{} ({} rows)", rule.name, table.len())?;
+                table.write_text(&mut out)?;
+                writeln!(out)?;
+            }
         }
+        out.flush()?;
     }
     if failed > 0 {
         bail!("{failed} of {} rules could not be run", rules.len());

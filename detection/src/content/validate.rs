@@ -177,6 +177,8 @@ pub fn validate_content(paths: &[PathBuf], attack: &Attack) -> Result<Validation
 struct Tree {
     macros: BTreeMap<String, Macro>,
     table: MacroTable,
+    /// The tree's lookup tables, which `lookup` and `inputlookup` read.
+    lookups: crate::lookup::Lookups,
     /// Names of `data_sources/*.yml`, when the root has that folder.
     data_sources: Option<BTreeSet<String>>,
 }
@@ -196,12 +198,33 @@ impl Tree {
             }
             data_sources = load_data_source_names(root, findings)?;
         }
-        Ok(Self::new(macros, data_sources))
+        let lookups = if root.as_os_str().is_empty() {
+            crate::lookup::Lookups::new()
+        } else {
+            crate::lookup::Lookups::load(root).unwrap_or_else(|err| {
+                findings.push(Finding {
+                    path: root.join("lookups"),
+                    rule_id: "-".to_owned(),
+                    severity: Severity::Error,
+                    message: crate::error_chain(&err),
+                    line: None,
+                    column: None,
+                    excerpt: None,
+                    blocker: None,
+                });
+                crate::lookup::Lookups::new()
+            })
+        };
+        Ok(Self::new(macros, data_sources, lookups))
     }
 
-    fn new(macros: BTreeMap<String, Macro>, data_sources: Option<BTreeSet<String>>) -> Self {
+    fn new(
+        macros: BTreeMap<String, Macro>,
+        data_sources: Option<BTreeSet<String>>,
+        lookups: crate::lookup::Lookups,
+    ) -> Self {
         let table = macros.values().map(Macro::to_definition).collect();
-        Self { macros, table, data_sources }
+        Self { macros, table, lookups, data_sources }
     }
 }
 
@@ -318,7 +341,7 @@ pub fn check_detection(
     macros: &BTreeMap<String, Macro>,
     attack: &Attack,
 ) -> Vec<Finding> {
-    let tree = Tree::new(macros.clone(), None);
+    let tree = Tree::new(macros.clone(), None, crate::lookup::Lookups::new());
     let mut report = Report::new(detection, None);
     report.check_all(&tree, attack);
     report.findings

@@ -1,18 +1,19 @@
 //! `tstats` over data model records: filter, group by the `by` fields in a `BTreeMap` (so
 //! rows come out sorted), and fold each record into its group's aggregates. Records are
-//! streamed; only the groups are kept.
+//! streamed; only the groups are kept. `by _time span=…` groups by the start of each
+//! record's time bucket.
 
 use std::borrow::Cow;
-use std::cmp::Ordering;
+use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
-use std::collections::{BTreeMap, BTreeSet};
 
-use super::condition::{FieldLookup, condition_holds, number};
+use super::aggregate::Accumulator;
+use super::condition::{FieldLookup, condition_holds};
 use super::{EvalError, FieldValue, ResultTable, epoch_seconds};
 use crate::datamodel::NodeRecord;
-use crate::spl::{Aggregate, AggregateFunction, Search, Tstats};
+use crate::spl::{Search, Tstats};
 
-/// Most distinct `by` combinations one `tstats` may produce.
+/// Most distinct `by` combinations one `tstats` (or `stats`) may produce.
 pub const MAX_GROUPS: usize = 1_000_000;
 
 /// A record seen through the node of `from datamodel=`: `Processes.x` is its field `x`,
@@ -26,6 +27,10 @@ impl<'r> RecordFields<'r> {
     fn value(&self, field: &str) -> Option<Cow<'r, str>> {
         if field == "_time" {
             return Some(Cow::Owned(epoch_seconds(self.record.time_micros)));
+        }
+        // The indexed fields every event has, which records carry under their own names.
+        if matches!(field, "host" | "source" | "sourcetype") {
+            return self.record.field(field).map(Cow::Borrowed);
         }
         let name = field.strip_prefix(self.node)?.strip_prefix('.')?;
         self.record.field(name).map(Cow::Borrowed)
@@ -42,7 +47,11 @@ impl FieldLookup for RecordFields<'_> {
 /// Running the search over only the records this selects gives the same rows as running it
 /// over all of them, which lets one pass over a file serve many searches.
 pub(crate) fn selects(tstats: &Tstats, record: &NodeRecord) -> bool {
-    record.node == tstats.node
+    let in_dataset = match &tstats.resolved {
+        Some(node) => node.selects(record),
+        None => record.node == tstats.node,
+    };
+    in_dataset
         && tstats.filter.as_ref().is_none_or(|filter| {
             condition_holds(filter, &RecordFields { record, node: &tstats.node })
         })
@@ -53,7 +62,7 @@ pub(crate) fn selects(tstats: &Tstats, record: &NodeRecord) -> bool {
 pub(crate) struct Groups<'s> {
     search: &'s Search,
     tstats: &'s Tstats,
-    by_key: BTreeMap<Vec<String>, Vec<State>>,
+    by_key: BTreeMap<Vec<String>, Vec<Accumulator>>,
 }
 
 impl<'s> Groups<'s> {
@@ -68,10 +77,19 @@ impl<'s> Groups<'s> {
             return Ok(());
         }
         let fields = RecordFields { record, node: &tstats.node };
+        let time_micros = match tstats.span {
+            Some(span) => super::time::bucket_start(record.time_micros, span),
+            None => record.time_micros,
+        };
+        // "If you do not provide a fillnull_value argument, tstats omits rows for events with
+        // one or more null field values from its results."
         let key: Option<Vec<String>> = tstats
             .by
             .iter()
             .map(|field| {
+                if field == "_time" {
+                    return Some(epoch_seconds(time_micros));
+                }
                 fields.value(field).map(Cow::into_owned).or_else(|| tstats.fillnull_value.clone())
             })
             .collect();
@@ -81,155 +99,70 @@ impl<'s> Groups<'s> {
             Entry::Occupied(entry) => entry.into_mut(),
             Entry::Vacant(entry) => {
                 if group_count >= MAX_GROUPS {
-                    let location = self.search.locate(&tstats.span);
+                    let location = self.search.locate(&tstats.span_in_search);
                     return Err(EvalError::TooManyGroups { location, limit: MAX_GROUPS });
                 }
-                entry.insert(tstats.aggregates.iter().map(State::new).collect())
+                entry.insert(
+                    tstats.aggregates.iter().map(|a| Accumulator::new(a.function)).collect(),
+                )
             }
         };
         for (state, aggregate) in states.iter_mut().zip(&tstats.aggregates) {
-            state.add(aggregate, &fields, record.time_micros);
+            match aggregate.field() {
+                None => state.add_row(),
+                Some(field) => {
+                    if let Some(value) = fields.value(field) {
+                        state.add(&value, Some(record.time_micros), field == "_time");
+                    }
+                }
+            }
         }
         Ok(())
     }
 
-    /// The `tstats` result table.
+    /// The `tstats` result table. Groups are ordered by their `by` values, `_time` buckets
+    /// numerically.
     pub(crate) fn finish(self) -> ResultTable {
         let Self { tstats, by_key: mut groups, .. } = self;
         if tstats.by.is_empty() && groups.is_empty() {
             // Without `by`, tstats answers one row even over no records (`count` 0).
-            groups.insert(Vec::new(), tstats.aggregates.iter().map(State::new).collect());
+            groups.insert(
+                Vec::new(),
+                tstats.aggregates.iter().map(|a| Accumulator::new(a.function)).collect(),
+            );
         }
-        let columns =
-            tstats.by.iter().cloned().chain(tstats.aggregates.iter().map(|a| a.output.clone()));
-        let rows = groups
-            .into_iter()
-            .map(|(key, states)| {
+        let columns: Vec<String> = tstats
+            .by
+            .iter()
+            .cloned()
+            .chain(tstats.aggregates.iter().map(|a| a.output.clone()))
+            .collect();
+        let mut table = ResultTable::with_columns(columns);
+        let mut rows: Vec<(Vec<String>, Vec<Accumulator>)> = groups.into_iter().collect();
+        if let Some(time_index) = tstats.by.iter().position(|f| f == "_time") {
+            // A bucket start is a number: order it as one, not as text.
+            rows.sort_by(|(a, _), (b, _)| {
+                for (index, (x, y)) in a.iter().zip(b).enumerate() {
+                    let ordering = if index == time_index {
+                        super::value::compare_text(x, y)
+                    } else {
+                        x.cmp(y)
+                    };
+                    if ordering.is_ne() {
+                        return ordering;
+                    }
+                }
+                std::cmp::Ordering::Equal
+            });
+        }
+        for (key, states) in rows {
+            table.push_row(
                 key.into_iter()
                     .map(|value| Some(FieldValue::Single(value)))
-                    .chain(states.into_iter().map(State::finish))
-                    .collect()
-            })
-            .collect();
-        ResultTable { columns: columns.collect(), rows }
-    }
-}
-
-/// How `min`/`max` rank values: numbers by value, before any string; strings byte by byte.
-/// `_time` ranks by microseconds so no precision is lost.
-#[derive(Debug, Clone, PartialEq)]
-enum Rank {
-    Time(i64),
-    Number(f64),
-    Text,
-}
-
-fn rank_cmp(a: (&Rank, &str), b: (&Rank, &str)) -> Ordering {
-    match (a.0, b.0) {
-        (Rank::Time(x), Rank::Time(y)) => x.cmp(y),
-        (Rank::Number(x), Rank::Number(y)) => x.partial_cmp(y).unwrap_or(Ordering::Equal),
-        #[allow(clippy::cast_precision_loss)]
-        (Rank::Time(x), Rank::Number(y)) => {
-            (*x as f64 / 1e6).partial_cmp(y).unwrap_or(Ordering::Equal)
+                    .chain(states.iter().map(Accumulator::finish))
+                    .collect(),
+            );
         }
-        #[allow(clippy::cast_precision_loss)]
-        (Rank::Number(x), Rank::Time(y)) => {
-            x.partial_cmp(&(*y as f64 / 1e6)).unwrap_or(Ordering::Equal)
-        }
-        (Rank::Text, Rank::Text) => a.1.cmp(b.1),
-        (Rank::Text, _) => Ordering::Greater,
-        (_, Rank::Text) => Ordering::Less,
-    }
-}
-
-/// One aggregate's running state in one group.
-#[derive(Debug)]
-enum State {
-    Count(u64),
-    Extreme {
-        best: Option<(Rank, String)>,
-        max: bool,
-    },
-    Distinct {
-        values: BTreeSet<String>,
-        count_only: bool,
-    },
-    /// `earliest`/`latest`: the value at the earliest (first seen on ties) or latest (last
-    /// seen on ties) time.
-    Timed {
-        best: Option<(i64, String)>,
-        latest: bool,
-    },
-}
-
-impl State {
-    fn new(aggregate: &Aggregate) -> Self {
-        match aggregate.function {
-            AggregateFunction::Count => Self::Count(0),
-            AggregateFunction::Min => Self::Extreme { best: None, max: false },
-            AggregateFunction::Max => Self::Extreme { best: None, max: true },
-            AggregateFunction::Values => {
-                Self::Distinct { values: BTreeSet::new(), count_only: false }
-            }
-            AggregateFunction::DistinctCount => {
-                Self::Distinct { values: BTreeSet::new(), count_only: true }
-            }
-            AggregateFunction::Earliest => Self::Timed { best: None, latest: false },
-            AggregateFunction::Latest => Self::Timed { best: None, latest: true },
-        }
-    }
-
-    fn add(&mut self, aggregate: &Aggregate, fields: &RecordFields<'_>, time_micros: i64) {
-        let Some(field) = aggregate.field.as_deref() else {
-            if let Self::Count(count) = self {
-                *count += 1;
-            }
-            return;
-        };
-        let Some(value) = fields.value(field) else { return };
-        match self {
-            Self::Count(count) => *count += 1,
-            Self::Extreme { best, max } => {
-                let rank = if field == "_time" {
-                    Rank::Time(time_micros)
-                } else {
-                    number(&value).map_or(Rank::Text, Rank::Number)
-                };
-                let better = best.as_ref().is_none_or(|(best_rank, best_value)| {
-                    let ordering = rank_cmp((&rank, &value), (best_rank, best_value));
-                    if *max { ordering == Ordering::Greater } else { ordering == Ordering::Less }
-                });
-                if better {
-                    *best = Some((rank, value.into_owned()));
-                }
-            }
-            Self::Distinct { values, .. } => {
-                if !values.contains(value.as_ref()) {
-                    values.insert(value.into_owned());
-                }
-            }
-            Self::Timed { best, latest } => {
-                let better = best.as_ref().is_none_or(|(best_time, _)| {
-                    if *latest { time_micros >= *best_time } else { time_micros < *best_time }
-                });
-                if better {
-                    *best = Some((time_micros, value.into_owned()));
-                }
-            }
-        }
-    }
-
-    fn finish(self) -> Option<FieldValue> {
-        match self {
-            Self::Count(count) => Some(FieldValue::Single(count.to_string())),
-            Self::Extreme { best, .. } => best.map(|(_, value)| FieldValue::Single(value)),
-            Self::Timed { best, .. } => best.map(|(_, value)| FieldValue::Single(value)),
-            Self::Distinct { values, count_only: true } => {
-                Some(FieldValue::Single(values.len().to_string()))
-            }
-            Self::Distinct { values, count_only: false } => {
-                (!values.is_empty()).then(|| FieldValue::Multi(values.into_iter().collect()))
-            }
-        }
+        table
     }
 }

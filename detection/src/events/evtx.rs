@@ -1,5 +1,7 @@
-//! Binary EVTX files through the `evtx` crate: each record rendered to JSON and read like an
-//! `evtx_dump` object. Chunks are read one at a time (64 KiB each), so memory stays flat.
+//! Binary EVTX files through the `evtx` crate: each record rendered as XML (compact, as the
+//! Windows event log renders it for Splunk's forwarder), which is the event's `_raw`, and
+//! read by the XML export parser; values are then decoded to plain text, the form of a decoded
+//! record. Chunks are read one at a time (64 KiB each), so memory stays flat.
 //!
 //! Damage never goes unreported: a record that cannot be decoded is a skip naming its record
 //! number, and so is every record a chunk's header lists but its walk never reached (zeroed
@@ -16,8 +18,7 @@ use std::sync::Arc;
 use evtx::err::EvtxError;
 use evtx::{EvtxChunkData, EvtxParser, IntoIterChunks, ParserSettings};
 
-use super::json::event_from_evtx_json;
-use super::{EventError, FormatReader, Location, Skip, SkipReason, Step, Steps};
+use super::{Event, EventError, FormatReader, Location, Skip, SkipReason, Step, Steps, ValueForm};
 
 /// The most EVTX bytes read into memory when the input cannot seek (a stream, a gzip).
 pub const MAX_IN_MEMORY_EVTX_BYTES: u64 = 512 * 1024 * 1024;
@@ -176,7 +177,7 @@ impl EvtxReader {
             }
             Ok(mut parsed) => {
                 for record in parsed.iter() {
-                    match record.and_then(evtx::EvtxRecord::into_json_value) {
+                    match record.and_then(evtx::EvtxRecord::into_xml) {
                         Ok(record) => {
                             read_ids.insert(record.event_record_id);
                             steps.push((Some(record.event_record_id), self.record_step(&record)));
@@ -218,17 +219,11 @@ impl EvtxReader {
     }
 
     /// The event of a decoded record, or why it is not one.
-    fn record_step(&self, record: &evtx::SerializedEvtxRecord<serde_json::Value>) -> Step {
+    fn record_step(&self, record: &evtx::SerializedEvtxRecord<String>) -> Step {
         let location = self.record_location(Some(record.event_record_id));
-        match record.data.get("Event").and_then(serde_json::Value::as_object) {
-            Some(event) => match event_from_evtx_json(event, location.clone()) {
-                Ok(event) => Step::Event(event),
-                Err(reason) => Step::Skip(Skip { location, reason }),
-            },
-            None => Step::Skip(Skip {
-                location,
-                reason: SkipReason::BadRecord("no Event element".to_owned()),
-            }),
+        match event_from_xml(&record.data, location.clone()) {
+            Ok(event) => Step::Event(event),
+            Err(reason) => Step::Skip(Skip { location, reason }),
         }
     }
 
@@ -339,4 +334,32 @@ impl FormatReader for EvtxReader {
         }
         self.ready.pop_front()
     }
+}
+
+/// The event of a record's XML rendering: `_raw` is the `<Event …>…</Event>` text (without
+/// the XML declaration the crate writes first); values are decoded to plain text.
+fn event_from_xml(xml: &str, location: Location) -> Result<Event, SkipReason> {
+    let start =
+        xml.find("<Event").ok_or_else(|| SkipReason::BadRecord("no Event element".to_owned()))?;
+    let end = xml.rfind("</Event>").map_or(xml.len(), |at| at + "</Event>".len());
+    let raw = xml.get(start..end).unwrap_or_default();
+    let mut event = super::xml::parse_text(raw, location)?;
+    let decode = |value: &mut String| {
+        if value.contains('&')
+            && let Ok(decoded) = quick_xml::escape::unescape(value)
+        {
+            *value = decoded.into_owned();
+        }
+    };
+    event.system.map_values(|value| quick_xml::escape::unescape(value).unwrap_or(value.into()));
+    for (name, value) in &mut event.data {
+        decode(name);
+        decode(value);
+    }
+    decode(&mut event.channel);
+    decode(&mut event.computer);
+    decode(&mut event.provider);
+    event.value_form = ValueForm::Plain;
+    raw.clone_into(&mut event.raw);
+    Ok(event)
 }

@@ -16,9 +16,10 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use super::time::{Stamp, parse_timestamp};
+use super::xml::{system_attribute_name, system_leaf_name};
 use super::{
-    Event, EventError, FormatReader, Location, MAX_EVENT_BYTES, Skip, SkipReason, Step, Steps,
-    ValueForm,
+    Event, EventError, FormatReader, Location, MAX_EVENT_BYTES, RawFormat, Skip, SkipReason, Step,
+    Steps, ValueForm,
 };
 
 /// Events held while no local-to-UTC offset is known; past this they are released with
@@ -248,15 +249,24 @@ impl<R: BufRead> JsonReader<R> {
             self.ready.push_back(Step::Skip(Skip { location, reason }));
             return;
         };
+        // `_raw` is the object's text as the export writes it (Splunk indexes a JSON event's
+        // text as it is); line breaks around it are not part of it.
+        let raw = String::from_utf8_lossy(bytes.trim_ascii()).into_owned();
         if let Some(Value::Object(event)) = object.get("Event") {
             let step = match event_from_evtx_json(event, location.clone()) {
-                Ok(event) => Step::Event(event),
+                Ok(mut event) => {
+                    event.raw = raw;
+                    Step::Event(event)
+                }
                 Err(reason) => Step::Skip(Skip { location, reason }),
             };
             self.ready.push_back(step);
             return;
         }
-        match flat_event(&object, location.clone()) {
+        match flat_event(&object, location.clone()).map(|(mut event, time)| {
+            event.raw = raw;
+            (event, time)
+        }) {
             Ok((event, FlatTime::Known)) => self.ready.push_back(Step::Event(event)),
             Ok((event, FlatTime::Local { utc_offset })) => {
                 if let Some(offset) = utc_offset {
@@ -365,23 +375,47 @@ fn flat_event(
         .iter()
         .filter_map(|(key, value)| scalar(value).map(|value| (key.clone(), value)))
         .collect();
-    let event = Event {
-        channel: string(&["Channel"]),
-        event_id,
-        provider: string(&["SourceName", "ProviderName", "Provider"]),
-        computer: string(&["Hostname", "Computer"]),
-        record_id: text(object, &["RecordNumber", "EventRecordID"]).and_then(|value| match value {
+    let mut event = Event::empty(ValueForm::Plain, RawFormat::Json, location);
+    event.channel = string(&["Channel"]);
+    event.event_id = event_id;
+    event.provider = string(&["SourceName", "ProviderName", "Provider"]);
+    event.computer = string(&["Hostname", "Computer"]);
+    event.record_id =
+        text(object, &["RecordNumber", "EventRecordID"]).and_then(|value| match value {
             Value::Number(number) => number.as_u64(),
             Value::String(text) => text.parse().ok(),
             _ => None,
-        }),
-        time_micros,
-        data,
-        value_form: ValueForm::Plain,
-        location,
-    };
+        });
+    event.time_micros = time_micros;
+    event.data = data;
+    for (name, keys) in FLAT_SYSTEM_KEYS {
+        if let Some(value) = text(object, keys).and_then(scalar) {
+            event.system.push(name, &value);
+        }
+    }
     Ok((event, time))
 }
+
+/// System fields of a flat NXLog/OTRF object: the Windows add-on's name and the keys that
+/// give it, first found wins (`NXLog` writes the numeric opcode as `OpcodeValue` and the text as
+/// `Opcode`; the XML `Opcode` is the number).
+const FLAT_SYSTEM_KEYS: &[(&str, &[&str])] = &[
+    ("Name", &["SourceName", "ProviderName", "Provider"]),
+    ("Guid", &["ProviderGuid"]),
+    ("EventID", &["EventID"]),
+    ("Version", &["Version"]),
+    ("Level", &["Level"]),
+    ("Task", &["Task"]),
+    ("Opcode", &["OpcodeValue", "Opcode"]),
+    ("Keywords", &["Keywords"]),
+    ("EventRecordID", &["EventRecordID", "RecordNumber"]),
+    ("ActivityID", &["ActivityID"]),
+    ("ProcessID", &["ExecutionProcessID"]),
+    ("ThreadID", &["ExecutionThreadID"]),
+    ("Channel", &["Channel"]),
+    ("Computer", &["Hostname", "Computer"]),
+    ("UserID", &["UserID"]),
+];
 
 /// The event inside an `evtx_dump` object or a decoded EVTX record (`{"Event": {…}}`'s inner
 /// object): `System` fields with `#attributes`, and `EventData` name/value pairs.
@@ -433,15 +467,28 @@ pub(crate) fn event_from_evtx_json(
             }
         }
     }
-    Ok(Event {
-        channel: plain("Channel").unwrap_or_default(),
-        event_id,
-        provider: attribute("Provider", "Name").unwrap_or_default(),
-        computer: plain("Computer").unwrap_or_default(),
-        record_id: plain("EventRecordID").and_then(|id| id.parse().ok()),
-        time_micros,
-        data,
-        value_form: ValueForm::Plain,
-        location,
-    })
+    let mut built = Event::empty(ValueForm::Plain, RawFormat::Json, location);
+    built.channel = plain("Channel").unwrap_or_default();
+    built.event_id = event_id;
+    built.provider = attribute("Provider", "Name").unwrap_or_default();
+    built.computer = plain("Computer").unwrap_or_default();
+    built.record_id = plain("EventRecordID").and_then(|id| id.parse().ok());
+    built.time_micros = time_micros;
+    built.data = data;
+    for (element, value) in system {
+        if let Some(attributes) = value.get("#attributes").and_then(Value::as_object) {
+            for (key, value) in attributes {
+                let name = system_attribute_name(element.as_bytes(), key.as_bytes());
+                if let (Some(name), Some(value)) = (name, scalar(value)) {
+                    built.system.push(name, &value);
+                }
+            }
+        }
+        if let Some(name) = system_leaf_name(element.as_bytes())
+            && let Some(value) = scalar(value).or_else(|| value.get("#text").and_then(scalar))
+        {
+            built.system.push(name, &value);
+        }
+    }
+    Ok(built)
 }

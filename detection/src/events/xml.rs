@@ -6,6 +6,7 @@
 //! scan can test an event's bytes before paying for a parse. Parsing uses quick-xml, which
 //! never reads a DTD or resolves an external entity.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::io::BufRead;
 use std::sync::{Arc, LazyLock};
@@ -14,7 +15,9 @@ use memchr::memmem::Finder;
 use quick_xml::events::{BytesStart, Event as XmlToken};
 
 use super::time::parse_timestamp;
-use super::{Event, FormatReader, Location, MAX_EVENT_BYTES, Skip, SkipReason, Step, ValueForm};
+use super::{
+    Event, FormatReader, Location, MAX_EVENT_BYTES, RawFormat, Skip, SkipReason, Step, ValueForm,
+};
 use crate::events::{EventError, UTF8_BOM};
 
 static EVENT_START: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"<Event"));
@@ -44,10 +47,19 @@ pub(crate) fn find_event_start(bytes: &[u8]) -> Result<usize, usize> {
 enum GapState {
     /// Nothing but whitespace since the last event.
     Clear,
-    /// Inside a classic text event (its lines belong to the skip already counted).
+    /// Inside a classic text event: its lines are gathered in [`XmlExportReader::classic`].
     InTextEvent,
     /// Inside text that is not an event (counted once per run).
     InStrayText,
+}
+
+/// A classic `WinEventLog` text event being gathered line by line from the text between XML
+/// events; it ends at the next date line, the next `<Event` or the end of input.
+struct PendingClassic {
+    location: Location,
+    bytes: Vec<u8>,
+    /// Past [`MAX_EVENT_BYTES`]: the rest is dropped and the event is one skip.
+    oversized: bool,
 }
 
 /// Splits an `XmlWinEventLog` export into events, streaming.
@@ -66,8 +78,11 @@ pub(crate) struct XmlExportReader<R> {
     discarding: bool,
     /// How far a search for `</Event>` has already looked, relative to `start`.
     end_searched: usize,
-    /// Skips found in text between events, handed out before the next event.
-    queued: VecDeque<Skip>,
+    /// Skips and classic events found in text between events, handed out before the next
+    /// XML event.
+    queued: VecDeque<Step>,
+    classic: Option<PendingClassic>,
+    noted_classic_time: bool,
     prefilter: Option<super::Prefilter>,
 }
 
@@ -85,6 +100,8 @@ impl<R: BufRead> XmlExportReader<R> {
             discarding: false,
             end_searched: 0,
             queued: VecDeque::new(),
+            classic: None,
+            noted_classic_time: false,
             prefilter: None,
         }
     }
@@ -137,23 +154,41 @@ impl<R: BufRead> XmlExportReader<R> {
     /// Classifies the text `buf[start..start + len]` line by line and consumes it. Lines are
     /// complete except possibly the last, which ends where an event starts or input ends.
     fn gap(&mut self, len: usize, notes: &mut Vec<String>) {
-        let Some(text) = self.buf.get(self.start..self.start + len) else { return };
+        // The buffer is set aside while its lines are read, as finishing a classic event
+        // needs the rest of the reader.
+        let buf = std::mem::take(&mut self.buf);
+        let text = buf.get(self.start..self.start + len).unwrap_or_default();
         let mut line = self.line;
         let mut offset = self.offset;
         for raw in text.split_inclusive(|byte| *byte == b'\n') {
             let content = raw.strip_prefix(UTF8_BOM).unwrap_or(raw);
             let trimmed = content.trim_ascii();
-            if trimmed.is_empty() {
-                // Blank lines end stray text but not a text event (its Message has blanks).
+            if is_text_event_header(trimmed) {
+                // A new classic event ends the one before it.
+                self.end_classic(notes);
+                self.gap = GapState::InTextEvent;
+                self.classic = Some(PendingClassic {
+                    location: Location::text(&self.source, line, offset),
+                    bytes: content.to_vec(),
+                    oversized: false,
+                });
+            } else if self.gap == GapState::InTextEvent {
+                // Every line up to the next event belongs to the classic event: its Message
+                // has blank lines.
+                if let Some(pending) = self.classic.as_mut() {
+                    if pending.bytes.len() + raw.len() > MAX_EVENT_BYTES {
+                        pending.oversized = true;
+                        pending.bytes.clear();
+                    }
+                    if !pending.oversized {
+                        pending.bytes.extend_from_slice(raw);
+                    }
+                }
+            } else if trimmed.is_empty() {
+                // Blank lines end stray text.
                 if self.gap == GapState::InStrayText {
                     self.gap = GapState::Clear;
                 }
-            } else if is_text_event_header(trimmed) {
-                self.gap = GapState::InTextEvent;
-                self.queued.push_back(Skip {
-                    location: Location::text(&self.source, line, offset),
-                    reason: SkipReason::TextEvent,
-                });
             } else if trimmed.starts_with(b"#") && self.gap == GapState::Clear {
                 // Exports carry `#` comment lines (a header, a note between runs); they are not
                 // data, so they are noted rather than counted as skips.
@@ -161,17 +196,38 @@ impl<R: BufRead> XmlExportReader<R> {
                 notes.push(format!("line {line}: comment line ignored: {shown}"));
             } else if self.gap == GapState::Clear {
                 self.gap = GapState::InStrayText;
-                self.queued.push_back(Skip {
+                self.queued.push_back(Step::Skip(Skip {
                     location: Location::text(&self.source, line, offset),
                     reason: SkipReason::StrayText,
-                });
+                }));
             }
             if raw.ends_with(b"\n") {
                 line += 1;
             }
             offset += raw.len() as u64;
         }
+        self.buf = buf;
         self.consume(len);
+    }
+
+    /// Ends the classic event being gathered, if any: an XML event or the end of input
+    /// follows.
+    fn end_classic(&mut self, notes: &mut Vec<String>) {
+        if let Some(pending) = self.classic.take() {
+            let step = finish_classic(pending, self.prefilter.as_mut());
+            if matches!(step, Step::Event(_)) && !self.noted_classic_time {
+                self.noted_classic_time = true;
+                notes.push(
+                    "classic WinEventLog text events were read; their date lines carry no offset \
+                     from UTC, so their _time is that time read as UTC"
+                        .to_owned(),
+                );
+            }
+            self.queued.push_back(step);
+        }
+        if self.gap == GapState::InTextEvent {
+            self.gap = GapState::Clear;
+        }
     }
 
     fn next_event(&mut self, notes: &mut Vec<String>) -> Option<Step> {
@@ -199,9 +255,10 @@ impl<R: BufRead> XmlExportReader<R> {
                     Ok(at) => {
                         if at > 0 {
                             self.gap(at, notes);
-                            if let Some(skip) = self.queued.pop_front() {
-                                return Some(Step::Skip(skip));
-                            }
+                        }
+                        self.end_classic(notes);
+                        if let Some(step) = self.queued.pop_front() {
+                            return Some(step);
                         }
                         if let Some(step) = self.event_at_start() {
                             return Some(step);
@@ -211,7 +268,8 @@ impl<R: BufRead> XmlExportReader<R> {
                         if self.eof {
                             let len = pending.len();
                             self.gap(len, notes);
-                            return self.queued.pop_front().map(Step::Skip);
+                            self.end_classic(notes);
+                            return self.queued.pop_front();
                         }
                         // Hand over only whole lines so a text event's date line is seen whole.
                         let whole = pending
@@ -220,14 +278,14 @@ impl<R: BufRead> XmlExportReader<R> {
                             .map_or(0, |newline| newline + 1);
                         if whole > 0 {
                             self.gap(whole, notes);
-                            if let Some(skip) = self.queued.pop_front() {
-                                return Some(Step::Skip(skip));
+                            if let Some(step) = self.queued.pop_front() {
+                                return Some(step);
                             }
                         } else if safe > MAX_EVENT_BYTES {
                             // One enormous line without an event: still bounded in memory.
                             self.gap(safe, notes);
-                            if let Some(skip) = self.queued.pop_front() {
-                                return Some(Step::Skip(skip));
+                            if let Some(step) = self.queued.pop_front() {
+                                return Some(step);
                             }
                         }
                     }
@@ -301,8 +359,8 @@ impl<R: BufRead> XmlExportReader<R> {
 impl<R: BufRead> FormatReader for XmlExportReader<R> {
     fn next_step(&mut self, notes: &mut Vec<String>) -> Option<Step> {
         // One stretch of text can hold several text events: hand them out first.
-        if let Some(skip) = self.queued.pop_front() {
-            return Some(Step::Skip(skip));
+        if let Some(step) = self.queued.pop_front() {
+            return Some(step);
         }
         self.next_event(notes)
     }
@@ -313,8 +371,34 @@ impl<R: BufRead> FormatReader for XmlExportReader<R> {
     }
 }
 
+/// The step a gathered classic event gives: the event, a skip, or (when the prefilter rejects
+/// its text) a prefiltered count. The line break that ends it is not part of it.
+fn finish_classic(pending: PendingClassic, prefilter: Option<&mut super::Prefilter>) -> Step {
+    let PendingClassic { location, bytes, oversized } = pending;
+    if oversized {
+        return Step::Skip(Skip { location, reason: SkipReason::OversizedEvent });
+    }
+    let end = bytes.iter().rposition(|byte| !matches!(byte, b'\r' | b'\n')).map_or(0, |at| at + 1);
+    let bytes = bytes.get(..end).unwrap_or_default();
+    if let Some(keep) = prefilter
+        && !keep(bytes)
+    {
+        return Step::Prefiltered;
+    }
+    match std::str::from_utf8(bytes) {
+        Ok(text) => match super::classic::parse_event(text, location.clone()) {
+            Ok(event) => Step::Event(event),
+            Err(reason) => Step::Skip(Skip { location, reason }),
+        },
+        Err(err) => Step::Skip(Skip {
+            location,
+            reason: SkipReason::InvalidUtf8 { offset: err.valid_up_to() },
+        }),
+    }
+}
+
 /// `MM/DD/YYYY HH:MM:SS AM`: the first line of a classic `WinEventLog` text event.
-fn is_text_event_header(line: &[u8]) -> bool {
+pub(crate) fn is_text_event_header(line: &[u8]) -> bool {
     let shape = b"00/00/0000 0";
     line.len() >= shape.len()
         && line.iter().zip(shape).all(|(byte, want)| match want {
@@ -325,71 +409,65 @@ fn is_text_event_header(line: &[u8]) -> bool {
 }
 
 /// Parses one `<Event …>…</Event>` from its bytes. Values keep their text as written
-/// ([`ValueForm::XmlRaw`]); entity references are checked but not decoded.
+/// ([`ValueForm::XmlRaw`]); entity references are checked but not decoded. The event's
+/// `_raw` is the bytes themselves.
 pub fn parse_event(bytes: &[u8], location: Location) -> Result<Event, SkipReason> {
     let text = std::str::from_utf8(bytes)
         .map_err(|err| SkipReason::InvalidUtf8 { offset: err.valid_up_to() })?;
+    let mut event = parse_text(text, location)?;
+    text.clone_into(&mut event.raw);
+    Ok(event)
+}
+
+/// [`parse_event`] without `_raw`, for callers that own the text already.
+pub(crate) fn parse_text(text: &str, location: Location) -> Result<Event, SkipReason> {
     check_references(text)?;
     let mut reader = quick_xml::Reader::from_str(text);
     let config = reader.config_mut();
     config.trim_text(false);
     config.check_end_names = true;
 
-    let mut event = Event {
-        channel: String::new(),
-        event_id: 0,
-        provider: String::new(),
-        computer: String::new(),
-        record_id: None,
-        time_micros: 0,
-        data: Vec::new(),
-        value_form: ValueForm::XmlRaw,
-        location,
-    };
+    let mut event = Event::empty(ValueForm::XmlRaw, RawFormat::Xml, location);
+    // Room for a Sysmon event's fields, so that they rarely move as they are added.
+    event.system.reserve(24, 512);
+    event.data.reserve(24);
     let mut event_id = None;
     let mut time = None;
-    // Element path from <Event>: at most <Event>/<System>/<X> or <Event>/<EventData>/<Data>.
-    let mut path: Vec<Name> = Vec::with_capacity(4);
-    // (element, data name, where its text starts) of the leaf being read.
-    let mut open: Option<(Name, Option<String>, usize)> = None;
+    // Open elements from the root: what each is and where its content starts.
+    let mut open: Vec<Open> = Vec::with_capacity(6);
+    let position = |reader: &quick_xml::Reader<&[u8]>| {
+        usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX)
+    };
     loop {
-        let before = usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX);
+        let before = position(&reader);
         let token = reader.read_event().map_err(|err| {
             SkipReason::Malformed(format!("{err} at byte {} of the event", reader.error_position()))
         })?;
         match token {
             XmlToken::Start(start) => {
-                let name = Name::of(&start);
-                if path.len() == 2 {
-                    let data_name = attribute(&start, b"Name")?;
-                    let at = usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX);
-                    open = Some((name, data_name, at));
-                    system_attributes(&start, &path, &mut event, &mut time)?;
+                let element = element(&start, &open, &mut event, &mut time)?;
+                if let Some(parent) = open.last_mut() {
+                    parent.has_children = true;
                 }
-                path.push(name);
+                open.push(Open { element, content: position(&reader), has_children: false });
             }
             XmlToken::Empty(start) => {
-                system_attributes(&start, &path, &mut event, &mut time)?;
-                if path.len() == 2
-                    && path.get(1) == Some(&Name::EventData)
-                    && Name::of(&start) == Name::Data
-                {
-                    let data_name =
-                        attribute(&start, b"Name")?.unwrap_or_else(|| "Data".to_owned());
-                    event.data.push((data_name, String::new()));
+                let element = element(&start, &open, &mut event, &mut time)?;
+                if let Some(parent) = open.last_mut() {
+                    parent.has_children = true;
                 }
+                leaf(&mut event, &mut event_id, &element, "")?;
             }
             XmlToken::End(_) => {
-                let name = path.pop();
-                if let (Some((open_name, data_name, at)), Some(name)) = (open.take(), name)
-                    && open_name == name
-                    && path.len() == 2
-                {
-                    let value = text.get(at..before).unwrap_or_default();
-                    let parent = path.get(1).copied().unwrap_or(Name::Other);
-                    leaf(&mut event, &mut event_id, parent, name, data_name, value)?;
+                let Some(closed) = open.pop() else { break };
+                let content = text.get(closed.content..before).unwrap_or_default();
+                if let Some(part) = &closed.element.part {
+                    event.xml_parts.push((part.clone(), closed.content..before));
                 }
-                if path.is_empty() {
+                if !closed.has_children {
+                    leaf(&mut event, &mut event_id, &closed.element, content)?;
+                }
+                if open.is_empty() {
                     break;
                 }
             }
@@ -405,97 +483,213 @@ pub fn parse_event(bytes: &[u8], location: Location) -> Result<Event, SkipReason
     Ok(event)
 }
 
-/// The element names the parser acts on; everything else is `Other`.
+/// Which part of the event an element is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Name {
+enum Section {
+    /// The root `<Event>` itself.
+    Root,
     System,
     EventData,
-    Data,
-    Provider,
-    EventId,
-    TimeCreated,
-    EventRecordId,
-    Channel,
-    Computer,
+    UserData,
+    /// `RenderingInfo` and anything else: not read.
     Other,
 }
 
-impl Name {
-    fn of(start: &BytesStart<'_>) -> Name {
-        match start.local_name().into_inner() {
-            b"System" => Name::System,
-            b"EventData" => Name::EventData,
-            b"Data" => Name::Data,
-            b"Provider" => Name::Provider,
-            b"EventID" => Name::EventId,
-            b"TimeCreated" => Name::TimeCreated,
-            b"EventRecordID" => Name::EventRecordId,
-            b"Channel" => Name::Channel,
-            b"Computer" => Name::Computer,
-            _ => Name::Other,
+/// An element as the parser sees it.
+struct Element {
+    /// Whether its start tag has attributes (`<EventID Qualifiers='16384'>`).
+    has_attributes: bool,
+    section: Section,
+    /// The name its text is stored under when it is a leaf: a System field's name, a
+    /// `Data` element's `Name`, a `UserData` element's own name.
+    name: Option<Cow<'static, str>>,
+    /// The field its inner XML is extracted whole as (`EventData_Xml`).
+    part: Option<Cow<'static, str>>,
+}
+
+/// An open element and where its content starts.
+struct Open {
+    element: Element,
+    content: usize,
+    has_children: bool,
+}
+
+/// What `start` is, given the elements open around it; reads the System attributes it has.
+fn element(
+    start: &BytesStart<'_>,
+    open: &[Open],
+    event: &mut Event,
+    time: &mut Option<i64>,
+) -> Result<Element, SkipReason> {
+    let local = start.local_name().into_inner();
+    let has_attributes = !start.attributes_raw().trim_ascii().is_empty();
+    let Some(parent) = open.last() else {
+        return Ok(Element { has_attributes, section: Section::Root, name: None, part: None });
+    };
+    let depth = open.len();
+    Ok(match (parent.element.section, depth) {
+        (Section::Root, 1) => {
+            let (section, part) = match local {
+                b"System" => (Section::System, Some("System_Props_Xml")),
+                b"EventData" => (Section::EventData, Some("EventData_Xml")),
+                b"UserData" => (Section::UserData, Some("UserData_Xml")),
+                _ => (Section::Other, None),
+            };
+            Element { has_attributes, section, name: None, part: part.map(Cow::Borrowed) }
         }
-    }
+        (Section::System, 2) => {
+            system_attributes(start, local, event, time)?;
+            let name = system_leaf_name(local).map(Cow::Borrowed);
+            Element { has_attributes, section: Section::System, name, part: None }
+        }
+        (Section::EventData, 2) => {
+            // `<Data Name='X'>`; an unnamed `<Data>` is the field `Data`. A name that is not
+            // a word (`Process Name`) is cleaned as Splunk cleans field names.
+            let name = if local == b"Data" {
+                let name = attribute(start, b"Name")?.unwrap_or_else(|| "Data".to_owned());
+                let clean = name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                    && !name.starts_with(|c: char| c == '_' || c.is_ascii_digit());
+                Some(Cow::Owned(if clean { name } else { super::clean_key(&name) }))
+            } else {
+                None
+            };
+            Element { has_attributes, section: Section::EventData, name, part: None }
+        }
+        (Section::UserData, _) => {
+            let own = std::str::from_utf8(local).ok().map(|name| Cow::Owned(name.to_owned()));
+            // Some elements directly inside `UserData` are extracted whole as `<Name>_Xml`.
+            let part = if depth == 2 && WHOLE_USER_DATA.contains(&local) {
+                own.as_ref().map(|name| Cow::Owned(format!("{name}_Xml")))
+            } else {
+                None
+            };
+            Element { has_attributes, section: Section::UserData, name: own, part }
+        }
+        // Below a System or EventData leaf, in `RenderingInfo`, or anywhere else: not read.
+        _ => Element { has_attributes, section: Section::Other, name: None, part: None },
+    })
+}
+
+/// The `UserData` elements the Windows add-on also extracts whole, as `<Name>_Xml`: the data
+/// sources list `LogFileCleared_Xml` for 1102 and no such field for any other `UserData`
+/// event (1100's `ServiceShutdown`, CAPI2's, 1149's `EventXML`).
+const WHOLE_USER_DATA: &[&[u8]] = &[b"LogFileCleared"];
+
+/// The Windows add-on's name for a System element's text.
+pub(crate) fn system_leaf_name(local: &[u8]) -> Option<&'static str> {
+    Some(match local {
+        b"EventID" => "EventID",
+        b"Version" => "Version",
+        b"Level" => "Level",
+        b"Task" => "Task",
+        b"Opcode" => "Opcode",
+        b"Keywords" => "Keywords",
+        b"EventRecordID" => "EventRecordID",
+        b"Channel" => "Channel",
+        b"Computer" => "Computer",
+        _ => return None,
+    })
+}
+
+/// The Windows add-on's name for a System attribute (`Provider/@Name` is `Name`).
+pub(crate) fn system_attribute_name(element: &[u8], attribute: &[u8]) -> Option<&'static str> {
+    Some(match (element, attribute) {
+        (b"Provider", b"Name") => "Name",
+        (b"Provider", b"Guid") => "Guid",
+        (b"Provider", b"EventSourceName") => "EventSourceName",
+        (b"EventID", b"Qualifiers") => "Qualifiers",
+        (b"TimeCreated", b"SystemTime") => "SystemTime",
+        (b"Correlation", b"ActivityID") => "ActivityID",
+        (b"Correlation", b"RelatedActivityID") => "RelatedActivityID",
+        (b"Execution", b"ProcessID") => "ProcessID",
+        (b"Execution", b"ThreadID") => "ThreadID",
+        (b"Execution", b"ProcessorID") => "ProcessorID",
+        (b"Execution", b"SessionID") => "SessionID",
+        (b"Execution", b"KernelTime") => "KernelTime",
+        (b"Execution", b"UserTime") => "UserTime",
+        (b"Execution", b"ProcessorTime") => "ProcessorTime",
+        (b"Security", b"UserID") => "UserID",
+        _ => return None,
+    })
 }
 
 fn attribute(start: &BytesStart<'_>, key: &[u8]) -> Result<Option<String>, SkipReason> {
     let found = start
         .try_get_attribute(key)
         .map_err(|err| SkipReason::Malformed(format!("bad attribute: {err}")))?;
-    Ok(found.map(|attr| String::from_utf8_lossy(&attr.value).into_owned()))
+    found
+        .map(|attr| match std::str::from_utf8(&attr.value) {
+            Ok(value) => Ok(value.to_owned()),
+            Err(_) => Err(SkipReason::Malformed("attribute value is not UTF-8".to_owned())),
+        })
+        .transpose()
 }
 
-/// `Provider/@Name` and `TimeCreated/@SystemTime`, usually written as empty elements.
+/// The attributes of a System element (`Provider/@Name`, `TimeCreated/@SystemTime`, …),
+/// values as written.
 fn system_attributes(
     start: &BytesStart<'_>,
-    path: &[Name],
+    local: &[u8],
     event: &mut Event,
     time: &mut Option<i64>,
 ) -> Result<(), SkipReason> {
-    if path.len() != 2 || path.get(1) != Some(&Name::System) {
-        return Ok(());
-    }
-    match Name::of(start) {
-        Name::Provider => {
-            if let Some(name) = attribute(start, b"Name")? {
-                event.provider = name;
-            }
-        }
-        Name::TimeCreated => {
-            if let Some(system_time) = attribute(start, b"SystemTime")? {
-                let stamp = parse_timestamp(&system_time).ok_or_else(|| {
-                    SkipReason::Malformed(format!("bad TimeCreated/@SystemTime {system_time:?}"))
+    for attr in start.attributes() {
+        let attr = attr.map_err(|err| SkipReason::Malformed(format!("bad attribute: {err}")))?;
+        let Some(name) = system_attribute_name(local, attr.key.local_name().into_inner()) else {
+            continue;
+        };
+        let value = std::str::from_utf8(&attr.value)
+            .map_err(|_| SkipReason::Malformed("attribute value is not UTF-8".to_owned()))?;
+        match name {
+            "Name" => value.clone_into(&mut event.provider),
+            "SystemTime" => {
+                let stamp = parse_timestamp(value).ok_or_else(|| {
+                    SkipReason::Malformed(format!("bad TimeCreated/@SystemTime {value:?}"))
                 })?;
                 *time = Some(stamp.micros());
             }
+            _ => {}
         }
-        _ => {}
+        event.system.push(name, value);
     }
     Ok(())
 }
 
+/// Stores the text of a leaf element.
 fn leaf(
     event: &mut Event,
     event_id: &mut Option<u32>,
-    parent: Name,
-    name: Name,
-    data_name: Option<String>,
+    element: &Element,
     value: &str,
 ) -> Result<(), SkipReason> {
-    match (parent, name) {
-        (Name::System, Name::EventId) => {
-            let id = value
-                .trim()
-                .parse()
-                .map_err(|_| SkipReason::Malformed(format!("EventID {value:?} is not a number")))?;
-            *event_id = Some(id);
+    let Some(name) = element.name.as_deref() else { return Ok(()) };
+    match element.section {
+        Section::System => {
+            let Some(mut name) = system_leaf_name(name.as_bytes()) else { return Ok(()) };
+            match name {
+                "EventID" => {
+                    let id = value.trim().parse().map_err(|_| {
+                        SkipReason::Malformed(format!("EventID {value:?} is not a number"))
+                    })?;
+                    *event_id = Some(id);
+                    // The add-on extracts `EventID` only when the element has no attributes;
+                    // `<EventID Qualifiers='16384'>7045</EventID>` gives `EventCode` alone
+                    // (every data source of such events lists `EventCode` and no `EventID`).
+                    if element.has_attributes {
+                        name = "EventCode";
+                    }
+                }
+                "Channel" => value.clone_into(&mut event.channel),
+                "Computer" => value.clone_into(&mut event.computer),
+                "EventRecordID" => event.record_id = value.trim().parse().ok(),
+                _ => {}
+            }
+            event.system.push(name, value);
         }
-        (Name::System, Name::Channel) => value.clone_into(&mut event.channel),
-        (Name::System, Name::Computer) => value.clone_into(&mut event.computer),
-        (Name::System, Name::EventRecordId) => event.record_id = value.trim().parse().ok(),
-        (Name::EventData, Name::Data) => {
-            event.data.push((data_name.unwrap_or_else(|| "Data".to_owned()), value.to_owned()));
+        Section::EventData | Section::UserData => {
+            event.data.push((name.to_owned(), value.to_owned()));
         }
-        _ => {}
+        Section::Root | Section::Other => {}
     }
     Ok(())
 }

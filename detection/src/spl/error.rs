@@ -63,10 +63,13 @@ impl SplError {
     /// Callers count these apart from content errors: they are limits of this engine.
     pub fn blocker(&self) -> Option<Blocker> {
         Some(match &self.kind {
-            SplErrorKind::UnknownCommand(name) => Blocker::Command(name.clone()),
+            SplErrorKind::UnknownCommand(name) | SplErrorKind::RefusedCommand { name, .. } => {
+                Blocker::Command(name.clone())
+            }
             SplErrorKind::NotGenerating(what) => Blocker::Command(what.clone()),
             SplErrorKind::UnknownFunction(name) => Blocker::Function(name.clone()),
             SplErrorKind::UnsupportedDataModel(name) => Blocker::DataModel(name.clone()),
+            SplErrorKind::UnknownLookup(name) => Blocker::Lookup(name.clone()),
             SplErrorKind::Unsupported(what) => Blocker::Syntax(what.clone()),
             SplErrorKind::TimeFormat { directive, .. } => {
                 Blocker::Syntax(format!("time format directive `{directive}`"))
@@ -88,6 +91,9 @@ pub enum Blocker {
     DataModel(String),
     /// A macro the engine cannot expand.
     Macro(String),
+    /// A lookup the content tree does not define: an app beside the content (Enterprise
+    /// Security, URL Toolbox) provides it, or a test must supply its rows.
+    Lookup(String),
     /// Syntax or an option the engine does not evaluate.
     Syntax(String),
 }
@@ -99,6 +105,7 @@ impl fmt::Display for Blocker {
             Self::Function(name) => write!(f, "function {name}"),
             Self::DataModel(name) => write!(f, "data model {name}"),
             Self::Macro(name) => write!(f, "macro {name}"),
+            Self::Lookup(name) => write!(f, "lookup {name}"),
             Self::Syntax(what) => write!(f, "syntax: {what}"),
         }
     }
@@ -166,6 +173,9 @@ pub enum SplErrorKind {
     /// A double quote opens a string that never closes.
     #[error("unclosed quoted string")]
     UnclosedQuote,
+    /// An opening bracket has no matching `]`.
+    #[error("unclosed bracket")]
+    UnclosedBracket,
     /// An opening parenthesis has no matching `)`.
     #[error("unclosed parenthesis")]
     UnclosedParen,
@@ -183,6 +193,17 @@ pub enum SplErrorKind {
     /// A command this engine does not evaluate.
     #[error("unknown or unsupported command `{0}`")]
     UnknownCommand(String),
+    /// A lookup the content tree does not define.
+    #[error("unknown lookup `{0}`: no lookups/<name>.yml defines it")]
+    UnknownLookup(String),
+    /// A command Splunk has that this engine will not run, and why.
+    #[error("command `{name}` is not run here: {reason}")]
+    RefusedCommand {
+        /// The command.
+        name: String,
+        /// Why.
+        reason: String,
+    },
     /// An eval function this engine does not evaluate.
     #[error("unknown or unsupported function `{0}`")]
     UnknownFunction(String),
@@ -194,8 +215,11 @@ pub enum SplErrorKind {
     #[error("unsupported: {0}")]
     Unsupported(String),
     /// The first command does not produce results.
-    #[error("expected a generating command (`| tstats …`), found {0}")]
+    #[error("expected a generating command (`| tstats …`, `| search …`), found {0}")]
     NotGenerating(String),
+    /// A data model name that names no dataset of a known model.
+    #[error("{0}")]
+    DataModel(String),
     /// `tstats` without `from datamodel=…`.
     #[error("tstats needs `from datamodel=<model>.<node>`")]
     TstatsWithoutFrom,
@@ -215,6 +239,9 @@ pub enum SplErrorKind {
         /// The target pattern.
         to: String,
     },
+    /// A regular expression PCRE does not accept.
+    #[error("regular expression: {0}")]
+    Regex(String),
     /// A `timeformat` with a directive this engine does not format.
     #[error("time format `{format}`: unsupported directive `{directive}`")]
     TimeFormat {

@@ -50,6 +50,9 @@ pub(crate) enum TokenKind {
     Word(String),
     /// A double-quoted string, unescaped.
     Quoted(String),
+    /// `[ … ]`, brackets balanced and quotes respected: a subsearch or the inner commands
+    /// of `foreach`. The span covers the brackets.
+    Bracket,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,17 +110,17 @@ pub(crate) fn tokenize(text: &str) -> Result<Vec<Token>, (SplErrorKind, Range<us
                     .ok_or((SplErrorKind::UnclosedQuote, start..start + 1))?;
                 (TokenKind::Quoted(value), len)
             }
-            b'`' | b'[' | b']' => {
-                let kind = if byte == b'`' {
-                    SplErrorKind::UnexpectedChar('`')
-                } else {
-                    SplErrorKind::Unsupported("subsearches (`[…]`)".to_owned())
-                };
-                return Err((kind, start..start + 1));
+            b'[' => {
+                let len = bracket_len(&text[start..])
+                    .ok_or((SplErrorKind::UnclosedBracket, start..start + 1))?;
+                (TokenKind::Bracket, len)
+            }
+            b'`' | b']' => {
+                return Err((SplErrorKind::UnexpectedChar(char::from(byte)), start..start + 1));
             }
             _ => {
                 let len = word_len(&text[start..]);
-                (TokenKind::Word(text[start..start + len].to_owned()), len)
+                (TokenKind::Word(unescape_word(&text[start..start + len])), len)
             }
         };
         idx += len;
@@ -131,6 +134,12 @@ fn word_len(rest: &str) -> usize {
     let bytes = rest.as_bytes();
     let mut len = 0;
     while let Some(&byte) = bytes.get(len) {
+        // "The backslash character ( \ ) is used to escape quotes, pipes, and the backslash
+        // character itself."
+        if byte == b'\\' && matches!(bytes.get(len + 1), Some(b'"' | b'|' | b'\\')) {
+            len += 2;
+            continue;
+        }
         let stops = byte.is_ascii_whitespace()
             || matches!(byte, b'|' | b'(' | b')' | b',' | b'"' | b'=' | b'<' | b'>' | b'`')
             || matches!(byte, b'[' | b']')
@@ -143,10 +152,58 @@ fn word_len(rest: &str) -> usize {
     len
 }
 
+/// An unquoted word's text: `\"`, `\|` and `\\` stand for the character after the
+/// backslash; other backslashes are kept ("Unrecognized backslash sequences are not
+/// altered").
+fn unescape_word(word: &str) -> String {
+    if !word.contains('\\') {
+        return word.to_owned();
+    }
+    let mut out = String::with_capacity(word.len());
+    let mut chars = word.chars().peekable();
+    while let Some(ch) = chars.next() {
+        if ch == '\\'
+            && let Some(&next @ ('"' | '|' | '\\')) = chars.peek()
+        {
+            out.push(next);
+            chars.next();
+            continue;
+        }
+        out.push(ch);
+    }
+    out
+}
+
+/// Byte length of the bracketed text at the start of `rest`, up to its matching `]`; `"…"`
+/// strings inside are skipped whole, so a bracket in a string does not count.
+fn bracket_len(rest: &str) -> Option<usize> {
+    let mut depth = 0_usize;
+    let mut idx = 0;
+    while let Some(ch) = rest[idx..].chars().next() {
+        match ch {
+            '[' => depth += 1,
+            ']' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(idx + 1);
+                }
+            }
+            '"' => {
+                let (_, len) = quoted(&rest[idx..])?;
+                idx += len;
+                continue;
+            }
+            _ => {}
+        }
+        idx += ch.len_utf8();
+    }
+    None
+}
+
 /// The unescaped content and byte length of the quoted string at the start of `rest`.
 /// `\"` and `\\` are escapes; any other backslash is literal, as in Splunk, so Windows paths
 /// need no doubling.
-fn quoted(rest: &str) -> Option<(String, usize)> {
+pub(crate) fn quoted(rest: &str) -> Option<(String, usize)> {
     let mut value = String::new();
     let mut chars = rest.char_indices().skip(1);
     while let Some((idx, ch)) = chars.next() {
@@ -242,6 +299,11 @@ mod tests {
             ]
         );
         assert_eq!(kinds(r"C:\x\*.exe"), [word(r"C:\x\*.exe")]);
+        assert_eq!(kinds(r"*\\users\\public\\*"), [word(r"*\users\public\*")]);
+        assert_eq!(
+            kinds(r#"a=*\"privileged\":true*"#),
+            [word("a"), TokenKind::Op(CompareOp::Eq), word(r#"*"privileged":true*"#)]
+        );
         assert_eq!(kinds("ä!b"), [word("ä!b")]);
     }
 
@@ -258,8 +320,11 @@ mod tests {
     }
 
     #[test]
-    fn subsearches_are_unsupported() {
-        let error = tokenize("a [search b]").unwrap_err();
-        assert!(matches!(error, (SplErrorKind::Unsupported(_), ref span) if *span == (2..3)));
+    fn brackets_are_one_token_quotes_respected() {
+        let tokens = tokenize(r#"a [search b="]" [c]] d"#).unwrap();
+        let spans: Vec<_> = tokens.iter().map(|t| (t.kind.clone(), t.span.clone())).collect();
+        assert_eq!(spans, [(word("a"), 0..1), (TokenKind::Bracket, 2..20), (word("d"), 21..22)]);
+        assert_eq!(tokenize("a [b").unwrap_err(), (SplErrorKind::UnclosedBracket, 2..3));
+        assert_eq!(tokenize("a ]").unwrap_err(), (SplErrorKind::UnexpectedChar(']'), 2..3));
     }
 }

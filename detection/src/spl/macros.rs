@@ -86,7 +86,8 @@ pub fn blank_comments(text: &str) -> Result<std::borrow::Cow<'_, str>, MacroCall
         }
         match ch {
             _ if escaped => escaped = false,
-            '\\' if in_quotes => escaped = true,
+            // A backslash escapes the next character, a quote included, in or out of quotes.
+            '\\' => escaped = true,
             '"' => in_quotes = !in_quotes,
             _ => {}
         }
@@ -125,7 +126,8 @@ fn macro_calls_in(search: &str) -> Result<Vec<MacroCall>, MacroCallError> {
         }
         match ch {
             _ if escaped => escaped = false,
-            '\\' if in_quotes => escaped = true,
+            // A backslash escapes the next character, a quote included, in or out of quotes.
+            '\\' => escaped = true,
             '"' => in_quotes = !in_quotes,
             '`' if !in_quotes => open = Some(idx),
             _ => {}
@@ -288,6 +290,14 @@ pub(crate) struct SourceMap {
 }
 
 impl SourceMap {
+    /// The map of a text that no macro expanded.
+    pub(crate) fn plain(text: &str) -> Self {
+        Self {
+            original: text.to_owned(),
+            segments: vec![(0..text.len(), Origin::Search { start: 0 })],
+        }
+    }
+
     /// The location in the original search of expanded byte `offset`.
     pub(crate) fn locate(&self, offset: usize) -> Location {
         let segment = self

@@ -6,7 +6,11 @@
 use std::fmt::{self, Display, Formatter};
 
 use super::Search;
-use super::ast::{Aggregate, AggregateFunction, Command, Condition, Operand, Tstats, WhereExpr};
+use super::ast::{
+    Aggregate, AggregateArgument, AggregateFunction, BinSpan, Command, Condition, MakemvSplit,
+    Pipeline, ReturnItem, SortKey, SortOrder, Span, SpanUnit, StatsKind, Tstats,
+};
+use super::expr::{Expr, ExprKind};
 
 impl Display for Search {
     /// The pipeline, `| tstats … | …`: what [`Search::commands`] holds, not the text given.
@@ -22,9 +26,11 @@ impl Display for Search {
 }
 
 impl Display for Command {
+    #[allow(clippy::too_many_lines)] // One arm per command.
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         match self {
             Self::Tstats(tstats) => tstats.fmt(f),
+            Self::Events(condition) | Self::Search(condition) => write!(f, "search {condition}"),
             Self::Rename(pairs) => {
                 f.write_str("rename ")?;
                 for (idx, pair) in pairs.iter().enumerate() {
@@ -45,8 +51,17 @@ impl Display for Command {
                 }
                 Ok(())
             }
-            Self::Search(condition) => write!(f, "search {condition}"),
             Self::Where(expr) => write!(f, "where {expr}"),
+            Self::Eval(assignments) => {
+                f.write_str("eval ")?;
+                for (idx, assignment) in assignments.iter().enumerate() {
+                    if idx > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{}={}", FieldName(&assignment.field), assignment.expr)?;
+                }
+                Ok(())
+            }
             Self::Table(fields) => {
                 f.write_str("table")?;
                 list(f, fields.iter().map(super::FieldGlob::text))
@@ -55,7 +70,247 @@ impl Display for Command {
                 f.write_str(if *remove { "fields -" } else { "fields" })?;
                 list(f, fields.iter().map(super::FieldGlob::text))
             }
+            Self::Stats(stats) => {
+                f.write_str(match stats.kind {
+                    StatsKind::Stats => "stats",
+                    StatsKind::Eventstats => "eventstats",
+                    StatsKind::Streamstats => "streamstats",
+                })?;
+                if stats.kind == StatsKind::Streamstats {
+                    write!(
+                        f,
+                        " window={} current={} global={}",
+                        stats.window, stats.current, stats.global
+                    )?;
+                }
+                for aggregate in &stats.aggregates {
+                    write!(f, " {aggregate}")?;
+                }
+                if !stats.by.is_empty() {
+                    f.write_str(" by")?;
+                    list(f, stats.by.iter().map(String::as_str))?;
+                }
+                Ok(())
+            }
+            Self::Bin(bin) => {
+                f.write_str("bin span=")?;
+                match &bin.span {
+                    BinSpan::Time(span) => span.fmt(f)?,
+                    BinSpan::Number(width) => write!(f, "{width}")?,
+                }
+                write!(f, " {}", Quoted(&bin.field))?;
+                if let Some(output) = &bin.output {
+                    write!(f, " as {}", Quoted(output))?;
+                }
+                Ok(())
+            }
+            Self::Rex(rex) => {
+                write!(f, "rex field={}", Quoted(&rex.field))?;
+                if rex.sed.is_some() {
+                    f.write_str(" mode=sed")?;
+                } else {
+                    write!(f, " max_match={}", rex.max_match)?;
+                }
+                write!(f, " {}", Quoted(&rex.pattern))
+            }
+            Self::Regex(filter) => {
+                let op = if filter.negated { "!=" } else { "=" };
+                write!(f, "regex {}{op}{}", filter.field, Quoted(&filter.pattern))
+            }
+            Self::Fillnull(fillnull) => {
+                write!(f, "fillnull value={}", Quoted(&fillnull.value))?;
+                for field in &fillnull.fields {
+                    write!(f, " {}", Quoted(field))?;
+                }
+                Ok(())
+            }
+            Self::Dedup(dedup) => {
+                write!(f, "dedup {}", dedup.count)?;
+                for field in &dedup.fields {
+                    write!(f, " {}", Quoted(field))?;
+                }
+                write!(f, " keepempty={} consecutive={}", dedup.keep_empty, dedup.consecutive)?;
+                if !dedup.sort_by.is_empty() {
+                    f.write_str(" sortby")?;
+                    for key in &dedup.sort_by {
+                        write!(f, " {key}")?;
+                    }
+                }
+                Ok(())
+            }
+            Self::Sort(sort) => {
+                write!(f, "sort {}", sort.limit.unwrap_or(0))?;
+                for key in &sort.keys {
+                    write!(f, " {key}")?;
+                }
+                Ok(())
+            }
+            Self::Head(count) => write!(f, "head {count}"),
+            Self::Tail(count) => write!(f, "tail {count}"),
+            Self::Reverse => f.write_str("reverse"),
+            Self::Mvexpand { field, limit } => {
+                write!(f, "mvexpand {}", Quoted(field))?;
+                if let Some(limit) = limit {
+                    write!(f, " limit={limit}")?;
+                }
+                Ok(())
+            }
+            Self::Makemv(makemv) => {
+                f.write_str("makemv ")?;
+                match &makemv.split {
+                    MakemvSplit::Delimiter(delimiter) => write!(f, "delim={}", Quoted(delimiter))?,
+                    MakemvSplit::Tokenizer(pattern) => write!(f, "tokenizer={}", Quoted(pattern))?,
+                }
+                write!(
+                    f,
+                    " allowempty={} setsv={} {}",
+                    makemv.allow_empty,
+                    makemv.set_single,
+                    Quoted(&makemv.field)
+                )
+            }
+            Self::Nomv(field) => write!(f, "nomv {}", Quoted(field)),
+            Self::Foreach(foreach) => {
+                f.write_str("foreach")?;
+                list(f, foreach.fields.iter().map(super::FieldGlob::text))?;
+                write!(f, " [{}]", foreach.template)
+            }
+            Self::Makeresults(count) => write!(f, "makeresults count={count}"),
+            Self::Inputlookup(input) => {
+                write!(f, "inputlookup append={} {}", input.append, Quoted(&input.table))?;
+                if let Some(filter) = &input.filter {
+                    write!(f, " where {filter}")?;
+                }
+                Ok(())
+            }
+            Self::Lookup(lookup) => {
+                write!(f, "lookup {}", Quoted(&lookup.table))?;
+                for (column, field) in &lookup.inputs {
+                    write!(f, " {} AS {}", Quoted(column), Quoted(field))?;
+                }
+                if !lookup.outputs.is_empty() {
+                    f.write_str(if lookup.output_new { " OUTPUTNEW" } else { " OUTPUT" })?;
+                    for (column, field) in &lookup.outputs {
+                        write!(f, " {} AS {}", Quoted(column), Quoted(field))?;
+                    }
+                }
+                Ok(())
+            }
+            Self::Join(join) => {
+                let kind = if join.left { "left" } else { "inner" };
+                write!(f, "join type={kind} max={} overwrite={}", join.max, join.overwrite)?;
+                for field in &join.fields {
+                    write!(f, " {}", Quoted(field))?;
+                }
+                write!(f, " {}", join.subsearch)
+            }
+            Self::Append(pipeline) => write!(f, "append {pipeline}"),
+            Self::Appendpipe(pipeline) => write!(f, "appendpipe {pipeline}"),
+            Self::Spath(spath) => {
+                write!(f, "spath input={}", Quoted(&spath.input))?;
+                if let Some(output) = &spath.output {
+                    write!(f, " output={}", Quoted(output))?;
+                }
+                if let Some(path) = &spath.path {
+                    write!(f, " path={}", Quoted(path))?;
+                }
+                Ok(())
+            }
+            Self::Xmlkv(field) => write!(f, "xmlkv {}", Quoted(field)),
+            Self::Fromjson { field, prefix } => {
+                write!(f, "fromjson {} prefix={}", Quoted(field), Quoted(prefix))
+            }
+            Self::Transaction(transaction) => {
+                f.write_str("transaction")?;
+                for field in &transaction.fields {
+                    write!(f, " {}", Quoted(field))?;
+                }
+                if let Some(seconds) = transaction.max_span {
+                    write!(f, " maxspan={seconds}s")?;
+                }
+                if let Some(seconds) = transaction.max_pause {
+                    write!(f, " maxpause={seconds}s")?;
+                }
+                if let Some(condition) = &transaction.starts_with {
+                    write!(f, " startswith=({condition})")?;
+                }
+                if let Some(condition) = &transaction.ends_with {
+                    write!(f, " endswith=({condition})")?;
+                }
+                Ok(())
+            }
+            Self::Replace(replace) => {
+                f.write_str("replace")?;
+                for (index, (from, to)) in replace.pairs.iter().enumerate() {
+                    let separator = if index == 0 { " " } else { ", " };
+                    write!(f, "{separator}{} WITH {}", Quoted(from.text()), Quoted(to.text()))?;
+                }
+                if !replace.fields.is_empty() {
+                    f.write_str(" IN")?;
+                    list(f, replace.fields.iter().map(super::FieldGlob::text))?;
+                }
+                Ok(())
+            }
+            Self::Addtotals { fieldname, fields } => {
+                write!(f, "addtotals fieldname={}", Quoted(fieldname))?;
+                for field in fields {
+                    write!(f, " {}", Quoted(field.text()))?;
+                }
+                Ok(())
+            }
+            Self::Format => f.write_str("format"),
+            Self::Return(items) => {
+                write!(f, "return {}", items.count)?;
+                for item in &items.items {
+                    match item {
+                        ReturnItem::Field(field) => write!(f, " {}", Quoted(field))?,
+                        ReturnItem::Alias(alias, field) => write!(f, " {alias}={}", Quoted(field))?,
+                        ReturnItem::Value(field) => write!(f, " ${field}")?,
+                    }
+                }
+                Ok(())
+            }
         }
+    }
+}
+
+impl Display for Pipeline {
+    /// `[| first | second …]`.
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        f.write_str("[")?;
+        for command in &self.commands {
+            write!(f, "| {command} ")?;
+        }
+        f.write_str("]")
+    }
+}
+
+impl Display for Span {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        let unit = match self.unit {
+            SpanUnit::Second => "s",
+            SpanUnit::Minute => "m",
+            SpanUnit::Hour => "h",
+            SpanUnit::Day => "d",
+            SpanUnit::Week => "w",
+            SpanUnit::Month => "mon",
+            SpanUnit::Quarter => "q",
+            SpanUnit::Year => "y",
+        };
+        write!(f, "{}{unit}", self.count)
+    }
+}
+
+impl Display for SortKey {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.descending { "- " } else { "+ " })?;
+        let order = match self.order {
+            SortOrder::Auto => return Quoted(&self.field).fmt(f),
+            SortOrder::Numeric => "num",
+            SortOrder::Text => "str",
+            SortOrder::Ip => "ip",
+        };
+        write!(f, "{order}({})", Quoted(&self.field))
     }
 }
 
@@ -80,6 +335,9 @@ impl Display for Tstats {
         if let Some(value) = &self.fillnull_value {
             write!(f, " fillnull_value={}", Quoted(value))?;
         }
+        if let Some(value) = self.prestats {
+            write!(f, " prestats={value}")?;
+        }
         for aggregate in &self.aggregates {
             write!(f, " {aggregate}")?;
         }
@@ -92,24 +350,52 @@ impl Display for Tstats {
             f.write_str(" by")?;
             list(f, self.by.iter().map(String::as_str))?;
         }
+        if let Some(span) = self.span {
+            write!(f, " span={span}")?;
+        }
         Ok(())
     }
 }
 
 impl Display for Aggregate {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        use AggregateFunction as F;
         let name = match self.function {
-            AggregateFunction::Count => "count",
-            AggregateFunction::Min => "min",
-            AggregateFunction::Max => "max",
-            AggregateFunction::Values => "values",
-            AggregateFunction::DistinctCount => "dc",
-            AggregateFunction::Earliest => "earliest",
-            AggregateFunction::Latest => "latest",
+            F::Count => "count",
+            F::DistinctCount => "dc",
+            F::Values => "values",
+            F::List => "list",
+            F::Min => "min",
+            F::Max => "max",
+            F::Sum => "sum",
+            F::SumSquares => "sumsq",
+            F::Avg => "avg",
+            F::Stdev => "stdev",
+            F::Stdevp => "stdevp",
+            F::Var => "var",
+            F::Varp => "varp",
+            F::Range => "range",
+            F::Median => "median",
+            F::Mode => "mode",
+            F::Percentile(p) => return self.write_rest(f, &format!("perc{p}")),
+            F::Earliest => "earliest",
+            F::Latest => "latest",
+            F::EarliestTime => "earliest_time",
+            F::LatestTime => "latest_time",
+            F::First => "first",
+            F::Last => "last",
         };
+        self.write_rest(f, name)
+    }
+}
+
+impl Aggregate {
+    fn write_rest(&self, f: &mut Formatter<'_>, name: &str) -> fmt::Result {
         f.write_str(name)?;
-        if let Some(field) = &self.field {
-            write!(f, "({})", Quoted(field))?;
+        match &self.argument {
+            None => {}
+            Some(AggregateArgument::Field(field)) => write!(f, "({})", Quoted(field))?,
+            Some(AggregateArgument::Eval(expr)) => write!(f, "(eval({expr}))")?,
         }
         // The output name is written even when it is the default, which depends on how the
         // call was spelled.
@@ -137,6 +423,8 @@ impl Display for Condition {
                 }
                 f.write_str(")")
             }
+            Self::Term(pattern) => Quoted(pattern.text()).fmt(f),
+            Self::Subsearch(pipeline) => pipeline.fmt(f),
             Self::Not(inner) => {
                 f.write_str("NOT ")?;
                 condition_term(f, inner, |_| true)
@@ -175,45 +463,66 @@ fn condition_term(
     if compound && needs_parens(term) { write!(f, "({term})") } else { term.fmt(f) }
 }
 
-impl Display for WhereExpr {
-    /// `AND` binds tighter than `OR` in `where`.
+impl Display for Expr {
+    /// Every operation in parentheses, names in single quotes, so precedence never matters.
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
-        let (terms, separator, needs_parens): (&[WhereExpr], &str, fn(&WhereExpr) -> bool) =
-            match self {
-                Self::Compare { left, op, right } => {
-                    return write!(f, "{left} {} {right}", op.symbol());
+        match &self.kind {
+            ExprKind::Field(name) => FieldName(name).fmt(f),
+            ExprKind::Text(text) => EvalString(text).fmt(f),
+            ExprKind::Number(number) if *number < 0.0 => write!(f, "({number})"),
+            ExprKind::Number(number) => write!(f, "{number}"),
+            ExprKind::Call { name, args } => {
+                write!(f, "{name}(")?;
+                for (idx, arg) in args.iter().enumerate() {
+                    if idx > 0 {
+                        f.write_str(", ")?;
+                    }
+                    arg.fmt(f)?;
                 }
-                Self::Not(inner) => {
-                    f.write_str("NOT ")?;
-                    return where_term(f, inner, true);
-                }
-                Self::And(terms) => (terms, " AND ", |t| matches!(t, Self::And(_) | Self::Or(_))),
-                Self::Or(terms) => (terms, " OR ", |t| matches!(t, Self::Or(_))),
-            };
-        for (idx, term) in terms.iter().enumerate() {
-            if idx > 0 {
-                f.write_str(separator)?;
+                f.write_str(")")
             }
-            where_term(f, term, needs_parens(term))?;
+            ExprKind::Not(inner) => write!(f, "(NOT {inner})"),
+            ExprKind::Negate(inner) => write!(f, "(-{inner})"),
+            ExprKind::Binary { op, left, right } => write!(f, "({left} {} {right})", op.symbol()),
+            ExprKind::In { value, list } => {
+                write!(f, "({value} IN (")?;
+                for (idx, item) in list.iter().enumerate() {
+                    if idx > 0 {
+                        f.write_str(", ")?;
+                    }
+                    item.fmt(f)?;
+                }
+                f.write_str("))")
+            }
         }
-        Ok(())
     }
 }
 
-/// One operand of `AND`, `OR` or `NOT` in `where`, in parentheses when compound and `parens`.
-fn where_term(f: &mut Formatter<'_>, term: &WhereExpr, parens: bool) -> fmt::Result {
-    let compound = matches!(term, WhereExpr::And(_) | WhereExpr::Or(_));
-    if compound && parens { write!(f, "({term})") } else { term.fmt(f) }
+/// A field name of an expression, in single quotes.
+struct FieldName<'a>(&'a str);
+
+impl Display for FieldName<'_> {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        write!(f, "'{}'", self.0)
+    }
 }
 
-impl Display for Operand {
+/// An eval string: `"`, `\`, tab and newline escaped as the expression lexer reads them.
+struct EvalString<'a>(&'a str);
+
+impl Display for EvalString<'_> {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
-        match self {
-            // Names and numbers are single words as the lexer read them, so they print as
-            // they were written.
-            Self::Field(text) | Self::Number(text) => f.write_str(text),
-            Self::Text(text) => Quoted(text).fmt(f),
+        f.write_str("\"")?;
+        for ch in self.0.chars() {
+            match ch {
+                '"' => f.write_str("\\\"")?,
+                '\\' => f.write_str("\\\\")?,
+                '\t' => f.write_str("\\t")?,
+                '\n' => f.write_str("\\n")?,
+                _ => write!(f, "{ch}")?,
+            }
         }
+        f.write_str("\"")
     }
 }
 

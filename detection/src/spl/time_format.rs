@@ -150,6 +150,203 @@ impl TimeFormat {
     }
 }
 
+impl TimeFormat {
+    /// `strptime`: `text` read with this format as a UTC time, in microseconds since the
+    /// epoch; `None` when it does not fit. A blank in the format matches any run of blanks;
+    /// fields the format leaves out default to 1970-01-01 00:00:00.
+    #[allow(clippy::too_many_lines)] // One arm per directive.
+    pub fn parse_time(&self, text: &str) -> Option<i64> {
+        let mut rest = text;
+        let (mut year, mut month, mut day) = (1970_i64, 1_i64, 1_i64);
+        let (mut hour, mut minute, mut second, mut micros) = (0_i64, 0_i64, 0_i64, 0_i64);
+        let mut pm: Option<bool> = None;
+        let mut offset_seconds = 0_i64;
+        let mut epoch: Option<i64> = None;
+        let mut day_of_year: Option<i64> = None;
+        let expanded = expand_composites(&self.items);
+        for item in &expanded {
+            match item {
+                Item::Literal(literal) => {
+                    for ch in literal.chars() {
+                        if ch.is_whitespace() {
+                            rest = rest.trim_start();
+                        } else {
+                            rest = rest.strip_prefix(ch)?;
+                        }
+                    }
+                }
+                Item::Subsecond(_) => {
+                    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+                    if digits == 0 {
+                        return None;
+                    }
+                    let mut value = 0_i64;
+                    for (index, byte) in rest.bytes().take(digits).enumerate() {
+                        if index < 6 {
+                            value = value * 10 + i64::from(byte - b'0');
+                        }
+                    }
+                    for _ in digits..6 {
+                        value *= 10;
+                    }
+                    micros = value;
+                    rest = &rest[digits..];
+                }
+                Item::Directive(d) => match d {
+                    'Y' => year = take_number(&mut rest, 4)?,
+                    'y' => {
+                        let two = take_number(&mut rest, 2)?;
+                        // POSIX: 69–99 are 1969–1999, 00–68 are 2000–2068.
+                        year = if two >= 69 { 1900 + two } else { 2000 + two };
+                    }
+                    'm' => month = take_number(&mut rest, 2)?,
+                    'd' | 'e' => {
+                        rest = rest.trim_start();
+                        day = take_number(&mut rest, 2)?;
+                    }
+                    'H' | 'I' => hour = take_number(&mut rest, 2)?,
+                    'M' => minute = take_number(&mut rest, 2)?,
+                    'S' => second = take_number(&mut rest, 2)?,
+                    'j' => day_of_year = Some(take_number(&mut rest, 3)?),
+                    'p' => {
+                        let upper = rest.get(..2)?.to_ascii_uppercase();
+                        pm = Some(match upper.as_str() {
+                            "AM" => false,
+                            "PM" => true,
+                            _ => return None,
+                        });
+                        rest = &rest[2..];
+                    }
+                    'b' | 'h' | 'B' => {
+                        let index = MONTHS.iter().position(|name| {
+                            let lower = rest.to_ascii_lowercase();
+                            lower.starts_with(&name.to_ascii_lowercase())
+                                || lower.starts_with(&name[..3].to_ascii_lowercase())
+                        })?;
+                        let name = MONTHS[index];
+                        let full =
+                            rest.to_ascii_lowercase().starts_with(&name.to_ascii_lowercase());
+                        rest = &rest[if full { name.len() } else { 3 }..];
+                        month = i64::try_from(index).ok()? + 1;
+                    }
+                    'a' | 'A' => {
+                        let index = WEEKDAYS.iter().position(|name| {
+                            rest.to_ascii_lowercase().starts_with(&name[..3].to_ascii_lowercase())
+                        })?;
+                        let name = WEEKDAYS[index];
+                        let full =
+                            rest.to_ascii_lowercase().starts_with(&name.to_ascii_lowercase());
+                        rest = &rest[if full { name.len() } else { 3 }..];
+                    }
+                    'Z' => {
+                        let len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
+                        rest = &rest[len..];
+                    }
+                    'z' => {
+                        let sign = match rest.as_bytes().first()? {
+                            b'+' => 1,
+                            b'-' => -1,
+                            b'Z' => {
+                                rest = &rest[1..];
+                                continue;
+                            }
+                            _ => return None,
+                        };
+                        rest = &rest[1..];
+                        let hours = take_number(&mut rest, 2)?;
+                        if let Some(after) = rest.strip_prefix(':') {
+                            rest = after;
+                        }
+                        let minutes = take_number(&mut rest, 2)?;
+                        offset_seconds = sign * (hours * 3600 + minutes * 60);
+                    }
+                    's' => {
+                        let negative = rest.starts_with('-');
+                        if negative {
+                            rest = &rest[1..];
+                        }
+                        let value = take_number(&mut rest, 19)?;
+                        epoch = Some(if negative { -value } else { value });
+                    }
+                    _ => return None,
+                },
+            }
+        }
+        if let Some(seconds) = epoch {
+            return seconds.checked_mul(1_000_000)?.checked_add(micros);
+        }
+        if let Some(pm) = pm {
+            if hour == 12 {
+                hour = 0;
+            }
+            if pm {
+                hour += 12;
+            }
+        }
+        if !(1..=12).contains(&month)
+            || !(1..=31).contains(&day)
+            || hour > 23
+            || minute > 59
+            || second > 60
+        {
+            return None;
+        }
+        let days = match day_of_year {
+            Some(n) => days_from_civil(year, 1, 1) + n - 1,
+            None => days_from_civil(year, month, day),
+        };
+        let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset_seconds;
+        seconds.checked_mul(1_000_000)?.checked_add(micros)
+    }
+}
+
+/// The items of a format with `%T`, `%F`, `%D` and `%R` spelled out.
+fn expand_composites(items: &[Item]) -> Vec<Item> {
+    let literal = |text: &str| Item::Literal(text.to_owned());
+    let mut out = Vec::new();
+    for item in items {
+        match item {
+            Item::Directive('T') => out.extend([
+                Item::Directive('H'),
+                literal(":"),
+                Item::Directive('M'),
+                literal(":"),
+                Item::Directive('S'),
+            ]),
+            Item::Directive('F') => out.extend([
+                Item::Directive('Y'),
+                literal("-"),
+                Item::Directive('m'),
+                literal("-"),
+                Item::Directive('d'),
+            ]),
+            Item::Directive('D') => out.extend([
+                Item::Directive('m'),
+                literal("/"),
+                Item::Directive('d'),
+                literal("/"),
+                Item::Directive('y'),
+            ]),
+            Item::Directive('R') => {
+                out.extend([Item::Directive('H'), literal(":"), Item::Directive('M')]);
+            }
+            other => out.push(other.clone()),
+        }
+    }
+    out
+}
+
+/// Up to `max` digits at the start of `rest`, consumed.
+fn take_number(rest: &mut &str, max: usize) -> Option<i64> {
+    let digits = rest.bytes().take(max).take_while(u8::is_ascii_digit).count();
+    if digits == 0 {
+        return None;
+    }
+    let value = rest[..digits].parse().ok()?;
+    *rest = &rest[digits..];
+    Some(value)
+}
+
 /// Year, month (1-12) and day of `days` since 1970-01-01 in the proleptic Gregorian calendar
 /// (Howard Hinnant's `civil_from_days`).
 fn civil_from_days(days: i64) -> (i64, i64, i64) {
@@ -205,6 +402,22 @@ mod tests {
         assert_eq!(TimeFormat::parse("%Y %Q"), Err("%Q".to_owned()));
         assert_eq!(TimeFormat::parse("%"), Err("%".to_owned()));
         assert_eq!(TimeFormat::splunk_default().text(), "%m/%d/%Y %H:%M:%S");
+    }
+
+    #[test]
+    fn parses_what_it_formats() {
+        let parse = |format: &str, text: &str| TimeFormat::parse(format).unwrap().parse_time(text);
+        assert_eq!(parse("%Y-%m-%dT%H:%M:%S", "2020-02-21T13:14:15"), Some(1_582_290_855_000_000));
+        assert_eq!(parse("%m/%d/%Y %T", "02/21/2020 13:14:15"), Some(1_582_290_855_000_000));
+        assert_eq!(parse("%F %T.%3N", "2020-02-21 13:14:15.250"), Some(1_582_290_855_250_000));
+        assert_eq!(parse("%d %b %Y %I:%M %p", "21 Feb 2020 01:14 PM"), Some(1_582_290_840_000_000));
+        assert_eq!(
+            parse("%Y-%m-%d %H:%M:%S%z", "2020-02-21 14:14:15+01:00"),
+            Some(1_582_290_855_000_000)
+        );
+        assert_eq!(parse("%s", "1582290855"), Some(1_582_290_855_000_000));
+        assert_eq!(parse("%Y-%m-%d", "2020-13-01"), None);
+        assert_eq!(parse("%Y-%m-%d", "garbage"), None);
     }
 
     #[test]

@@ -159,25 +159,27 @@ fn json_string_export_is_unwrapped_and_noted() {
 
 #[test]
 fn strict_mode_turns_a_skip_into_an_error() {
-    let mut reader = EventReader::open(&fixture("events/export_lf.log")).unwrap().strict(true);
+    let input = format!("{}\nnot an event\n{}", good_event("a"), good_event("b"));
+    let mut reader =
+        EventReader::from_reader("input", Cursor::new(input.into_bytes())).unwrap().strict(true);
     let results: Vec<Result<Event, EventError>> = reader.by_ref().collect();
     let error = results.iter().find_map(|result| result.as_ref().err()).unwrap();
-    assert!(
-        error
-            .to_string()
-            .ends_with("export_lf.log:3 (byte 1577): classic key=value text event, not XML"),
-        "{error}"
+    let second_line = good_event("a").len() + 1;
+    assert_eq!(
+        error.to_string(),
+        format!("input:2 (byte {second_line}): text outside any <Event>")
     );
     // The events after the skip are still read.
-    assert_eq!(results.iter().filter(|result| result.is_ok()).count(), 4);
+    assert_eq!(results.iter().filter(|result| result.is_ok()).count(), 2);
 }
 
-/// (path below the shared datasets, events the README states, text events skipped).
+/// (path below the shared datasets, events read (the README's XML events plus its classic
+/// text events), events skipped).
 const SHARED_XML_EXPORTS: &[(&str, u64, u64)] = &[
     (
         "splunk-attack_data/datasets/attack_techniques/T1552.004/certutil_exe_certificate_extraction/certutil_exe_certificate_extraction.raw",
-        40,
-        19,
+        59,
+        0,
     ),
     (
         "splunk-attack_data/datasets/attack_techniques/T1202/atomic_red_team/windows-sysmon.log",
@@ -215,11 +217,10 @@ fn shared_attack_data_exports_yield_the_stated_events() {
     else {
         return;
     };
-    for (path, events, text_events) in SHARED_XML_EXPORTS {
+    for (path, events, skipped) in SHARED_XML_EXPORTS {
         let (_, report) = read_records(&datasets.join(path));
         assert_eq!(report.events_total(), *events, "{path}");
-        assert_eq!(report.skipped_total, *text_events, "{path}");
-        assert!(report.skipped.iter().all(|skip| skip.reason == SkipReason::TextEvent), "{path}");
+        assert_eq!(report.skipped_total, *skipped, "{path}");
         assert_eq!(report.failure, None, "{path}");
     }
 }
@@ -282,9 +283,11 @@ fn shared_datasets_event_counts_per_channel() {
     let (_, report) = read_records(&datasets.join(
         "splunk-attack_data/datasets/attack_techniques/T1552.004/certutil_exe_certificate_extraction/certutil_exe_certificate_extraction.raw",
     ));
-    assert_eq!(report.events_total(), 40);
+    // 20 Sysmon and 20 Security XML events, and the 19 classic PowerShell text events.
+    assert_eq!(report.events_total(), 59);
     assert_eq!(report.events_of("Security", 4688), 20);
     assert_eq!(report.events_of(sysmon, 1), 20);
+    assert_eq!(report.events_of("Microsoft-Windows-PowerShell/Operational", 4104), 19);
     let (_, report) = read_records(
         &datasets
             .join("otrf-security-datasets/psh_lsass_memory_dump_comsvcs_2020-10-18T19500924.json"),
@@ -625,7 +628,7 @@ impl std::io::Read for Trickle {
 
 #[test]
 fn reading_in_tiny_pieces_gives_the_same_events() {
-    for name in FIXTURES {
+    for name in FIXTURES.iter().chain(crate::fields::SOURCE_FIXTURES) {
         let path = fixture(&format!("events/{name}"));
         let whole: Vec<Event> =
             EventReader::open(&path).unwrap().collect::<Result<_, _>>().unwrap();
@@ -650,12 +653,13 @@ fn prefilter_skips_parsing_of_rejected_events() {
         EventReader::open(&path).unwrap().prefilter(move |bytes| finder.find(bytes).is_some());
     let events: Vec<Event> = reader.by_ref().collect::<Result<_, _>>().unwrap();
     let report = reader.into_report();
+    // The classic text event (no record number) names comsvcs.dll too.
     assert_eq!(
         events.iter().map(|event| event.record_id).collect::<Vec<_>>(),
-        [Some(1001), Some(2002)]
+        [Some(1001), None, Some(2002)]
     );
     assert_eq!(report.prefiltered, 2);
-    assert_eq!(report.skipped_total, 1, "the text event is still a skip");
+    assert_eq!(report.skipped_total, 0);
 
     let mut reader =
         EventReader::open(&fixture("events/flat_lines.json")).unwrap().prefilter(|_| false);
@@ -678,19 +682,15 @@ fn events_command_prints_records_and_the_report() {
     assert_eq!(records.len(), 3);
     assert!(records.iter().all(|record| record["node"] == "Processes"));
     let stderr = String::from_utf8(output.stderr).unwrap();
-    assert!(stderr.contains("XmlExport: 4 events, 1 skipped"), "{stderr}");
-    assert!(
-        stderr.contains("export_lf.log:3 (byte 1577): classic key=value text event"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("XmlExport: 5 events, 0 skipped"), "{stderr}");
 
     let strict = std::process::Command::new(env!("CARGO_BIN_EXE_detection"))
         .args(["events", "--strict"])
-        .arg(&path)
+        .arg(fixture("bad/events/unclosed_event.log"))
         .output()
         .unwrap();
     assert_eq!(strict.status.code(), Some(2));
-    // Records before the skipped text event were printed.
+    // Records before the truncated event were printed.
     assert_eq!(String::from_utf8(strict.stdout).unwrap().lines().count(), 1);
 }
 

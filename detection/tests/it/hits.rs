@@ -1,196 +1,121 @@
-//! The hits of every rule on every dataset, locked in `snapshots/hits@<rule>@<dataset>.snap`:
-//! the committed fixtures in `fixtures/datasets/`, the shared real files (when present), and
-//! the real datasets `cargo xtask test` fetched (listed in `DETECTION_GATE_DATASETS`). Each
-//! dataset is read once for all rules, as `detection run` does, both with the prefilter and
-//! reading every event: the rows must agree.
+//! The engine on whole datasets: the rules of the fixture content tree (`fixtures/content/`,
+//! never the workspace's own rules, which are the user's) over its datasets and benign files
+//! and over the shared real datasets (when present), one snapshot per rule and group of
+//! datasets — `hits@<rule>@fixtures` and `hits@<rule>@shared` — with the rows, events and
+//! skips of each file. Each file is read once for all rules, with the shortcuts (prefilter,
+//! two threads) and without: the rows must agree.
 //!
-//! `DETECTION_GATE_SHARD=K/N` keeps a stable K-th of the rule × dataset pairs. A real dataset
-//! whose snapshot has not been recorded yet is held to what Splunk's own test asserted (at
-//! least one row) and named loudly, so the snapshot gets recorded.
+//! The gate's own check of the content (each rule on its own datasets, `snapshots/hits/`) is
+//! `cargo xtask test`; this test checks that the engine reads real data as it did.
 
-// The gate's log: what was skipped and what is still to record must be seen.
+// A skipped group must be seen.
 #![allow(clippy::print_stderr)]
 
 use std::path::{Path, PathBuf};
 
-use detection::content::{self, Detection};
+use detection::content;
 use detection::eval::ResultTable;
 use detection::scan::{ScanOptions, scan_files};
 use detection::spl::Search;
 
-use crate::support::{files_below, repo_root, shared_datasets, with_snapshots};
+use crate::support::{files_below, fixture, shared_datasets, with_snapshots};
 
-/// What a snapshot locks for one rule on one dataset.
+/// What a snapshot locks for one rule on a group of datasets.
 #[derive(serde::Serialize)]
 struct Hits<'a> {
     rule: &'a str,
-    dataset: &'a str,
+    datasets: Vec<DatasetHits>,
+}
+
+#[derive(serde::Serialize)]
+struct DatasetHits {
+    dataset: String,
     /// Events read and input skipped: a reader change that loses events shows here.
     events: u64,
     skipped: u64,
-    rows: &'a ResultTable,
+    rows: ResultTable,
 }
 
-struct Dataset {
-    /// The name in snapshot names.
+struct Rule {
+    stem: String,
     name: String,
-    /// What the snapshot shows as the dataset: a path in the repository or a URL.
-    shown: String,
-    path: PathBuf,
-    /// A fetched upstream dataset (not a fixture, not a shared file).
-    real: bool,
+    search: Search,
 }
 
-#[test]
-fn hits_of_every_rule_on_every_dataset() {
-    let root = repo_root();
-    let rules = compiled_rules(&root);
-    assert!(!rules.is_empty(), "no rules under {}", root.join("detections").display());
-    let (shard, shards) = shard();
-    let mut pairs = 0;
-    for dataset in datasets(&root) {
-        let in_shard: Vec<&(Detection, Search)> = rules
-            .iter()
-            .filter(|(rule, _)| {
-                stable_hash(&format!("{}@{}", rule.slug(), dataset.name)) % shards == shard - 1
-            })
-            .collect();
-        if in_shard.is_empty() {
-            continue;
-        }
-        let searches: Vec<&Search> = in_shard.iter().map(|(_, search)| search).collect();
+/// The fixture content tree's rules, compiled with its macros.
+fn fixture_rules() -> Vec<Rule> {
+    let root = fixture("content");
+    let macros = content::load_macro_table(&root).expect("fixture macros load");
+    let rules: Vec<Rule> = content::discover_rules(&root)
+        .expect("fixture rules are listed")
+        .iter()
+        .map(|path| {
+            let rule = content::load_rule(path).expect("fixture rule loads");
+            let search = Search::compile(&rule.search, &macros, &rule.filter_macro_name())
+                .unwrap_or_else(|err| panic!("{}: {err}", path.display()));
+            let stem = path.file_stem().expect("file name").to_string_lossy().into_owned();
+            Rule { stem, name: rule.name, search }
+        })
+        .collect();
+    assert!(rules.len() >= 2, "the fixture content tree has lost its rules");
+    rules
+}
+
+/// Every rule over every file of `files`, one snapshot per rule named `hits@<rule>@<group>`.
+fn check_group(group: &str, files: &[(String, PathBuf)]) {
+    let rules = fixture_rules();
+    let searches: Vec<&Search> = rules.iter().map(|rule| &rule.search).collect();
+    let mut per_rule: Vec<Vec<DatasetHits>> = rules.iter().map(|_| Vec::new()).collect();
+    for (shown, path) in files {
         let scan = |options: ScanOptions| {
-            scan_files(&searches, std::slice::from_ref(&dataset.path), options)
-                .unwrap_or_else(|err| panic!("{}: {err:#}", dataset.path.display()))
+            scan_files(&searches, std::slice::from_ref(path), options)
+                .unwrap_or_else(|err| panic!("{shown}: {err:#}"))
         };
-        // The product path (prefilter, two threads) must give exactly the rows of reading
-        // every event; the full read's report is the one that counts every event and skip.
         let fast = scan(ScanOptions::default());
         let full =
             scan(ScanOptions { prefilter: false, parallel: false, ..ScanOptions::default() });
-        assert_eq!(fast.tables, full.tables, "{}: the prefilter changed the rows", dataset.shown);
+        assert_eq!(fast.tables, full.tables, "{shown}: the shortcuts changed the rows");
         let report = &full.reports[0].1;
-        for ((rule, _), rows) in in_shard.iter().zip(&full.tables) {
-            pairs += 1;
-            let name = format!("hits@{}@{}", rule.slug(), dataset.name);
-            let hits = Hits {
-                rule: &rule.name,
-                dataset: &dataset.shown,
+        for (hits, rows) in per_rule.iter_mut().zip(full.tables) {
+            hits.push(DatasetHits {
+                dataset: shown.clone(),
                 events: report.events_total(),
                 skipped: report.skipped_total,
                 rows,
-            };
-            if dataset.real && !snapshot_exists(&root, &name) {
-                assert!(
-                    !rows.is_empty(),
-                    "{name}: the rule returns no row on its real dataset, where Splunk's test \
-                     expects at least one"
-                );
-                eprintln!(
-                    "SNAPSHOT TO RECORD: {name} ({} rows): record it with \
-                     `INSTA_UPDATE=new cargo xtask test` (only the gate hands the fetched \
-                     datasets to this test) and review it with `cargo insta review`",
-                    rows.len()
-                );
-                // Asked to record (INSTA_UPDATE=new/always), fall through to the assertion,
-                // which writes the pending snapshot; otherwise the row check above is the test.
-                if std::env::var_os("INSTA_UPDATE").is_none_or(|v| v == "no") {
-                    continue;
-                }
-            }
-            with_snapshots(|| insta::assert_yaml_snapshot!(name, hits));
-        }
-    }
-    eprintln!("hits: {pairs} rule × dataset pairs in shard {shard}/{shards}");
-}
-
-fn compiled_rules(root: &Path) -> Vec<(Detection, Search)> {
-    let macros = content::load_macro_table(root).expect("macros load");
-    content::discover_rules(root)
-        .expect("rules are listed")
-        .iter()
-        .map(|path| {
-            let rule = content::load_rule(&root.join(path)).expect("rule loads");
-            let search = Search::compile(&rule.search, &macros, &rule.filter_macro_name())
-                .unwrap_or_else(|err| panic!("{}: {err}", path.display()));
-            (rule, search)
-        })
-        .collect()
-}
-
-fn datasets(root: &Path) -> Vec<Dataset> {
-    let mut datasets = Vec::new();
-    for path in files_below(&root.join("fixtures/datasets")) {
-        let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
-        if name == "README.md" {
-            continue;
-        }
-        let shown = format!("fixtures/datasets/{name}");
-        datasets.push(Dataset { name: name.to_owned(), shown, path, real: false });
-    }
-    if let Some(shared) = shared_datasets("hits on the shared datasets") {
-        for path in files_below(&shared) {
-            let Ok(relative) = path.strip_prefix(&shared) else { continue };
-            let relative = relative.to_string_lossy().replace('\\', "/");
-            if relative == "README.md" {
-                continue;
-            }
-            let short = relative.replace("datasets/attack_techniques/", "");
-            datasets.push(Dataset {
-                name: format!("shared.{}", short.replace('/', ".")),
-                shown: format!("shared/datasets/{relative}"),
-                path,
-                real: false,
             });
         }
     }
-    datasets.extend(fetched_datasets());
-    datasets
+    for (rule, datasets) in rules.iter().zip(per_rule) {
+        let name = format!("hits@{}@{group}", rule.stem);
+        let hits = Hits { rule: &rule.name, datasets };
+        with_snapshots(|| insta::assert_yaml_snapshot!(name, hits));
+    }
 }
 
-/// The real datasets `cargo xtask test` could fetch; none under plain `cargo test`.
-fn fetched_datasets() -> Vec<Dataset> {
-    #[derive(serde::Deserialize)]
-    struct Entry {
-        name: String,
-        url: String,
-        path: Option<PathBuf>,
-    }
-    let Some(manifest) = std::env::var_os("DETECTION_GATE_DATASETS") else {
-        eprintln!(
-            "hits: DETECTION_GATE_DATASETS is not set: real datasets are left to `cargo xtask test`"
-        );
-        return Vec::new();
-    };
-    let text = std::fs::read_to_string(&manifest).expect("the gate's dataset list is readable");
-    let entries: Vec<Entry> = serde_json::from_str(&text).expect("the gate's dataset list is JSON");
-    entries
+/// Files below `dir` as `(shown name, path)`, the name relative to `base`.
+fn named_files(dir: &Path, base: &Path, prefix: &str) -> Vec<(String, PathBuf)> {
+    files_below(dir)
         .into_iter()
-        .filter_map(|entry| {
-            let path = entry.path?;
-            Some(Dataset { name: entry.name, shown: entry.url, path, real: true })
+        .filter(|path| path.file_name().is_some_and(|name| name != "README.md"))
+        .map(|path| {
+            let relative =
+                path.strip_prefix(base).unwrap_or(&path).to_string_lossy().replace('\\', "/");
+            (format!("{prefix}{relative}"), path)
         })
         .collect()
 }
 
-fn shard() -> (u64, u64) {
-    let Ok(text) = std::env::var("DETECTION_GATE_SHARD") else { return (1, 1) };
-    let parsed = text
-        .split_once('/')
-        .and_then(|(k, n)| Some((k.parse::<u64>().ok()?, n.parse::<u64>().ok()?)));
-    match parsed {
-        Some((k, n)) if k >= 1 && k <= n => (k, n),
-        _ => panic!("DETECTION_GATE_SHARD={text:?}: expected K/N with 1 <= K <= N"),
-    }
+#[test]
+fn fixture_rules_on_the_fixture_datasets() {
+    let root = fixture("content");
+    let mut files = named_files(&root.join("fixtures/datasets"), &root, "");
+    files.extend(named_files(&root.join("fixtures/benign"), &root, ""));
+    assert!(files.len() >= 3, "the fixture content tree has lost its datasets");
+    check_group("fixtures", &files);
 }
 
-/// FNV-1a: the same slice of pairs on every machine and every run, unlike `DefaultHasher`.
-fn stable_hash(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
-fn snapshot_exists(root: &Path, name: &str) -> bool {
-    root.join("snapshots").join(format!("it__hits__{name}.snap")).exists()
+#[test]
+fn fixture_rules_on_the_shared_real_datasets() {
+    let Some(shared) = shared_datasets("hits on the shared datasets") else { return };
+    check_group("shared", &named_files(&shared, &shared, "shared/datasets/"));
 }

@@ -2,8 +2,14 @@
 //! `fixtures/` and, when present, the shared real datasets in `../shared/datasets/`.
 
 mod bad_input;
+mod cli_paths;
+mod combine;
+mod datamodel;
 mod events;
+mod fields;
+mod functions;
 mod hits;
+mod pipeline;
 mod properties;
 mod render;
 mod rules;

@@ -2,7 +2,7 @@
 //! lines on stdout, with what was read and skipped (the read report) on stderr.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use detection::events::{EventReader, ReadReport};
@@ -12,8 +12,9 @@ use crate::note;
 /// Arguments of `detection events`.
 #[derive(clap::Args)]
 pub(crate) struct Args {
-    /// Event files: Splunk XML exports (optionally gzip), EVTX, JSON lines.
-    #[arg(required = true)]
+    /// Event files (Splunk XML exports, optionally gzip; EVTX; JSON lines) or folders, read
+    /// recursively in name order, passing over hidden entries and `.md`, `.yml` files.
+    #[arg(required = true, value_name = "FILE|DIR")]
     files: Vec<PathBuf>,
     /// Fail on the first piece of input that cannot be read as an event.
     #[arg(long)]
@@ -24,9 +25,17 @@ pub(crate) struct Args {
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let mut failed = false;
-    for path in &args.files {
-        let mut reader = EventReader::open(path)?.strict(args.strict);
+    let (files, mut failed) = expand_folders(&args.files, |_| false);
+    for path in &files {
+        let mut reader = match EventReader::open(path) {
+            Ok(reader) => reader.strict(args.strict),
+            Err(err) if !args.strict => {
+                failed = true;
+                log_error(&anyhow::Error::new(err));
+                continue;
+            }
+            Err(err) => return Err(err.into()),
+        };
         let mut error = None;
         for record in reader.processes() {
             match record {
@@ -54,8 +63,65 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(if failed { ExitCode::from(2) } else { ExitCode::SUCCESS })
 }
 
-fn log_error(err: &anyhow::Error) {
+pub(crate) fn log_error(err: &anyhow::Error) {
     note(format_args!("error: {err:#}"));
+}
+
+/// `paths` with every folder replaced by the files below it, recursively and sorted by path,
+/// passing over hidden entries, notes (`.md`) and, unless `take_yaml`, YAML files; a folder
+/// given by name is read even when hidden. Also whether some folder could not be listed
+/// (said on stderr, the rest is still read). Files named directly are kept as given.
+pub(crate) fn expand_folders(
+    paths: &[PathBuf],
+    mut take_yaml: impl FnMut(&Path) -> bool,
+) -> (Vec<PathBuf>, bool) {
+    let mut files = Vec::new();
+    let mut failed = false;
+    for path in paths {
+        if !path.is_dir() {
+            files.push(path.clone());
+            continue;
+        }
+        let mut found = Vec::new();
+        let mut folders = vec![path.clone()];
+        while let Some(folder) = folders.pop() {
+            let entries = match std::fs::read_dir(&folder) {
+                Ok(entries) => entries,
+                Err(err) => {
+                    failed = true;
+                    log_error(&anyhow::Error::new(err).context(format!(
+                        "{}: cannot list the folder, its files are not read",
+                        folder.display()
+                    )));
+                    continue;
+                }
+            };
+            for entry in entries.flatten() {
+                let entry_path = entry.path();
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                if name.starts_with('.') {
+                    continue;
+                }
+                if entry_path.is_dir() {
+                    folders.push(entry_path);
+                } else if !has_extension(&entry_path, &["md"])
+                    && (!has_extension(&entry_path, &["yml", "yaml"]) || take_yaml(&entry_path))
+                {
+                    found.push(entry_path);
+                }
+            }
+        }
+        found.sort();
+        files.extend(found);
+    }
+    (files, failed)
+}
+
+pub(crate) fn has_extension(path: &Path, extensions: &[&str]) -> bool {
+    path.extension()
+        .and_then(|ext| ext.to_str())
+        .is_some_and(|ext| extensions.iter().any(|wanted| ext.eq_ignore_ascii_case(wanted)))
 }
 
 /// What was read from one file, on stderr; names and reasons from the file are escaped.

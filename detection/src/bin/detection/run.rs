@@ -2,23 +2,27 @@
 //! of them, and print the rows Splunk would return. Rows go to stdout; what was read, and
 //! what could not be, goes to stderr.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use detection::content::{self, Detection};
-use detection::scan::{ScanOptions, scan_files};
+use detection::events::{EventError, EventReader};
+use detection::scan::{ScanError, ScanOptions, scan_files};
 use detection::spl::{MacroTable, Search};
+
+use crate::events::{expand_folders, has_extension, log_error};
 
 /// Arguments of `detection run`.
 #[derive(clap::Args)]
 pub(crate) struct Args {
     /// Rule files (`.yml`, `.yaml`) and event files (Splunk XML exports, optionally gzip;
-    /// EVTX; JSON lines), in any order. Every rule runs over all the event files together,
-    /// as over one index.
-    #[arg(required = true, value_name = "RULE.yml|EVENTS")]
+    /// EVTX; JSON lines), or folders of them read recursively in name order, in any order.
+    /// Every rule runs over all the event files together, as over one index. A file found in
+    /// a folder that cannot be read as a rule or as events is reported and passed over.
+    #[arg(required = true, value_name = "RULE.yml|EVENTS|DIR")]
     inputs: Vec<PathBuf>,
     /// The content root whose `macros/` the rules call; default: the folder holding each
     /// rule's `detections/` folder.
@@ -56,16 +60,15 @@ enum Format {
 
 #[allow(clippy::needless_pass_by_value)] // every subcommand takes its `Args` the same way
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let (files, mut failed) = expand_folders(&args.inputs, |_| true);
+    let named: BTreeSet<&PathBuf> = args.inputs.iter().collect();
     let (rule_paths, event_paths): (Vec<PathBuf>, Vec<PathBuf>) =
-        args.inputs.iter().cloned().partition(|path| is_rule_file(path));
+        files.into_iter().partition(|path| has_extension(path, &["yml", "yaml"]));
     if rule_paths.is_empty() {
-        bail!("no rule given: pass at least one rule file (.yml)");
+        bail!("no rule given: pass at least one rule file (.yml) or a folder holding rules");
     }
     if event_paths.is_empty() {
-        bail!("no event file given: pass at least one event file after the rules");
-    }
-    if matches!(args.format, Format::Csv) && rule_paths.len() > 1 {
-        bail!("--format csv takes one rule; use json or table for several");
+        bail!("no event file given: pass at least one event file or folder after the rules");
     }
     if args.csv_raw && !matches!(args.format, Format::Csv) {
         bail!("--csv-raw applies to --format csv only");
@@ -73,32 +76,57 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut tables_by_root: BTreeMap<PathBuf, MacroTable> = BTreeMap::new();
     let mut rules: Vec<(Detection, Search)> = Vec::new();
     for path in &rule_paths {
-        let detection = content::load_rule(path)?;
-        let root = match &args.content {
-            Some(root) => root.clone(),
-            None => content::content_root_of(path).with_context(|| {
-                format!("{}: not below a detections/ folder; pass --content DIR", path.display())
-            })?,
-        };
-        if !tables_by_root.contains_key(&root) {
-            let table = content::load_macro_table(&root)?;
-            tables_by_root.insert(root.clone(), table);
+        match compile_rule(path, args.content.as_deref(), &mut tables_by_root) {
+            Ok(rule) => rules.push(rule),
+            // A rule named on the command line must run; one found in a folder may not be
+            // a rule at all (a dataset's notes), or use what the engine cannot run yet.
+            Err(err) if !named.contains(path) => {
+                failed = true;
+                log_error(&err.context("passed over"));
+            }
+            Err(err) => return Err(err),
         }
-        let macros = &tables_by_root[&root];
-        let search = Search::compile(&detection.search, macros, &detection.filter_macro_name())
-            .with_context(|| format!("{}", path.display()))?;
-        rules.push((detection, search));
     }
+    if rules.is_empty() {
+        bail!("none of the rules found could be run");
+    }
+    if matches!(args.format, Format::Csv) && rules.len() > 1 {
+        bail!("--format csv takes one rule; use json or table for several");
+    }
+    let mut readable = Vec::with_capacity(event_paths.len());
+    for path in event_paths {
+        // Opening detects the format: a file that is no event log is reported here, and the
+        // others are still read as one index.
+        match EventReader::open(&path) {
+            Ok(_) => readable.push(path),
+            Err(err) if !args.strict => {
+                failed = true;
+                log_error(&anyhow::Error::new(err).context("passed over"));
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
+    let mut event_paths = readable;
     let searches: Vec<&Search> = rules.iter().map(|(_, search)| search).collect();
-    let outcome = scan_files(
-        &searches,
-        &event_paths,
-        ScanOptions {
-            strict: args.strict,
-            prefilter: !args.no_prefilter,
-            ..ScanOptions::default()
-        },
-    )?;
+    let options = ScanOptions {
+        strict: args.strict,
+        prefilter: !args.no_prefilter,
+        ..ScanOptions::default()
+    };
+    let outcome = loop {
+        match scan_files(&searches, &event_paths, options) {
+            Ok(outcome) => break outcome,
+            // A file that fails part way is reported, and the rules run again over the
+            // others: rows must never mix in part of a file.
+            Err(ScanError::Events(err)) if !args.strict => {
+                let Some(index) = failed_file(&err, &event_paths) else { return Err(err.into()) };
+                failed = true;
+                log_error(&anyhow::Error::new(err).context("passed over"));
+                event_paths.remove(index);
+            }
+            Err(err) => return Err(err.into()),
+        }
+    };
     for (_, report) in &outcome.reports {
         crate::events::print_report(report);
     }
@@ -122,9 +150,40 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     out.flush()?;
-    Ok(ExitCode::SUCCESS)
+    Ok(if failed { ExitCode::from(2) } else { ExitCode::SUCCESS })
 }
 
-fn is_rule_file(path: &Path) -> bool {
-    path.extension().is_some_and(|ext| ext == "yml" || ext == "yaml")
+/// Which of `paths` a read error is about.
+fn failed_file(err: &EventError, paths: &[PathBuf]) -> Option<usize> {
+    let source = match err {
+        EventError::Open { path, .. } => path.as_str(),
+        EventError::Read { location, .. }
+        | EventError::Evtx { location, .. }
+        | EventError::NotEvents { location, .. } => &location.source,
+        EventError::Skipped(skip) => &skip.location.source,
+    };
+    paths.iter().position(|path| path.display().to_string() == source)
+}
+
+/// Loads a rule and compiles its search with the macros of its content root (or `content`).
+fn compile_rule(
+    path: &Path,
+    content: Option<&Path>,
+    tables_by_root: &mut BTreeMap<PathBuf, MacroTable>,
+) -> anyhow::Result<(Detection, Search)> {
+    let detection = content::load_rule(path)?;
+    let root = match content {
+        Some(root) => root.to_path_buf(),
+        None => content::content_root_of(path).with_context(|| {
+            format!("{}: not below a detections/ folder; pass --content DIR", path.display())
+        })?,
+    };
+    if !tables_by_root.contains_key(&root) {
+        let table = content::load_macro_table(&root)?;
+        tables_by_root.insert(root.clone(), table);
+    }
+    let macros = &tables_by_root[&root];
+    let search = Search::compile(&detection.search, macros, &detection.filter_macro_name())
+        .with_context(|| format!("{}", path.display()))?;
+    Ok((detection, search))
 }

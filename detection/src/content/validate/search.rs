@@ -11,7 +11,7 @@ use crate::cim;
 use crate::content::locate::{ValueMap, locate_value};
 use crate::content::{Detection, Schema};
 use crate::spl::{
-    Blocker, MacroCallError, Search, SplError, SplErrorKind, blank_comments, macro_calls,
+    Blocker, Context, MacroCallError, Search, SplError, SplErrorKind, blank_comments, macro_calls,
 };
 
 /// Macros no content file defines, with their argument counts: the apps a detection runs
@@ -60,8 +60,9 @@ impl<'a> SearchCheck<'a> {
             return Engine::NotChecked;
         }
         let detection = self.detection;
+        let context = Context { macros: &tree.table, lookups: &tree.lookups };
         let engine =
-            match Search::compile(&detection.search, &tree.table, &detection.filter_macro_name()) {
+            match Search::compile_in(&detection.search, context, &detection.filter_macro_name()) {
                 Ok(search) => {
                     check_outputs(report, &search);
                     Engine::Evaluable
@@ -147,7 +148,11 @@ impl<'a> SearchCheck<'a> {
             | SplErrorKind::SearchSize { .. }
             | SplErrorKind::UnknownMacro { .. }
             | SplErrorKind::MacroArity { .. }
-            | SplErrorKind::RenameWildcards { .. } => err.blocker().is_none(),
+            | SplErrorKind::RenameWildcards { .. }
+            // Splunk refuses these too: a tstats field outside its node (field names are
+            // case-sensitive) or a pattern PCRE does not compile.
+            | SplErrorKind::ForeignField { .. }
+            | SplErrorKind::Regex(_) => err.blocker().is_none(),
             // The rule's own text passed the syntax check, so these come from a macro's
             // definition (a defect of that macro) or from the engine reading the text
             // differently (its limit).
@@ -363,7 +368,16 @@ fn engine_limit(kind: &SplErrorKind) -> Blocker {
 /// the commands produce, before any record.
 fn check_outputs(report: &mut Report<'_>, search: &Search) {
     let detection = report.detection;
-    let result = search.start().finish();
+    if let Some(tstats) = search.tstats() {
+        for field in &tstats.foreign_aggregates {
+            report.warning(format!(
+                "tstats aggregates `{field}`, which is no field of node {}: it is always null \
+                 (write `{}.{field}`)",
+                tstats.node, tstats.node
+            ));
+        }
+    }
+    let result = search.start().finish().unwrap_or_default();
     let outputs: BTreeSet<&str> = result.columns().iter().map(String::as_str).collect();
     let mut users_of: Vec<(&str, &str)> = Vec::new();
     for observable in detection.tags.observable.iter().flatten() {

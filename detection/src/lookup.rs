@@ -1,0 +1,450 @@
+//! Lookup tables of a content tree: each `lookups/<name>.yml` definition (its CSV file, match
+//! types, case sensitivity, match counts, or a KV store collection) and the CSV beside it,
+//! read once with the `csv` crate and indexed, so that `| lookup` finds a row by hashing
+//! rather than scanning. Matching follows transforms.conf:
+//!
+//! - "EXACT" is the default; `WILDCARD(field)` makes `*` in that column match any run, and
+//!   `CIDR(field)` makes that column a network an address falls in.
+//! - `case_sensitive_match`: "If set to false, Splunk software performs case insensitive
+//!   matching … Default: true".
+//! - `max_matches`: "Splunk software uses the first `<integer>` entries, in file order.
+//!   Default: 100 matches"; `min_matches` with `default_match` fills in when fewer match.
+//!
+//! A KV store lookup (a `collection`, no CSV) has no rows offline; it is an empty table, and
+//! the caller is told so.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use crate::eval::FieldValue;
+use crate::spl::Pattern;
+
+/// transforms.conf's `max_matches` default for lookups without a time field.
+pub const DEFAULT_MAX_MATCHES: usize = 100;
+
+/// The largest lookup file read, in bytes.
+pub const MAX_LOOKUP_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Why a lookup could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    /// The definition or CSV file could not be read.
+    #[error("{}: cannot read", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The definition is not valid YAML of the lookup schema.
+    #[error("{}: {message}", path.display())]
+    Definition {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The CSV file is malformed.
+    #[error("{}: line {line}: {message}", path.display())]
+    Csv {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: u64,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// A lookup definition as `lookups/<name>.yml` writes it.
+#[derive(Debug, Clone, Deserialize)]
+struct Definition {
+    name: String,
+    #[serde(default)]
+    filename: Option<String>,
+    #[serde(default)]
+    collection: Option<String>,
+    #[serde(default)]
+    match_type: Option<String>,
+    #[serde(default, deserialize_with = "loose_bool")]
+    case_sensitive_match: Option<bool>,
+    #[serde(default, deserialize_with = "loose_number")]
+    min_matches: Option<usize>,
+    #[serde(default, deserialize_with = "loose_number")]
+    max_matches: Option<usize>,
+    #[serde(default, deserialize_with = "loose_string")]
+    default_match: Option<String>,
+}
+
+/// `true`, `'false'`, `1`: `security_content` writes booleans all three ways.
+fn loose_bool<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<bool>, D::Error> {
+    let value = Option::<serde_yaml::Value>::deserialize(deserializer)?;
+    Ok(value.and_then(|value| match value {
+        serde_yaml::Value::Bool(b) => Some(b),
+        serde_yaml::Value::Number(n) => n.as_u64().map(|n| n != 0),
+        serde_yaml::Value::String(s) => match s.to_ascii_lowercase().as_str() {
+            "true" | "t" | "1" | "yes" => Some(true),
+            "false" | "f" | "0" | "no" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }))
+}
+
+fn loose_number<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<usize>, D::Error> {
+    let value = Option::<serde_yaml::Value>::deserialize(deserializer)?;
+    Ok(value.and_then(|value| match value {
+        serde_yaml::Value::Number(n) => n.as_u64().and_then(|n| usize::try_from(n).ok()),
+        serde_yaml::Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }))
+}
+
+fn loose_string<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
+    let value = Option::<serde_yaml::Value>::deserialize(deserializer)?;
+    Ok(value.and_then(|value| match value {
+        serde_yaml::Value::String(s) => Some(s),
+        serde_yaml::Value::Bool(b) => Some(b.to_string()),
+        serde_yaml::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }))
+}
+
+/// How a lookup column matches an event's value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatchType {
+    /// The whole value, equal.
+    Exact,
+    /// `*` in the lookup's value matches any run of characters.
+    Wildcard,
+    /// The lookup's value is a network the event's address falls in.
+    Cidr,
+}
+
+/// A loaded lookup: its settings and rows.
+#[derive(Debug)]
+pub struct Lookup {
+    /// The definition's name.
+    pub name: String,
+    /// The CSV file name, when it has one.
+    pub filename: Option<String>,
+    /// The KV store collection, when it is one (no rows offline).
+    pub collection: Option<String>,
+    /// Column names, in file order.
+    pub columns: Vec<String>,
+    /// Rows, in file order; each as wide as `columns`.
+    pub rows: Vec<Vec<String>>,
+    case_sensitive: bool,
+    min_matches: usize,
+    max_matches: usize,
+    default_match: String,
+    match_types: HashMap<String, MatchType>,
+    /// Exact columns: value (lower-cased unless case-sensitive) to the rows holding it.
+    index: HashMap<String, HashMap<String, Vec<usize>>>,
+}
+
+impl Lookup {
+    /// Builds a lookup from its settings and rows; indexes its exact columns.
+    fn new(definition: Definition, columns: Vec<String>, rows: Vec<Vec<String>>) -> Self {
+        let mut match_types = HashMap::new();
+        for part in definition.match_type.as_deref().unwrap_or_default().split(',') {
+            let part = part.trim();
+            let Some((kind, rest)) = part.split_once('(') else { continue };
+            let field = rest.trim_end_matches(')').trim().to_owned();
+            let kind = match kind.trim().to_ascii_uppercase().as_str() {
+                "WILDCARD" => MatchType::Wildcard,
+                "CIDR" => MatchType::Cidr,
+                _ => MatchType::Exact,
+            };
+            match_types.insert(field, kind);
+        }
+        let mut lookup = Lookup {
+            name: definition.name,
+            filename: definition.filename,
+            collection: definition.collection,
+            columns,
+            rows,
+            case_sensitive: definition.case_sensitive_match.unwrap_or(true),
+            min_matches: definition.min_matches.unwrap_or(0),
+            max_matches: definition.max_matches.unwrap_or(DEFAULT_MAX_MATCHES).clamp(1, 1000),
+            default_match: definition.default_match.unwrap_or_default(),
+            match_types,
+            index: HashMap::new(),
+        };
+        for (column_index, column) in lookup.columns.iter().enumerate() {
+            if lookup.match_type(column) != MatchType::Exact {
+                continue;
+            }
+            let mut by_value: HashMap<String, Vec<usize>> = HashMap::new();
+            for (row_index, row) in lookup.rows.iter().enumerate() {
+                if let Some(value) = row.get(column_index) {
+                    by_value.entry(lookup.key(value)).or_default().push(row_index);
+                }
+            }
+            lookup.index.insert(column.clone(), by_value);
+        }
+        lookup
+    }
+
+    /// How `column` matches.
+    pub fn match_type(&self, column: &str) -> MatchType {
+        self.match_types.get(column).copied().unwrap_or(MatchType::Exact)
+    }
+
+    fn key(&self, value: &str) -> String {
+        if self.case_sensitive { value.to_owned() } else { value.to_lowercase() }
+    }
+
+    fn column_index(&self, column: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c == column)
+    }
+
+    /// Whether the lookup has the column `name`.
+    pub fn has_column(&self, name: &str) -> bool {
+        self.column_index(name).is_some()
+    }
+
+    /// The rows (in file order, at most `max_matches`) whose `inputs` columns match the
+    /// given values; each input may have several values (a multivalue field), any of which
+    /// may match.
+    pub fn matches(&self, inputs: &[(&str, Vec<&str>)]) -> Vec<usize> {
+        let mut candidates: Option<Vec<usize>> = None;
+        for (column, values) in inputs {
+            let Some(column_index) = self.column_index(column) else { return Vec::new() };
+            let rows: Vec<usize> = match self.match_type(column) {
+                MatchType::Exact => {
+                    let mut rows: Vec<usize> = values
+                        .iter()
+                        .filter_map(|v| self.index.get(*column)?.get(&self.key(v)))
+                        .flatten()
+                        .copied()
+                        .collect();
+                    rows.sort_unstable();
+                    rows.dedup();
+                    rows
+                }
+                kind => (0..self.rows.len())
+                    .filter(|&row| {
+                        let Some(cell) = self.rows[row].get(column_index) else { return false };
+                        values.iter().any(|v| self.cell_matches(kind, cell, v))
+                    })
+                    .collect(),
+            };
+            candidates = Some(match candidates {
+                None => rows,
+                Some(previous) => {
+                    previous.into_iter().filter(|r| rows.binary_search(r).is_ok()).collect()
+                }
+            });
+        }
+        let mut rows = candidates.unwrap_or_default();
+        rows.truncate(self.max_matches);
+        rows
+    }
+
+    fn cell_matches(&self, kind: MatchType, cell: &str, value: &str) -> bool {
+        match kind {
+            MatchType::Exact => self.key(cell) == self.key(value),
+            MatchType::Wildcard => {
+                if self.case_sensitive {
+                    crate::spl::FieldGlob::new(cell).matches(value)
+                } else {
+                    Pattern::new(cell).matches(value)
+                }
+            }
+            MatchType::Cidr => crate::eval::cidr_match(cell, value),
+        }
+    }
+
+    /// The values of `column` in `rows`, padded with `default_match` up to `min_matches`
+    /// ("it provides this `default_match` value one or more times until the `min_matches`
+    /// threshold is reached"); `None` when there are none.
+    pub fn output(&self, column: &str, rows: &[usize]) -> Option<FieldValue> {
+        let index = self.column_index(column)?;
+        let mut values: Vec<String> =
+            rows.iter().filter_map(|&r| self.rows.get(r)?.get(index).cloned()).collect();
+        while values.len() < self.min_matches {
+            values.push(self.default_match.clone());
+        }
+        values.retain(|v| !v.is_empty());
+        match values.len() {
+            0 => None,
+            1 => values.pop().map(FieldValue::Single),
+            _ => Some(FieldValue::Multi(values)),
+        }
+    }
+}
+
+/// The lookups of a content tree, by definition name and by CSV file name.
+#[derive(Debug, Default, Clone)]
+pub struct Lookups {
+    by_name: BTreeMap<String, Arc<Lookup>>,
+}
+
+impl Lookups {
+    /// No lookups.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every lookup defined in `<root>/lookups/`: each `*.yml` with its CSV. A tree without
+    /// the folder has none. KV store lookups load as empty tables.
+    pub fn load(root: &Path) -> Result<Self, LookupError> {
+        let dir = root.join("lookups");
+        let mut lookups = Self::new();
+        if !dir.is_dir() {
+            return Ok(lookups);
+        }
+        let read_error = |path: &Path| {
+            let path = path.to_owned();
+            move |source| LookupError::Read { path, source }
+        };
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .map_err(read_error(&dir))?
+            .map(|entry| entry.map(|e| e.path()).map_err(read_error(&dir)))
+            .collect::<Result<_, _>>()?;
+        files.sort();
+        for path in
+            files.iter().filter(|p| p.extension().is_some_and(|e| e == "yml" || e == "yaml"))
+        {
+            let text = std::fs::read_to_string(path).map_err(read_error(path))?;
+            let definition: Definition = serde_yaml::from_str(&text).map_err(|err| {
+                LookupError::Definition { path: path.clone(), message: err.to_string() }
+            })?;
+            let lookup = match &definition.filename {
+                Some(filename) if definition.collection.is_none() => {
+                    let csv = dir.join(filename);
+                    let (columns, rows) = read_csv(&csv)?;
+                    Lookup::new(definition.clone(), columns, rows)
+                }
+                _ => Lookup::new(definition.clone(), Vec::new(), Vec::new()),
+            };
+            lookups.insert(lookup);
+        }
+        Ok(lookups)
+    }
+
+    /// Adds a lookup built from rows (tests, and lookups a caller supplies).
+    pub fn insert_table(
+        &mut self,
+        name: &str,
+        columns: Vec<String>,
+        rows: Vec<Vec<String>>,
+        match_type: Option<&str>,
+        case_sensitive: bool,
+    ) {
+        let definition = Definition {
+            name: name.to_owned(),
+            filename: Some(format!("{name}.csv")),
+            collection: None,
+            match_type: match_type.map(str::to_owned),
+            case_sensitive_match: Some(case_sensitive),
+            min_matches: None,
+            max_matches: None,
+            default_match: None,
+        };
+        self.insert(Lookup::new(definition, columns, rows));
+    }
+
+    /// Makes `lookup` known as `name` too.
+    pub(crate) fn add(&mut self, name: &str, lookup: &Arc<Lookup>) {
+        self.by_name.insert(name.to_owned(), Arc::clone(lookup));
+    }
+
+    fn insert(&mut self, lookup: Lookup) {
+        let lookup = Arc::new(lookup);
+        if let Some(filename) = &lookup.filename {
+            self.by_name.insert(filename.clone(), Arc::clone(&lookup));
+        }
+        self.by_name.insert(lookup.name.clone(), lookup);
+    }
+
+    /// The lookup `name`, a definition name or a CSV file name.
+    pub fn get(&self, name: &str) -> Option<&Arc<Lookup>> {
+        self.by_name.get(name)
+    }
+}
+
+/// A CSV file's header and rows, each row as wide as the header.
+fn read_csv(path: &Path) -> Result<(Vec<String>, Vec<Vec<String>>), LookupError> {
+    let file = std::fs::File::open(path)
+        .map_err(|source| LookupError::Read { path: path.to_owned(), source })?;
+    let size = file.metadata().map_or(0, |m| m.len());
+    if size > MAX_LOOKUP_BYTES {
+        return Err(LookupError::Csv {
+            path: path.to_owned(),
+            line: 1,
+            message: format!("larger than {MAX_LOOKUP_BYTES} bytes"),
+        });
+    }
+    let mut reader =
+        csv::ReaderBuilder::new().flexible(true).from_reader(std::io::BufReader::new(file));
+    let csv_error = |err: csv::Error| LookupError::Csv {
+        path: path.to_owned(),
+        line: err.position().map_or(1, csv::Position::line),
+        message: err.to_string(),
+    };
+    let columns: Vec<String> = reader
+        .headers()
+        .map_err(csv_error)?
+        .iter()
+        .map(|c| c.trim_start_matches('\u{feff}').to_owned())
+        .collect();
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(csv_error)?;
+        let mut row: Vec<String> = record.iter().map(str::to_owned).collect();
+        row.resize(columns.len(), String::new());
+        rows.push(row);
+    }
+    Ok((columns, rows))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lookup(match_type: Option<&str>, case_sensitive: bool) -> Arc<Lookup> {
+        let mut lookups = Lookups::new();
+        lookups.insert_table(
+            "t",
+            vec!["name".into(), "net".into(), "out".into()],
+            vec![
+                vec!["cmd.exe".into(), "10.0.0.0/8".into(), "a".into()],
+                vec!["*.ps1".into(), "192.168.0.0/16".into(), "b".into()],
+                vec!["CMD.EXE".into(), "0.0.0.0/0".into(), "c".into()],
+            ],
+            match_type,
+            case_sensitive,
+        );
+        Arc::clone(lookups.get("t").unwrap())
+    }
+
+    #[test]
+    fn exact_matches_are_case_sensitive_unless_told() {
+        assert_eq!(lookup(None, true).matches(&[("name", vec!["cmd.exe"])]), [0]);
+        assert_eq!(lookup(None, false).matches(&[("name", vec!["cmd.exe"])]), [0, 2]);
+        assert!(lookup(None, true).matches(&[("name", vec!["x.ps1"])]).is_empty());
+    }
+
+    #[test]
+    fn wildcard_and_cidr_columns() {
+        let wild = lookup(Some("WILDCARD(name), CIDR(net)"), true);
+        assert_eq!(wild.matches(&[("name", vec!["run.ps1"])]), [1]);
+        assert_eq!(wild.matches(&[("net", vec!["10.1.2.3"])]), [0, 2]);
+        assert_eq!(wild.matches(&[("name", vec!["run.ps1"]), ("net", vec!["192.168.1.1"])]), [1]);
+        let rows = wild.matches(&[("net", vec!["10.1.2.3"])]);
+        assert_eq!(
+            wild.output("out", &rows),
+            Some(FieldValue::Multi(vec!["a".into(), "c".into()]))
+        );
+    }
+}

@@ -1,0 +1,331 @@
+//! Lookups, subsearches, joins and the commands that bring in structured data or merge rows,
+//! each against the Search Reference (or transforms.conf) sentence it follows.
+
+use detection::lookup::Lookups;
+
+use crate::pipeline::{Fake, cells, run, run_with};
+
+#[track_caller]
+fn check(search: &str, events: &[Fake], expected: &[&str]) {
+    assert_eq!(cells(&run(search, events)), expected, "{search}");
+}
+
+#[track_caller]
+fn check_with(search: &str, events: &[Fake], lookups: &Lookups, expected: &[&str]) {
+    assert_eq!(cells(&run_with(search, events, lookups)), expected, "{search}");
+}
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| (*s).to_owned()).collect()
+}
+
+fn lookups() -> Lookups {
+    let mut lookups = Lookups::new();
+    lookups.insert_table(
+        "tools",
+        strings(&["name", "category", "score"]),
+        vec![
+            strings(&["psexec.exe", "remote", "70"]),
+            strings(&["mimikatz.exe", "credential", "100"]),
+            strings(&["PsExec.exe", "remote-upper", "60"]),
+            strings(&["*.ps1", "script", "10"]),
+        ],
+        None,
+        true,
+    );
+    lookups.insert_table(
+        "wild",
+        strings(&["pattern", "net", "label"]),
+        vec![
+            strings(&["*.ps1", "10.0.0.0/8", "internal script"]),
+            strings(&["*.exe", "0.0.0.0/0", "any program"]),
+        ],
+        Some("WILDCARD(pattern), CIDR(net)"),
+        false,
+    );
+    lookups
+}
+
+fn launches() -> Vec<Fake> {
+    vec![
+        Fake::at(100, &[("process", "psexec.exe"), ("ip", "10.1.1.1"), ("category", "old")]),
+        Fake::at(200, &[("process", "PSEXEC.EXE"), ("ip", "8.8.8.8")]),
+        Fake::at(300, &[("process", "run.PS1"), ("ip", "10.2.2.2")]),
+        Fake::at(400, &[("process", "calc.exe"), ("ip", "192.168.1.1")]),
+    ]
+}
+
+#[test]
+fn lookup_matches_exactly_and_case_sensitively_by_default() {
+    // transforms.conf, case_sensitive_match: "If set to true, Splunk software performs case
+    // sensitive matching for all fields in a lookup table … Default: true"; match_type
+    // "Default: EXACT". OUTPUT: "the output lookup fields overwrite existing fields".
+    check_with(
+        "* | lookup tools name AS process OUTPUT category | table process category",
+        &launches(),
+        &lookups(),
+        &[
+            "process=calc.exe",
+            "process=run.PS1",
+            "process=PSEXEC.EXE",
+            "process=psexec.exe category=remote",
+        ],
+    );
+}
+
+#[test]
+fn outputnew_leaves_rows_that_have_the_field() {
+    // "If the OUTPUTNEW clause is specified, the lookup is not performed for events in which
+    // the output fields already exist."
+    check_with(
+        "* | lookup tools name AS process OUTPUTNEW category | table _time category",
+        &[
+            Fake::at(1, &[("process", "psexec.exe"), ("category", "old")]),
+            Fake::at(2, &[("process", "psexec.exe")]),
+        ],
+        &lookups(),
+        &["_time=2 category=remote", "_time=1 category=old"],
+    );
+}
+
+#[test]
+fn lookup_without_output_writes_every_other_column() {
+    // "if an OUTPUT or OUTPUTNEW clause is not specified, all of the fields in the lookup
+    // table that are not the match fields are used as output fields."
+    // The search matches `PSEXEC.EXE` too, which the case-sensitive lookup does not.
+    check_with(
+        "process=psexec.exe | lookup tools name AS process | table category score",
+        &launches(),
+        &lookups(),
+        &["", "category=remote score=70"],
+    );
+}
+
+#[test]
+fn wildcard_cidr_and_case_insensitive_lookups_match_every_row() {
+    // match_type: "WILDCARD, CIDR, and EXACT"; several matches (up to max_matches, "Default:
+    // 100 matches … in file order") give multivalues.
+    check_with(
+        "* | lookup wild pattern AS process OUTPUT label | table process label",
+        &launches(),
+        &lookups(),
+        &[
+            "process=calc.exe label=any program",
+            "process=run.PS1 label=internal script",
+            "process=PSEXEC.EXE label=any program",
+            "process=psexec.exe label=any program",
+        ],
+    );
+    check_with(
+        "* | lookup wild net AS ip OUTPUT label | table ip label",
+        &launches(),
+        &lookups(),
+        &[
+            "ip=192.168.1.1 label=any program",
+            "ip=10.2.2.2 label=internal script|any program",
+            "ip=8.8.8.8 label=any program",
+            "ip=10.1.1.1 label=internal script|any program",
+        ],
+    );
+}
+
+#[test]
+fn inputlookup_reads_rows_and_filters_them() {
+    // inputlookup WHERE: "Supports a limited set of search query operators … Also supports
+    // wildcard string searches."
+    check_with(
+        "| inputlookup tools where category=remote* | table name",
+        &[],
+        &lookups(),
+        &["name=psexec.exe", "name=PsExec.exe"],
+    );
+}
+
+#[test]
+fn unknown_lookups_are_errors() {
+    let macros = detection::spl::MacroTable::default();
+    let lookups = Lookups::new();
+    let context = detection::spl::Context { macros: &macros, lookups: &lookups };
+    let error = detection::spl::Search::compile_in("* | lookup nowhere a OUTPUT b", context, "f")
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "search: col 5: unknown lookup `nowhere`: no lookups/<name>.yml defines it"
+    );
+}
+
+#[test]
+fn a_subsearch_becomes_the_condition_its_rows_format_to() {
+    // format: "( ( host="mylaptop" AND source="syslog.log" AND sourcetype="syslog" ) OR ( … ) )"
+    // — every row's fields ANDed, rows ORed — and the subsearch runs first.
+    let events = [
+        Fake::at(1, &[("kind", "alert"), ("user", "alice")]),
+        Fake::at(2, &[("kind", "logon"), ("user", "alice")]),
+        Fake::at(3, &[("kind", "logon"), ("user", "bob")]),
+        Fake::at(4, &[("kind", "logon"), ("user", "carol")]),
+    ];
+    check(
+        "kind=logon [search kind=alert | fields user] | table _time user",
+        &events,
+        &["_time=2 user=alice"],
+    );
+    check(
+        "kind=logon NOT [search kind=alert | fields user] | table user",
+        &events,
+        &["user=carol", "user=bob"],
+    );
+}
+
+#[test]
+fn a_subsearch_without_rows_matches_nothing() {
+    // format, emptystr: "The value that the format command outputs instead of the default
+    // empty string NOT( ) if the results generated up to that point are empty"; the example
+    // shows that the outer search then returns no results.
+    let events = [Fake::at(1, &[("kind", "logon"), ("user", "alice")])];
+    check("kind=logon [search kind=alert | fields user] | table user", &events, &[]);
+    check("* | format | table search", &[], &["search=NOT ( )"]);
+}
+
+#[test]
+fn format_and_return_write_search_text() {
+    let events = [
+        Fake::at(1, &[("host", "a"), ("user", "x")]),
+        Fake::at(2, &[("host", "b"), ("user", "y|z")]),
+    ];
+    check(
+        "* | table host user | format | table search",
+        &events,
+        &[
+            "search=( ( host=\"b\" AND ( user=\"y\" OR user=\"z\" ) ) OR ( host=\"a\" AND user=\"x\" ) )",
+        ],
+    );
+    // return: "By default, the return command uses only the first row of results."; "'return
+    // 2 user ip' might output '(user=bob ip=10.1.11.2) OR (user=fred ip=10.2.12.3)'"; `$field`
+    // gives the value only.
+    check("* | return host | table search", &events, &["search=host=\"b\""]);
+    check("* | return 2 host | table search", &events, &["search=(host=\"b\") OR (host=\"a\")"]);
+    check("* | return $host | table search", &events, &["search=\"b\""]);
+    // "If index=A test_errror returns 0 events, the subsearch returns an empty string. The
+    // final result of the full search is all events from index=B."
+    check("* [search nothing=here | return host] | table host", &events, &["host=b", "host=a"]);
+}
+
+#[test]
+fn join_is_inner_by_default_keeps_the_first_match_and_overwrites() {
+    let events = [
+        Fake::at(1, &[("kind", "proc"), ("guid", "g1"), ("name", "cmd.exe")]),
+        Fake::at(2, &[("kind", "proc"), ("guid", "g2"), ("name", "calc.exe")]),
+        Fake::at(3, &[("kind", "net"), ("guid", "g1"), ("dest", "1.1.1.1"), ("name", "net-side")]),
+        Fake::at(4, &[("kind", "net"), ("guid", "g1"), ("dest", "2.2.2.2")]),
+    ];
+    // "The results of an inner join do not include events from the main search that have no
+    // matches in the subsearch." max: "Default: 1"; overwrite: "Default: true".
+    check(
+        "kind=proc | join guid [search kind=net | table guid dest name] | table guid name dest",
+        &events,
+        &["guid=g1 name=cmd.exe dest=2.2.2.2"],
+    );
+    // "max=0, there is no limit"; "The results of a left (or outer) join includes all of the
+    // events in the main search".
+    check(
+        "kind=proc | join type=left max=0 overwrite=false guid [search kind=net | table guid dest name] | table guid name dest",
+        &events,
+        &[
+            "guid=g2 name=calc.exe",
+            "guid=g1 name=cmd.exe dest=2.2.2.2",
+            "guid=g1 name=cmd.exe dest=1.1.1.1",
+        ],
+    );
+}
+
+#[test]
+fn append_and_appendpipe_add_rows() {
+    // append: "Appends the results of a subsearch to the current results."
+    let events = [Fake::at(1, &[("kind", "a")]), Fake::at(2, &[("kind", "b")])];
+    check("kind=a | append [search kind=b] | table kind", &events, &["kind=a", "kind=b"]);
+    // appendpipe: "Appends the result of the subpipeline to the search results. Unlike a
+    // subsearch, the subpipeline is not run first."
+    check(
+        "* | stats count by kind | appendpipe [stats sum(count) as count | eval kind=\"total\"] | table kind count",
+        &events,
+        &["kind=a count=1", "kind=b count=1", "kind=total count=2"],
+    );
+}
+
+#[test]
+fn spath_xmlkv_and_fromjson_extract_structured_fields() {
+    let events = [Fake::at(
+        1,
+        &[
+            ("json", r#"{"user":{"name":"alice","roles":["admin","dev"]}}"#),
+            ("xml", "<Data><Name>Settlers of Catan</Name><Year>1995</Year></Data>"),
+        ],
+    )];
+    // spath: "If you do not specify an output argument, the value for the path argument
+    // becomes the field name"; `{}` takes every array element.
+    check(
+        "* | spath input=json path=user.roles{} output=roles | table roles",
+        &events,
+        &["roles=admin|dev"],
+    );
+    check(
+        "* | spath input=json | table user.name user.roles{}",
+        &events,
+        &["user.name=alice user.roles{}=admin|dev"],
+    );
+    // xmlkv: `<name>Settlers of Catan</name>` gives name="Settlers of Catan".
+    check("* | xmlkv xml | table Name Year", &events, &["Name=Settlers of Catan Year=1995"]);
+    check(
+        "* | fromjson json prefix=j_ | table j_user",
+        &events,
+        &[r#"j_user={"name":"alice","roles":["admin","dev"]}"#],
+    );
+}
+
+#[test]
+fn transaction_groups_events_within_the_span() {
+    // transaction: the result has "the time and date fields of the earliest member", a
+    // `duration` ("the difference between the timestamps for the first and last events")
+    // and an `eventcount`; "The events in the transaction must span less than" maxspan.
+    let events = [
+        Fake::at(0, &[("user", "a"), ("op", "start")]),
+        Fake::at(30, &[("user", "a"), ("op", "step")]),
+        Fake::at(200, &[("user", "a"), ("op", "late")]),
+        Fake::at(10, &[("user", "b"), ("op", "start")]),
+    ];
+    check(
+        "* | transaction user maxspan=1m | table _time user duration eventcount op",
+        &events,
+        &[
+            "_time=200 user=a duration=0 eventcount=1 op=late",
+            "_time=10 user=b duration=0 eventcount=1 op=start",
+            "_time=0 user=a duration=30 eventcount=2 op=start|step",
+        ],
+    );
+    // startswith/endswith: a transaction opens and closes on matching events; others are
+    // dropped (keepevicted defaults to false).
+    check(
+        "* | transaction user startswith=(op=start) endswith=(op=step) | table user eventcount",
+        &events,
+        &["user=a eventcount=2"],
+    );
+}
+
+#[test]
+fn replace_and_addtotals() {
+    // replace: `replace "::ffff:*" with * in src` strips the prefix.
+    let events = [Fake::at(1, &[("src", "::ffff:10.0.0.1"), ("a", "1"), ("b", "2.5"), ("c", "x")])];
+    check("* | replace \"::ffff:*\" with * in src | table src", &events, &["src=10.0.0.1"]);
+    // addtotals: "computes the arithmetic sum of all numeric fields for each event".
+    check("* | fields - _time | addtotals fieldname=Score | table Score", &events, &["Score=3.5"]);
+}
+
+#[test]
+fn makeresults_makes_rows_at_the_search_time() {
+    // makeresults: "generates one result with only the _time field."
+    check(
+        "| makeresults count=2 | eval x=1 | table _time x",
+        &[],
+        &["_time=1700000000 x=1", "_time=1700000000 x=1"],
+    );
+}

@@ -71,49 +71,66 @@ pub(crate) fn log_error(err: &anyhow::Error) {
 /// passing over hidden entries, notes (`.md`) and, unless `take_yaml`, YAML files; a folder
 /// given by name is read even when hidden. Also whether some folder could not be listed
 /// (said on stderr, the rest is still read). Files named directly are kept as given.
+///
+/// Symbolic links are followed, so a dataset folder linked in is read; a link back to a
+/// folder being walked would make the walk endless, so it is reported and not followed, and
+/// a file reached through several links is read once, as a second copy would double its
+/// rows.
 pub(crate) fn expand_folders(
     paths: &[PathBuf],
     mut take_yaml: impl FnMut(&Path) -> bool,
 ) -> (Vec<PathBuf>, bool) {
     let mut files = Vec::new();
     let mut failed = false;
+    let mut seen = std::collections::HashSet::new();
     for path in paths {
         if !path.is_dir() {
             files.push(path.clone());
             continue;
         }
-        let mut found = Vec::new();
-        let mut folders = vec![path.clone()];
-        while let Some(folder) = folders.pop() {
-            let entries = match std::fs::read_dir(&folder) {
-                Ok(entries) => entries,
+        let walk = walkdir::WalkDir::new(path).follow_links(true).sort_by_file_name();
+        // The root is exempt: a hidden folder named on the command line is still read.
+        let walk = walk.into_iter().filter_entry(|entry| {
+            entry.depth() == 0 || !entry.file_name().to_string_lossy().starts_with('.')
+        });
+        for entry in walk {
+            let entry = match entry {
+                Ok(entry) => entry,
                 Err(err) => {
+                    let dangling = err.loop_ancestor().is_none()
+                        && err
+                            .path()
+                            .is_some_and(|p| p.symlink_metadata().is_ok_and(|m| m.is_symlink()));
+                    if let (true, Some(link)) = (dangling, err.path()) {
+                        // A link to nothing: opening it says so, as for a file named directly.
+                        files.push(link.to_owned());
+                        continue;
+                    }
                     failed = true;
-                    log_error(&anyhow::Error::new(err).context(format!(
-                        "{}: cannot list the folder, its files are not read",
-                        folder.display()
-                    )));
+                    let at = err.path().unwrap_or(path).display().to_string();
+                    let message = match err.loop_ancestor() {
+                        Some(ancestor) => format!(
+                            "{at}: symbolic link to {}, a folder it is in: not followed",
+                            ancestor.display()
+                        ),
+                        None => format!("{at}: cannot list the folder, its files are not read"),
+                    };
+                    log_error(&anyhow::Error::new(err).context(message));
                     continue;
                 }
             };
-            for entry in entries.flatten() {
-                let entry_path = entry.path();
-                let name = entry.file_name();
-                let name = name.to_string_lossy();
-                if name.starts_with('.') {
-                    continue;
-                }
-                if entry_path.is_dir() {
-                    folders.push(entry_path);
-                } else if !has_extension(&entry_path, &["md"])
-                    && (!has_extension(&entry_path, &["yml", "yaml"]) || take_yaml(&entry_path))
-                {
-                    found.push(entry_path);
-                }
+            let entry_path = entry.path();
+            if entry.file_type().is_dir()
+                || has_extension(entry_path, &["md"])
+                || (has_extension(entry_path, &["yml", "yaml"]) && !take_yaml(entry_path))
+            {
+                continue;
+            }
+            let real = entry_path.canonicalize().unwrap_or_else(|_| entry_path.to_owned());
+            if seen.insert(real) {
+                files.push(entry.into_path());
             }
         }
-        found.sort();
-        files.extend(found);
     }
     (files, failed)
 }

@@ -384,3 +384,32 @@ fn text_table_escapes_control_characters_and_keeps_a_row_per_value() {
     assert_eq!(text.lines().count(), 2 + commands.len(), "{text}");
     with_snapshots(|| insta::assert_snapshot!("outputs@control_characters", outputs));
 }
+
+#[test]
+fn lookup_definitions_have_the_limits_of_rules() {
+    // Lookup definitions were read whole and parsed without the nesting guard, so `validate`
+    // and `run` spent minutes on a 1 MiB `[[[…]]]` file under `lookups/`.
+    let dir = tempfile::tempdir().unwrap();
+    let lookups = dir.path().join("lookups");
+    std::fs::create_dir_all(&lookups).unwrap();
+    let depth = 300_000;
+    let deep = format!("name: deep\nnesting: {}{}\n", "[".repeat(depth), "]".repeat(depth));
+    std::fs::write(lookups.join("deep.yml"), deep).unwrap();
+    let start = Instant::now();
+    let error = detection::lookup::Lookups::load(dir.path()).unwrap_err().to_string();
+    assert!(error.ends_with("deep.yml: brackets nested deeper than 1000 levels"), "{error}");
+    assert!(start.elapsed() < Duration::from_secs(10), "took {:?}", start.elapsed());
+
+    std::fs::remove_file(lookups.join("deep.yml")).unwrap();
+    let cap = usize::try_from(MAX_CONTENT_FILE_BYTES).unwrap();
+    std::fs::write(lookups.join("big.yml"), format!("name: big\n#{}\n", " ".repeat(cap))).unwrap();
+    let error = detection::lookup::Lookups::load(dir.path()).unwrap_err().to_string();
+    assert!(error.ends_with("big.yml: file larger than 1048576 bytes"), "{error}");
+
+    // A definition's file name is a file in `lookups/`, never a path out of it.
+    std::fs::remove_file(lookups.join("big.yml")).unwrap();
+    std::fs::write(dir.path().join("secret.csv"), "a\nb\n").unwrap();
+    std::fs::write(lookups.join("out.yml"), "name: out\nfilename: ../secret.csv\n").unwrap();
+    let error = detection::lookup::Lookups::load(dir.path()).unwrap_err().to_string();
+    assert!(error.contains("`../secret.csv` is not a file name in lookups/"), "{error}");
+}

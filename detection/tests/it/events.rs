@@ -724,9 +724,14 @@ fn closed_output_pipes_end_the_commands_quietly() {
     let events = ["events".as_ref(), long.as_os_str()];
     // Many files: a read report each on stderr.
     let many: Vec<&std::ffi::OsStr> = std::iter::repeat_n(path.as_os_str(), 300).collect();
-    let rule = repo_root().join("detections/endpoint/dump_lsass_via_comsvcs_dll.yml");
+    let rule = fixture("content/detections/endpoint/dump_lsass_via_comsvcs_dll.yml");
     let run = [&["run".as_ref(), rule.as_os_str()][..], &many].concat();
-    for args in [&events[..], &run] {
+    // `validate` ends with a summary on stderr, `render` reports a rule it cannot read there.
+    let content = fixture("content");
+    let validate = ["validate".as_ref(), content.as_os_str()];
+    let missing = dir.path().join("missing.yml");
+    let render = ["render".as_ref(), rule.as_os_str(), missing.as_os_str()];
+    for args in [&events[..], &run, &validate, &render] {
         for closed in ["stdout", "stderr", "both"] {
             let output = detection_into_closed_pipe(args, closed);
             let shown = String::from_utf8_lossy(if closed == "stdout" {

@@ -1105,7 +1105,7 @@ fn text_without_any_event_says_what_it_was() {
     std::fs::write(&path, csv).unwrap();
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_detection"))
         .arg("run")
-        .arg(repo_root().join("detections/endpoint/dump_lsass_via_comsvcs_dll.yml"))
+        .arg(fixture("content/detections/endpoint/dump_lsass_via_comsvcs_dll.yml"))
         .arg(&path)
         .output()
         .unwrap();

@@ -12,6 +12,10 @@
 //!
 //! A KV store lookup (a `collection`, no CSV) has no rows offline; it is an empty table, and
 //! the caller is told so.
+//!
+//! Definitions are content files: they are read by the rules' loader, with its size cap and
+//! nesting guard. A definition's `filename` is a file in `lookups/`, never a path, and a CSV
+//! is read up to [`MAX_LOOKUP_BYTES`] whatever size the file claims.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};

@@ -641,6 +641,12 @@ pub fn read_content_file(path: &Path) -> Result<String, RuleError> {
         .map_err(|err| error(std::io::Error::new(std::io::ErrorKind::InvalidData, err)))
 }
 
+/// A YAML content file of another kind (a lookup definition) read and parsed with the
+/// limits rules and macros have: the file size cap and the nesting guard.
+pub(crate) fn load_yaml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, RuleError> {
+    parse_yaml(&read_content_file(path)?, path)
+}
+
 /// The `id` of a rule that does not load, when its text is at least a mapping with a string
 /// `id`; parsed with the same nesting limit as the rule.
 pub fn lenient_rule_id(text: &str, path: &Path) -> Option<String> {

@@ -19,6 +19,7 @@
 //! ```
 
 mod classic;
+mod encoding;
 mod evtx;
 mod gzip;
 mod json;
@@ -27,17 +28,20 @@ mod time;
 mod xml;
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::collections::VecDeque;
 use std::fmt;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufReader, Read};
 use std::ops::Range;
 use std::path::Path;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::datamodel::{self, NodeRecord};
 
+pub use encoding::TextEncoding;
 pub use evtx::MAX_IN_MEMORY_EVTX_BYTES;
 pub use gzip::MAX_DECOMPRESSED_BYTES;
 pub use json::MAX_HELD_EVENTS;
@@ -303,8 +307,11 @@ pub enum SkipReason {
     },
     /// The event is not well-formed or lacks a field every event has.
     Malformed(String),
-    /// An EVTX record the parser could not decode.
+    /// An EVTX record the parser could not decode, or one its chunk lists that is missing.
     BadRecord(String),
+    /// Damage to an EVTX file beyond one record: a chunk that fails its checksum or cannot
+    /// be read, a chunk missing or cut off.
+    DamagedEvtx(String),
 }
 
 impl fmt::Display for SkipReason {
@@ -320,6 +327,7 @@ impl fmt::Display for SkipReason {
             }
             SkipReason::Malformed(what) => write!(f, "malformed event: {what}"),
             SkipReason::BadRecord(what) => write!(f, "unreadable EVTX record: {what}"),
+            SkipReason::DamagedEvtx(what) => write!(f, "damaged EVTX file: {what}"),
         }
     }
 }
@@ -354,6 +362,14 @@ pub enum EventError {
         #[source]
         source: io::Error,
     },
+    /// The input is plainly not event text: an archive, a PDF, a legacy `.evt` log.
+    #[error("{location}: not an event file: {what}")]
+    NotEvents {
+        /// The input.
+        location: Location,
+        /// What it is instead, and what to do.
+        what: String,
+    },
     /// The EVTX file header or a chunk could not be read.
     #[error("{location}: unreadable EVTX file")]
     Evtx {
@@ -377,6 +393,8 @@ pub struct ReadReport {
     pub format: Option<InputFormat>,
     /// Whether the input was gzip-compressed.
     pub gzip: bool,
+    /// The encoding the text was decoded from (UTF-16 exports are read as UTF-8).
+    pub encoding: TextEncoding,
     /// Events read: channel, then `EventID`, to how many.
     pub events: BTreeMap<String, BTreeMap<u32, u64>>,
     /// Events passed over unparsed because the prefilter rejected them (not skips: they
@@ -465,6 +483,12 @@ pub struct EventReader {
     inner: Option<Box<dyn FormatReader>>,
     report: ReadReport,
     strict: bool,
+    /// The first line of the input, to say what it was if no event is found in it.
+    preview: String,
+    /// Whether the input starts the way an XML export does (`<`, or a `#` comment line).
+    export_like: bool,
+    /// UTF-16 code units that could not be decoded, counted while reading.
+    replaced: Option<Rc<Cell<u64>>>,
 }
 
 const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
@@ -526,28 +550,62 @@ impl EventReader {
                 MAX_DECOMPRESSED_BYTES,
             );
             let (head, inner) = peek(decoder, name)?;
-            let buffered = BufReader::with_capacity(BUFFER_BYTES, inner);
-            let mut reader = Self::sniffed(name, &head, buffered)?;
+            let mut reader = Self::sniffed(name, &head, inner)?;
             reader.report.gzip = true;
             return Ok(reader);
         }
-        Self::sniffed(name, head, BufReader::with_capacity(BUFFER_BYTES, reader))
+        Self::sniffed(name, head, reader)
     }
 
     fn sniffed(
         name: &Arc<str>,
         head: &[u8],
-        buffered: impl BufRead + 'static,
+        mut reader: impl Read + 'static,
     ) -> Result<Self, EventError> {
         if head.starts_with(EVTX_MAGIC) {
-            let inner = evtx::EvtxReader::from_read(buffered, name)?;
+            let inner = evtx::EvtxReader::from_read(reader, name)?;
             return Ok(Self::with(name, InputFormat::Evtx, false, Box::new(inner)));
         }
-        let text = head.strip_prefix(UTF8_BOM).unwrap_or(head);
+        if let Some(what) = encoding::not_events(head) {
+            return Err(EventError::NotEvents {
+                location: Location::whole(name),
+                what: what.to_owned(),
+            });
+        }
+        let Some((text_encoding, mark)) = encoding::utf16(head) else {
+            return Self::text(name, head, reader);
+        };
+        skip(&mut reader, mark, name)?;
+        let decoder = encoding::Utf16Reader::new(reader, text_encoding);
+        let replaced = decoder.replaced();
+        let (head, utf8) = peek(decoder, name)?;
+        let mut reader = Self::text(name, &head, utf8)?;
+        reader.report.encoding = text_encoding;
+        reader.replaced = Some(replaced);
+        let how = if mark > 0 { "by its byte order mark" } else { "by its zero bytes" };
+        reader.report.notes.push(format!(
+            "the file is {text_encoding} text (told {how}), read as UTF-8: lines and byte \
+             offsets count in the UTF-8 text"
+        ));
+        Ok(reader)
+    }
+
+    /// Text: JSON, an export wrapped in a JSON string, or (anything else) an XML export.
+    fn text(
+        name: &Arc<str>,
+        head: &[u8],
+        mut reader: impl Read + 'static,
+    ) -> Result<Self, EventError> {
+        // A byte order mark is not text: past it, offsets still count from the file's start.
+        let mark = if head.starts_with(UTF8_BOM) { UTF8_BOM.len() } else { 0 };
+        skip(&mut reader, mark, name)?;
+        let buffered = BufReader::with_capacity(BUFFER_BYTES, reader);
+        let text = head.get(mark..).unwrap_or_default();
         let first = text.iter().copied().find(|byte| !byte.is_ascii_whitespace());
-        Ok(match first {
+        let mut reader = match first {
             Some(b'{' | b'[') => {
-                let inner = json::JsonReader::new(buffered, Arc::clone(name));
+                let inner =
+                    json::JsonReader::new(buffered, Arc::clone(name)).starting_at(mark as u64);
                 Self::with(name, InputFormat::Json, false, Box::new(inner))
             }
             Some(b'"') => {
@@ -571,10 +629,19 @@ impl EventReader {
             // Anything else, binary garbage included, is read as an XML export: events are
             // found wherever `<Event` starts and everything else is a located skip.
             _ => {
-                let inner = xml::XmlExportReader::new(buffered, Arc::clone(name));
+                let inner = xml::XmlExportReader::new(buffered, Arc::clone(name))
+                    .starting_at(mark as u64, 1);
                 Self::with(name, InputFormat::XmlExport, false, Box::new(inner))
             }
-        })
+        };
+        let line = text.split(|byte| *byte == b'\n').find(|line| !line.trim_ascii().is_empty());
+        reader.preview = String::from_utf8_lossy(line.unwrap_or_default().trim_ascii())
+            .chars()
+            .take(60)
+            .collect();
+        reader.export_like =
+            matches!(first, Some(b'<' | b'#')) || memchr::memmem::find(text, b"<Event").is_some();
+        Ok(reader)
     }
 
     fn with(name: &str, format: InputFormat, gzip: bool, inner: Box<dyn FormatReader>) -> Self {
@@ -587,6 +654,9 @@ impl EventReader {
                 ..ReadReport::default()
             },
             strict: false,
+            preview: String::new(),
+            export_like: format == InputFormat::XmlExport,
+            replaced: None,
         }
     }
 
@@ -613,6 +683,14 @@ impl EventReader {
             );
         }
         self
+    }
+
+    /// Whether the input is plain bytes of an XML export that starts as exports do: what
+    /// the scan may search in the file itself, without this reader.
+    pub(crate) fn plain_export_bytes(&self) -> bool {
+        self.report.format == Some(InputFormat::XmlExport)
+            && self.report.encoding == TextEncoding::Utf8
+            && self.export_like
     }
 
     /// What was read so far.
@@ -646,6 +724,7 @@ impl Iterator for EventReader {
             match inner.next_step(&mut self.report.notes) {
                 None => {
                     self.inner = None;
+                    self.finish();
                     return None;
                 }
                 Some(Step::Event(event)) => {
@@ -662,11 +741,53 @@ impl Iterator for EventReader {
                 Some(Step::Fatal(err)) => {
                     self.report.failure = Some(crate::error_chain(&err));
                     self.inner = None;
+                    self.finish();
                     return Some(Err(err));
                 }
             }
         }
     }
+}
+
+impl EventReader {
+    /// Notes for the end of the input: decoding that had to guess, and text that held no
+    /// event at all, said for what it is rather than left as "0 events".
+    fn finish(&mut self) {
+        if let Some(replaced) = self.replaced.take().map(|count| count.get()).filter(|n| *n > 0) {
+            self.report.notes.push(format!(
+                "{replaced} UTF-16 code units could not be decoded and were read as U+FFFD"
+            ));
+        }
+        let report = &self.report;
+        let text_only =
+            report.skipped.iter().all(|skip| matches!(skip.reason, SkipReason::StrayText));
+        let xml = matches!(
+            report.format,
+            Some(InputFormat::XmlExport | InputFormat::XmlExportInJsonString)
+        );
+        if xml
+            && report.events_total() == 0
+            && report.prefiltered == 0
+            && report.skipped_total > 0
+            && report.skipped_total == report.skipped.len() as u64
+            && text_only
+        {
+            let note = format!(
+                "no <Event> in this input, so no event was read: it is not an XmlWinEventLog \
+                 export; it begins {:?}",
+                self.preview
+            );
+            self.report.notes.push(note);
+        }
+    }
+}
+
+/// Reads past the first `len` bytes of `reader`.
+fn skip(reader: &mut impl Read, len: usize, name: &Arc<str>) -> Result<(), EventError> {
+    let skipped = io::copy(&mut reader.take(len as u64), &mut io::sink())
+        .map_err(|source| EventError::Read { location: Location::text(name, 1, 0), source })?;
+    debug_assert!(skipped <= len as u64);
+    Ok(())
 }
 
 /// A reader whose first bytes were read for detection and are handed out again.

@@ -15,6 +15,7 @@ pub mod prefilter;
 pub mod render;
 pub mod scan;
 pub mod spl;
+pub mod terminal;
 
 /// An error and its causes on one line (`cannot open x: No such file or directory`), for
 /// reports and findings that are text rather than error values.

@@ -12,6 +12,10 @@
 //!
 //! A KV store lookup (a `collection`, no CSV) has no rows offline; it is an empty table, and
 //! the caller is told so.
+//!
+//! Definitions are content files: they are read by the rules' loader, with its size cap and
+//! nesting guard. A definition's `filename` is a file in `lookups/`, never a path, and a CSV
+//! is read up to [`MAX_LOOKUP_BYTES`] whatever size the file claims.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -40,7 +44,10 @@ pub enum LookupError {
         #[source]
         source: std::io::Error,
     },
-    /// The definition is not valid YAML of the lookup schema.
+    /// The definition file is too large or too deeply nested, or its YAML is not valid.
+    #[error(transparent)]
+    Content(#[from] crate::content::RuleError),
+    /// The definition does not fit the lookup schema.
     #[error("{}: {message}", path.display())]
     Definition {
         /// The file.
@@ -315,12 +322,19 @@ impl Lookups {
         for path in
             files.iter().filter(|p| p.extension().is_some_and(|e| e == "yml" || e == "yaml"))
         {
-            let text = std::fs::read_to_string(path).map_err(read_error(path))?;
-            let definition: Definition = serde_yaml::from_str(&text).map_err(|err| {
-                LookupError::Definition { path: path.clone(), message: err.to_string() }
-            })?;
+            let definition: Definition = crate::content::load_yaml(path)?;
             let lookup = match &definition.filename {
                 Some(filename) if definition.collection.is_none() => {
+                    // Splunk looks the file up in the app's `lookups/` folder; a path would
+                    // read whatever file the definition names.
+                    if !is_plain_file_name(filename) {
+                        return Err(LookupError::Definition {
+                            path: path.clone(),
+                            message: format!(
+                                "filename `{filename}` is not a file name in lookups/"
+                            ),
+                        });
+                    }
                     let csv = dir.join(filename);
                     let (columns, rows) = read_csv(&csv)?;
                     Lookup::new(definition.clone(), columns, rows)
@@ -375,18 +389,25 @@ impl Lookups {
 
 /// A CSV file's header and rows, each row as wide as the header.
 fn read_csv(path: &Path) -> Result<(Vec<String>, Vec<Vec<String>>), LookupError> {
+    read_csv_capped(path, MAX_LOOKUP_BYTES)
+}
+
+/// [`read_csv`] of a file of at most `cap` bytes.
+fn read_csv_capped(path: &Path, cap: u64) -> Result<(Vec<String>, Vec<Vec<String>>), LookupError> {
     let file = std::fs::File::open(path)
         .map_err(|source| LookupError::Read { path: path.to_owned(), source })?;
     let size = file.metadata().map_or(0, |m| m.len());
-    if size > MAX_LOOKUP_BYTES {
+    if size > cap {
         return Err(LookupError::Csv {
             path: path.to_owned(),
             line: 1,
-            message: format!("larger than {MAX_LOOKUP_BYTES} bytes"),
+            message: format!("larger than {cap} bytes"),
         });
     }
+    // The size above is 0 for a device or a pipe: the read itself stops at the cap.
+    let capped = Capped { inner: file, left: cap, cap };
     let mut reader =
-        csv::ReaderBuilder::new().flexible(true).from_reader(std::io::BufReader::new(file));
+        csv::ReaderBuilder::new().flexible(true).from_reader(std::io::BufReader::new(capped));
     let csv_error = |err: csv::Error| LookupError::Csv {
         path: path.to_owned(),
         line: err.position().map_or(1, csv::Position::line),
@@ -406,6 +427,42 @@ fn read_csv(path: &Path) -> Result<(Vec<String>, Vec<Vec<String>>), LookupError>
         rows.push(row);
     }
     Ok((columns, rows))
+}
+
+/// Whether a definition's `filename` names a file directly in `lookups/`.
+fn is_plain_file_name(name: &str) -> bool {
+    let path = Path::new(name);
+    !name.is_empty()
+        && !name.contains(['/', '\\'])
+        && path.components().count() == 1
+        && matches!(path.components().next(), Some(std::path::Component::Normal(_)))
+}
+
+/// A reader that fails once more than `left` bytes were asked of it.
+struct Capped<R> {
+    inner: R,
+    left: u64,
+    cap: u64,
+}
+
+impl<R: std::io::Read> std::io::Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 {
+            // One byte more would be past the cap: a longer file is an error, not a prefix.
+            let mut probe = [0];
+            return match self.inner.read(&mut probe)? {
+                0 => Ok(0),
+                _ => Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("larger than {} bytes", self.cap),
+                )),
+            };
+        }
+        let room = usize::try_from(self.left).unwrap_or(usize::MAX).min(buf.len());
+        let n = self.inner.read(&mut buf[..room])?;
+        self.left -= n as u64;
+        Ok(n)
+    }
 }
 
 #[cfg(test)]
@@ -446,5 +503,19 @@ mod tests {
             wild.output("out", &rows),
             Some(FieldValue::Multi(vec!["a".into(), "c".into()]))
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_lookup_file_with_no_size_stops_at_the_cap() {
+        // A device or pipe reports size 0, so only the read itself can stop it.
+        let error = read_csv_capped(Path::new("/dev/zero"), 4096).unwrap_err().to_string();
+        assert!(error.contains("larger than 4096 bytes"), "{error}");
+        let dir = tempfile::tempdir().unwrap();
+        let exact = dir.path().join("exact.csv");
+        std::fs::write(&exact, "a,b\n1,2\n").unwrap();
+        assert_eq!(read_csv_capped(&exact, 8).unwrap().1, [vec!["1".to_owned(), "2".to_owned()]]);
+        let error = read_csv_capped(&exact, 7).unwrap_err().to_string();
+        assert!(error.contains("larger than 7 bytes"), "{error}");
     }
 }

@@ -242,16 +242,19 @@ fn scan_file(
 ) -> Result<ReadReport, ScanError> {
     let mut reader = EventReader::open(&feed.path)?.strict(options.strict);
     let format = reader.report().format;
+    // The fast paths search the file's own bytes: only for a UTF-8 export that starts like
+    // one (other text, read by the streaming reader, gets each piece classified).
+    let plain = reader.plain_export_bytes();
     if let Some(prefilter) = prefilter
         && !options.strict
+        && plain
         && !feed.any_reads_events
-        && format == Some(InputFormat::XmlExport)
         && !reader.report().gzip
         && !may_hold_classic_records(&feed.path, &reader.report().source)?
     {
         return scan_candidates(feed, options, prefilter, reader.into_report());
     }
-    if format == Some(InputFormat::XmlExport) && !reader.report().gzip && options.parallel {
+    if plain && !reader.report().gzip && options.parallel {
         let source: Arc<str> = Arc::from(reader.report().source.as_str());
         let len = std::fs::metadata(&feed.path).map_or(0, |meta| meta.len());
         if len >= split_at_least(options)

@@ -5,7 +5,9 @@
 //! EVTX files of `../shared/datasets` (read in place). Peers run in the same bench run:
 //! `rg -c -i` and the evtx crate's own JSON output (its Python binding), when installed.
 //! It prints medians, throughput, peak memory and ratios to each group's baseline; it
-//! asserts that the cases of a family give identical rows.
+//! asserts that the cases of a family give identical rows. Two hostile inputs follow, the
+//! rule's literals outside any event, which once made the prefilter's fast path quadratic:
+//! it must stay about as fast as reading every event (`--cases hostile`).
 
 // Sizes and counts shown as floating point lose nothing that matters at these magnitudes.
 #![allow(clippy::cast_precision_loss)]
@@ -185,7 +187,8 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     let wanted = |name: &str| args.cases.is_empty() || args.cases.iter().any(|c| c == name);
     for name in &args.cases {
         ensure!(
-            name == "interleaved" || CASES.iter().any(|(case, ..)| case == name),
+            ["interleaved", "hostile"].contains(&name.as_str())
+                || CASES.iter().any(|(case, ..)| case == name),
             "unknown case {name:?}"
         );
     }
@@ -260,7 +263,104 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
             .context("the interleaved cases printed no times")?;
         report_interleaved(&cases, &interleaved, written);
     }
+    if wanted("hostile") {
+        hostile(&exe, args.runs)?;
+    }
     Ok(())
+}
+
+/// Inputs with the comsvcs rule's literals outside any event: name, file size, what it is,
+/// the matches the rule must find.
+const HOSTILE: &[(&str, u64, &str, u64)] = &[
+    ("gap-text", 16 << 20, "two matching events with 16 MiB of the rule's literals between", 2),
+    ("classic-text", 8 << 20, "classic WinEventLog text events, the literals in every line", 0),
+];
+
+/// Times the comsvcs rule over each hostile input with the prefilter on and off, each run in
+/// its own process, and checks the matches.
+fn hostile(exe: &Path, runs: usize) -> anyhow::Result<()> {
+    println!("\nrule's literals outside events (each case in its own process):");
+    println!(
+        "{:<13} {:>9} {:>12} {:>10} {:>9}  what",
+        "input", "MiB", "prefilter s", "full s", "ratio"
+    );
+    for (name, size, what, matches) in HOSTILE {
+        let file = hostile_file(name, *size)?;
+        let mut seconds = Vec::new();
+        for case in ["hostile", "hostile-full"] {
+            let output = Command::new(exe)
+                .args(["bench", "--case", case, "--runs", &runs.to_string(), "--file"])
+                .arg(&file)
+                .output()
+                .with_context(|| format!("cannot run case {case} on {name}"))?;
+            ensure!(
+                output.status.success(),
+                "case {case} on {name} failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            let measured: Measured = serde_json::from_slice(&output.stdout)
+                .with_context(|| format!("case {case} on {name} printed no result"))?;
+            ensure!(
+                measured.count == *matches,
+                "{case} on {name}: the rule counted {} matches, expected {matches}",
+                measured.count
+            );
+            seconds.push(median(&measured.seconds));
+        }
+        println!(
+            "{name:<13} {:>9.1} {:>12.4} {:>10.4} {:>8.2}x  {what}",
+            mib(*size),
+            seconds[0],
+            seconds[1],
+            seconds[0] / seconds[1]
+        );
+    }
+    Ok(())
+}
+
+/// A hostile input of about `size` bytes, generated into `target/bench/` once.
+fn hostile_file(name: &str, size: u64) -> anyhow::Result<PathBuf> {
+    const LITERALS: &str =
+        "rundll32.exe C:\\Windows\\System32\\comsvcs.dll, MiniDump 756 C:\\Temp\\out.dmp full";
+    const EVENT: &str = "<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'>\
+        <System><Provider Name='Microsoft-Windows-Sysmon'/><EventID>1</EventID>\
+        <TimeCreated SystemTime='2021-03-04T05:06:07.123Z'/><EventRecordID>1</EventRecordID>\
+        <Channel>Microsoft-Windows-Sysmon/Operational</Channel><Computer>ws01</Computer>\
+        </System><EventData><Data Name='Image'>C:\\Windows\\System32\\rundll32.exe</Data>\
+        <Data Name='CommandLine'>rundll32.exe C:\\Windows\\System32\\comsvcs.dll, MiniDump \
+        756 C:\\Temp\\out.dmp full</Data><Data Name='User'>LAB\\alice</Data></EventData>\
+        </Event>\n";
+    let dir = project_root().join("target/bench");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let path = dir.join(format!("{name}-{size}.log"));
+    if path.exists() {
+        return Ok(path);
+    }
+    let temp = tempfile::NamedTempFile::new_in(&dir)?;
+    let mut out = BufWriter::with_capacity(1 << 20, temp.reopen()?);
+    let mut written = 0;
+    if name == "gap-text" {
+        out.write_all(EVENT.as_bytes())?;
+        while written < size {
+            writeln!(out, "{LITERALS}")?;
+            written += LITERALS.len() as u64 + 1;
+        }
+        out.write_all(EVENT.as_bytes())?;
+    } else {
+        let record = format!(
+            "01/14/2021 11:41:39 PM\nLogName=Security\nEventCode=4688\n\
+             ComputerName=ws01 {LITERALS}\nMessage=A new process has been created. {LITERALS}\n\
+             Process Command Line:\t{LITERALS}\n\n"
+        );
+        while written < size {
+            out.write_all(record.as_bytes())?;
+            written += record.len() as u64;
+        }
+    }
+    out.flush()?;
+    drop(out);
+    temp.persist(&path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
 }
 
 /// Timings of a debug build mean nothing: runs this task again from a release build.
@@ -733,7 +833,7 @@ impl Prepared {
     fn new(case: &str) -> anyhow::Result<Self> {
         let search = match case {
             "rule" | "rule-1thread" | "rule-full" | "rule-gzip" | "many" | "many-full"
-            | "evtx-rule" => Some(comsvcs_rule()?),
+            | "evtx-rule" | "hostile" | "hostile-full" => Some(comsvcs_rule()?),
             "no-literal" => Some(compile(NO_LITERAL)?),
             "stats-eval" | "stats-eval-full" => Some(compile(STATS_EVAL)?),
             _ => None,

@@ -36,6 +36,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::bail;
 
+use crate::{note, out};
+
 use self::cache::{Cache, Lookup, STALE_PARTIAL_AGE};
 use self::download::{Downloader, Expected, Options};
 use self::lock::{Lock, Pin, pin_url};
@@ -121,25 +123,31 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     }
     let mode = if args.offline { Mode::Offline } else { Mode::Online };
     let statuses = ensure_all(&root, mode)?;
-    let mut unavailable = 0;
-    for status in &statuses {
-        match &status.state {
-            DatasetState::Ready(path) => {
-                println!("ready        {} -> {}", status.url, path.display());
-            }
-            DatasetState::Unavailable(reason) => {
-                unavailable += 1;
-                println!("unavailable  {}: {reason}", status.url);
-            }
-        }
-    }
-    if statuses.is_empty() {
-        println!("no datasets are locked or named by rules");
-    }
+    let unavailable = print_statuses(&statuses)?;
     if unavailable > 0 && mode == Mode::Online {
         bail!("{unavailable} of {} datasets could not be fetched", statuses.len());
     }
     Ok(())
+}
+
+/// One line per dataset on stdout; how many are unavailable. A closed stdout is the error.
+fn print_statuses(statuses: &[DatasetStatus]) -> std::io::Result<usize> {
+    let mut unavailable = 0;
+    for status in statuses {
+        match &status.state {
+            DatasetState::Ready(path) => {
+                out(format_args!("ready        {} -> {}", status.url, path.display()))?;
+            }
+            DatasetState::Unavailable(reason) => {
+                unavailable += 1;
+                out(format_args!("unavailable  {}: {reason}", status.url))?;
+            }
+        }
+    }
+    if statuses.is_empty() {
+        out(format_args!("no datasets are locked or named by rules"))?;
+    }
+    Ok(unavailable)
 }
 
 /// The cache folder: `$DETECTION_DATASET_CACHE`, or `target/dataset/` under `root`.
@@ -188,7 +196,8 @@ fn ensure_pins(
     if mode == Mode::Online {
         let removed = cache.clean_stale_partials(STALE_PARTIAL_AGE)?;
         if removed > 0 {
-            eprintln!("removed {removed} unfinished download(s) from {}", cache.dir().display());
+            let dir = cache.dir().display();
+            note(format_args!("removed {removed} unfinished download(s) from {dir}"));
         }
     }
     let mut statuses = Vec::with_capacity(pins.len());
@@ -199,18 +208,25 @@ fn ensure_pins(
                 DatasetState::Unavailable(Unavailable::NotInCache)
             }
             Lookup::Rejected(reason) if mode == Mode::Offline => {
-                eprintln!("removed a wrong cached copy: {reason}");
+                note(format_args!("removed a wrong cached copy: {reason}"));
                 DatasetState::Unavailable(Unavailable::NotInCache)
             }
+            Lookup::Blocked(reason) if mode == Mode::Offline => {
+                note(format_args!("cannot use the cache: {reason}"));
+                DatasetState::Unavailable(Unavailable::NotInCache)
+            }
+            Lookup::Blocked(reason) => DatasetState::Unavailable(Unavailable::FetchFailed(
+                format!("cannot fetch: {reason}"),
+            )),
             found => {
                 if let Lookup::Rejected(reason) = found {
-                    eprintln!("removed a wrong cached copy, fetching again: {reason}");
+                    note(format_args!("removed a wrong cached copy, fetching again: {reason}"));
                 }
                 let fetcher = match &mut fetcher {
                     Some(fetcher) => fetcher,
                     None => fetcher.insert(Downloader::new(options.clone())?),
                 };
-                eprintln!("fetching {} ({} bytes)", pin.pinned_url, pin.size);
+                note(format_args!("fetching {} ({} bytes)", pin.pinned_url, pin.size));
                 let expected = Expected { sha256: &pin.sha256, size: pin.size };
                 match fetcher.download(&pin.pinned_url, Some(expected), cache) {
                     Ok(downloaded) => DatasetState::Ready(downloaded.path),
@@ -248,7 +264,7 @@ fn update_lock(
             (None, Some(locked)) => (locked.commit.clone(), locked.pinned_url.clone()),
             (None, None) => bail!("{url} has no pin yet; pass --commit <sha> to pin it"),
         };
-        eprintln!("fetching {pinned_url}");
+        note(format_args!("fetching {pinned_url}"));
         let downloaded = fetcher.download(&pinned_url, None, cache)?;
         let fixture = old.find(&url).and_then(|locked| locked.fixture.clone());
         let pin = Pin {
@@ -264,11 +280,11 @@ fn update_lock(
             Some(_) => "updated",
             None => "added",
         };
-        println!("{verdict:9}  {} sha256 {} {} bytes", pin.url, pin.sha256, pin.size);
+        out(format_args!("{verdict:9}  {} sha256 {} {} bytes", pin.url, pin.sha256, pin.size))?;
         pins.push(pin);
     }
     for dropped in old.datasets.iter().filter(|old| !pins.iter().any(|pin| pin.url == old.url)) {
-        println!("removed    {} (no rule names it)", dropped.url);
+        out(format_args!("removed    {} (no rule names it)", dropped.url))?;
     }
     Lock::new(pins).write(lock_path)
 }

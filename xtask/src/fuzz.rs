@@ -49,8 +49,15 @@ struct Target {
     seeds: Seeds,
 }
 
-const TARGETS: [Target; 6] = [
+const TARGETS: [Target; 7] = [
     Target { name: "xml_export", max_len: 64 * 1024, dict: "xml.dict", seeds: Seeds::Events },
+    // Exports the scan's fast path searches, text between events and all.
+    Target {
+        name: "candidates",
+        max_len: 64 * 1024,
+        dict: "candidates.dict",
+        seeds: Seeds::Events,
+    },
     Target { name: "json_lines", max_len: 64 * 1024, dict: "json.dict", seeds: Seeds::JsonEvents },
     // One EVTX chunk is 64 KiB after a 4 KiB header; two chunks fit.
     Target { name: "evtx", max_len: 4096 + 2 * 65536, dict: "evtx.dict", seeds: Seeds::Evtx },

@@ -1,5 +1,7 @@
 //! Project automation: `cargo xtask <task>`. Nothing depends on this crate; it drives cargo,
-//! the `detection` library and the dataset cache.
+//! the `detection` library and the dataset cache. A closed stdout or stderr (`cargo xtask
+//! fetch --offline | head -1`) ends a task quietly with status 0: write through [`out`] and
+//! [`note`].
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod bench;
@@ -15,6 +17,8 @@ mod review;
 mod run;
 mod test;
 
+use std::fmt;
+use std::io::{self, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -67,11 +71,35 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            note(format_args!("error: {err:#}"));
             ExitCode::FAILURE
         }
     }
+}
+
+/// One line on stdout. A closed stdout comes back as the error, which `main` ends on
+/// quietly.
+pub(crate) fn out(line: fmt::Arguments<'_>) -> io::Result<()> {
+    writeln!(io::stdout().lock(), "{line}")
+}
+
+/// One line on stderr. A closed stderr ends the program quietly (status 0), as a tool in a
+/// pipeline does; any other write error loses the line.
+pub(crate) fn note(line: fmt::Arguments<'_>) {
+    if let Err(err) = writeln!(io::stderr().lock(), "{line}")
+        && err.kind() == io::ErrorKind::BrokenPipe
+    {
+        std::process::exit(0);
+    }
+}
+
+/// Whether `err` comes from writing to a closed pipe.
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause.downcast_ref::<io::Error>().is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// The workspace root, found from this crate's manifest so that tasks work from any directory.

@@ -91,30 +91,25 @@ pub(crate) fn reject(args: &Args) -> anyhow::Result<()> {
 /// Every `*.snap.new` below `root/snapshots/` that `filters` name (all when empty), sorted.
 fn pending_snapshots(root: &Path, filters: &[String]) -> anyhow::Result<Vec<Pending>> {
     let mut found = Vec::new();
-    let mut folders = vec![root.join("snapshots")];
-    while let Some(folder) = folders.pop() {
-        let entries = match std::fs::read_dir(&folder) {
-            Ok(entries) => entries,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(err) => {
-                return Err(err).with_context(|| format!("cannot list {}", folder.display()));
-            }
-        };
-        for entry in entries {
-            let path = entry.with_context(|| format!("cannot list {}", folder.display()))?.path();
-            if path.is_dir() {
-                folders.push(path);
-                continue;
-            }
-            let name =
-                path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            if let Some(old_name) = name
-                .strip_suffix(".new")
-                .filter(|old| Path::new(old).extension().is_some_and(|ext| ext == "snap"))
-                && matches(root, &path.with_file_name(old_name), filters)
-            {
-                found.push(Pending { old: path.with_file_name(old_name), new: path });
-            }
+    let dir = root.join("snapshots");
+    if !dir.is_dir() {
+        return Ok(found);
+    }
+    // Links are not followed: insta writes plain files, and a link to `..` would make the
+    // walk endless.
+    for entry in walkdir::WalkDir::new(&dir) {
+        let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
+        if entry.file_type().is_dir() {
+            continue;
+        }
+        let path = entry.into_path();
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if let Some(old_name) = name
+            .strip_suffix(".new")
+            .filter(|old| Path::new(old).extension().is_some_and(|ext| ext == "snap"))
+            && matches(root, &path.with_file_name(old_name), filters)
+        {
+            found.push(Pending { old: path.with_file_name(old_name), new: path });
         }
     }
     found.sort_by(|a, b| a.new.cmp(&b.new));
@@ -342,5 +337,20 @@ mod tests {
         }
         assert!(!matches(root, snapshot, &["rule_two".to_owned()]));
         assert!(matches(root, snapshot, &[]));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn pending_snapshots_are_found_once_past_a_symbolic_link_loop() {
+        // A link to `..` under snapshots/ made `review`, `accept` and `reject` walk forever.
+        let dir = tempfile::tempdir().expect("temp dir");
+        let hits = dir.path().join("snapshots/hits");
+        std::fs::create_dir_all(&hits).expect("folders");
+        std::fs::write(hits.join("rule_one.snap.new"), "new").expect("file");
+        std::os::unix::fs::symlink("..", hits.join("up")).expect("link");
+        std::os::unix::fs::symlink("..", hits.join("up_again")).expect("link");
+        let found = pending_snapshots(dir.path(), &[]).expect("walk");
+        let found: Vec<&Path> = found.iter().map(|p| p.new.as_path()).collect();
+        assert_eq!(found, [hits.join("rule_one.snap.new")]);
     }
 }

@@ -80,7 +80,7 @@ mod tests {
         let name: Arc<str> = Arc::from("bomb.log.gz");
         let decoder = Limited::new(flate2::read::MultiGzDecoder::new(Cursor::new(bomb)), 64 << 10);
         let (head, decoder) = crate::events::peek(decoder, &name).unwrap();
-        let reader = EventReader::sniffed(&name, &head, io::BufReader::new(decoder)).unwrap();
+        let reader = EventReader::sniffed(&name, &head, decoder).unwrap();
         let errors: Vec<String> = reader
             .filter_map(Result::err)
             .map(|error| match &error {

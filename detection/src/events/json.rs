@@ -105,6 +105,14 @@ impl<R: BufRead> JsonReader<R> {
         }
     }
 
+    /// Counts byte offsets from `offset`: for input whose first bytes (a byte order mark)
+    /// were read past.
+    pub(crate) fn starting_at(mut self, offset: u64) -> Self {
+        self.offset = offset;
+        self.object_start = (1, offset);
+        self
+    }
+
     /// Reads one line into `line_buf`, at most [`MAX_EVENT_BYTES`] of it; `Ok(None)` at the
     /// end, `Ok(Some(true))` when the line was longer and its rest was discarded.
     fn read_line(&mut self) -> std::io::Result<Option<bool>> {

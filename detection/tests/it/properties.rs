@@ -359,10 +359,62 @@ fn a_long_or_list_gives_the_rows_of_its_terms_tried_one_by_one() {
         .iter()
         .map(|text| Search::compile(text, &MacroTable::default(), "none_filter").unwrap())
         .collect();
-    let paths = [export.path().to_path_buf(), fixture("datasets/T1003.001-windows-sysmon.log")];
+    let paths =
+        [export.path().to_path_buf(), fixture("content/fixtures/datasets/T1003.001-stand-in.log")];
     let outcome = scan_files(&[&searches[0], &searches[1]], &paths, ScanOptions::default())
         .unwrap_or_else(|error| panic!("{error}"));
     let [sets, one_by_one] = &outcome.tables[..] else { panic!("two tables") };
     assert!(sets.len() >= 5, "too few groups to compare: {}", sets.len());
     assert_eq!(sets, one_by_one);
+}
+
+/// A piece of an export: events the comsvcs rule matches or not, and the text between
+/// events that once made the fast path slow, with and without the rule's literals.
+fn export_piece() -> impl Strategy<Value = String> {
+    const LITERALS: &str = r"rundll32.exe C:\Windows\System32\comsvcs.dll, MiniDump 756 x full";
+    let event = |command: &str, id: u32| {
+        format!(
+            "<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><System>\
+             <Provider Name='Microsoft-Windows-Sysmon'/><EventID>1</EventID>\
+             <TimeCreated SystemTime='2021-03-04T05:06:07.123Z'/><EventRecordID>{id}</EventRecordID>\
+             <Channel>Microsoft-Windows-Sysmon/Operational</Channel><Computer>ws01</Computer>\
+             </System><EventData><Data Name='Image'>C:\\Windows\\System32\\rundll32.exe</Data>\
+             <Data Name='CommandLine'>{command}</Data><Data Name='User'>LAB\\u{id}</Data>\
+             </EventData></Event>"
+        )
+    };
+    prop_oneof![
+        (0..5u32).prop_map(move |id| event(LITERALS, id)),
+        (0..5u32).prop_map(move |id| event("rundll32.exe shell32.dll,Control_RunDLL", id)),
+        (1..200usize).prop_map(|lines| format!("{LITERALS}\n").repeat(lines)),
+        Just(format!("01/14/2021 11:41:39 PM\nLogName=Security\nMessage={LITERALS}\n\n")),
+        Just(format!("</Event> {LITERALS} </Event>\n")),
+        Just(format!("<Event><System>{LITERALS}")),
+        Just(format!("<EventData>{LITERALS}</EventData>")),
+        Just("\n".to_owned()),
+        "[a-zA-Z<>/ =\n]{0,40}",
+    ]
+}
+
+proptest! {
+    #![proptest_config(config(256))]
+
+    #[test]
+    fn text_between_events_never_changes_the_prefilter_rows(
+        pieces in proptest::collection::vec(export_piece(), 1..12),
+        read_block in 1..200usize,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("export.log");
+        std::fs::write(&path, pieces.concat()).unwrap();
+        let paths = [path];
+        let rows = |options: ScanOptions| {
+            scan_files(&[comsvcs_search()], &paths, options).unwrap().tables
+        };
+        let full = rows(ScanOptions { prefilter: false, parallel: false, ..ScanOptions::default() });
+        for split_at_least in [0, 1] {
+            let fast = rows(ScanOptions { read_block, split_at_least, ..ScanOptions::default() });
+            prop_assert_eq!(&fast, &full, "read {} bytes at a time, split {}", read_block, split_at_least);
+        }
+    }
 }

@@ -32,11 +32,18 @@ pub(crate) enum Lookup {
     Missing,
     /// A file was there but its size or sha256 was wrong; it has been removed.
     Rejected(String),
+    /// Something that is not a file (a folder with things in it) holds the entry's name; it
+    /// is left alone and the dataset cannot be cached until it is moved.
+    Blocked(String),
 }
 
 impl Cache {
     /// Opens (creating if needed) the cache folder.
     pub(crate) fn open(dir: &Path) -> anyhow::Result<Self> {
+        // `create_dir_all` would only say "File exists".
+        if std::fs::metadata(dir).is_ok_and(|meta| !meta.is_dir()) {
+            anyhow::bail!("dataset cache {} is not a directory", dir.display());
+        }
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create dataset cache {}", dir.display()))?;
         Ok(Self { dir: dir.to_path_buf() })
@@ -54,6 +61,22 @@ impl Cache {
     /// Re-verifies the cached copy of `pin`, removing it when it is wrong.
     pub(crate) fn lookup(&self, pin: &Pin) -> anyhow::Result<Lookup> {
         let path = self.entry_path(&pin.sha256);
+        if let Ok(meta) = std::fs::metadata(&path)
+            && !meta.is_file()
+        {
+            // Not something this cache wrote. An empty folder can go; anything else may be
+            // someone's, and stays.
+            if meta.is_dir() && std::fs::remove_dir(&path).is_ok() {
+                return Ok(Lookup::Rejected(format!(
+                    "{} was an empty folder, not a dataset file",
+                    path.display()
+                )));
+            }
+            return Ok(Lookup::Blocked(format!(
+                "{} is a folder, not a dataset file; move it away to cache the dataset",
+                path.display()
+            )));
+        }
         let file = match File::open(&path) {
             Ok(file) => file,
             Err(err) if err.kind() == ErrorKind::NotFound => return Ok(Lookup::Missing),
@@ -102,7 +125,8 @@ impl Cache {
         let mut removed = 0;
         for entry in entries {
             let entry = entry.with_context(|| format!("cannot list {}", self.dir.display()))?;
-            if !entry.file_name().to_string_lossy().starts_with(PARTIAL_PREFIX) {
+            let is_file = entry.file_type().is_ok_and(|kind| kind.is_file());
+            if !is_file || !entry.file_name().to_string_lossy().starts_with(PARTIAL_PREFIX) {
                 continue;
             }
             let modified = entry.metadata().and_then(|meta| meta.modified());

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::io::{ErrorKind, Read as _, Write as _};
 use std::net::{IpAddr, ToSocketAddrs as _};
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -33,6 +33,13 @@ pub(crate) struct Options {
     /// Accept `http://` to loopback addresses, for tests against a local server only.
     pub(crate) allow_loopback_http: bool,
     pub(crate) progress: bool,
+    /// The slowest average a download may keep: with `deadline_slack`, this sets each
+    /// download's deadline from its size, so that a server trickling a byte just inside every
+    /// read timeout cannot hold it for hours.
+    pub(crate) min_bytes_per_second: u64,
+    /// Time every download gets on top of its size at the minimum rate (connecting, TLS,
+    /// the first byte).
+    pub(crate) deadline_slack: Duration,
 }
 
 impl Options {
@@ -46,7 +53,16 @@ impl Options {
             allow_loopback_http: false,
             progress: std::io::IsTerminal::is_terminal(&std::io::stderr())
                 && std::env::var_os("CI").is_none(),
+            // 14 MB (the largest dataset today) then gets eight minutes.
+            min_bytes_per_second: 32 * 1024,
+            deadline_slack: Duration::from_mins(1),
         }
+    }
+
+    /// How long a download of `size` bytes may take in all, at most a day.
+    pub(crate) fn deadline(&self, size: u64) -> Duration {
+        let at_min_rate = Duration::from_secs(size / self.min_bytes_per_second.max(1));
+        (self.deadline_slack + at_min_rate).min(Duration::from_hours(24))
     }
 }
 
@@ -152,10 +168,10 @@ impl Downloader {
             match self.attempt(&parsed, expected, cache) {
                 Ok(downloaded) => return Ok(downloaded),
                 Err(failure) if failure.retry && attempt < attempts => {
-                    eprintln!(
+                    crate::note(format_args!(
                         "  try {attempt} of {attempts} failed: {:#}; retrying in {delay:?}",
                         failure.error
-                    );
+                    ));
                     std::thread::sleep(delay);
                     delay = (delay * 2).min(self.options.max_backoff);
                     attempt += 1;
@@ -201,6 +217,7 @@ impl Downloader {
         expected: Option<Expected<'_>>,
         cache: &Cache,
     ) -> Result<Downloaded, AttemptError> {
+        let started = Instant::now();
         let mut response = self.client.get(url.clone()).send().map_err(|err| {
             let retry = !(err.is_redirect() || err.is_builder());
             let unreachable = err.is_connect();
@@ -210,31 +227,8 @@ impl Downloader {
                 error: anyhow::Error::new(err).context("request failed"),
             }
         })?;
-        let status = response.status();
-        if status == StatusCode::NOT_FOUND {
-            return Err(AttemptError::fatal(anyhow!(
-                "not found (HTTP 404) at {}: the pinned commit or path does not exist upstream",
-                response.url()
-            )));
-        }
-        if status.is_server_error()
-            || status == StatusCode::REQUEST_TIMEOUT
-            || status == StatusCode::TOO_MANY_REQUESTS
-        {
-            return Err(AttemptError::retry(anyhow!("server answered HTTP {status}")));
-        }
-        if !status.is_success() {
-            return Err(AttemptError::fatal(anyhow!("server answered HTTP {status}")));
-        }
-        let limit = expected.map_or(MAX_UNPINNED_SIZE, |expected| expected.size);
-        if let Some(announced) = response.content_length()
-            && (announced > limit || expected.is_some_and(|expected| announced != expected.size))
-        {
-            return Err(AttemptError::fatal(anyhow!(
-                "server announces {announced} bytes, expected {}",
-                expected.map_or_else(|| format!("at most {limit}"), |e| e.size.to_string())
-            )));
-        }
+        let limit = check_head(&response, expected)?;
+        let allowed = self.options.deadline(response.content_length().unwrap_or(limit).min(limit));
 
         let mut partial = cache.partial_file().map_err(AttemptError::fatal)?;
         let progress = self.progress_bar(url, expected.map(|expected| expected.size));
@@ -242,12 +236,33 @@ impl Downloader {
         let mut buf = vec![0; 64 * 1024];
         let mut size = 0u64;
         // One byte past the limit is enough to know the body is too large.
-        let mut body = (&mut response).take(limit + 1);
+        let mut body = (&mut response).take(limit.saturating_add(1));
         loop {
+            // A read waits at most the read timeout; the deadline is checked between reads.
+            if started.elapsed() > allowed {
+                progress.abandon();
+                return Err(AttemptError::fatal(anyhow!(
+                    "too slow: {size} bytes in {:.1} s, where {} bytes must arrive within {:.1} s \
+                     (at least {} bytes/s after {} s)",
+                    started.elapsed().as_secs_f64(),
+                    expected.map_or(limit, |expected| expected.size),
+                    allowed.as_secs_f64(),
+                    self.options.min_bytes_per_second,
+                    self.options.deadline_slack.as_secs()
+                )));
+            }
             let n = match body.read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(err) if err.kind() == ErrorKind::Interrupted => continue,
+                Err(err) if is_decoding_failure(&err) => {
+                    progress.abandon();
+                    // The same bytes would come again: no use retrying.
+                    return Err(AttemptError::fatal(anyhow::Error::new(err).context(format!(
+                        "the server announced `Content-Encoding: gzip` but the body does not \
+                         decompress (after {size} bytes)"
+                    ))));
+                }
                 Err(err) => {
                     progress.abandon();
                     return Err(AttemptError::retry(
@@ -300,6 +315,59 @@ impl Downloader {
         bar.set_message(name.to_owned());
         bar
     }
+}
+
+/// The response's status and announced size checked against what is expected: the most
+/// bytes the body may have.
+fn check_head(
+    response: &reqwest::blocking::Response,
+    expected: Option<Expected<'_>>,
+) -> Result<u64, AttemptError> {
+    let status = response.status();
+    if status == StatusCode::NOT_FOUND {
+        return Err(AttemptError::fatal(anyhow!(
+            "not found (HTTP 404) at {}: the pinned commit or path does not exist upstream",
+            response.url()
+        )));
+    }
+    if status.is_server_error()
+        || status == StatusCode::REQUEST_TIMEOUT
+        || status == StatusCode::TOO_MANY_REQUESTS
+    {
+        return Err(AttemptError::retry(anyhow!("server answered HTTP {status}")));
+    }
+    if !status.is_success() {
+        return Err(AttemptError::fatal(anyhow!("server answered HTTP {status}")));
+    }
+    let limit = expected.map_or(MAX_UNPINNED_SIZE, |expected| expected.size);
+    if let Some(announced) = response.content_length()
+        && (announced > limit || expected.is_some_and(|expected| announced != expected.size))
+    {
+        return Err(AttemptError::fatal(anyhow!(
+            "server announces {announced} bytes, expected {}",
+            expected.map_or_else(|| format!("at most {limit}"), |e| e.size.to_string())
+        )));
+    }
+    Ok(limit)
+}
+
+/// Whether a body read failed because the body does not decode (a server that says
+/// `Content-Encoding: gzip` and sends something else), not because the connection broke.
+/// The cause sits inside the io error, which `source()` alone would skip.
+fn is_decoding_failure(err: &std::io::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> =
+        err.get_ref().map(|inner| inner as &(dyn std::error::Error + 'static));
+    while let Some(error) = cause {
+        if error.downcast_ref::<reqwest::Error>().is_some_and(reqwest::Error::is_decode)
+            || error
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == ErrorKind::InvalidData)
+        {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
 }
 
 /// Production takes https only; tests may add plain http to a loopback address.

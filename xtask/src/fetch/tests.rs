@@ -23,6 +23,13 @@ enum Reply {
     Ok(Vec<u8>),
     /// 200 with `Content-Encoding: gzip` and this content compressed.
     Gzip(Vec<u8>),
+    /// 200 with `Content-Encoding: gzip` and this content as it is: not gzip at all.
+    FalseGzip(Vec<u8>),
+    /// Announces all of `body`, then sends it a byte at a time, `pause` apart.
+    Drip {
+        body: Vec<u8>,
+        pause: Duration,
+    },
     Status(u16),
     /// Announces `announced` bytes, sends `body`, then closes.
     CutShort {
@@ -115,6 +122,20 @@ fn answer(stream: TcpStream, reply: Reply, base: &str, heads: &Mutex<Vec<String>
             let body = encoder.finish().expect("gzip into memory");
             response("200 OK", "Content-Encoding: gzip\r\n", Some(body.len()), &body)
         }
+        Reply::FalseGzip(body) => {
+            response("200 OK", "Content-Encoding: gzip\r\n", Some(body.len()), &body)
+        }
+        Reply::Drip { body, pause } => {
+            let head = response("200 OK", "", Some(body.len()), b"");
+            let _ = stream.write_all(&head);
+            for byte in &body {
+                std::thread::sleep(pause);
+                if stream.write_all(&[*byte]).and_then(|()| stream.flush()).is_err() {
+                    return;
+                }
+            }
+            Vec::new()
+        }
         Reply::Status(code) => response(&format!("{code} Scripted"), "", Some(0), b""),
         Reply::CutShort { announced, body } => response("200 OK", "", Some(announced), &body),
         Reply::Unframed(body) => response("200 OK", "", None, &body),
@@ -149,6 +170,8 @@ fn options() -> Options {
         max_backoff: Duration::from_millis(40),
         allow_loopback_http: true,
         progress: false,
+        min_bytes_per_second: 1 << 20,
+        deadline_slack: Duration::from_secs(10),
     }
 }
 
@@ -685,4 +708,105 @@ fn lock_rejects_entries_that_could_escape_the_cache_or_drift() {
 #[test]
 fn progress_template_is_valid() {
     indicatif::ProgressStyle::with_template(PROGRESS_TEMPLATE).expect("valid template");
+}
+
+#[test]
+fn body_that_is_not_the_gzip_it_claims_is_named_and_not_retried() {
+    // A bogus `Content-Encoding: gzip` said "connection lost" and was retried.
+    let body = content();
+    let server = Server::start(vec![Reply::FalseGzip(body.clone())]);
+    let (_dir, cache) = temp_cache();
+    let pin = pin(&server.url("/data.log"), &body);
+    let err = fetch(&pin, &cache, &options()).expect_err("not gzip");
+    assert_contains(&err, "Content-Encoding: gzip");
+    assert!(!err.contains("connection lost"), "{err}");
+    assert_eq!(server.requests(), 1, "{err}");
+}
+
+#[test]
+fn server_trickling_inside_every_read_timeout_meets_the_deadline() {
+    // A 40-byte pin at a byte per 200 ms with a 2 s read timeout took the whole 8 s, and at
+    // a byte a second it took 39 s: no read ever timed out.
+    let body = b"<Event>a trickle of forty bytes</Event>\n".to_vec();
+    assert_eq!(body.len(), 40);
+    let server =
+        Server::start(vec![Reply::Drip { body: body.clone(), pause: Duration::from_millis(200) }]);
+    let (_dir, cache) = temp_cache();
+    let pin = pin(&server.url("/data.log"), &body);
+    let options = Options {
+        min_bytes_per_second: 100,
+        deadline_slack: Duration::from_millis(500),
+        ..options()
+    };
+    assert_eq!(options.deadline(40), Duration::from_millis(500));
+    let started = Instant::now();
+    let err = fetch(&pin, &cache, &options).expect_err("too slow");
+    assert_contains(&err, "too slow");
+    assert_contains(&err, "40 bytes must arrive within 0.5 s");
+    assert!(started.elapsed() < Duration::from_secs(4), "took {:?}", started.elapsed());
+    assert_eq!(server.requests(), 1, "a download too slow is not retried");
+    assert!(cache_files(cache.dir()).is_empty());
+}
+
+#[test]
+fn deadline_grows_with_the_pinned_size_and_stays_bounded() {
+    let options =
+        Options { min_bytes_per_second: 1000, deadline_slack: Duration::from_secs(5), ..options() };
+    assert_eq!(options.deadline(0), Duration::from_secs(5));
+    assert_eq!(options.deadline(60_000), Duration::from_secs(65));
+    assert_eq!(options.deadline(u64::MAX), Duration::from_hours(24));
+    let production = Options::production();
+    assert_eq!(production.deadline(14_235_927), Duration::from_secs(60 + 434));
+}
+
+#[test]
+fn pinned_size_of_u64_max_is_a_failed_fetch_not_an_overflow() {
+    // `limit + 1` overflowed (a panic in a debug build).
+    let body = content();
+    let server = Server::start(vec![Reply::Unframed(body.clone())]);
+    let (_dir, cache) = temp_cache();
+    let pin = Pin { size: u64::MAX, ..pin(&server.url("/data.log"), &body) };
+    let err = fetch(&pin, &cache, &options()).expect_err("cut short");
+    assert_contains(&err, &format!("body cut short: got {} of {} bytes", body.len(), u64::MAX));
+}
+
+#[test]
+fn folder_where_a_cache_entry_belongs_falls_back_or_is_replaced() {
+    // `fetch --offline` failed with "Is a directory".
+    let (_dir, cache) = temp_cache();
+    let full = pin("https://example.test/full.log", b"full");
+    let empty = pin("https://example.test/empty.log", b"empty");
+    std::fs::create_dir(cache.entry_path(&full.sha256)).expect("folder");
+    std::fs::write(cache.entry_path(&full.sha256).join("keep.txt"), b"not ours").expect("file");
+    std::fs::create_dir(cache.entry_path(&empty.sha256)).expect("folder");
+    let statuses = ensure_pins(&[full.clone(), empty.clone()], &cache, Mode::Offline, &options())
+        .expect("offline");
+    assert!(matches!(statuses[0].state, DatasetState::Unavailable(Unavailable::NotInCache)));
+    assert!(matches!(statuses[1].state, DatasetState::Unavailable(Unavailable::NotInCache)));
+    // The empty folder was ours to replace; the other is left as it was.
+    assert!(!cache.entry_path(&empty.sha256).exists());
+    assert!(cache.entry_path(&full.sha256).join("keep.txt").exists());
+    // Online, the blocked entry is not downloaded over: it says why and falls back.
+    let server = Server::start(vec![Reply::Ok(b"full".to_vec())]);
+    let online = Pin { pinned_url: server.url("/full.log"), ..full };
+    let err = fetch(&online, &cache, &options()).expect_err("blocked");
+    assert_contains(&err, "is a folder, not a dataset file");
+    assert_eq!(server.requests(), 0);
+}
+
+#[test]
+fn cache_path_that_is_a_file_says_so() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("cache");
+    std::fs::write(&path, b"a file").expect("file");
+    let err = Cache::open(&path).err().expect("not a folder");
+    assert_contains(&format!("{err:#}"), "is not a directory");
+    assert!(!format!("{err:#}").contains("File exists"), "{err:#}");
+}
+
+#[test]
+fn stale_partial_folder_does_not_stop_the_cleanup() {
+    let (_dir, cache) = temp_cache();
+    std::fs::create_dir(cache.dir().join(format!("{PARTIAL_PREFIX}folder"))).expect("folder");
+    assert_eq!(cache.clean_stale_partials(Duration::ZERO).expect("clean"), 0);
 }

@@ -120,29 +120,65 @@ fn local(root: &Path, data: &str) -> Source {
 
 /// The event files of a benign corpus folder, recursively, sorted, passing over hidden
 /// entries and notes (`.md`); none when the folder is absent.
+///
+/// Symbolic links are followed, so a dataset folder linked in is read; a link back to a
+/// folder being walked is said and not followed (the walk would never end), and a file
+/// reached by two names is read once.
 pub(crate) fn benign_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     use anyhow::Context as _;
     let mut files = Vec::new();
     if !dir.is_dir() {
         return Ok(files);
     }
-    let mut folders = vec![dir.to_path_buf()];
-    while let Some(folder) = folders.pop() {
-        let entries = std::fs::read_dir(&folder)
-            .with_context(|| format!("cannot list {}", folder.display()))?;
-        for entry in entries {
-            let entry = entry.with_context(|| format!("cannot list {}", folder.display()))?;
-            let path = entry.path();
-            if entry.file_name().to_string_lossy().starts_with('.') {
+    let mut seen = std::collections::BTreeSet::new();
+    let walk = walkdir::WalkDir::new(dir).follow_links(true).sort_by_file_name().into_iter();
+    let walk = walk.filter_entry(|entry| {
+        entry.depth() == 0 || !entry.file_name().to_string_lossy().starts_with('.')
+    });
+    for entry in walk {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(err) if err.loop_ancestor().is_some() => {
+                let link = err.path().unwrap_or(dir).display().to_string();
+                let target = err.loop_ancestor().unwrap_or(dir).display().to_string();
+                crate::note(format_args!(
+                    "{link}: symbolic link to {target}, a folder it is in: not followed"
+                ));
                 continue;
             }
-            if path.is_dir() {
-                folders.push(path);
-            } else if path.extension().is_none_or(|ext| ext != "md") {
-                files.push(path);
+            Err(err) => {
+                let at = err.path().unwrap_or(dir).display().to_string();
+                return Err(err).with_context(|| format!("cannot list {at}"));
             }
+        };
+        let path = entry.path();
+        if entry.file_type().is_dir() || path.extension().is_some_and(|ext| ext == "md") {
+            continue;
+        }
+        if seen.insert(path.canonicalize().unwrap_or_else(|_| path.to_owned())) {
+            files.push(entry.into_path());
         }
     }
     files.sort();
     Ok(files)
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::benign_files;
+
+    #[test]
+    fn benign_folder_with_symbolic_link_loops_is_walked_once() {
+        // Two links to `..` made the gate's `--benign` walk endless.
+        let dir = tempfile::tempdir().expect("temp dir");
+        let corpus = dir.path().join("benign");
+        std::fs::create_dir_all(corpus.join("sub")).expect("folders");
+        std::fs::write(corpus.join("a.log"), "<Event/>").expect("file");
+        std::fs::write(corpus.join("notes.md"), "# notes").expect("file");
+        std::os::unix::fs::symlink("..", corpus.join("sub/up")).expect("link");
+        std::os::unix::fs::symlink("..", corpus.join("sub/up_again")).expect("link");
+        std::os::unix::fs::symlink("a.log", corpus.join("b.log")).expect("link");
+        let files = benign_files(&corpus).expect("walk");
+        assert_eq!(files, [corpus.join("a.log")]);
+    }
 }

@@ -6,10 +6,11 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Context;
 use detection::datamodel;
 use detection::events::{EventReader, ReadReport};
 use detection::fields::{Origin, SplunkEvent};
+
+use crate::note;
 
 /// Arguments of `detection events`.
 #[derive(clap::Args)]
@@ -55,12 +56,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             match event {
                 Ok(event) => {
                     let view = SplunkEvent::new(&event, &origin);
+                    // As an `io::Error`, so that a closed stdout is seen as one.
                     if args.fields {
                         serde_json::to_writer(&mut out, &view.fields())
-                            .context("cannot write an event")?;
+                            .map_err(std::io::Error::from)?;
                     } else if let Some(record) = datamodel::node_record(&view) {
-                        serde_json::to_writer(&mut out, &record)
-                            .context("cannot write a record")?;
+                        serde_json::to_writer(&mut out, &record).map_err(std::io::Error::from)?;
                     } else {
                         continue;
                     }
@@ -85,58 +86,74 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(if failed { ExitCode::from(2) } else { ExitCode::SUCCESS })
 }
 
-#[allow(clippy::print_stderr)]
 pub(crate) fn log_error(err: &anyhow::Error) {
-    eprintln!("error: {err:#}");
+    note(format_args!("error: {err:#}"));
 }
 
 /// `paths` with every folder replaced by the files below it, recursively and sorted by path,
 /// passing over hidden entries, notes (`.md`) and, unless `take_yaml`, YAML files; a folder
 /// given by name is read even when hidden. Also whether some folder could not be listed
 /// (said on stderr, the rest is still read). Files named directly are kept as given.
+///
+/// Symbolic links are followed, so a dataset folder linked in is read; a link back to a
+/// folder being walked would make the walk endless, so it is reported and not followed, and
+/// a file reached through several links is read once, as a second copy would double its
+/// rows.
 pub(crate) fn expand_folders(
     paths: &[PathBuf],
     mut take_yaml: impl FnMut(&Path) -> bool,
 ) -> (Vec<PathBuf>, bool) {
     let mut files = Vec::new();
     let mut failed = false;
+    let mut seen = std::collections::HashSet::new();
     for path in paths {
         if !path.is_dir() {
             files.push(path.clone());
             continue;
         }
-        let mut found = Vec::new();
-        let mut folders = vec![path.clone()];
-        while let Some(folder) = folders.pop() {
-            let entries = match std::fs::read_dir(&folder) {
-                Ok(entries) => entries,
+        let walk = walkdir::WalkDir::new(path).follow_links(true).sort_by_file_name();
+        // The root is exempt: a hidden folder named on the command line is still read.
+        let walk = walk.into_iter().filter_entry(|entry| {
+            entry.depth() == 0 || !entry.file_name().to_string_lossy().starts_with('.')
+        });
+        for entry in walk {
+            let entry = match entry {
+                Ok(entry) => entry,
                 Err(err) => {
+                    let dangling = err.loop_ancestor().is_none()
+                        && err
+                            .path()
+                            .is_some_and(|p| p.symlink_metadata().is_ok_and(|m| m.is_symlink()));
+                    if let (true, Some(link)) = (dangling, err.path()) {
+                        // A link to nothing: opening it says so, as for a file named directly.
+                        files.push(link.to_owned());
+                        continue;
+                    }
                     failed = true;
-                    log_error(&anyhow::Error::new(err).context(format!(
-                        "{}: cannot list the folder, its files are not read",
-                        folder.display()
-                    )));
+                    let at = err.path().unwrap_or(path).display().to_string();
+                    let message = match err.loop_ancestor() {
+                        Some(ancestor) => format!(
+                            "{at}: symbolic link to {}, a folder it is in: not followed",
+                            ancestor.display()
+                        ),
+                        None => format!("{at}: cannot list the folder, its files are not read"),
+                    };
+                    log_error(&anyhow::Error::new(err).context(message));
                     continue;
                 }
             };
-            for entry in entries.flatten() {
-                let entry_path = entry.path();
-                let name = entry.file_name();
-                let name = name.to_string_lossy();
-                if name.starts_with('.') {
-                    continue;
-                }
-                if entry_path.is_dir() {
-                    folders.push(entry_path);
-                } else if !has_extension(&entry_path, &["md"])
-                    && (!has_extension(&entry_path, &["yml", "yaml"]) || take_yaml(&entry_path))
-                {
-                    found.push(entry_path);
-                }
+            let entry_path = entry.path();
+            if entry.file_type().is_dir()
+                || has_extension(entry_path, &["md"])
+                || (has_extension(entry_path, &["yml", "yaml"]) && !take_yaml(entry_path))
+            {
+                continue;
+            }
+            let real = entry_path.canonicalize().unwrap_or_else(|_| entry_path.to_owned());
+            if seen.insert(real) {
+                files.push(entry.into_path());
             }
         }
-        found.sort();
-        files.extend(found);
     }
     (files, failed)
 }
@@ -147,29 +164,32 @@ pub(crate) fn has_extension(path: &Path, extensions: &[&str]) -> bool {
         .is_some_and(|ext| extensions.iter().any(|wanted| ext.eq_ignore_ascii_case(wanted)))
 }
 
-#[allow(clippy::print_stderr)]
+/// What was read from one file, on stderr; names and reasons from the file are escaped.
 pub(crate) fn print_report(report: &ReadReport) {
     let format = report.format.map_or_else(|| "unknown".to_owned(), |format| format!("{format:?}"));
     let gzip = if report.gzip { ", gzip" } else { "" };
-    eprintln!(
+    note(format_args!(
         "{}: {format}{gzip}: {} events, {} skipped",
         report.source,
         report.events_total(),
         report.skipped_total
-    );
+    ));
     for (channel, event_id, count) in report.event_counts() {
-        eprintln!("  {channel} {event_id}: {count}");
+        note(format_args!("  {channel} {event_id}: {count}"));
     }
     for skip in &report.skipped {
-        eprintln!("  skipped {}: {}", skip.location, skip.reason);
+        note(format_args!("  skipped {}: {}", skip.location, skip.reason));
     }
     if report.skipped_total > report.skipped.len() as u64 {
-        eprintln!("  … and {} more skips", report.skipped_total - report.skipped.len() as u64);
+        note(format_args!(
+            "  … and {} more skips",
+            report.skipped_total - report.skipped.len() as u64
+        ));
     }
-    for note in &report.notes {
-        eprintln!("  note: {note}");
+    for line in &report.notes {
+        note(format_args!("  note: {line}"));
     }
     if let Some(failure) = &report.failure {
-        eprintln!("  stopped: {failure}");
+        note(format_args!("  stopped: {failure}"));
     }
 }

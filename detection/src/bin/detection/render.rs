@@ -115,7 +115,6 @@ pub(crate) fn load_attack(path: Option<&Path>) -> anyhow::Result<Attack> {
 
 /// One line on stderr with the error and every cause (the operating system's reason a file
 /// cannot be read or written included).
-#[allow(clippy::print_stderr)]
 fn log_line(level: &str, err: &(dyn std::error::Error + 'static)) {
-    eprintln!("{level}: {}", detection::error_chain(err));
+    crate::note(format_args!("{level}: {}", detection::error_chain(err)));
 }

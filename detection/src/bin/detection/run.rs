@@ -33,6 +33,11 @@ pub(crate) struct Args {
     /// How to print rows.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
+    /// With `--format csv`: write every value exactly as it is. By default a cell a
+    /// spreadsheet would run as a formula (starting with `=`, `+`, `-`, `@`, tab or CR) is
+    /// written as text with a leading `'`; use this only for tools that are not spreadsheets.
+    #[arg(long)]
+    csv_raw: bool,
     /// Fail on the first piece of input that cannot be read as an event.
     #[arg(long)]
     strict: bool,
@@ -59,7 +64,8 @@ enum Format {
     /// One object per row, fields in Splunk's column order, every value a string (Splunk's
     /// JSON export). With several rules each object opens with `"rule"`.
     Json,
-    /// CSV with a header row; one rule only.
+    /// CSV with a header row; one rule only. Cells that a spreadsheet would run as formulas
+    /// get a leading `'` (see `--csv-raw`).
     Csv,
 }
 
@@ -74,6 +80,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     if event_paths.is_empty() {
         bail!("no event file given: pass at least one event file or folder after the rules");
+    }
+    if args.csv_raw && !matches!(args.format, Format::Csv) {
+        bail!("--csv-raw applies to --format csv only");
     }
     let mut tables_by_root: BTreeMap<PathBuf, (MacroTable, Lookups)> = BTreeMap::new();
     let mut rules: Vec<(Detection, Search)> = Vec::new();
@@ -143,7 +152,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     for ((detection, _), table) in rules.iter().zip(&outcome.tables) {
         match args.format {
             Format::Table => {
-                writeln!(out, "{} ({} rows)", detection.name, table.len())?;
+                let name = detection::terminal::escape_controls(&detection.name);
+                writeln!(out, "{name} ({} rows)", table.len())?;
                 table.write_text(&mut out)?;
                 writeln!(out)?;
             }
@@ -151,6 +161,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                 let label = several.then_some(("rule", detection.name.as_str()));
                 table.write_json_lines_labelled(&mut out, label)?;
             }
+            Format::Csv if args.csv_raw => table.write_csv_raw(&mut out)?,
             Format::Csv => table.write_csv(&mut out)?,
         }
     }
@@ -162,7 +173,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
 fn failed_file(err: &EventError, paths: &[PathBuf]) -> Option<usize> {
     let source = match err {
         EventError::Open { path, .. } => path.as_str(),
-        EventError::Read { location, .. } | EventError::Evtx { location, .. } => &location.source,
+        EventError::Read { location, .. }
+        | EventError::Evtx { location, .. }
+        | EventError::NotEvents { location, .. } => &location.source,
         EventError::Skipped(skip) => &skip.location.source,
     };
     paths.iter().position(|path| path.display().to_string() == source)

@@ -55,23 +55,20 @@ pub(crate) fn run(args: Args, verbose: u8) -> anyhow::Result<ExitCode> {
         paths.dedup();
         paths.len()
     };
-    #[allow(clippy::print_stderr)]
-    {
-        eprintln!(
-            "{} rules: {errors} errors in {files_with_errors} files, {warnings} warnings; the engine \
-             can evaluate {} of them{}",
-            reach.rules,
-            reach.evaluable,
-            if args.reach || reach.evaluable + reach.not_checked == reach.rules {
-                String::new()
-            } else {
-                format!(
-                    " ({} need what it lacks: --reach)",
-                    reach.rules - reach.evaluable - reach.not_checked
-                )
-            }
-        );
-    }
+    crate::note(format_args!(
+        "{} rules: {errors} errors in {files_with_errors} files, {warnings} warnings; the engine \
+         can evaluate {} of them{}",
+        reach.rules,
+        reach.evaluable,
+        if args.reach || reach.evaluable + reach.not_checked == reach.rules {
+            String::new()
+        } else {
+            format!(
+                " ({} need what it lacks: --reach)",
+                reach.rules - reach.evaluable - reach.not_checked
+            )
+        }
+    ));
     let failing = errors > 0 || (args.deny_warnings && warnings > 0);
     Ok(if failing { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }

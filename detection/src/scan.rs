@@ -10,8 +10,8 @@
 //! For an XML export (plain or gzip) and a non-strict scan, the searches' [`Prefilter`] picks
 //! candidate events by a case-folded literal search, and only those are split, parsed and
 //! mapped; rows are the same as with [`ScanOptions::prefilter`] off. A large plain file is
-//! cut at an event end into two halves searched on two threads; events reach the searches
-//! in file order. Strict scans, JSON and EVTX read every event (JSON-wrapped XML still
+//! cut at an event end into two halves searched on two threads; several files are read two
+//! at a time, each by one thread. Events reach the searches in file order either way. Strict scans, JSON and EVTX read every event (JSON-wrapped XML still
 //! prefilters each event's bytes). The candidate search jumps over the text between XML
 //! events, where classic text events are: when a search reads raw events, when the file
 //! holds a classic event that could map to a record, or when it is gzip (see
@@ -70,6 +70,11 @@ impl Default for ScanOptions {
         }
     }
 }
+
+/// What a report read by the candidate search says of it.
+const CANDIDATES_NOTE: &str = "prefilter: only events holding every literal of some rule were \
+                               parsed and counted; other events and the text between events \
+                               were passed over unread";
 
 /// Bytes read at a time by the candidate search unless [`ScanOptions::read_block`] says.
 const DEFAULT_READ_BLOCK: usize = 1024 * 1024;
@@ -153,11 +158,15 @@ pub fn scan_inputs(
         origin: Origin::derived(),
     };
     let mut reports = Vec::with_capacity(inputs.len());
-    for input in inputs {
-        input.path.clone_into(&mut feed.path);
-        input.origin.clone_into(&mut feed.origin);
-        let report = scan_file(&mut feed, options, prefilter.as_ref())?;
-        reports.push((input.path.clone(), report));
+    if options.parallel && inputs.len() > 1 {
+        scan_many(&mut feed, inputs, options, prefilter.as_ref(), &mut reports)?;
+    } else {
+        for input in inputs {
+            input.path.clone_into(&mut feed.path);
+            input.origin.clone_into(&mut feed.origin);
+            let report = scan_file(&mut feed, options, prefilter.as_ref())?;
+            reports.push((input.path.clone(), report));
+        }
     }
     let tables = feed
         .runs
@@ -235,6 +244,22 @@ fn map_selected(event: Event, origin: &Origin, searches: &[&Search]) -> Option<M
     Some(Mapped { record, event: raw.then_some(event) })
 }
 
+/// Whether the candidate search may read the file `reader` opened (see the module docs).
+fn candidates_apply(
+    reader: &EventReader,
+    path: &Path,
+    options: ScanOptions,
+    any_reads_events: bool,
+) -> Result<bool, EventError> {
+    // The fast paths search the file's own bytes: only for a UTF-8 export that starts like
+    // one (other text, read by the streaming reader, gets each piece classified).
+    Ok(!options.strict
+        && reader.plain_export_bytes()
+        && !any_reads_events
+        && !reader.report().gzip
+        && !may_hold_classic_records(path, &reader.report().source)?)
+}
+
 fn scan_file(
     feed: &mut Feed<'_>,
     options: ScanOptions,
@@ -242,15 +267,9 @@ fn scan_file(
 ) -> Result<ReadReport, ScanError> {
     let mut reader = EventReader::open(&feed.path)?.strict(options.strict);
     let format = reader.report().format;
-    // The fast paths search the file's own bytes: only for a UTF-8 export that starts like
-    // one (other text, read by the streaming reader, gets each piece classified).
     let plain = reader.plain_export_bytes();
     if let Some(prefilter) = prefilter
-        && !options.strict
-        && plain
-        && !feed.any_reads_events
-        && !reader.report().gzip
-        && !may_hold_classic_records(&feed.path, &reader.report().source)?
+        && candidates_apply(&reader, &feed.path, options, feed.any_reads_events)?
     {
         return scan_candidates(feed, options, prefilter, reader.into_report());
     }
@@ -337,11 +356,7 @@ fn scan_candidates(
     let block = if options.read_block == 0 { DEFAULT_READ_BLOCK } else { options.read_block };
     let file = open(&feed.path, &source)?;
     let len = file.metadata().map_or(0, |meta| meta.len());
-    report.notes.push(
-        "prefilter: only events holding every literal of some rule were parsed and counted; \
-         other events and the text between events were passed over unread"
-            .to_owned(),
-    );
+    report.notes.push(CANDIDATES_NOTE.to_owned());
     let split = if report.gzip || !options.parallel || len < split_at_least(options) {
         None
     } else {
@@ -470,6 +485,139 @@ enum Item {
     /// The half is done: what it read.
     Done(ReadReport),
     Failed(EventError),
+    /// The whole file's report, when a thread reads a whole file (see [`scan_many`]): what
+    /// the streaming reader read, or the report the candidate search adds to.
+    File(ReadReport),
+}
+
+/// Several files read on two threads, each file by one, while this thread feeds the
+/// searches file after file in the order given: the rows and reports are those of reading
+/// them one after another. A file's items wait in a bounded channel until its turn, so at
+/// most two files are being read ahead.
+fn scan_many(
+    feed: &mut Feed<'_>,
+    inputs: &[ScanInput],
+    options: ScanOptions,
+    prefilter: Option<&Prefilter>,
+    reports: &mut Vec<(PathBuf, ReadReport)>,
+) -> Result<(), ScanError> {
+    let searches = feed.searches;
+    let any_reads_events = feed.any_reads_events;
+    let mut receivers = Vec::with_capacity(inputs.len());
+    let mut senders = Vec::with_capacity(inputs.len());
+    for _ in inputs {
+        let (sender, receiver) = sync_channel::<Vec<Item>>(BATCHES_IN_FLIGHT);
+        senders.push(std::sync::Mutex::new(Some(sender)));
+        receivers.push(receiver);
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let read_next = || {
+        loop {
+            let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let (Some(input), Some(slot)) = (inputs.get(index), senders.get(index)) else {
+                return;
+            };
+            let sender = slot.lock().ok().and_then(|mut sender| sender.take());
+            if let Some(sender) = sender {
+                let readers = (searches, &input.origin);
+                read_whole(&input.path, options, prefilter, readers, any_reads_events, &sender);
+            }
+        }
+    };
+    std::thread::scope(|scope| {
+        for _ in 0..2 {
+            scope.spawn(read_next);
+        }
+        for (input, receiver) in inputs.iter().zip(receivers) {
+            input.path.clone_into(&mut feed.path);
+            input.origin.clone_into(&mut feed.origin);
+            let mut report = ReadReport::default();
+            for batch in receiver {
+                for item in batch {
+                    match item {
+                        Item::Mapped(mapped) => feed.add_mapped(&mapped)?,
+                        Item::Skip(skip) => add_skip(&mut report, skip),
+                        Item::Done(part) => merge(&mut report, part),
+                        Item::File(whole) => report = whole,
+                        Item::Failed(err) => {
+                            // Stop the readers at the next file they would take.
+                            next.store(inputs.len(), std::sync::atomic::Ordering::Relaxed);
+                            return Err(err.into());
+                        }
+                    }
+                }
+            }
+            reports.push((input.path.clone(), report));
+        }
+        Ok(())
+    })
+}
+
+/// One whole file read on a reader thread, as [`scan_file`] reads it but sending on only
+/// what some search reads: by the candidate search when it applies, else by the streaming
+/// reader.
+fn read_whole(
+    path: &Path,
+    options: ScanOptions,
+    prefilter: Option<&Prefilter>,
+    (searches, origin): Readers<'_>,
+    any_reads_events: bool,
+    sender: &SyncSender<Vec<Item>>,
+) {
+    let opened = EventReader::open(path).map(|reader| reader.strict(options.strict));
+    let mut reader = match opened {
+        Ok(reader) => reader,
+        Err(err) => {
+            let _ = sender.send(vec![Item::Failed(err)]);
+            return;
+        }
+    };
+    let fast = match prefilter.map(|_| candidates_apply(&reader, path, options, any_reads_events)) {
+        Some(Err(err)) => {
+            let _ = sender.send(vec![Item::Failed(err)]);
+            return;
+        }
+        Some(Ok(fast)) => fast,
+        None => false,
+    };
+    if let (true, Some(prefilter)) = (fast, prefilter) {
+        let mut report = reader.into_report();
+        report.notes.push(CANDIDATES_NOTE.to_owned());
+        let source: Arc<str> = Arc::from(report.source.as_str());
+        let len = std::fs::metadata(path).map_or(0, |meta| meta.len());
+        if sender.send(vec![Item::File(report)]).is_err() {
+            return;
+        }
+        let block = if options.read_block == 0 { DEFAULT_READ_BLOCK } else { options.read_block };
+        search_half(path, &source, prefilter, (searches, origin), block, (0, len), sender);
+        return;
+    }
+    let xml = matches!(
+        reader.report().format,
+        Some(InputFormat::XmlExport | InputFormat::XmlExportInJsonString)
+    );
+    if let Some(prefilter) = prefilter.filter(|_| xml) {
+        let prefilter = prefilter.clone();
+        reader = reader.prefilter(move |raw| prefilter.may_match(raw));
+    }
+    let mut batch = Vec::with_capacity(BATCH_ITEMS);
+    for event in &mut reader {
+        let item = match event.map(|event| map_selected(event, origin, searches)) {
+            Ok(Some(mapped)) => Item::Mapped(mapped),
+            Ok(None) => continue,
+            Err(err) => {
+                batch.push(Item::Failed(err));
+                let _ = sender.send(batch);
+                return;
+            }
+        };
+        batch.push(item);
+        if batch.len() >= BATCH_ITEMS && sender.send(std::mem::take(&mut batch)).is_err() {
+            return;
+        }
+    }
+    batch.push(Item::File(reader.into_report()));
+    let _ = sender.send(batch);
 }
 
 /// Both halves searched at once; the first half's items are fed before the second's.
@@ -503,7 +651,8 @@ fn scan_halves(
                     match item {
                         Item::Mapped(mapped) => feed.add_mapped(&mapped)?,
                         Item::Skip(skip) => add_skip(report, skip),
-                        Item::Done(half) => merge(report, half),
+                        // A half sends no whole-file report; were one sent, it would add.
+                        Item::Done(half) | Item::File(half) => merge(report, half),
                         Item::Failed(err) => {
                             report.failure = Some(err.to_string());
                             return Err(err.into());

@@ -370,3 +370,32 @@ fn classic_events_between_xml_ones_reach_tstats_with_the_prefilter_on() {
     assert_eq!(total_count(&tables[0]), 1);
     assert_eq!(tables[0].value(0, "user").unwrap().joined(), "LAB\\erin");
 }
+
+#[test]
+fn many_files_read_on_two_threads_give_what_one_after_another_gives() {
+    // Files are read two at a time and fed in the order given: rows and each file's report
+    // are those of reading them one by one, for every format and either read path.
+    let mut paths: Vec<PathBuf> = files_below(&fixture("events"));
+    paths.extend(files_below(&fixture("content/fixtures/datasets")));
+    paths.extend(files_below(&fixture("content/fixtures/benign")));
+    let by_code = raw("search EventCode=1 OR EventCode=4688 | stats count by Computer");
+    let rundll = search("Processes.process_name=rundll32.exe");
+    let searches = [&comsvcs_rule(), &rundll, &by_code];
+    for prefilter in [true, false] {
+        let one_by_one = ScanOptions { prefilter, parallel: false, ..ScanOptions::default() };
+        let two_threads = ScanOptions { prefilter, ..ScanOptions::default() };
+        let expected = scan_files(&searches, &paths, one_by_one).unwrap();
+        let got = scan_files(&searches, &paths, two_threads).unwrap();
+        assert_eq!(got.tables, expected.tables, "prefilter {prefilter}");
+        assert_eq!(got.reports, expected.reports, "prefilter {prefilter}");
+        assert!(expected.tables.iter().all(|table| !table.is_empty()));
+    }
+    // A file that cannot be read stops the scan with the same error either way.
+    let mut with_bad = paths.clone();
+    with_bad.insert(2, fixture("events").join("no_such_file.log"));
+    let parallel = scan_files(&searches, &with_bad, ScanOptions::default()).unwrap_err();
+    let sequential =
+        scan_files(&searches, &with_bad, ScanOptions { parallel: false, ..ScanOptions::default() })
+            .unwrap_err();
+    assert_eq!(parallel.to_string(), sequential.to_string());
+}

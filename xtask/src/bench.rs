@@ -128,6 +128,8 @@ const CASES: &[(&str, Input, &str)] = &[
     ("many-read", Input::Many, "read every file (page cache) into a reused 1 MiB buffer"),
     ("many", Input::Many, "comsvcs rule via scan_files over all the files, prefilter on"),
     ("many-full", Input::Many, "the same, prefilter off: every event parsed"),
+    ("many-1thread", Input::Many, "the comsvcs rule over all the files, one file after another"),
+    ("many-full-1thread", Input::Many, "prefilter off, one file after another"),
     (
         "evtx-py",
         Input::Evtx,
@@ -587,6 +589,8 @@ fn report(results: &[CaseResult], inputs: &Inputs) -> anyhow::Result<()> {
     ratio("wild-1000 / wild-2", "wild-1000", "wild-2");
     ratio("many files, rule / read", "many", "many-read");
     ratio("many files, rule without prefilter / read", "many-full", "many-read");
+    ratio("many files, two threads / one", "many", "many-1thread");
+    ratio("many files without prefilter, two threads / one", "many-full", "many-full-1thread");
     ratio("EVTX map / evtx crate JSON (Python)", "evtx-map", "evtx-py");
     ratio("EVTX rule / evtx crate JSON (Python)", "evtx-rule", "evtx-py");
     check(results, inputs)
@@ -617,7 +621,10 @@ fn check(results: &[CaseResult], inputs: &Inputs) -> anyhow::Result<()> {
         (&["stats-eval", "stats-eval-full"], None),
         (&["or-2", "or-1000", "or-5000", "or-20000", "in-20000"], None),
         (&["wild-2", "wild-1000"], None),
-        (&["many", "many-full"], Some(inputs.many_written.positives)),
+        (
+            &["many", "many-full", "many-1thread", "many-full-1thread"],
+            Some(inputs.many_written.positives),
+        ),
         (&["evtx-rule"], None),
     ];
     for (family, expected) in families {
@@ -833,7 +840,9 @@ impl Prepared {
     fn new(case: &str) -> anyhow::Result<Self> {
         let search = match case {
             "rule" | "rule-1thread" | "rule-full" | "rule-gzip" | "many" | "many-full"
-            | "evtx-rule" | "hostile" | "hostile-full" => Some(comsvcs_rule()?),
+            | "evtx-rule" | "hostile" | "hostile-full" | "many-1thread" | "many-full-1thread" => {
+                Some(comsvcs_rule()?)
+            }
             "no-literal" => Some(compile(NO_LITERAL)?),
             "stats-eval" | "stats-eval-full" => Some(compile(STATS_EVAL)?),
             _ => None,
@@ -896,8 +905,8 @@ impl Prepared {
             }
             case => {
                 let options = ScanOptions {
-                    prefilter: !case.ends_with("-full"),
-                    parallel: case != "rule-1thread",
+                    prefilter: !case.contains("-full"),
+                    parallel: !case.ends_with("1thread"),
                     ..ScanOptions::default()
                 };
                 if let Some(search) = &self.search {

@@ -499,7 +499,7 @@ fn registry_and_filesystem_detections_find_positives_built_from_examples() {
         &Origin::derived(),
     );
     with_snapshots(|| {
-        insta::assert_yaml_snapshot!("positive@windows_disableantispyware_registry", rows);
+        insta::assert_yaml_snapshot!("positive@windows_disableantispyware_registry@shared", rows);
     });
     assert_eq!(rows.len(), 1);
     // The example as it is (a W32Time QWORD) is no positive.
@@ -524,7 +524,7 @@ fn registry_and_filesystem_detections_find_positives_built_from_examples() {
         &Origin::derived(),
     );
     with_snapshots(|| {
-        insta::assert_yaml_snapshot!("positive@detect_azurehound_file_modifications", rows);
+        insta::assert_yaml_snapshot!("positive@detect_azurehound_file_modifications@shared", rows);
     });
     assert_eq!(rows.len(), 1);
 }

@@ -380,7 +380,7 @@ fn data_source_examples_give_the_listed_fields() {
             .collect();
         assert!(unexpected.is_empty(), "{}: {unexpected:?} are not listed", each.data_source);
     }
-    with_snapshots(|| insta::assert_yaml_snapshot!("data_source_coverage", coverage));
+    with_snapshots(|| insta::assert_yaml_snapshot!("data_source_coverage@shared", coverage));
 }
 
 /// The events of a data source's `example_log`, read as an export file would be.

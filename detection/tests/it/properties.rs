@@ -12,7 +12,7 @@ use detection::scan::{ScanOptions, scan_files};
 use detection::spl::{FieldGlob, MacroDefinition, MacroTable, Pattern, Search};
 use proptest::prelude::*;
 
-use crate::support::{fixture, repo_root};
+use crate::support::fixture;
 
 fn config(cases: u32) -> ProptestConfig {
     ProptestConfig { failure_persistence: None, ..ProptestConfig::with_cases(cases) }
@@ -271,11 +271,11 @@ fn field_names_that_are_not_plain_words_print_in_quotes() {
     assert!(printed.contains(r#"Processes.process_name = "x""#), "{printed}");
 }
 
-/// The comsvcs rule compiled with the repository's macros.
+/// The comsvcs rule of the fixture content, compiled with its macros.
 fn comsvcs_search() -> &'static Search {
     static SEARCH: OnceLock<Search> = OnceLock::new();
     SEARCH.get_or_init(|| {
-        let root = repo_root();
+        let root = fixture("content");
         let rule = load_rule(&root.join("detections/endpoint/dump_lsass_via_comsvcs_dll.yml"))
             .unwrap_or_else(|error| panic!("{error}"));
         let macros = load_macro_table(&root).unwrap_or_else(|error| panic!("{error}"));

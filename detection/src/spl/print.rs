@@ -58,7 +58,7 @@ impl Display for Command {
                     if idx > 0 {
                         f.write_str(", ")?;
                     }
-                    write!(f, "{}={}", FieldName(&assignment.field), assignment.expr)?;
+                    write!(f, "{}={}", AssignTarget(&assignment.field), assignment.expr)?;
                 }
                 Ok(())
             }
@@ -504,6 +504,25 @@ struct FieldName<'a>(&'a str);
 impl Display for FieldName<'_> {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         write!(f, "'{}'", self.0)
+    }
+}
+
+/// The field an `eval` assigns to: in single quotes, unless the name holds a `'`, which
+/// single quotes cannot hold (they have no escape). Such a name is written bare when it reads
+/// back bare (an unquoted target runs to `=`, `,` or a blank), else in double quotes.
+struct AssignTarget<'a>(&'a str);
+
+impl Display for AssignTarget<'_> {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        let name = self.0;
+        if !name.contains('\'') {
+            return FieldName(name).fmt(f);
+        }
+        let bare = !name.starts_with('"')
+            && !name.contains(|c: char| {
+                c.is_whitespace() || matches!(c, '=' | ',' | '(' | ')' | '|' | '[' | ']')
+            });
+        if bare { f.write_str(name) } else { EvalString(name).fmt(f) }
     }
 }
 

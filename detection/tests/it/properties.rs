@@ -266,6 +266,15 @@ fn field_names_that_are_not_plain_words_print_in_quotes() {
         let ast = |search: &Search| serde_json::to_value(search.commands()).unwrap();
         assert_eq!(ast(&reparsed), ast(&parsed), "printed as {printed}");
     }
+    // An eval target holding a `'` cannot go in single quotes, which have no escape.
+    for text in ["x | eval LLby'&=I55y", "x | eval \"a'b c\"=1, x=\"it's\""] {
+        let parsed = compile(text).unwrap();
+        let printed = parsed.to_string();
+        let reparsed = compile(&printed).unwrap_or_else(|error| panic!("{error}"));
+        assert_eq!(reparsed.to_string(), printed, "from {text}");
+        let ast = |search: &Search| serde_json::to_value(search.commands()).unwrap();
+        assert_eq!(ast(&reparsed), ast(&parsed), "printed as {printed}");
+    }
     // Plain field names stay bare.
     let printed = compile("| search Processes.process_name=x").unwrap().to_string();
     assert!(printed.contains(r#"Processes.process_name = "x""#), "{printed}");

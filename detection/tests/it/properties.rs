@@ -250,7 +250,7 @@ proptest! {
 }
 
 #[test]
-fn field_names_that_are_not_plain_words_print_in_quotes() {
+fn fuzzer_finds_print_searches_that_read_back_the_same() {
     // The fuzzer's find: a field of backslashes printed bare lost half of them at each
     // reading, as a bare word's `\\` is one backslash.
     for text in [
@@ -268,6 +268,15 @@ fn field_names_that_are_not_plain_words_print_in_quotes() {
     }
     // An eval target holding a `'` cannot go in single quotes, which have no escape.
     for text in ["x | eval LLby'&=I55y", "x | eval \"a'b c\"=1, x=\"it's\""] {
+        let parsed = compile(text).unwrap();
+        let printed = parsed.to_string();
+        let reparsed = compile(&printed).unwrap_or_else(|error| panic!("{error}"));
+        assert_eq!(reparsed.to_string(), printed, "from {text}");
+        let ast = |search: &Search| serde_json::to_value(search.commands()).unwrap();
+        assert_eq!(ast(&reparsed), ast(&parsed), "printed as {printed}");
+    }
+    // A sort key takes one sign: the printed `+ "-7--"` is the field `-7--`, ascending.
+    for text in ["x | sort +-7--, -+a", "x | sort - -b"] {
         let parsed = compile(text).unwrap();
         let printed = parsed.to_string();
         let reparsed = compile(&printed).unwrap_or_else(|error| panic!("{error}"));

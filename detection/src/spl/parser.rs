@@ -1281,16 +1281,20 @@ impl<'a> Parser<'a> {
     /// `[+|-]field` or `[+|-]num(field)` (also `str`, `ip`, `auto`).
     fn sort_key(&mut self) -> ParseResult<SortKey> {
         let mut descending = false;
+        let separate_sign = matches!(self.peek().and_then(Token::word), Some("-" | "+"));
         if let Some(sign @ ("-" | "+")) = self.peek().and_then(Token::word) {
             descending = sign == "-";
             self.pos += 1;
         }
         let (mut name, span) = self.text_item("a field")?;
-        if let Some(rest) = name.strip_prefix('-') {
-            descending = true;
-            name = rest.to_owned();
-        } else if let Some(rest) = name.strip_prefix('+') {
-            name = rest.to_owned();
+        // One sign only: after `+ `, a field `-7` is the field `-7`, not a second sign.
+        if !separate_sign {
+            if let Some(rest) = name.strip_prefix('-') {
+                descending = true;
+                name = rest.to_owned();
+            } else if let Some(rest) = name.strip_prefix('+') {
+                name = rest.to_owned();
+            }
         }
         let mut order = SortOrder::Auto;
         for (function, function_order) in [

@@ -58,7 +58,7 @@ impl Display for Command {
                     if idx > 0 {
                         f.write_str(", ")?;
                     }
-                    write!(f, "{}={}", FieldName(&assignment.field), assignment.expr)?;
+                    write!(f, "{}={}", AssignTarget(&assignment.field), assignment.expr)?;
                 }
                 Ok(())
             }
@@ -411,10 +411,10 @@ impl Display for Condition {
             Self::Any => f.write_str("*"),
             Self::Compare { field, op, value } => {
                 // Spaces keep a field ending in `!` apart from `=`.
-                write!(f, "{field} {} {}", op.symbol(), Quoted(value.text()))
+                write!(f, "{} {} {}", SearchField(field), op.symbol(), Quoted(value.text()))
             }
             Self::In { field, values } => {
-                write!(f, "{field} IN (")?;
+                write!(f, "{} IN (", SearchField(field))?;
                 for (idx, value) in values.iter().enumerate() {
                     if idx > 0 {
                         f.write_str(", ")?;
@@ -507,6 +507,25 @@ impl Display for FieldName<'_> {
     }
 }
 
+/// The field an `eval` assigns to: in single quotes, unless the name holds a `'`, which
+/// single quotes cannot hold (they have no escape). Such a name is written bare when it reads
+/// back bare (an unquoted target runs to `=`, `,` or a blank), else in double quotes.
+struct AssignTarget<'a>(&'a str);
+
+impl Display for AssignTarget<'_> {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        let name = self.0;
+        if !name.contains('\'') {
+            return FieldName(name).fmt(f);
+        }
+        let bare = !name.starts_with('"')
+            && !name.contains(|c: char| {
+                c.is_whitespace() || matches!(c, '=' | ',' | '(' | ')' | '|' | '[' | ']')
+            });
+        if bare { f.write_str(name) } else { EvalString(name).fmt(f) }
+    }
+}
+
 /// An eval string: `"`, `\`, tab and newline escaped as the expression lexer reads them.
 struct EvalString<'a>(&'a str);
 
@@ -523,6 +542,27 @@ impl Display for EvalString<'_> {
             }
         }
         f.write_str("\"")
+    }
+}
+
+/// A field name before a search comparison: as it is when the lexer reads it back as that
+/// one word, in quotes otherwise (a backslash, a space, an operator character, a word the
+/// parser takes as a keyword there), so that the printed search parses to the same field.
+struct SearchField<'a>(&'a str);
+
+/// Words a search condition reads as something other than a field name.
+const CONDITION_KEYWORDS: [&str; 7] = ["AND", "OR", "NOT", "IN", "BY", "earliest", "latest"];
+
+impl Display for SearchField<'_> {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        let field = self.0;
+        let one_word = matches!(
+            super::lexer::tokenize(field).as_deref(),
+            Ok([super::lexer::Token { kind: super::lexer::TokenKind::Word(word), span }])
+                if word == field && span.len() == field.len()
+        );
+        let keyword = CONDITION_KEYWORDS.iter().any(|k| k.eq_ignore_ascii_case(field));
+        if one_word && !keyword { f.write_str(field) } else { Quoted(field).fmt(f) }
     }
 }
 

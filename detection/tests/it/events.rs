@@ -1049,7 +1049,7 @@ fn utf16_export_gives_the_rows_of_its_utf8_text_with_the_prefilter() {
     let (utf8, wide) = (dir.path().join("utf8.log"), dir.path().join("utf16.log"));
     std::fs::write(&utf8, &text).unwrap();
     std::fs::write(&wide, utf16(&text, false, true)).unwrap();
-    let root = repo_root();
+    let root = fixture("content");
     let rule = detection::content::load_rule(
         &root.join("detections/endpoint/dump_lsass_via_comsvcs_dll.yml"),
     )

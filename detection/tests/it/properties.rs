@@ -316,8 +316,8 @@ fn comsvcs_search() -> &'static Search {
     })
 }
 
-/// The fixture content tree's T1003.001 stand-in and the offsets where one event ends and the next begins (the
-/// start and the end of the file included).
+/// The fixture content tree's T1003.001 stand-in and the offsets where one event ends and
+/// the next begins (the start and the end of the file included).
 fn export_and_boundaries() -> &'static (Vec<u8>, Vec<usize>) {
     static EXPORT: OnceLock<(Vec<u8>, Vec<usize>)> = OnceLock::new();
     EXPORT.get_or_init(|| {

@@ -132,7 +132,7 @@ impl BinaryOp {
         }
     }
 
-    fn precedence(self) -> u8 {
+    pub(crate) fn precedence(self) -> u8 {
         match self {
             Self::Xor => 1,
             Self::Or => 2,

@@ -463,8 +463,24 @@ fn condition_term(
     if compound && needs_parens(term) { write!(f, "({term})") } else { term.fmt(f) }
 }
 
+/// `expr` without its outer parentheses when it is a binary operation: its left operands of
+/// the same precedence first, each bare, then the operator and the right operand.
+fn write_run(f: &mut Formatter<'_>, expr: &Expr) -> fmt::Result {
+    let ExprKind::Binary { op, left, right } = &expr.kind else {
+        return expr.fmt(f);
+    };
+    match &left.kind {
+        ExprKind::Binary { op: inner, .. } if inner.precedence() == op.precedence() => {
+            write_run(f, left)?;
+        }
+        _ => left.fmt(f)?,
+    }
+    write!(f, " {} {right}", op.symbol())
+}
+
 impl Display for Expr {
-    /// Every operation in parentheses, names in single quotes, so precedence never matters.
+    /// Operations in parentheses (a left-nested run of one precedence in one pair), names in
+    /// single quotes, so precedence never matters.
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         match &self.kind {
             ExprKind::Field(name) => FieldName(name).fmt(f),
@@ -482,8 +498,25 @@ impl Display for Expr {
                 f.write_str(")")
             }
             ExprKind::Not(inner) => write!(f, "(NOT {inner})"),
-            ExprKind::Negate(inner) => write!(f, "(-{inner})"),
-            ExprKind::Binary { op, left, right } => write!(f, "({left} {} {right})", op.symbol()),
+            ExprKind::Negate(inner) => {
+                // A chain of negations in one pair of parentheses: `(---x)`, so that the
+                // printed text nests no deeper than the parsed one did.
+                f.write_str("(-")?;
+                let mut inner = &**inner;
+                while let ExprKind::Negate(next) = &inner.kind {
+                    f.write_str("-")?;
+                    inner = next;
+                }
+                write!(f, "{inner})")
+            }
+            ExprKind::Binary { .. } => {
+                // A left-nested run of one precedence in one pair of parentheses,
+                // `(a - b - c)`, which reads back as the same left-nested tree: one pair per
+                // operation would nest the printed text deeper than the parsed one.
+                f.write_str("(")?;
+                write_run(f, self)?;
+                f.write_str(")")
+            }
             ExprKind::In { value, list } => {
                 write!(f, "({value} IN (")?;
                 for (idx, item) in list.iter().enumerate() {

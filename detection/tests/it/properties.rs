@@ -297,6 +297,25 @@ fn fuzzer_finds_print_searches_that_read_back_the_same() {
         let ast = |search: &Search| serde_json::to_value(search.commands()).unwrap();
         assert_eq!(ast(&reparsed), ast(&parsed), "printed as {printed}");
     }
+    // 76 negations parse (nesting 76 of 128); printed one pair of parentheses each, they
+    // nested 152 deep and the printed search was refused.
+    let deep = format!(
+        "%mfrocesses | where nnly=s_name{}ssemodeEndpndesses | where nnly=s_name{}ssemodeEndpnpo",
+        "-".repeat(76),
+        "-".repeat(18)
+    );
+    let parsed = compile(&deep).unwrap();
+    let printed = parsed.to_string();
+    let reparsed = compile(&printed).unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(reparsed.to_string(), printed);
+    // So did a run of 200 operations, which the parser reads iteratively, at one level.
+    let chain = format!("x | where y = a{} * 2 . c", " - b + 1".repeat(100));
+    let parsed = compile(&chain).unwrap();
+    let printed = parsed.to_string();
+    let reparsed = compile(&printed).unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(reparsed.to_string(), printed);
+    let ast = |search: &Search| serde_json::to_value(search.commands()).unwrap();
+    assert_eq!(ast(&reparsed), ast(&parsed));
     // Plain field names stay bare.
     let printed = compile("| search Processes.process_name=x").unwrap().to_string();
     assert!(printed.contains(r#"Processes.process_name = "x""#), "{printed}");

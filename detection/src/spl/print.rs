@@ -485,6 +485,12 @@ impl Display for Expr {
         match &self.kind {
             ExprKind::Field(name) => FieldName(name).fmt(f),
             ExprKind::Text(text) => EvalString(text).fmt(f),
+            // A literal too large for a float reads as infinity; `inf` would read back as a
+            // field, `1e999` reads back as the same infinity.
+            ExprKind::Number(number) if number.is_infinite() && *number > 0.0 => {
+                f.write_str("1e999")
+            }
+            ExprKind::Number(number) if number.is_infinite() => f.write_str("(-1e999)"),
             ExprKind::Number(number) if *number < 0.0 => write!(f, "({number})"),
             ExprKind::Number(number) => write!(f, "{number}"),
             ExprKind::Call { name, args } => {

@@ -316,6 +316,19 @@ fn fuzzer_finds_print_searches_that_read_back_the_same() {
     assert_eq!(reparsed.to_string(), printed);
     let ast = |search: &Search| serde_json::to_value(search.commands()).unwrap();
     assert_eq!(ast(&reparsed), ast(&parsed));
+    // A literal too large for a float is infinity, which printed as `inf` read back as a
+    // field.
+    let huge = format!(
+        "v|eval x=-----5{}E5{} | eval y=1{}",
+        "5".repeat(40),
+        "5".repeat(20),
+        "0".repeat(400)
+    );
+    let parsed = compile(&huge).unwrap();
+    let printed = parsed.to_string();
+    let reparsed = compile(&printed).unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(reparsed.to_string(), printed);
+    assert_eq!(ast(&reparsed), ast(&parsed));
     // Plain field names stay bare.
     let printed = compile("| search Processes.process_name=x").unwrap().to_string();
     assert!(printed.contains(r#"Processes.process_name = "x""#), "{printed}");

@@ -146,9 +146,9 @@ impl BinaryOp {
 }
 
 /// Precedence of `NOT`: above `AND`, below comparisons.
-const NOT_PRECEDENCE: u8 = 4;
+pub(crate) const NOT_PRECEDENCE: u8 = 4;
 /// Precedence of `IN`, a comparison.
-const IN_PRECEDENCE: u8 = 5;
+pub(crate) const IN_PRECEDENCE: u8 = 5;
 
 /// Deepest nesting of parentheses, calls and unary operators in one expression.
 pub const MAX_EXPR_DEPTH: usize = 128;

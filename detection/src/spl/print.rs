@@ -463,35 +463,38 @@ fn condition_term(
     if compound && needs_parens(term) { write!(f, "({term})") } else { term.fmt(f) }
 }
 
-/// `expr` without its outer parentheses when it is a binary operation: its left operands of
-/// the same precedence first, each bare, then the operator and the right operand.
-fn write_run(f: &mut Formatter<'_>, expr: &Expr) -> fmt::Result {
-    let ExprKind::Binary { op, left, right } = &expr.kind else {
-        return expr.fmt(f);
-    };
-    match &left.kind {
-        ExprKind::Binary { op: inner, .. } if inner.precedence() == op.precedence() => {
-            write_run(f, left)?;
-        }
-        _ => left.fmt(f)?,
+/// How tightly a printed expression holds together, as the parser reads it: a binary
+/// operation by its operator, `IN` as a comparison, and `NOT` loosest of all (its operand
+/// runs on over every operator above `AND`, so it is printed in parentheses wherever it is
+/// an operand); fields, literals, calls and negations bind tightest.
+fn binding(expr: &Expr) -> u8 {
+    match &expr.kind {
+        ExprKind::Binary { op, .. } => op.precedence(),
+        ExprKind::In { .. } => super::expr::IN_PRECEDENCE,
+        ExprKind::Not(_) => 0,
+        _ => u8::MAX,
     }
-    write!(f, " {} {right}", op.symbol())
+}
+
+/// `expr` as an operand: in parentheses when `parens`.
+fn operand(f: &mut Formatter<'_>, expr: &Expr, parens: bool) -> fmt::Result {
+    if parens { write!(f, "({expr})") } else { expr.fmt(f) }
 }
 
 impl Display for Expr {
-    /// Operations in parentheses (a left-nested run of one precedence in one pair), names in
-    /// single quotes, so precedence never matters.
+    /// Parentheses only where the parser's precedence needs them, names in single quotes:
+    /// the text reads back as the same tree and nests no deeper than the text it was parsed
+    /// from, whose parentheses were at least these.
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         match &self.kind {
             ExprKind::Field(name) => FieldName(name).fmt(f),
             ExprKind::Text(text) => EvalString(text).fmt(f),
             // A literal too large for a float reads as infinity; `inf` would read back as a
             // field, `1e999` reads back as the same infinity.
-            ExprKind::Number(number) if number.is_infinite() && *number > 0.0 => {
-                f.write_str("1e999")
+            ExprKind::Number(number) if number.is_infinite() => {
+                f.write_str(if *number > 0.0 { "1e999" } else { "-1e999" })
             }
-            ExprKind::Number(number) if number.is_infinite() => f.write_str("(-1e999)"),
-            ExprKind::Number(number) if *number < 0.0 => write!(f, "({number})"),
+            // `-5` reads back as the literal -5: a minus before a number is folded into it.
             ExprKind::Number(number) => write!(f, "{number}"),
             ExprKind::Call { name, args } => {
                 write!(f, "{name}(")?;
@@ -503,35 +506,33 @@ impl Display for Expr {
                 }
                 f.write_str(")")
             }
-            ExprKind::Not(inner) => write!(f, "(NOT {inner})"),
-            ExprKind::Negate(inner) => {
-                // A chain of negations in one pair of parentheses: `(---x)`, so that the
-                // printed text nests no deeper than the parsed one did.
-                f.write_str("(-")?;
-                let mut inner = &**inner;
-                while let ExprKind::Negate(next) = &inner.kind {
-                    f.write_str("-")?;
-                    inner = next;
-                }
-                write!(f, "{inner})")
+            ExprKind::Not(inner) => {
+                f.write_str("NOT ")?;
+                operand(f, inner, binding(inner) < super::expr::NOT_PRECEDENCE)
             }
-            ExprKind::Binary { .. } => {
-                // A left-nested run of one precedence in one pair of parentheses,
-                // `(a - b - c)`, which reads back as the same left-nested tree: one pair per
-                // operation would nest the printed text deeper than the parsed one.
-                f.write_str("(")?;
-                write_run(f, self)?;
-                f.write_str(")")
+            // A minus binds tighter than any operator: only an operation needs parentheses.
+            ExprKind::Negate(inner) => {
+                f.write_str("-")?;
+                operand(f, inner, binding(inner) != u8::MAX)
+            }
+            // Operators associate to the left: a left operand of the same precedence needs
+            // no parentheses, a right one does.
+            ExprKind::Binary { op, left, right } => {
+                let precedence = op.precedence();
+                operand(f, left, binding(left) < precedence)?;
+                write!(f, " {} ", op.symbol())?;
+                operand(f, right, binding(right) <= precedence)
             }
             ExprKind::In { value, list } => {
-                write!(f, "({value} IN (")?;
+                operand(f, value, binding(value) < super::expr::IN_PRECEDENCE)?;
+                f.write_str(" IN (")?;
                 for (idx, item) in list.iter().enumerate() {
                     if idx > 0 {
                         f.write_str(", ")?;
                     }
                     item.fmt(f)?;
                 }
-                f.write_str("))")
+                f.write_str(")")
             }
         }
     }

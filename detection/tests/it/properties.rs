@@ -329,6 +329,14 @@ fn fuzzer_finds_print_searches_that_read_back_the_same() {
     let reparsed = compile(&printed).unwrap_or_else(|error| panic!("{error}"));
     assert_eq!(reparsed.to_string(), printed);
     assert_eq!(ast(&reparsed), ast(&parsed));
+    // 127 negations inside an operation: one pair of parentheses per operation took the
+    // printed text past the limit, so only the pairs precedence needs are printed.
+    let deep = format!("v | eval x=3 - {}security_content - 1", "-".repeat(127));
+    let parsed = compile(&deep).unwrap();
+    let printed = parsed.to_string();
+    let reparsed = compile(&printed).unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(reparsed.to_string(), printed);
+    assert_eq!(ast(&reparsed), ast(&parsed));
     // Plain field names stay bare.
     let printed = compile("| search Processes.process_name=x").unwrap().to_string();
     assert!(printed.contains(r#"Processes.process_name = "x""#), "{printed}");

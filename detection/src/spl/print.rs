@@ -555,10 +555,12 @@ struct AssignTarget<'a>(&'a str);
 impl Display for AssignTarget<'_> {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         let name = self.0;
-        if !name.contains('\'') {
+        // A `"` in single quotes would open a quoted string for the search's own reading,
+        // which knows only double quotes: such a name is written as a double-quoted string.
+        if !name.contains(['\'', '"']) {
             return FieldName(name).fmt(f);
         }
-        let bare = !name.starts_with('"')
+        let bare = !name.contains('"')
             && !name.contains(|c: char| {
                 c.is_whitespace() || matches!(c, '=' | ',' | '(' | ')' | '|' | '[' | ']')
             });

@@ -337,6 +337,18 @@ fn fuzzer_finds_print_searches_that_read_back_the_same() {
     let reparsed = compile(&printed).unwrap_or_else(|error| panic!("{error}"));
     assert_eq!(reparsed.to_string(), printed);
     assert_eq!(ast(&reparsed), ast(&parsed));
+    // An eval target holding a `"` printed in single quotes opened a quoted string for the
+    // search's own reading, which knows only double quotes.
+    for text in [
+        "v|eval xx+--FF>otimeform\"t%a=Y-ded\u{5}<,\\| dedup\\| dp\\| ded%m-%dT%H:%M:%S\"",
+        "x | eval \"a\\\"b\"=1",
+    ] {
+        let parsed = compile(text).unwrap();
+        let printed = parsed.to_string();
+        let reparsed = compile(&printed).unwrap_or_else(|error| panic!("{error}\n{printed}"));
+        assert_eq!(reparsed.to_string(), printed, "from {text}");
+        assert_eq!(ast(&reparsed), ast(&parsed), "printed as {printed}");
+    }
     // Plain field names stay bare.
     let printed = compile("| search Processes.process_name=x").unwrap().to_string();
     assert!(printed.contains(r#"Processes.process_name = "x""#), "{printed}");

@@ -464,21 +464,85 @@ fn condition_term(
 }
 
 /// How tightly a printed expression holds together, as the parser reads it: a binary
-/// operation by its operator, `IN` as a comparison, and `NOT` loosest of all (its operand
-/// runs on over every operator above `AND`, so it is printed in parentheses wherever it is
-/// an operand); fields, literals, calls and negations bind tightest.
+/// operation by its operator, `IN` as a comparison; fields, literals, calls, negations and
+/// `NOT` (a prefix) bind tightest.
 fn binding(expr: &Expr) -> u8 {
     match &expr.kind {
         ExprKind::Binary { op, .. } => op.precedence(),
         ExprKind::In { .. } => super::expr::IN_PRECEDENCE,
-        ExprKind::Not(_) => 0,
         _ => u8::MAX,
     }
 }
 
-/// `expr` as an operand: in parentheses when `parens`.
-fn operand(f: &mut Formatter<'_>, expr: &Expr, parens: bool) -> fmt::Result {
-    if parens { write!(f, "({expr})") } else { expr.fmt(f) }
+/// `expr` as printed where `next` is the precedence of the operator that follows it in the
+/// text, if any: a `NOT` takes in every following operator that binds at least as tightly
+/// as its own level, so it is put in parentheses when one follows.
+fn write_expr(f: &mut Formatter<'_>, expr: &Expr, next: Option<u8>) -> fmt::Result {
+    let operand = |f: &mut Formatter<'_>, inner: &Expr, parens: bool, next: Option<u8>| {
+        if parens {
+            f.write_str("(")?;
+            write_expr(f, inner, None)?;
+            f.write_str(")")
+        } else {
+            write_expr(f, inner, next)
+        }
+    };
+    match &expr.kind {
+        ExprKind::Field(name) => FieldName(name).fmt(f),
+        ExprKind::Text(text) => EvalString(text).fmt(f),
+        // A literal too large for a float reads as infinity; `inf` would read back as a
+        // field, `1e999` reads back as the same infinity.
+        ExprKind::Number(number) if number.is_infinite() => {
+            f.write_str(if *number > 0.0 { "1e999" } else { "-1e999" })
+        }
+        // `-5` reads back as the literal -5: a minus before a number is folded into it.
+        ExprKind::Number(number) => write!(f, "{number}"),
+        ExprKind::Call { name, args } => {
+            write!(f, "{name}(")?;
+            for (idx, arg) in args.iter().enumerate() {
+                if idx > 0 {
+                    f.write_str(", ")?;
+                }
+                write_expr(f, arg, None)?;
+            }
+            f.write_str(")")
+        }
+        ExprKind::Not(inner) => {
+            let not = super::expr::NOT_PRECEDENCE;
+            if next.is_some_and(|next| next >= not) {
+                f.write_str("(")?;
+                write_expr(f, expr, None)?;
+                return f.write_str(")");
+            }
+            f.write_str("NOT ")?;
+            operand(f, inner, binding(inner) < not, next)
+        }
+        // A minus binds tighter than any operator: only an operation needs parentheses.
+        ExprKind::Negate(inner) => {
+            f.write_str("-")?;
+            operand(f, inner, binding(inner) != u8::MAX, next)
+        }
+        // Operators associate to the left: a left operand of the same precedence needs no
+        // parentheses, a right one does.
+        ExprKind::Binary { op, left, right } => {
+            let precedence = op.precedence();
+            operand(f, left, binding(left) < precedence, Some(precedence))?;
+            write!(f, " {} ", op.symbol())?;
+            operand(f, right, binding(right) <= precedence, next)
+        }
+        ExprKind::In { value, list } => {
+            let precedence = super::expr::IN_PRECEDENCE;
+            operand(f, value, binding(value) < precedence, Some(precedence))?;
+            f.write_str(" IN (")?;
+            for (idx, item) in list.iter().enumerate() {
+                if idx > 0 {
+                    f.write_str(", ")?;
+                }
+                write_expr(f, item, None)?;
+            }
+            f.write_str(")")
+        }
+    }
 }
 
 impl Display for Expr {
@@ -486,55 +550,7 @@ impl Display for Expr {
     /// the text reads back as the same tree and nests no deeper than the text it was parsed
     /// from, whose parentheses were at least these.
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
-        match &self.kind {
-            ExprKind::Field(name) => FieldName(name).fmt(f),
-            ExprKind::Text(text) => EvalString(text).fmt(f),
-            // A literal too large for a float reads as infinity; `inf` would read back as a
-            // field, `1e999` reads back as the same infinity.
-            ExprKind::Number(number) if number.is_infinite() => {
-                f.write_str(if *number > 0.0 { "1e999" } else { "-1e999" })
-            }
-            // `-5` reads back as the literal -5: a minus before a number is folded into it.
-            ExprKind::Number(number) => write!(f, "{number}"),
-            ExprKind::Call { name, args } => {
-                write!(f, "{name}(")?;
-                for (idx, arg) in args.iter().enumerate() {
-                    if idx > 0 {
-                        f.write_str(", ")?;
-                    }
-                    arg.fmt(f)?;
-                }
-                f.write_str(")")
-            }
-            ExprKind::Not(inner) => {
-                f.write_str("NOT ")?;
-                operand(f, inner, binding(inner) < super::expr::NOT_PRECEDENCE)
-            }
-            // A minus binds tighter than any operator: only an operation needs parentheses.
-            ExprKind::Negate(inner) => {
-                f.write_str("-")?;
-                operand(f, inner, binding(inner) != u8::MAX)
-            }
-            // Operators associate to the left: a left operand of the same precedence needs
-            // no parentheses, a right one does.
-            ExprKind::Binary { op, left, right } => {
-                let precedence = op.precedence();
-                operand(f, left, binding(left) < precedence)?;
-                write!(f, " {} ", op.symbol())?;
-                operand(f, right, binding(right) <= precedence)
-            }
-            ExprKind::In { value, list } => {
-                operand(f, value, binding(value) < super::expr::IN_PRECEDENCE)?;
-                f.write_str(" IN (")?;
-                for (idx, item) in list.iter().enumerate() {
-                    if idx > 0 {
-                        f.write_str(", ")?;
-                    }
-                    item.fmt(f)?;
-                }
-                f.write_str(")")
-            }
-        }
+        write_expr(f, self, None)
     }
 }
 

@@ -349,6 +349,18 @@ fn fuzzer_finds_print_searches_that_read_back_the_same() {
         assert_eq!(reparsed.to_string(), printed, "from {text}");
         assert_eq!(ast(&reparsed), ast(&parsed), "printed as {printed}");
     }
+    // `NOT` takes in every operator from comparisons up that follows it: in parentheses
+    // only where one follows, so deep mixes of `NOT` and minus print no deeper than read.
+    for text in [
+        "x | where ((NOT a) == b) OR (a + NOT b) OR (NOT a AND b) OR (-NOT a . c)",
+        "v|eval xx+--------999999999999999999999=--------------------v|eval xx+--------999999999999999999999999999999999--V-----=----------------------------6-------------------2--- NOT  NOT $x$------------ NOT  NOT $x$----------------1--- NOT $x$----------------6-----sgcur----1--- NOT  NOT $x$-----------------2--- NOT  NOT $x$------------ NOT 1--- NOT $x$-------1--- NOT $x$----------------6-----sgcur----1--- NOT  NOT $x$---------------- NOT $x$----------------0--- NOT $x$-------------- NOT  NOT $x$---------------- NOT $x$----------------0--- NOT $x$----------------6-----sgcur----1--- NOT  NOT $x$-------------0-1--- NOT 3v-alue-s",
+    ] {
+        let parsed = compile(text).unwrap();
+        let printed = parsed.to_string();
+        let reparsed = compile(&printed).unwrap_or_else(|error| panic!("{error}\n{printed}"));
+        assert_eq!(reparsed.to_string(), printed, "from {text}");
+        assert_eq!(ast(&reparsed), ast(&parsed), "printed as {printed}");
+    }
     // Plain field names stay bare.
     let printed = compile("| search Processes.process_name=x").unwrap().to_string();
     assert!(printed.contains(r#"Processes.process_name = "x""#), "{printed}");

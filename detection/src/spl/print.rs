@@ -571,9 +571,10 @@ struct AssignTarget<'a>(&'a str);
 impl Display for AssignTarget<'_> {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         let name = self.0;
-        // A `"` in single quotes would open a quoted string for the search's own reading,
-        // which knows only double quotes: such a name is written as a double-quoted string.
-        if !name.contains(['\'', '"']) {
+        // A `"`, `|`, bracket or backtick in single quotes would still open a string, end the
+        // command, open a subsearch or call a macro for the search's own reading, which knows
+        // only double quotes: such a name is written as a double-quoted string.
+        if !name.contains(['\'', '"', '|', '[', ']', '`']) {
             return FieldName(name).fmt(f);
         }
         let bare = !name.contains('"')

@@ -342,6 +342,7 @@ fn fuzzer_finds_print_searches_that_read_back_the_same() {
     for text in [
         "v|eval xx+--FF>otimeform\"t%a=Y-ded\u{5}<,\\| dedup\\| dp\\| ded%m-%dT%H:%M:%S\"",
         "x | eval \"a\\\"b\"=1",
+        "x | eval \"oce-| search M-T(((\"=1, \"a[b]`c`\"=2",
     ] {
         let parsed = compile(text).unwrap();
         let printed = parsed.to_string();

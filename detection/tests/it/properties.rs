@@ -262,6 +262,18 @@ proptest! {
     }
 }
 
+/// The printer's promise, as the spl fuzz target checks it: the printed search compiles,
+/// prints the same again, and is the same pipeline.
+#[track_caller]
+fn assert_round_trip(text: &str) {
+    let parsed = compile(text).unwrap();
+    let printed = parsed.to_string();
+    let reparsed = compile(&printed).unwrap_or_else(|error| panic!("{error}\n{printed}"));
+    assert_eq!(reparsed.to_string(), printed, "from {text}");
+    let ast = |search: &Search| serde_json::to_value(search.commands()).unwrap();
+    assert_eq!(ast(&reparsed), ast(&parsed), "printed as {printed}");
+}
+
 #[test]
 fn fuzzer_finds_print_searches_that_read_back_the_same() {
     // The fuzzer's find: a field of backslashes printed bare lost half of them at each
@@ -272,30 +284,15 @@ fn fuzzer_finds_print_searches_that_read_back_the_same() {
         r#"| search "NOT"=x "by"<2 "earliest"=1"#,
         r#"| search "a\"b" IN (x, y) c\\d IN (z)"#,
     ] {
-        let parsed = compile(text).unwrap();
-        let printed = parsed.to_string();
-        let reparsed = compile(&printed).unwrap_or_else(|error| panic!("{error}"));
-        assert_eq!(reparsed.to_string(), printed, "from {text}");
-        let ast = |search: &Search| serde_json::to_value(search.commands()).unwrap();
-        assert_eq!(ast(&reparsed), ast(&parsed), "printed as {printed}");
+        assert_round_trip(text);
     }
     // An eval target holding a `'` cannot go in single quotes, which have no escape.
     for text in ["x | eval LLby'&=I55y", "x | eval \"a'b c\"=1, x=\"it's\""] {
-        let parsed = compile(text).unwrap();
-        let printed = parsed.to_string();
-        let reparsed = compile(&printed).unwrap_or_else(|error| panic!("{error}"));
-        assert_eq!(reparsed.to_string(), printed, "from {text}");
-        let ast = |search: &Search| serde_json::to_value(search.commands()).unwrap();
-        assert_eq!(ast(&reparsed), ast(&parsed), "printed as {printed}");
+        assert_round_trip(text);
     }
     // A sort key takes one sign: the printed `+ "-7--"` is the field `-7--`, ascending.
     for text in ["x | sort +-7--, -+a", "x | sort - -b"] {
-        let parsed = compile(text).unwrap();
-        let printed = parsed.to_string();
-        let reparsed = compile(&printed).unwrap_or_else(|error| panic!("{error}"));
-        assert_eq!(reparsed.to_string(), printed, "from {text}");
-        let ast = |search: &Search| serde_json::to_value(search.commands()).unwrap();
-        assert_eq!(ast(&reparsed), ast(&parsed), "printed as {printed}");
+        assert_round_trip(text);
     }
     // 76 negations parse (nesting 76 of 128); printed one pair of parentheses each, they
     // nested 152 deep and the printed search was refused.
@@ -304,18 +301,10 @@ fn fuzzer_finds_print_searches_that_read_back_the_same() {
         "-".repeat(76),
         "-".repeat(18)
     );
-    let parsed = compile(&deep).unwrap();
-    let printed = parsed.to_string();
-    let reparsed = compile(&printed).unwrap_or_else(|error| panic!("{error}"));
-    assert_eq!(reparsed.to_string(), printed);
+    assert_round_trip(&deep);
     // So did a run of 200 operations, which the parser reads iteratively, at one level.
     let chain = format!("x | where y = a{} * 2 . c", " - b + 1".repeat(100));
-    let parsed = compile(&chain).unwrap();
-    let printed = parsed.to_string();
-    let reparsed = compile(&printed).unwrap_or_else(|error| panic!("{error}"));
-    assert_eq!(reparsed.to_string(), printed);
-    let ast = |search: &Search| serde_json::to_value(search.commands()).unwrap();
-    assert_eq!(ast(&reparsed), ast(&parsed));
+    assert_round_trip(&chain);
     // A literal too large for a float is infinity, which printed as `inf` read back as a
     // field.
     let huge = format!(
@@ -324,19 +313,11 @@ fn fuzzer_finds_print_searches_that_read_back_the_same() {
         "5".repeat(20),
         "0".repeat(400)
     );
-    let parsed = compile(&huge).unwrap();
-    let printed = parsed.to_string();
-    let reparsed = compile(&printed).unwrap_or_else(|error| panic!("{error}"));
-    assert_eq!(reparsed.to_string(), printed);
-    assert_eq!(ast(&reparsed), ast(&parsed));
+    assert_round_trip(&huge);
     // 127 negations inside an operation: one pair of parentheses per operation took the
     // printed text past the limit, so only the pairs precedence needs are printed.
     let deep = format!("v | eval x=3 - {}security_content - 1", "-".repeat(127));
-    let parsed = compile(&deep).unwrap();
-    let printed = parsed.to_string();
-    let reparsed = compile(&printed).unwrap_or_else(|error| panic!("{error}"));
-    assert_eq!(reparsed.to_string(), printed);
-    assert_eq!(ast(&reparsed), ast(&parsed));
+    assert_round_trip(&deep);
     // An eval target holding a `"` printed in single quotes opened a quoted string for the
     // search's own reading, which knows only double quotes.
     for text in [
@@ -344,11 +325,7 @@ fn fuzzer_finds_print_searches_that_read_back_the_same() {
         "x | eval \"a\\\"b\"=1",
         "x | eval \"oce-| search M-T(((\"=1, \"a[b]`c`\"=2",
     ] {
-        let parsed = compile(text).unwrap();
-        let printed = parsed.to_string();
-        let reparsed = compile(&printed).unwrap_or_else(|error| panic!("{error}\n{printed}"));
-        assert_eq!(reparsed.to_string(), printed, "from {text}");
-        assert_eq!(ast(&reparsed), ast(&parsed), "printed as {printed}");
+        assert_round_trip(text);
     }
     // `NOT` takes in every operator from comparisons up that follows it: in parentheses
     // only where one follows, so deep mixes of `NOT` and minus print no deeper than read.
@@ -356,11 +333,7 @@ fn fuzzer_finds_print_searches_that_read_back_the_same() {
         "x | where ((NOT a) == b) OR (a + NOT b) OR (NOT a AND b) OR (-NOT a . c)",
         "v|eval xx+--------999999999999999999999=--------------------v|eval xx+--------999999999999999999999999999999999--V-----=----------------------------6-------------------2--- NOT  NOT $x$------------ NOT  NOT $x$----------------1--- NOT $x$----------------6-----sgcur----1--- NOT  NOT $x$-----------------2--- NOT  NOT $x$------------ NOT 1--- NOT $x$-------1--- NOT $x$----------------6-----sgcur----1--- NOT  NOT $x$---------------- NOT $x$----------------0--- NOT $x$-------------- NOT  NOT $x$---------------- NOT $x$----------------0--- NOT $x$----------------6-----sgcur----1--- NOT  NOT $x$-------------0-1--- NOT 3v-alue-s",
     ] {
-        let parsed = compile(text).unwrap();
-        let printed = parsed.to_string();
-        let reparsed = compile(&printed).unwrap_or_else(|error| panic!("{error}\n{printed}"));
-        assert_eq!(reparsed.to_string(), printed, "from {text}");
-        assert_eq!(ast(&reparsed), ast(&parsed), "printed as {printed}");
+        assert_round_trip(text);
     }
     // Plain field names stay bare.
     let printed = compile("| search Processes.process_name=x").unwrap().to_string();

@@ -600,24 +600,7 @@ fn read_whole(
         let prefilter = prefilter.clone();
         reader = reader.prefilter(move |raw| prefilter.may_match(raw));
     }
-    let mut batch = Vec::with_capacity(BATCH_ITEMS);
-    for event in &mut reader {
-        let item = match event.map(|event| map_selected(event, origin, searches)) {
-            Ok(Some(mapped)) => Item::Mapped(mapped),
-            Ok(None) => continue,
-            Err(err) => {
-                batch.push(Item::Failed(err));
-                let _ = sender.send(batch);
-                return;
-            }
-        };
-        batch.push(item);
-        if batch.len() >= BATCH_ITEMS && sender.send(std::mem::take(&mut batch)).is_err() {
-            return;
-        }
-    }
-    batch.push(Item::File(reader.into_report()));
-    let _ = sender.send(batch);
+    send_selected(reader, (searches, origin), sender, Item::File);
 }
 
 /// Both halves searched at once; the first half's items are fed before the second's.
@@ -763,6 +746,17 @@ fn read_half(
         let prefilter = prefilter.clone();
         reader = reader.prefilter(move |raw| prefilter.may_match(raw));
     }
+    send_selected(reader, (searches, origin), sender, Item::Done);
+}
+
+/// Reads every event of `reader` and sends on, in batches, what some search reads, then
+/// the reader's report as `last` says; a failure ends the sending.
+fn send_selected(
+    mut reader: EventReader,
+    (searches, origin): Readers<'_>,
+    sender: &SyncSender<Vec<Item>>,
+    last: fn(ReadReport) -> Item,
+) {
     let mut batch = Vec::with_capacity(BATCH_ITEMS);
     for event in &mut reader {
         let item = match event.map(|event| map_selected(event, origin, searches)) {
@@ -779,7 +773,7 @@ fn read_half(
             return;
         }
     }
-    batch.push(Item::Done(reader.into_report()));
+    batch.push(last(reader.into_report()));
     let _ = sender.send(batch);
 }
 

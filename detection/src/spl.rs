@@ -58,7 +58,7 @@ mod parser;
 mod pattern;
 mod print;
 mod regex;
-mod time_format;
+pub(crate) mod time_format;
 
 pub use ast::{
     Aggregate, AggregateArgument, AggregateFunction, Assignment, Bin, BinSpan, Command, Condition,

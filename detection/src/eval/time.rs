@@ -7,6 +7,7 @@
 //! ("the span is aligned to midnight in the timezone of the user"); this engine's time zone
 //! is UTC. Months, quarters and years start on the first day of the calendar period.
 
+use crate::spl::time_format::{civil_from_days, days_from_civil};
 use crate::spl::{Span, SpanUnit};
 
 const MICROS: i64 = 1_000_000;
@@ -28,7 +29,7 @@ pub(crate) fn bucket_start(micros: i64, span: Span) -> i64 {
                 SpanUnit::Quarter => 3 * count,
                 _ => 12 * count,
             };
-            let (year, month, _) = civil(seconds.div_euclid(DAY));
+            let (year, month, _) = civil_from_days(seconds.div_euclid(DAY));
             let index = year * 12 + (month - 1);
             let first = index - index.rem_euclid(months_per);
             days_from_civil(first.div_euclid(12), first.rem_euclid(12) + 1, 1) * DAY
@@ -99,7 +100,7 @@ fn step(seconds: i64, count: i64, unit: &str) -> Option<i64> {
     }
     let months = count.checked_mul(month_count(unit)?)?;
     let days = seconds.div_euclid(DAY);
-    let (year, month, day) = civil(days);
+    let (year, month, day) = civil_from_days(days);
     let index = year * 12 + (month - 1) + months;
     let (year, month) = (index.div_euclid(12), index.rem_euclid(12) + 1);
     let day = day.min(days_in_month(year, month));
@@ -124,7 +125,7 @@ fn snap(seconds: i64, unit: &str) -> Option<i64> {
         return Some(seconds - seconds.rem_euclid(size));
     }
     let months = month_count(unit)?;
-    let (year, month, _) = civil(seconds.div_euclid(DAY));
+    let (year, month, _) = civil_from_days(seconds.div_euclid(DAY));
     let index = year * 12 + (month - 1);
     let first = index - index.rem_euclid(months);
     Some(days_from_civil(first.div_euclid(12), first.rem_euclid(12) + 1, 1) * DAY)
@@ -137,30 +138,6 @@ fn days_in_month(year: i64, month: i64) -> i64 {
         days_from_civil(year, month + 1, 1)
     };
     next - days_from_civil(year, month, 1)
-}
-
-/// Year, month (1-12) and day of `days` since 1970-01-01 (proleptic Gregorian).
-fn civil(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let shifted_month = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
-    let month = if shifted_month < 10 { shifted_month + 3 } else { shifted_month - 9 };
-    (year_of_era + era * 400 + i64::from(month <= 2), month, day)
-}
-
-/// Days since 1970-01-01 of a date.
-pub(crate) fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year.rem_euclid(400);
-    let shifted_month = if month > 2 { month - 3 } else { month + 9 };
-    let day_of_year = (153 * shifted_month + 2) / 5 + day - 1;
-    era * 146_097 + year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year - 719_468
 }
 
 #[cfg(test)]

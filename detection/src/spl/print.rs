@@ -565,7 +565,8 @@ impl Display for FieldName<'_> {
 
 /// The field an `eval` assigns to: in single quotes, unless the name holds a `'`, which
 /// single quotes cannot hold (they have no escape). Such a name is written bare when it reads
-/// back bare (an unquoted target runs to `=`, `,` or a blank), else in double quotes.
+/// back bare (an unquoted target runs to `=`, `,` or a blank, and a backtick in it would
+/// call a macro, a backslash escape the next character), else in double quotes.
 struct AssignTarget<'a>(&'a str);
 
 impl Display for AssignTarget<'_> {
@@ -579,7 +580,8 @@ impl Display for AssignTarget<'_> {
         }
         let bare = !name.contains('"')
             && !name.contains(|c: char| {
-                c.is_whitespace() || matches!(c, '=' | ',' | '(' | ')' | '|' | '[' | ']')
+                c.is_whitespace()
+                    || matches!(c, '=' | ',' | '(' | ')' | '|' | '[' | ']' | '`' | '\\')
             });
         if bare { f.write_str(name) } else { EvalString(name).fmt(f) }
     }

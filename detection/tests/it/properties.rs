@@ -324,6 +324,8 @@ fn fuzzer_finds_print_searches_that_read_back_the_same() {
         "v|eval xx+--FF>otimeform\"t%a=Y-ded\u{5}<,\\| dedup\\| dp\\| ded%m-%dT%H:%M:%S\"",
         "x | eval \"a\\\"b\"=1",
         "x | eval \"oce-| search M-T(((\"=1, \"a[b]`c`\"=2",
+        // Printed bare, a target with a backtick called a macro.
+        "modtwov|eval\"x\\\\+D`A\"= la\\\\\\\\cNOmodtwov|eval\"x\\\\(D`A\"= la\\\\\\\\ce",
     ] {
         assert_round_trip(text);
     }

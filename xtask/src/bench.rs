@@ -53,6 +53,10 @@ pub(crate) struct Args {
     /// default: `../shared/datasets` beside the workspace.
     #[arg(long, value_name = "DIR")]
     evtx_dir: Option<PathBuf>,
+    /// Content tree whose production `Endpoint.Processes` rules the library cases run, all
+    /// in one scan; default: `../shared/security_content-2024` beside the workspace.
+    #[arg(long, value_name = "DIR")]
+    library: Option<PathBuf>,
     /// How many times the EVTX corpus names each file found.
     #[arg(long, default_value_t = 100)]
     evtx_repeat: usize,
@@ -118,6 +122,12 @@ const CASES: &[(&str, Input, &str)] = &[
         "a search over raw Sysmon events with eval, stats by a computed field, where and sort",
     ),
     ("stats-eval-full", Input::Export, "the same, prefilter off"),
+    (
+        "library",
+        Input::Export,
+        "every production `Endpoint.Processes` rule of the library (--library) in one scan",
+    ),
+    ("library-full", Input::Export, "the same, prefilter off"),
     ("or-2", Input::OrExport, "process_name = one of 2 names, as `OR` terms (compile + scan)"),
     ("or-1000", Input::OrExport, "the same 2 names among 1,000 `OR` terms"),
     ("or-5000", Input::OrExport, "the same 2 names among 5,000 `OR` terms"),
@@ -181,7 +191,7 @@ impl Inputs {
 pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     if let Some(case) = &args.case {
         ensure!(!args.file.is_empty(), "--case needs --file");
-        return measure(case, &args.file, args.runs, &args.cases);
+        return measure(case, &args.file, args.runs, &args.cases, &library_dir(args));
     }
     if cfg!(debug_assertions) {
         return rerun_release(args);
@@ -231,8 +241,17 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
             println!("{case}: not measured: no .evtx file found (see --evtx-dir)");
             continue;
         }
+        let library = library_dir(args);
+        if case.starts_with("library") && !library.join("detections").is_dir() {
+            println!(
+                "{case}: not measured: no content tree at {} (see --library)",
+                library.display()
+            );
+            continue;
+        }
         let mut command = Command::new(&exe);
         command.args(["bench", "--case", case, "--runs", &args.runs.to_string()]);
+        command.arg("--library").arg(&library);
         for file in inputs.files(input) {
             command.arg("--file").arg(file);
         }
@@ -583,6 +602,8 @@ fn report(results: &[CaseResult], inputs: &Inputs) -> anyhow::Result<()> {
     ratio("no-literal rule / map", "no-literal", "map");
     ratio("map / page-cache read", "map", "read");
     ratio("stats/eval search / map", "stats-eval", "map");
+    ratio("library / map, two threads", "library", "map-2threads");
+    ratio("library without prefilter / map, two threads", "library-full", "map-2threads");
     for long in ["or-1000", "or-5000", "or-20000", "in-20000"] {
         ratio(&format!("{long} / or-2"), long, "or-2");
     }
@@ -619,6 +640,7 @@ fn check(results: &[CaseResult], inputs: &Inputs) -> anyhow::Result<()> {
         (&["rule", "rule-1thread", "rule-full", "rule-gzip"], Some(written.positives)),
         (&["no-literal"], Some(written.process_events)),
         (&["stats-eval", "stats-eval-full"], None),
+        (&["library", "library-full"], None),
         (&["or-2", "or-1000", "or-5000", "or-20000", "in-20000"], None),
         (&["wild-2", "wild-1000"], None),
         (
@@ -762,7 +784,13 @@ impl From<WrittenJson> for synthetic::Written {
 
 /// Runs one case `runs` times in this process and prints a [`Measured`] as JSON; the case
 /// `interleaved` runs `cases` round by round instead and prints their times.
-fn measure(case: &str, files: &[PathBuf], runs: usize, cases: &[String]) -> anyhow::Result<()> {
+fn measure(
+    case: &str,
+    files: &[PathBuf],
+    runs: usize,
+    cases: &[String],
+    library: &Path,
+) -> anyhow::Result<()> {
     if case == "evtx-py" {
         return python_evtx(files, runs);
     }
@@ -770,7 +798,7 @@ fn measure(case: &str, files: &[PathBuf], runs: usize, cases: &[String]) -> anyh
     if case == "interleaved" {
         let mut prepared = Vec::new();
         for name in cases {
-            prepared.push(Prepared::new(name)?);
+            prepared.push(Prepared::new(name, library)?);
         }
         let mut times: Vec<Vec<f64>> = vec![Vec::new(); cases.len()];
         for _ in 0..runs.max(1) {
@@ -783,7 +811,7 @@ fn measure(case: &str, files: &[PathBuf], runs: usize, cases: &[String]) -> anyh
         println!("{}", serde_json::to_string(&times)?);
         return Ok(());
     }
-    let prepared = Prepared::new(case)?;
+    let prepared = Prepared::new(case, library)?;
     let mut seconds = Vec::new();
     let mut outcome = (0, None);
     for _ in 0..runs.max(1) {
@@ -834,10 +862,16 @@ fn python_evtx(files: &[PathBuf], runs: usize) -> anyhow::Result<()> {
 struct Prepared {
     case: String,
     search: Option<Search>,
+    /// The library cases' rules.
+    library: Vec<Search>,
 }
 
 impl Prepared {
-    fn new(case: &str) -> anyhow::Result<Self> {
+    fn new(case: &str, library: &Path) -> anyhow::Result<Self> {
+        if case.starts_with("library") {
+            let library = library_rules(library)?;
+            return Ok(Prepared { case: case.to_owned(), search: None, library });
+        }
         let search = match case {
             "rule" | "rule-1thread" | "rule-full" | "rule-gzip" | "many" | "many-full"
             | "evtx-rule" | "hostile" | "hostile-full" | "many-1thread" | "many-full-1thread" => {
@@ -847,7 +881,7 @@ impl Prepared {
             "stats-eval" | "stats-eval-full" => Some(compile(STATS_EVAL)?),
             _ => None,
         };
-        Ok(Prepared { case: case.to_owned(), search })
+        Ok(Prepared { case: case.to_owned(), search, library: Vec::new() })
     }
 
     /// Runs the case once: what it counted, and for the rule cases a digest of the rows.
@@ -902,6 +936,15 @@ impl Prepared {
                 let options = ScanOptions { prefilter: false, ..ScanOptions::default() };
                 let outcome = scan_files(&[], std::slice::from_ref(file), options)?;
                 outcome.reports.iter().map(|(_, report)| report.events_total()).sum()
+            }
+            "library" | "library-full" => {
+                let options =
+                    ScanOptions { prefilter: self.case == "library", ..ScanOptions::default() };
+                let searches: Vec<&Search> = self.library.iter().collect();
+                let outcome = scan_files(&searches, files, options)?;
+                let json = serde_json::to_vec(&outcome.tables)?;
+                let count = outcome.tables.iter().map(|table| table.len() as u64).sum();
+                return Ok((count, Some(format!("{:x}", Sha256::digest(&json)))));
             }
             case => {
                 let options = ScanOptions {
@@ -989,6 +1032,37 @@ fn list_search(case: &str) -> anyhow::Result<String> {
         "| tstats count from datamodel=Endpoint.Processes where {condition} \
          by Processes.dest Processes.process_name"
     ))
+}
+
+/// The content tree of the library cases.
+fn library_dir(args: &Args) -> PathBuf {
+    args.library.clone().unwrap_or_else(|| project_root().join("../shared/security_content-2024"))
+}
+
+/// Every production rule of the tree at `root` that reads `Endpoint.Processes` and compiles
+/// with the tree's macros and lookups. Rules that do not compile are left out (the gate's
+/// business, not the bench's); how many were kept is printed on stderr.
+fn library_rules(root: &Path) -> anyhow::Result<Vec<Search>> {
+    let macros = content::load_macro_table(root)?;
+    let lookups = detection::lookup::Lookups::load(root)?;
+    let context = detection::spl::Context { macros: &macros, lookups: &lookups };
+    let mut rules = Vec::new();
+    let mut tried = 0;
+    for path in content::discover_rules(root)? {
+        let Ok(rule) = content::load_rule(&path) else { continue };
+        if rule.status.as_deref().is_some_and(|status| status != "production")
+            || !rule.search.contains("datamodel=Endpoint.Processes")
+        {
+            continue;
+        }
+        tried += 1;
+        if let Ok(search) = Search::compile_in(&rule.search, context, &rule.filter_macro_name()) {
+            rules.push(search);
+        }
+    }
+    ensure!(!rules.is_empty(), "no Endpoint.Processes rule compiles in {}", root.display());
+    eprintln!("library: {} of {tried} rules compile", rules.len());
+    Ok(rules)
 }
 
 fn compile(search: &str) -> anyhow::Result<Search> {

@@ -284,6 +284,11 @@ pub(crate) fn join(table: &mut ResultTable, join: &Join, env: &Env<'_>) {
     }
     let targets: Vec<usize> = right.columns.iter().map(|c| table.ensure_column(c)).collect();
     let rows = table.take_rows();
+    if by_key.is_empty() && !join.left {
+        // Nothing to match: an inner join keeps no row (a library's joins of a broad
+        // `tstats` with a selective subsearch mostly end here).
+        return;
+    }
     for row in rows {
         let matches: &[usize] =
             key(table, &row).and_then(|k| by_key.get(&k)).map_or(&[], Vec::as_slice);
@@ -294,8 +299,12 @@ pub(crate) fn join(table: &mut ResultTable, join: &Join, env: &Env<'_>) {
             }
             continue;
         }
-        for &index in &matches[..taken] {
-            let mut joined = row.clone();
+        let mut row = Some(row);
+        for (at, &index) in matches[..taken].iter().enumerate() {
+            // The last match takes the row itself, the others a copy.
+            let Some(mut joined) = (if at + 1 == taken { row.take() } else { row.clone() }) else {
+                break;
+            };
             if let Some(source) = right.rows.get(index) {
                 for (value, &target) in source.iter().zip(&targets) {
                     let Some(slot) = joined.get_mut(target) else { continue };

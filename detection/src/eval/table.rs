@@ -79,8 +79,20 @@ impl ResultTable {
 
     /// Keeps the columns at `indices`, in that order, in every row.
     pub(crate) fn project(&mut self, indices: &[usize]) {
-        for row in &mut self.rows {
-            *row = indices.iter().map(|&i| row.get(i).cloned().flatten()).collect();
+        // A rename keeps every column in place, and most projections keep columns in order:
+        // values are then moved, not copied (a library's broad `tstats` gives thousands of
+        // rows to every `rename` of `drop_dm_object_name`).
+        let identity = indices.len() == self.columns.len()
+            && indices.iter().enumerate().all(|(at, &index)| at == index);
+        let increasing = indices.windows(2).all(|pair| pair.first() < pair.get(1));
+        if !identity {
+            for row in &mut self.rows {
+                *row = if increasing {
+                    indices.iter().map(|&i| row.get_mut(i).and_then(Option::take)).collect()
+                } else {
+                    indices.iter().map(|&i| row.get(i).cloned().flatten()).collect()
+                };
+            }
         }
         let columns = indices.iter().filter_map(|&i| self.columns.get(i).cloned()).collect();
         self.set_columns(columns);

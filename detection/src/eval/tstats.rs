@@ -1,11 +1,10 @@
-//! `tstats` over data model records: filter, group by the `by` fields in a `BTreeMap` (so
-//! rows come out sorted), and fold each record into its group's aggregates. Records are
+//! `tstats` over data model records: filter, group by the `by` fields, and fold each record
+//! into its group's aggregates; the groups are sorted once, at the end. Records are
 //! streamed; only the groups are kept. `by _time span=…` groups by the start of each
 //! record's time bucket.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
-use std::collections::btree_map::Entry;
+use std::collections::HashMap;
 
 use super::aggregate::Accumulator;
 use super::condition::FieldLookup;
@@ -57,17 +56,28 @@ pub(crate) fn selects(tstats: &Tstats, record: &NodeRecord) -> bool {
             .is_none_or(|matcher| matcher.holds(&RecordFields { record, node: &tstats.node }))
 }
 
-/// `tstats` fed one record at a time: the groups so far, keyed (and so sorted) by their
-/// `by` values. Nothing else of the records is kept.
+/// `tstats` fed one record at a time: the groups so far, by their `by` values. Nothing
+/// else of the records is kept.
+///
+/// A library of rules offers every record to every `tstats`, and a broad one (a join's
+/// unfiltered `Processes` side) folds in nearly all of them: the groups are found by hash
+/// and the key is built in reused strings, so a record of a group already seen allocates
+/// nothing; sorting waits for [`Groups::finish`].
 pub(crate) struct Groups<'s> {
     search: &'s Search,
     tstats: &'s Tstats,
-    by_key: BTreeMap<Vec<String>, Vec<Accumulator>>,
+    /// Each group's key and its index into `states`.
+    index: HashMap<Vec<String>, usize>,
+    /// Each group's aggregates, in the order first seen.
+    states: Vec<Vec<Accumulator>>,
+    /// The key of the record being added.
+    key: Vec<String>,
 }
 
 impl<'s> Groups<'s> {
     pub(crate) fn new(search: &'s Search, tstats: &'s Tstats) -> Self {
-        Self { search, tstats, by_key: BTreeMap::new() }
+        let key = vec![String::new(); tstats.by.len()];
+        Self { search, tstats, index: HashMap::new(), states: Vec::new(), key }
     }
 
     /// Folds `record` into its group; records of other nodes or failing `where` are ignored.
@@ -83,30 +93,33 @@ impl<'s> Groups<'s> {
         };
         // "If you do not provide a fillnull_value argument, tstats omits rows for events with
         // one or more null field values from its results."
-        let key: Option<Vec<String>> = tstats
-            .by
-            .iter()
-            .map(|field| {
-                if field == "_time" {
-                    return Some(epoch_seconds(time_micros));
-                }
-                fields.value(field).map(Cow::into_owned).or_else(|| tstats.fillnull_value.clone())
-            })
-            .collect();
-        let Some(key) = key else { return Ok(()) };
-        let group_count = self.by_key.len();
-        let states = match self.by_key.entry(key) {
-            Entry::Occupied(entry) => entry.into_mut(),
-            Entry::Vacant(entry) => {
-                if group_count >= MAX_GROUPS {
+        for (slot, field) in self.key.iter_mut().zip(&tstats.by) {
+            slot.clear();
+            if field == "_time" {
+                slot.push_str(&epoch_seconds(time_micros));
+                continue;
+            }
+            match (fields.value(field), &tstats.fillnull_value) {
+                (Some(value), _) => slot.push_str(&value),
+                (None, Some(fill)) => slot.push_str(fill),
+                (None, None) => return Ok(()),
+            }
+        }
+        let at = match self.index.get(&self.key) {
+            Some(&at) => at,
+            None => {
+                if self.states.len() >= MAX_GROUPS {
                     let location = self.search.locate(&tstats.span_in_search);
                     return Err(EvalError::TooManyGroups { location, limit: MAX_GROUPS });
                 }
-                entry.insert(
-                    tstats.aggregates.iter().map(|a| Accumulator::new(a.function)).collect(),
-                )
+                let accumulators =
+                    tstats.aggregates.iter().map(|a| Accumulator::new(a.function)).collect();
+                self.states.push(accumulators);
+                self.index.insert(self.key.clone(), self.states.len() - 1);
+                self.states.len() - 1
             }
         };
+        let Some(states) = self.states.get_mut(at) else { return Ok(()) };
         for (state, aggregate) in states.iter_mut().zip(&tstats.aggregates) {
             match aggregate.field() {
                 None => state.add_row(),
@@ -123,13 +136,18 @@ impl<'s> Groups<'s> {
     /// The `tstats` result table. Groups are ordered by their `by` values, `_time` buckets
     /// numerically.
     pub(crate) fn finish(self) -> ResultTable {
-        let Self { tstats, by_key: mut groups, .. } = self;
-        if tstats.by.is_empty() && groups.is_empty() {
+        let Self { tstats, index, states, .. } = self;
+        let mut states: Vec<Option<Vec<Accumulator>>> = states.into_iter().map(Some).collect();
+        let mut rows: Vec<(Vec<String>, Vec<Accumulator>)> = index
+            .into_iter()
+            .filter_map(|(key, at)| Some((key, states.get_mut(at)?.take()?)))
+            .collect();
+        if tstats.by.is_empty() && rows.is_empty() {
             // Without `by`, tstats answers one row even over no records (`count` 0).
-            groups.insert(
+            rows.push((
                 Vec::new(),
                 tstats.aggregates.iter().map(|a| Accumulator::new(a.function)).collect(),
-            );
+            ));
         }
         let columns: Vec<String> = tstats
             .by
@@ -138,23 +156,22 @@ impl<'s> Groups<'s> {
             .chain(tstats.aggregates.iter().map(|a| a.output.clone()))
             .collect();
         let mut table = ResultTable::with_columns(columns);
-        let mut rows: Vec<(Vec<String>, Vec<Accumulator>)> = groups.into_iter().collect();
-        if let Some(time_index) = tstats.by.iter().position(|f| f == "_time") {
-            // A bucket start is a number: order it as one, not as text.
-            rows.sort_by(|(a, _), (b, _)| {
-                for (index, (x, y)) in a.iter().zip(b).enumerate() {
-                    let ordering = if index == time_index {
-                        super::value::compare_text(x, y)
-                    } else {
-                        x.cmp(y)
-                    };
-                    if ordering.is_ne() {
-                        return ordering;
-                    }
+        // Rows in the order of their `by` values; a `_time` bucket start is a number, ordered
+        // as one, not as text. Keys are distinct, so the order is total.
+        let time_index = tstats.by.iter().position(|f| f == "_time");
+        rows.sort_unstable_by(|(a, _), (b, _)| {
+            for (index, (x, y)) in a.iter().zip(b).enumerate() {
+                let ordering = if Some(index) == time_index {
+                    super::value::compare_text(x, y)
+                } else {
+                    x.cmp(y)
+                };
+                if ordering.is_ne() {
+                    return ordering;
                 }
-                std::cmp::Ordering::Equal
-            });
-        }
+            }
+            std::cmp::Ordering::Equal
+        });
         for (key, states) in rows {
             table.push_row(
                 key.into_iter()

@@ -278,8 +278,8 @@ impl Search {
 
     /// A run fed one record or event at a time, for callers that read their input once for
     /// several searches. [`SearchRun::finish`] gives what [`Search::run`] over the same
-    /// records gives. `now()` is the time of the newest event read unless
-    /// [`SearchRun::at`] says.
+    /// records gives. `now()` is the time of the newest record or event the search reads
+    /// (its `tstats` selects, or its event condition passes) unless [`SearchRun::at`] says.
     pub fn start(&self) -> SearchRun<'_> {
         SearchRun {
             root: PipelineRun::new(self, self.pipeline()),
@@ -377,7 +377,9 @@ pub struct SearchRun<'s> {
 
 impl SearchRun<'_> {
     /// Sets what `now()` and `time()` return: the time the search runs. Without it they
-    /// return the time of the newest event read, so that results do not change with the day.
+    /// return the time of the newest record or event the search reads, so that results
+    /// change neither with the day nor with what else is read in the same pass: other
+    /// searches' records, or events the prefilter passes over.
     #[must_use]
     pub fn at(mut self, now_micros: i64) -> Self {
         self.now_micros = Some(now_micros);
@@ -386,14 +388,18 @@ impl SearchRun<'_> {
 
     /// Folds one data model record into a `tstats` search (and its subsearches).
     pub fn add(&mut self, record: &NodeRecord) -> Result<(), EvalError> {
-        self.newest = self.newest.max(record.time_micros);
-        self.root.add(record)
+        if self.root.add(record)? {
+            self.newest = self.newest.max(record.time_micros);
+        }
+        Ok(())
     }
 
     /// Offers one raw event to a search over events (and its subsearches).
     pub fn add_event(&mut self, event: &dyn EventFields) -> Result<(), EvalError> {
-        self.newest = self.newest.max(event.time_micros());
-        self.root.add_event(event)
+        if self.root.add_event(event)? {
+            self.newest = self.newest.max(event.time_micros());
+        }
+        Ok(())
     }
 
     /// Runs the rest of the pipeline and returns the result.
@@ -493,33 +499,39 @@ impl<'s> PipelineRun<'s> {
         PipelineRun { search, pipeline, state, children }
     }
 
-    fn add(&mut self, record: &NodeRecord) -> Result<(), EvalError> {
+    /// Offers `record` to this pipeline's `tstats` and its nested pipelines': whether one
+    /// of them reads it.
+    fn add(&mut self, record: &NodeRecord) -> Result<bool, EvalError> {
+        let mut read = false;
         for child in &mut self.children {
-            child.add(record)?;
+            read |= child.add(record)?;
         }
         match &mut self.state {
-            State::Tstats(groups) => groups.add(record),
-            _ => Ok(()),
+            State::Tstats(groups) => Ok(groups.add(record)? || read),
+            _ => Ok(read),
         }
     }
 
-    fn add_event(&mut self, event: &dyn EventFields) -> Result<(), EvalError> {
+    /// Offers `event` to this pipeline's event search and its nested pipelines': whether
+    /// one of them reads it.
+    fn add_event(&mut self, event: &dyn EventFields) -> Result<bool, EvalError> {
+        let mut read = false;
         for child in &mut self.children {
-            child.add_event(event)?;
+            read |= child.add_event(event)?;
         }
-        let State::Events { pending, .. } = &mut self.state else { return Ok(()) };
+        let State::Events { pending, .. } = &mut self.state else { return Ok(read) };
         let Some(Command::Events(condition)) = self.pipeline.commands.first() else {
-            return Ok(());
+            return Ok(read);
         };
         if !preselects(condition, &EventLookup(event)) {
-            return Ok(());
+            return Ok(read);
         }
         pending.push_pairs(event.fields());
         if pending.len() >= BATCH_ROWS {
             let env = Env::streaming(self.search);
             self.flush(&env)?;
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Runs the pending events through the streaming commands into the sink.

@@ -168,15 +168,41 @@ pub fn scan_inputs(
             reports.push((input.path.clone(), report));
         }
     }
-    let tables = feed
-        .runs
-        .into_iter()
-        .enumerate()
-        .map(|(index, run)| {
-            run.finish().map_err(|source| ScanError::Eval { path: PathBuf::new(), index, source })
-        })
-        .collect::<Result<_, _>>()?;
+    let tables = finish_runs(feed.runs, options.parallel)?;
     Ok(ScanOutcome { tables, reports })
+}
+
+/// Finishes every run: the rest of each pipeline, over its groups or events. Runs are
+/// independent once the input is read, so with `parallel` two threads take every other run
+/// (a rule library spends a third of its time here). The error is that of the first run, by
+/// index, that fails, as when they are finished one after another.
+fn finish_runs(runs: Vec<SearchRun<'_>>, parallel: bool) -> Result<Vec<ResultTable>, ScanError> {
+    type Finished = Vec<(usize, Result<ResultTable, EvalError>)>;
+    let finish = |runs: Vec<(usize, SearchRun<'_>)>| -> Finished {
+        runs.into_iter().map(|(index, run)| (index, run.finish())).collect()
+    };
+    let (odd, even): (Vec<_>, Vec<_>) =
+        runs.into_iter().enumerate().partition(|(index, _)| parallel && index % 2 == 1);
+    let mut finished = if odd.is_empty() {
+        finish(even)
+    } else {
+        std::thread::scope(|scope| {
+            let other = scope.spawn(|| finish(odd));
+            let mut finished = finish(even);
+            match other.join() {
+                Ok(more) => finished.extend(more),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+            finished
+        })
+    };
+    finished.sort_by_key(|(index, _)| *index);
+    finished
+        .into_iter()
+        .map(|(index, result)| {
+            result.map_err(|source| ScanError::Eval { path: PathBuf::new(), index, source })
+        })
+        .collect()
 }
 
 /// The runs being fed, and what an error about them names.
@@ -191,31 +217,55 @@ struct Feed<'s> {
 }
 
 impl Feed<'_> {
-    /// Offers one event: its record to every search, itself to those over raw events.
+    /// Offers one event: its record to every search that selects it, itself to those over
+    /// raw events.
     fn add_event(&mut self, event: &Event) -> Result<(), ScanError> {
         let view = SplunkEvent::new(event, &self.origin);
         let record = datamodel::node_record(&view);
+        let selected = record.as_ref().map(|record| selecting(self.searches, record));
         let raw = self.any_reads_events.then_some(&view);
-        offer(&mut self.runs, &self.reads_events, &self.path, record.as_ref(), raw)
+        let record = record.as_ref().zip(selected.as_deref());
+        offer(&mut self.runs, &self.reads_events, &self.path, record, raw)
     }
 
     /// Offers what a search thread selected: a record, an event, or both.
     fn add_mapped(&mut self, mapped: &Mapped) -> Result<(), ScanError> {
         let view = mapped.event.as_ref().map(|event| SplunkEvent::new(event, &self.origin));
-        offer(&mut self.runs, &self.reads_events, &self.path, mapped.record.as_ref(), view.as_ref())
+        let record = mapped.record.as_ref().map(|record| (record, mapped.selected.as_slice()));
+        offer(&mut self.runs, &self.reads_events, &self.path, record, view.as_ref())
     }
 }
 
-/// Offers a record to every run and an event to the runs over raw events (`reads_events`).
+/// The indices of the searches that select `record`, in order. Deciding this once per
+/// search, on the thread that parsed the event, spares the searches that do not select it
+/// (most of a rule library, for most records) their whole pipeline.
+fn selecting(searches: &[&Search], record: &NodeRecord) -> Vec<usize> {
+    searches
+        .iter()
+        .enumerate()
+        .filter(|(_, search)| search.selects(record))
+        .map(|(index, _)| index)
+        .collect()
+}
+
+/// Offers a record to the runs whose searches select it (`selected`, ascending indices)
+/// and an event to the runs over raw events (`reads_events`). A record a search does not
+/// select changes nothing of its run, not even `now()` (the newest time it read).
 fn offer(
     runs: &mut [SearchRun<'_>],
     reads_events: &[bool],
     path: &Path,
-    record: Option<&NodeRecord>,
+    record: Option<(&NodeRecord, &[usize])>,
     event: Option<&SplunkEvent<'_>>,
 ) -> Result<(), ScanError> {
+    let mut selected = record.map_or(&[][..], |(_, selected)| selected).iter().peekable();
     for (index, (run, reads)) in runs.iter_mut().zip(reads_events).enumerate() {
-        let mut added = record.map_or(Ok(()), |record| run.add(record));
+        let mut added = Ok(());
+        if let Some((record, _)) = record
+            && selected.next_if_eq(&&index).is_some()
+        {
+            added = run.add(record);
+        }
         if let (Ok(()), Some(event), true) = (&added, event, *reads) {
             added = run.add_event(event);
         }
@@ -224,24 +274,30 @@ fn offer(
     Ok(())
 }
 
-/// What a search thread sends on for one event some search reads: the event's record, and
-/// the event itself when a search over raw events selects it.
+/// What a search thread sends on for one event some search reads: the event's record and
+/// the searches that select it, and the event itself when a search over raw events selects
+/// it.
 struct Mapped {
     record: Option<NodeRecord>,
-    event: Option<Event>,
+    selected: Vec<usize>,
+    /// Boxed: few events are read raw, and the channel's items stay small.
+    event: Option<Box<Event>>,
 }
 
 /// `event` as the searches need it, or `None` when no search reads it (it then changes no
 /// result and need not cross threads).
 fn map_selected(event: Event, origin: &Origin, searches: &[&Search]) -> Option<Mapped> {
     let view = SplunkEvent::new(&event, origin);
-    let record = datamodel::node_record(&view)
-        .filter(|record| searches.iter().any(|search| search.selects(record)));
+    let mut selected = Vec::new();
+    let record = datamodel::node_record(&view).filter(|record| {
+        selected = selecting(searches, record);
+        !selected.is_empty()
+    });
     let raw = searches.iter().any(|search| search.selects_event(&view));
     if record.is_none() && !raw {
         return None;
     }
-    Some(Mapped { record, event: raw.then_some(event) })
+    Some(Mapped { record, selected, event: raw.then(|| Box::new(event)) })
 }
 
 /// Whether the candidate search may read the file `reader` opened (see the module docs).

@@ -81,10 +81,11 @@ impl<'s> Groups<'s> {
     }
 
     /// Folds `record` into its group; records of other nodes or failing `where` are ignored.
-    pub(crate) fn add(&mut self, record: &NodeRecord) -> Result<(), EvalError> {
+    /// Whether the record was read (selected, even when a null `by` field then drops it).
+    pub(crate) fn add(&mut self, record: &NodeRecord) -> Result<bool, EvalError> {
         let tstats = self.tstats;
         if !selects(tstats, record) {
-            return Ok(());
+            return Ok(false);
         }
         let fields = RecordFields { record, node: &tstats.node };
         let time_micros = match tstats.span {
@@ -102,24 +103,23 @@ impl<'s> Groups<'s> {
             match (fields.value(field), &tstats.fillnull_value) {
                 (Some(value), _) => slot.push_str(&value),
                 (None, Some(fill)) => slot.push_str(fill),
-                (None, None) => return Ok(()),
+                (None, None) => return Ok(true),
             }
         }
-        let at = match self.index.get(&self.key) {
-            Some(&at) => at,
-            None => {
-                if self.states.len() >= MAX_GROUPS {
-                    let location = self.search.locate(&tstats.span_in_search);
-                    return Err(EvalError::TooManyGroups { location, limit: MAX_GROUPS });
-                }
-                let accumulators =
-                    tstats.aggregates.iter().map(|a| Accumulator::new(a.function)).collect();
-                self.states.push(accumulators);
-                self.index.insert(self.key.clone(), self.states.len() - 1);
-                self.states.len() - 1
+        let at = if let Some(&at) = self.index.get(&self.key) {
+            at
+        } else {
+            if self.states.len() >= MAX_GROUPS {
+                let location = self.search.locate(&tstats.span_in_search);
+                return Err(EvalError::TooManyGroups { location, limit: MAX_GROUPS });
             }
+            let accumulators =
+                tstats.aggregates.iter().map(|a| Accumulator::new(a.function)).collect();
+            self.states.push(accumulators);
+            self.index.insert(self.key.clone(), self.states.len() - 1);
+            self.states.len() - 1
         };
-        let Some(states) = self.states.get_mut(at) else { return Ok(()) };
+        let Some(states) = self.states.get_mut(at) else { return Ok(true) };
         for (state, aggregate) in states.iter_mut().zip(&tstats.aggregates) {
             match aggregate.field() {
                 None => state.add_row(),
@@ -130,7 +130,7 @@ impl<'s> Groups<'s> {
                 }
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     /// The `tstats` result table. Groups are ordered by their `by` values, `_time` buckets

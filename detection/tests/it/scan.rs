@@ -399,3 +399,27 @@ fn many_files_read_on_two_threads_give_what_one_after_another_gives() {
             .unwrap_err();
     assert_eq!(parallel.to_string(), sequential.to_string());
 }
+
+#[test]
+fn now_is_the_newest_record_the_search_reads_whatever_else_is_read() {
+    // Splunk's `now()` "returns the time that the search was started"; offline there is no
+    // such time that keeps results from changing with the day, so it is the newest record
+    // the search reads (the docs are silent on replayed data). Records only another search
+    // reads, or that the prefilter passes over, must not move it: the shortcuts and the
+    // other rules of a library never change a rule's rows.
+    let later = |text: String| text.replace("2024-03-01T10:00:00", "2024-03-02T10:00:00");
+    let text = sysmon(r"C:\Windows\System32\rundll32.exe", "rundll32 comsvcs.dll", "LAB\\ann")
+        + &later(sysmon(r"C:\Windows\System32\cmd.exe", "cmd /c whoami", "LAB\\bob"));
+    let file = write_temp(&text);
+    let with_now = raw("| tstats count from datamodel=Endpoint.Processes \
+         where Processes.process_name=rundll32.exe by Processes.user | eval now=now()");
+    let other = raw("| tstats count from datamodel=Endpoint.Processes \
+         where Processes.process_name=cmd.exe by Processes.user");
+    let alone = same_rows(&[&with_now], file.path());
+    let together = same_rows(&[&with_now, &other], file.path());
+    assert_eq!(together.first(), alone.first());
+    let table = &alone[0];
+    assert_eq!(table.len(), 1);
+    // 2024-03-01T10:00:00Z, the rundll32 event's time, not the later cmd event's.
+    assert_eq!(table.value(0, "now").unwrap().joined(), "1709287200");
+}

@@ -233,7 +233,7 @@ impl Search {
         if !self.has_nested_inputs() {
             return self.tstats().is_some_and(|tstats| tstats::selects(tstats, record));
         }
-        self.inputs().iter().any(|input| match input {
+        self.any_input(&mut |input| match input {
             crate::spl::Input::Records(tstats) => tstats::selects(tstats, record),
             crate::spl::Input::Events(_) => false,
         })
@@ -248,7 +248,7 @@ impl Search {
                 .events()
                 .is_some_and(|condition| preselects(condition, &EventLookup(event)));
         }
-        self.inputs().iter().any(|input| match input {
+        self.any_input(&mut |input| match input {
             crate::spl::Input::Events(condition) => preselects(condition, &EventLookup(event)),
             crate::spl::Input::Records(_) => false,
         })

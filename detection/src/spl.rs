@@ -228,6 +228,26 @@ impl Search {
         out
     }
 
+    /// Whether `test` holds for one of [`Search::inputs`], tried in their order; without
+    /// building the list, since the scan asks this of every record for every search.
+    pub(crate) fn any_input(&self, test: &mut dyn FnMut(Input<'_>) -> bool) -> bool {
+        fn walk<'p>(pipeline: &'p Pipeline, test: &mut dyn FnMut(Input<'p>) -> bool) -> bool {
+            let input = match pipeline.commands.first() {
+                Some(Command::Tstats(tstats)) => Some(Input::Records(tstats)),
+                Some(Command::Events(condition)) => Some(Input::Events(condition)),
+                _ => None,
+            };
+            if input.is_some_and(&mut *test) {
+                return true;
+            }
+            pipeline
+                .commands
+                .iter()
+                .any(|command| command.pipelines().into_iter().any(|inner| walk(inner, test)))
+        }
+        walk(&self.pipeline, test)
+    }
+
     /// Whether a pipeline inside the search reads the input (see [`Search::inputs`]).
     pub(crate) fn has_nested_inputs(&self) -> bool {
         self.nested_inputs

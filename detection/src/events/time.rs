@@ -1,6 +1,8 @@
 //! Timestamps as Windows event sources write them, turned into microseconds since the Unix
 //! epoch. Only the handful of layouts seen in exports are accepted; no time zone database.
 
+use crate::spl::time_format::days_from_civil;
+
 /// A parsed timestamp: whether the text named its offset from UTC decides whether it can be
 /// trusted as UTC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,17 +92,6 @@ fn digits(bytes: &[u8], start: usize, len: usize) -> Option<i64> {
         value = value * 10 + i64::from(byte - b'0');
     }
     Some(value)
-}
-
-/// Days since 1970-01-01 in the proleptic Gregorian calendar (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let month_index = (month + 9) % 12;
-    let day_of_year = (153 * month_index + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
 }
 
 #[cfg(test)]

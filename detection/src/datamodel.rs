@@ -671,6 +671,22 @@ impl Node {
         }
     }
 
+    /// The fields [`Node::selects`] reads: those of the constraints on the way down.
+    pub(crate) fn constraint_fields(self) -> Vec<&'static str> {
+        let mut fields = Vec::new();
+        let mut at = self.dataset;
+        loop {
+            match at.constraint {
+                Constraint::All => {}
+                Constraint::Present(field) | Constraint::Equals(field, _) => fields.push(field),
+            }
+            match at.parent.and_then(|parent| dataset(at.model, parent)) {
+                Some(parent) => at = parent,
+                None => return fields,
+            }
+        }
+    }
+
     /// Whether `record` is one of this dataset's: of its root and passing the constraint of
     /// every dataset on the way down.
     pub fn selects(&self, record: &NodeRecord) -> bool {

@@ -38,7 +38,7 @@ mod spath;
 mod stats;
 mod table;
 mod time;
-mod tstats;
+pub(crate) mod tstats;
 mod value;
 
 use std::borrow::Borrow;

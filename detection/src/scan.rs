@@ -289,10 +289,20 @@ struct Mapped {
 fn map_selected(event: Event, origin: &Origin, searches: &[&Search]) -> Option<Mapped> {
     let view = SplunkEvent::new(&event, origin);
     let mut selected = Vec::new();
-    let record = datamodel::node_record(&view).filter(|record| {
+    let mut record = datamodel::node_record(&view).filter(|record| {
         selected = selecting(searches, record);
         !selected.is_empty()
     });
+    if let Some(record) = &mut record {
+        // Only the fields the selecting searches read cross to the other thread: a search
+        // without literals selects every record, and sending each whole (and freeing it on
+        // the receiving side) cost as much as reading it.
+        record.fields.retain(|name, _| {
+            selected.iter().filter_map(|&index| searches.get(index)).any(|search| {
+                search.record_fields().binary_search_by(|field| field.as_str().cmp(name)).is_ok()
+            })
+        });
+    }
     let raw = searches.iter().any(|search| search.selects_event(&view));
     if record.is_none() && !raw {
         return None;

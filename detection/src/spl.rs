@@ -97,6 +97,8 @@ pub struct Search {
     /// Whether a pipeline inside the search reads the input too (a `join [| tstats …]`):
     /// then selecting a record asks every pipeline, not just the top one.
     nested_inputs: bool,
+    /// The record fields its `tstats` read, sorted (see [`Search::record_fields`]).
+    record_fields: Vec<String>,
 }
 
 /// What a search may use besides its text: the macros and lookups of its content tree.
@@ -168,12 +170,23 @@ impl Search {
             regexes,
             lookups,
             nested_inputs: false,
+            record_fields: Vec::new(),
         };
         search.nested_inputs = search.inputs().len()
             > usize::from(matches!(
                 search.pipeline.commands.first(),
                 Some(Command::Tstats(_) | Command::Events(_))
             ));
+        let mut fields = Vec::new();
+        for input in search.inputs() {
+            if let Input::Records(tstats) = input {
+                crate::eval::tstats::record_fields_read(tstats, &mut fields);
+            }
+        }
+        let mut fields: Vec<String> = fields.into_iter().map(str::to_owned).collect();
+        fields.sort_unstable();
+        fields.dedup();
+        search.record_fields = fields;
         crate::eval::check_templates(&search)?;
         Ok(search)
     }
@@ -246,6 +259,13 @@ impl Search {
                 .any(|command| command.pipelines().into_iter().any(|inner| walk(inner, test)))
         }
         walk(&self.pipeline, test)
+    }
+
+    /// The names of the data model record fields (without the dataset prefix) the search's
+    /// `tstats` read to select a record and fold it into a group, sorted: a record holding
+    /// only these gives the search the same rows.
+    pub(crate) fn record_fields(&self) -> &[String] {
+        &self.record_fields
     }
 
     /// Whether a pipeline inside the search reads the input (see [`Search::inputs`]).

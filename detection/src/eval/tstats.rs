@@ -10,7 +10,7 @@ use super::aggregate::Accumulator;
 use super::condition::FieldLookup;
 use super::{EvalError, FieldValue, ResultTable, epoch_seconds};
 use crate::datamodel::NodeRecord;
-use crate::spl::{Search, Tstats};
+use crate::spl::{Condition, Search, Tstats};
 
 /// Most distinct `by` combinations one `tstats` (or `stats`) may produce.
 pub const MAX_GROUPS: usize = 1_000_000;
@@ -54,6 +54,47 @@ pub(crate) fn selects(tstats: &Tstats, record: &NodeRecord) -> bool {
         && tstats
             .matcher()
             .is_none_or(|matcher| matcher.holds(&RecordFields { record, node: &tstats.node }))
+}
+
+/// Adds to `into` the names of the record fields `tstats` reads (with [`selects`] and
+/// [`Groups::add`]): its dataset's constraints, its `where`, `by` and aggregated fields. A
+/// record holding only these gives the same rows, so a scan drops the rest before sending
+/// a record to another thread.
+pub(crate) fn record_fields_read<'t>(tstats: &'t Tstats, into: &mut Vec<&'t str>) {
+    // Every name, repeated or not (the caller sorts them out): `Condition::fields` keeps
+    // them distinct by a linear search, which a `where` of 40,000 fields makes quadratic.
+    fn condition_fields<'c>(condition: &'c Condition, into: &mut Vec<&'c str>) {
+        match condition {
+            Condition::Any | Condition::Term(_) | Condition::Subsearch(_) => {}
+            Condition::Compare { field, .. } | Condition::In { field, .. } => into.push(field),
+            Condition::Not(inner) => condition_fields(inner, into),
+            Condition::And(terms) | Condition::Or(terms) => {
+                for term in terms {
+                    condition_fields(term, into);
+                }
+            }
+        }
+    }
+    if let Some(node) = &tstats.resolved {
+        into.extend(node.constraint_fields());
+    }
+    let mut filter_fields = Vec::new();
+    if let Some(filter) = &tstats.filter {
+        condition_fields(filter, &mut filter_fields);
+    }
+    let named = filter_fields
+        .into_iter()
+        .chain(tstats.by.iter().map(String::as_str))
+        .chain(tstats.aggregates.iter().filter_map(|aggregate| aggregate.field()));
+    for field in named {
+        // As `RecordFields::value` reads them: `_time` is no field of the record.
+        let name = if matches!(field, "host" | "source" | "sourcetype") {
+            Some(field)
+        } else {
+            field.strip_prefix(tstats.node.as_str()).and_then(|rest| rest.strip_prefix('.'))
+        };
+        into.extend(name);
+    }
 }
 
 /// `tstats` fed one record at a time: the groups so far, by their `by` values. Nothing
@@ -181,5 +222,33 @@ impl<'s> Groups<'s> {
             );
         }
         table
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::spl::{MacroTable, Search};
+
+    fn fields(search: &str) -> Vec<String> {
+        Search::compile(search, &MacroTable::default(), "none").unwrap().record_fields().to_vec()
+    }
+
+    #[test]
+    fn a_search_reads_its_constraints_and_its_where_by_and_aggregated_fields() {
+        // Every `tstats` of the search counts, the one inside a `join` too; `_time` is the
+        // record's time, not one of its fields.
+        let joined = fields(
+            "| tstats count values(Processes.process) as p from datamodel=Endpoint.Processes \
+             where Processes.parent_process_name=cmd.exe host=h by Processes.dest _time span=1h \
+             | join Processes.dest [| tstats dc(Filesystem.file_name) \
+             from datamodel=Endpoint.Filesystem by Filesystem.dest]",
+        );
+        assert_eq!(joined, ["dest", "file_name", "host", "parent_process_name", "process"]);
+        // A dataset below its root reads the fields of the constraints on the way down.
+        let allowed = fields(
+            "| tstats count from datamodel=Network_Traffic \
+             where nodename=All_Traffic.Traffic_By_Action.Allowed_Traffic by All_Traffic.dest",
+        );
+        assert_eq!(allowed, ["action", "dest"]);
     }
 }

@@ -1,9 +1,11 @@
 //! `cargo xtask bench`: generate large synthetic XML exports (cached in `target/bench/`)
 //! and time, each case in a fresh release-built child process: reading the export, a literal
 //! scan, mapping every event, the comsvcs rule with and without the prefilter and over gzip,
-//! a rule without literals, rules with long `OR` and `IN` lists, many files, and the real
-//! EVTX files of `../shared/datasets` (read in place). Peers run in the same bench run:
-//! `rg -c -i` and the evtx crate's own JSON output (its Python binding), when installed.
+//! a rule without literals, rules with long `OR` and `IN` lists, many files, the real EVTX
+//! files of `../shared/datasets` (read in place), and a rule library in one scan (every
+//! production `Endpoint.Processes` rule of `../shared/security_content-2024`, or of
+//! `--library`). Peers run in the same bench run: `rg -c -i` and the evtx crate's own JSON
+//! output (its Python binding), when installed.
 //! It prints medians, throughput, peak memory and ratios to each group's baseline; it
 //! asserts that the cases of a family give identical rows. Two hostile inputs follow, the
 //! rule's literals outside any event, which once made the prefilter's fast path quadratic:

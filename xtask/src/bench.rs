@@ -400,6 +400,9 @@ fn rerun_release(args: &Args) -> anyhow::Result<()> {
     if let Some(dir) = &args.evtx_dir {
         command.arg("--evtx-dir").arg(std::path::absolute(dir)?);
     }
+    if let Some(dir) = &args.library {
+        command.arg("--library").arg(std::path::absolute(dir)?);
+    }
     if !args.cases.is_empty() {
         command.args(["--cases", &args.cases.join(",")]);
     }

@@ -279,7 +279,8 @@ impl Search {
     /// A run fed one record or event at a time, for callers that read their input once for
     /// several searches. [`SearchRun::finish`] gives what [`Search::run`] over the same
     /// records gives. `now()` is the time of the newest record or event the search reads
-    /// (its `tstats` selects, or its event condition passes) unless [`SearchRun::at`] says.
+    /// (its `tstats` selects, or its event condition passes) unless [`SearchRun::at`] says;
+    /// a search that reads none (`| makeresults`, `| inputlookup`) sees 0, 1970-01-01.
     pub fn start(&self) -> SearchRun<'_> {
         SearchRun {
             root: PipelineRun::new(self, self.pipeline()),

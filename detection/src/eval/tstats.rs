@@ -101,24 +101,45 @@ pub(crate) fn record_fields_read<'t>(tstats: &'t Tstats, into: &mut Vec<&'t str>
 /// else of the records is kept.
 ///
 /// A library of rules offers every record to every `tstats`, and a broad one (a join's
-/// unfiltered `Processes` side) folds in nearly all of them: the groups are found by hash
-/// and the key is built in reused strings, so a record of a group already seen allocates
-/// nothing; sorting waits for [`Groups::finish`].
+/// unfiltered `Processes` side) folds in nearly all of them, one group per record: the
+/// groups are found by hash, each key is one allocation (see [`push_key_value`]) built in a
+/// reused buffer, so a record of a group already seen allocates nothing, and sorting waits
+/// for [`Groups::finish`].
 pub(crate) struct Groups<'s> {
     search: &'s Search,
     tstats: &'s Tstats,
     /// Each group's key and its index into `states`.
-    index: HashMap<Vec<String>, usize>,
+    index: HashMap<Box<[u8]>, usize>,
     /// Each group's aggregates, in the order first seen.
-    states: Vec<Vec<Accumulator>>,
+    states: Vec<Box<[Accumulator]>>,
     /// The key of the record being added.
-    key: Vec<String>,
+    key: Vec<u8>,
+}
+
+/// Appends one `by` value to a group key: its length (4 bytes), then its bytes. A value
+/// is at most an event's size, far below 4 GiB.
+fn push_key_value(key: &mut Vec<u8>, value: &str) {
+    let len = u32::try_from(value.len()).unwrap_or(u32::MAX);
+    key.extend_from_slice(&len.to_le_bytes());
+    key.extend_from_slice(value.as_bytes().get(..len as usize).unwrap_or_default());
+}
+
+/// The `by` values of a key [`push_key_value`] wrote.
+fn key_values(mut key: &[u8]) -> Vec<String> {
+    let mut values = Vec::new();
+    while let Some((len, rest)) = key.split_first_chunk::<4>() {
+        let len = u32::from_le_bytes(*len) as usize;
+        let (value, rest) = rest.split_at(len.min(rest.len()));
+        // The bytes came from a `str`: the lossy decoding never replaces anything.
+        values.push(String::from_utf8_lossy(value).into_owned());
+        key = rest;
+    }
+    values
 }
 
 impl<'s> Groups<'s> {
     pub(crate) fn new(search: &'s Search, tstats: &'s Tstats) -> Self {
-        let key = vec![String::new(); tstats.by.len()];
-        Self { search, tstats, index: HashMap::new(), states: Vec::new(), key }
+        Self { search, tstats, index: HashMap::new(), states: Vec::new(), key: Vec::new() }
     }
 
     /// Folds `record` into its group; records of other nodes or failing `where` are ignored.
@@ -135,19 +156,19 @@ impl<'s> Groups<'s> {
         };
         // "If you do not provide a fillnull_value argument, tstats omits rows for events with
         // one or more null field values from its results."
-        for (slot, field) in self.key.iter_mut().zip(&tstats.by) {
-            slot.clear();
+        self.key.clear();
+        for field in &tstats.by {
             if field == "_time" {
-                slot.push_str(&epoch_seconds(time_micros));
+                push_key_value(&mut self.key, &epoch_seconds(time_micros));
                 continue;
             }
             match (fields.value(field), &tstats.fillnull_value) {
-                (Some(value), _) => slot.push_str(&value),
-                (None, Some(fill)) => slot.push_str(fill),
+                (Some(value), _) => push_key_value(&mut self.key, &value),
+                (None, Some(fill)) => push_key_value(&mut self.key, fill),
                 (None, None) => return Ok(true),
             }
         }
-        let at = if let Some(&at) = self.index.get(&self.key) {
+        let at = if let Some(&at) = self.index.get(self.key.as_slice()) {
             at
         } else {
             if self.states.len() >= MAX_GROUPS {
@@ -157,7 +178,7 @@ impl<'s> Groups<'s> {
             let accumulators =
                 tstats.aggregates.iter().map(|a| Accumulator::new(a.function)).collect();
             self.states.push(accumulators);
-            self.index.insert(self.key.clone(), self.states.len() - 1);
+            self.index.insert(self.key.as_slice().into(), self.states.len() - 1);
             self.states.len() - 1
         };
         let Some(states) = self.states.get_mut(at) else { return Ok(true) };
@@ -178,10 +199,10 @@ impl<'s> Groups<'s> {
     /// numerically.
     pub(crate) fn finish(self) -> ResultTable {
         let Self { tstats, index, states, .. } = self;
-        let mut states: Vec<Option<Vec<Accumulator>>> = states.into_iter().map(Some).collect();
-        let mut rows: Vec<(Vec<String>, Vec<Accumulator>)> = index
+        let mut states: Vec<Option<Box<[Accumulator]>>> = states.into_iter().map(Some).collect();
+        let mut rows: Vec<(Vec<String>, Box<[Accumulator]>)> = index
             .into_iter()
-            .filter_map(|(key, at)| Some((key, states.get_mut(at)?.take()?)))
+            .filter_map(|(key, at)| Some((key_values(&key), states.get_mut(at)?.take()?)))
             .collect();
         if tstats.by.is_empty() && rows.is_empty() {
             // Without `by`, tstats answers one row even over no records (`count` 0).
@@ -198,12 +219,16 @@ impl<'s> Groups<'s> {
             .collect();
         let mut table = ResultTable::with_columns(columns);
         // Rows in the order of their `by` values; a `_time` bucket start is a number, ordered
-        // as one, not as text. Keys are distinct, so the order is total.
+        // as one, not as text. Keys are distinct and ties fall to the text, so the order is
+        // total.
         let time_index = tstats.by.iter().position(|f| f == "_time");
         rows.sort_unstable_by(|(a, _), (b, _)| {
             for (index, (x, y)) in a.iter().zip(b).enumerate() {
                 let ordering = if Some(index) == time_index {
-                    super::value::compare_text(x, y)
+                    // Times past 2^33 s that differ by a microsecond compare equal as
+                    // numbers: their text decides, so that the order never depends on the
+                    // hash table's.
+                    super::value::compare_text(x, y).then_with(|| x.cmp(y))
                 } else {
                     x.cmp(y)
                 };
@@ -227,7 +252,20 @@ impl<'s> Groups<'s> {
 
 #[cfg(test)]
 mod tests {
+    use super::{key_values, push_key_value};
     use crate::spl::{MacroTable, Search};
+
+    #[test]
+    fn a_group_key_gives_back_its_values() {
+        // Empty values, separators and non-ASCII text must not run into each other.
+        let values = ["", "a\u{0}b", "ç:\\x", "", "1700000000"];
+        let mut key = Vec::new();
+        for value in values {
+            push_key_value(&mut key, value);
+        }
+        assert_eq!(key_values(&key), values);
+        assert!(key_values(&[]).is_empty());
+    }
 
     fn fields(search: &str) -> Vec<String> {
         Search::compile(search, &MacroTable::default(), "none").unwrap().record_fields().to_vec()

@@ -210,18 +210,17 @@ fn seed_name(root: &Path, path: &Path) -> String {
     relative.to_string_lossy().replace(['/', '\\'], "_").replace("..", "up")
 }
 
-/// Every file below `dir`, or none when it does not exist.
+/// Every file below `dir` in name order, or none when it does not exist. Links to folders
+/// are not followed (walkdir's default), so a link back up the tree cannot make the walk
+/// endless; a link to a file counts as the file.
 fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> anyhow::Result<()> {
     if !dir.is_dir() {
         return Ok(());
     }
-    let entries = fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?;
-    for entry in entries {
-        let path = entry.with_context(|| format!("cannot list {}", dir.display()))?.path();
-        if path.is_dir() {
-            walk(&path, found)?;
-        } else {
-            found.push(path);
+    for entry in walkdir::WalkDir::new(dir).sort_by_file_name() {
+        let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
+        if entry.path().is_file() {
+            found.push(entry.into_path());
         }
     }
     Ok(())
@@ -322,7 +321,28 @@ fn tail(text: &str, lines: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::done_line;
+    use super::{done_line, walk};
+
+    #[cfg(unix)]
+    #[test]
+    fn seed_folders_with_links_back_up_are_walked_once() {
+        // Two links to `..` made the hand-written walk go round for ever.
+        let dir = tempfile::tempdir().unwrap();
+        let inner = dir.path().join("events");
+        std::fs::create_dir(&inner).unwrap();
+        std::fs::write(inner.join("a.log"), "a").unwrap();
+        std::fs::write(dir.path().join("b.log"), "b").unwrap();
+        std::os::unix::fs::symlink("..", inner.join("up")).unwrap();
+        std::os::unix::fs::symlink("..", inner.join("up2")).unwrap();
+        std::os::unix::fs::symlink("a.log", inner.join("c.log")).unwrap();
+        let mut found = Vec::new();
+        walk(dir.path(), &mut found).unwrap();
+        let names: Vec<_> = found
+            .iter()
+            .map(|path| path.strip_prefix(dir.path()).unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["b.log", "events/a.log", "events/c.log"]);
+    }
 
     #[test]
     fn reads_libfuzzer_closing_line() {

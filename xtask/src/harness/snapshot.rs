@@ -98,9 +98,25 @@ pub(crate) enum Stored {
     Unreadable(String),
 }
 
+/// The largest snapshot read: far above any rule's rows on its datasets, and a bound on what
+/// a stray file (a dataset saved under `snapshots/hits/` by mistake) can cost.
+const MAX_SNAPSHOT_BYTES: u64 = 64 << 20;
+
 pub(crate) fn read(path: &Path) -> Stored {
-    match std::fs::read_to_string(path) {
-        Ok(text) => match Body::parse(&text) {
+    read_at_most(path, MAX_SNAPSHOT_BYTES)
+}
+
+fn read_at_most(path: &Path, limit: u64) -> Stored {
+    use std::io::Read as _;
+    let mut text = String::new();
+    let read = std::fs::File::open(path)
+        .and_then(|file| file.take(limit.saturating_add(1)).read_to_string(&mut text));
+    match read {
+        Ok(len) if len as u64 > limit => Stored::Unreadable(format!(
+            "{}: larger than {limit} bytes, which no snapshot of rows is",
+            path.display()
+        )),
+        Ok(_) => match Body::parse(&text) {
             Ok(body) => Stored::Found(body),
             Err(err) => Stored::Unreadable(format!("{}: {err:#}", path.display())),
         },
@@ -154,4 +170,21 @@ pub(crate) fn row_changes(
     }
     changes.extend(unmatched.into_iter().map(|row| ('+', row_line(row))));
     changes
+}
+
+#[cfg(test)]
+mod cap_tests {
+    use super::{Stored, read_at_most};
+
+    #[test]
+    fn a_file_past_the_limit_is_named_not_read_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.snap");
+        std::fs::write(&path, "x".repeat(101)).unwrap();
+        let Stored::Unreadable(why) = read_at_most(&path, 100) else {
+            panic!("a file past the limit was read")
+        };
+        assert!(why.contains("big.snap: larger than 100 bytes"), "{why}");
+        assert!(matches!(read_at_most(&dir.path().join("none.snap"), 100), Stored::Missing));
+    }
 }

@@ -224,26 +224,17 @@ impl Search {
     /// is fed the same records and events, so an input matters to the search when it
     /// matters to one of them.
     pub fn inputs(&self) -> Vec<Input<'_>> {
-        fn walk<'p>(pipeline: &'p Pipeline, out: &mut Vec<Input<'p>>) {
-            match pipeline.commands.first() {
-                Some(Command::Tstats(tstats)) => out.push(Input::Records(tstats)),
-                Some(Command::Events(condition)) => out.push(Input::Events(condition)),
-                _ => {}
-            }
-            for command in &pipeline.commands {
-                for inner in command.pipelines() {
-                    walk(inner, out);
-                }
-            }
-        }
         let mut out = Vec::new();
-        walk(&self.pipeline, &mut out);
+        self.any_input(&mut |input| {
+            out.push(input);
+            false
+        });
         out
     }
 
     /// Whether `test` holds for one of [`Search::inputs`], tried in their order; without
     /// building the list, since the scan asks this of every record for every search.
-    pub(crate) fn any_input(&self, test: &mut dyn FnMut(Input<'_>) -> bool) -> bool {
+    pub(crate) fn any_input<'s>(&'s self, test: &mut dyn FnMut(Input<'s>) -> bool) -> bool {
         fn walk<'p>(pipeline: &'p Pipeline, test: &mut dyn FnMut(Input<'p>) -> bool) -> bool {
             let input = match pipeline.commands.first() {
                 Some(Command::Tstats(tstats)) => Some(Input::Records(tstats)),

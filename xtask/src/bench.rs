@@ -257,39 +257,32 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         for file in inputs.files(input) {
             command.arg("--file").arg(file);
         }
-        let output = command.output().with_context(|| format!("cannot run case {case}"))?;
-        ensure!(
-            output.status.success(),
-            "case {case} failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let result: Measured = serde_json::from_slice(&output.stdout)
-            .with_context(|| format!("case {case} printed no result"))?;
-        results.push(CaseResult { case, input, what, measured: result });
+        let measured: Measured = child(&mut command, &format!("case {case}"))?;
+        results.push(CaseResult { case, input, what, measured });
     }
     report(&results, &inputs)?;
     if wanted("interleaved") {
         let cases: Vec<&str> =
             INTERLEAVED.iter().copied().filter(|case| peers.missing(case).is_none()).collect();
-        let output = Command::new(&exe)
+        let mut command = Command::new(&exe);
+        command
             .args(["bench", "--case", "interleaved", "--runs", &args.runs.to_string()])
             .args(["--cases", &cases.join(","), "--file"])
-            .arg(&inputs.export)
-            .output()
-            .context("cannot run the interleaved cases")?;
-        ensure!(
-            output.status.success(),
-            "the interleaved cases failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let interleaved: Vec<Vec<f64>> = serde_json::from_slice(&output.stdout)
-            .context("the interleaved cases printed no times")?;
+            .arg(&inputs.export);
+        let interleaved: Vec<Vec<f64>> = child(&mut command, "the interleaved cases")?;
         report_interleaved(&cases, &interleaved, written);
     }
     if wanted("hostile") {
         hostile(&exe, args.runs)?;
     }
     Ok(())
+}
+
+/// Runs a bench child process (`what` names it in errors) and reads the JSON it prints.
+fn child<T: serde::de::DeserializeOwned>(command: &mut Command, what: &str) -> anyhow::Result<T> {
+    let output = command.output().with_context(|| format!("cannot run {what}"))?;
+    ensure!(output.status.success(), "{what} failed: {}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).with_context(|| format!("{what} printed no result"))
 }
 
 /// Inputs with the comsvcs rule's literals outside any event: name, file size, what it is,
@@ -311,18 +304,11 @@ fn hostile(exe: &Path, runs: usize) -> anyhow::Result<()> {
         let file = hostile_file(name, *size)?;
         let mut seconds = Vec::new();
         for case in ["hostile", "hostile-full"] {
-            let output = Command::new(exe)
+            let mut command = Command::new(exe);
+            command
                 .args(["bench", "--case", case, "--runs", &runs.to_string(), "--file"])
-                .arg(&file)
-                .output()
-                .with_context(|| format!("cannot run case {case} on {name}"))?;
-            ensure!(
-                output.status.success(),
-                "case {case} on {name} failed: {}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-            let measured: Measured = serde_json::from_slice(&output.stdout)
-                .with_context(|| format!("case {case} on {name} printed no result"))?;
+                .arg(&file);
+            let measured: Measured = child(&mut command, &format!("case {case} on {name}"))?;
             ensure!(
                 measured.count == *matches,
                 "{case} on {name}: the rule counted {} matches, expected {matches}",
@@ -847,17 +833,9 @@ print(json.dumps({"seconds": seconds, "peak_kib": peak, "count": count, "rows": 
 "#;
 
 fn python_evtx(files: &[PathBuf], runs: usize) -> anyhow::Result<()> {
-    let output = Command::new(PYTHON)
-        .args(["-c", PYTHON_EVTX, &runs.to_string()])
-        .args(files)
-        .output()
-        .context("cannot run python3")?;
-    ensure!(
-        output.status.success(),
-        "the evtx Python module failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let measured: Measured = serde_json::from_slice(&output.stdout)?;
+    let mut command = Command::new(PYTHON);
+    command.args(["-c", PYTHON_EVTX, &runs.to_string()]).args(files);
+    let measured: Measured = child(&mut command, "the evtx Python module")?;
     println!("{}", serde_json::to_string(&measured)?);
     Ok(())
 }

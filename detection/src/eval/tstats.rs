@@ -61,27 +61,10 @@ pub(crate) fn selects(tstats: &Tstats, record: &NodeRecord) -> bool {
 /// record holding only these gives the same rows, so a scan drops the rest before sending
 /// a record to another thread.
 pub(crate) fn record_fields_read<'t>(tstats: &'t Tstats, into: &mut Vec<&'t str>) {
-    // Every name, repeated or not (the caller sorts them out): `Condition::fields` keeps
-    // them distinct by a linear search, which a `where` of 40,000 fields makes quadratic.
-    fn condition_fields<'c>(condition: &'c Condition, into: &mut Vec<&'c str>) {
-        match condition {
-            Condition::Any | Condition::Term(_) | Condition::Subsearch(_) => {}
-            Condition::Compare { field, .. } | Condition::In { field, .. } => into.push(field),
-            Condition::Not(inner) => condition_fields(inner, into),
-            Condition::And(terms) | Condition::Or(terms) => {
-                for term in terms {
-                    condition_fields(term, into);
-                }
-            }
-        }
-    }
     if let Some(node) = &tstats.resolved {
         into.extend(node.constraint_fields());
     }
-    let mut filter_fields = Vec::new();
-    if let Some(filter) = &tstats.filter {
-        condition_fields(filter, &mut filter_fields);
-    }
+    let filter_fields = tstats.filter.as_ref().map(Condition::fields).unwrap_or_default();
     let named = filter_fields
         .into_iter()
         .chain(tstats.by.iter().map(String::as_str))

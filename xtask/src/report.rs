@@ -124,7 +124,10 @@ fn changes(report: &harness::Report, require_datasets: bool) -> String {
             }
             out.push('\n');
             if let Some((file, reason)) = &entry.stand_in {
-                let _ = writeln!(out, "    read the stand-in {file}: the dataset is {reason}");
+                let _ = writeln!(
+                    out,
+                    "    read the stand-in {file}: the dataset is unavailable ({reason})"
+                );
             }
             for (sign, line) in &entry.changes {
                 let _ = writeln!(out, "    {sign} {line}");

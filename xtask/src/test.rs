@@ -274,7 +274,7 @@ fn tool_tests_step(
     let timer = Instant::now();
     let log = gate_dir.join("cargo-test.log");
     step(&format!("tool tests (cargo test --workspace, output in {})", shown(&log, workspace)));
-    let (passed, cases) = tool_test_run(workspace, &log, references, verbose)?;
+    let (passed, cases, errors) = tool_test_run(workspace, &log, references, verbose)?;
     let failed: Vec<&TestCase> =
         cases.iter().filter(|case| case.outcome == TestOutcome::Failed).collect();
     let outcome = if passed {
@@ -283,7 +283,13 @@ fn tool_tests_step(
         Outcome::Passed
     } else {
         let mut text = if failed.is_empty() {
-            format!("cargo test failed; see {}", shown(&log, workspace))
+            // No test failed by name: the build failed, or a test binary died (a signal, a
+            // full disk). CI keeps only this output, so the cause is shown here.
+            let mut text = format!("cargo test failed; see {}", shown(&log, workspace));
+            for line in &errors {
+                let _ = write!(text, "\n  | {line}");
+            }
+            text
         } else {
             format!("{} failed (raw output in {})", failed.len(), shown(&log, workspace))
         };
@@ -500,13 +506,14 @@ fn set_by_cargo_run(key: &str) -> bool {
         )
 }
 
-/// Runs the workspace tests, their raw output into `log` (and here too when `verbose`).
+/// Runs the workspace tests, their raw output into `log` (and here too when `verbose`):
+/// whether they passed, each test's result, and cargo's error lines.
 fn tool_test_run(
     workspace: &Path,
     log: &Path,
     references: &Path,
     verbose: bool,
-) -> anyhow::Result<(bool, Vec<TestCase>)> {
+) -> anyhow::Result<(bool, Vec<TestCase>, Vec<String>)> {
     let file =
         std::fs::File::create(log).with_context(|| format!("cannot write {}", log.display()))?;
     let sink = Arc::new(Mutex::new(file));
@@ -549,7 +556,49 @@ fn tool_test_run(
         let _ = reader.join();
     }
     let text = captured.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
-    Ok((status.success(), libtest::parse(&text)))
+    Ok((status.success(), libtest::parse(&text), cargo_errors(&text)))
+}
+
+/// The lines of cargo's output that say why it failed: each `error` line with the few that
+/// follow it (`Caused by:` and the exit status of a test binary that died), or the output's
+/// last lines when it names no error. Bounded, so a flood of compiler errors stays readable.
+fn cargo_errors(output: &str) -> Vec<String> {
+    const MAX_LINES: usize = 40;
+    const AFTER_ERROR: usize = 6;
+    const MAX_CHARS: usize = 300;
+    let lines: Vec<&str> = output.lines().collect();
+    let mut picked = Vec::new();
+    let mut index = 0;
+    while index < lines.len() && picked.len() < MAX_LINES {
+        if lines[index].starts_with("error") {
+            let end = (index + 1 + AFTER_ERROR).min(lines.len());
+            let following = lines[index + 1..end]
+                .iter()
+                .position(|line| is_progress(line))
+                .map_or(end, |at| index + 1 + at);
+            picked.extend(lines[index..following].iter().copied());
+            index = following;
+        } else {
+            index += 1;
+        }
+    }
+    if picked.is_empty() {
+        picked = lines[lines.len().saturating_sub(15)..].to_vec();
+    }
+    picked
+        .into_iter()
+        .take(MAX_LINES)
+        .map(|line| match line.char_indices().nth(MAX_CHARS) {
+            Some((at, _)) => format!("{}…", &line[..at]),
+            None => line.to_owned(),
+        })
+        .collect()
+}
+
+/// A line of cargo's progress (`   Compiling x`, `     Running y`), not part of an error.
+fn is_progress(line: &str) -> bool {
+    let word = line.trim_start().split(' ').next().unwrap_or("");
+    matches!(word, "Compiling" | "Running" | "Finished" | "Doc-tests")
 }
 
 /// Fails naming every top-level `snapshots/*.snap` that no tool test read, except those of
@@ -600,6 +649,43 @@ mod tests {
         assert!(parse_shard("4/3").is_err());
         assert!(parse_shard("1").is_err());
         assert!(parse_shard("a/b").is_err());
+    }
+
+    #[test]
+    fn a_failure_with_no_failed_test_shows_cargos_errors() {
+        // A test binary that died names no failing test; cargo's lines say why.
+        let died = "   Compiling detection v0.1.0\n     Running tests/it/main.rs (it-1)\n\
+            running 3 tests\nerror: test failed, to rerun pass `-p detection --test it`\n\n\
+            Caused by:\n  process didn't exit successfully: `it-1` (signal: 9, SIGKILL: kill)\n\
+                 Running unittests src/main.rs (xtask-2)\n";
+        assert_eq!(
+            cargo_errors(died),
+            [
+                "error: test failed, to rerun pass `-p detection --test it`",
+                "",
+                "Caused by:",
+                "  process didn't exit successfully: `it-1` (signal: 9, SIGKILL: kill)",
+            ]
+        );
+        // A build that failed on a full disk.
+        let full = "   Compiling xtask v0.1.0\nerror: failed to write `target/debug/deps/x.o`: \
+            No space left on device (os error 28)\n\nerror: could not compile `xtask`\n";
+        let errors = cargo_errors(full);
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert!(errors[0].contains("No space left on device"));
+        // No error line: the last lines, not nothing.
+        let other = (0..30).fold(String::new(), |mut text, n| {
+            let _ = writeln!(text, "line {n}");
+            text
+        });
+        let tail = cargo_errors(&other);
+        assert_eq!(tail.first().map(String::as_str), Some("line 15"));
+        assert_eq!(tail.len(), 15);
+        // A flood stays bounded, and long lines are cut.
+        let flood = format!("error: {}\n", "x".repeat(1000)).repeat(100);
+        let bounded = cargo_errors(&flood);
+        assert_eq!(bounded.len(), 40);
+        assert!(bounded[0].chars().count() <= 301);
     }
 
     #[test]

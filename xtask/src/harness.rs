@@ -140,8 +140,9 @@ pub(crate) enum Status {
     Missing(String),
     /// The dataset could not be read.
     ReadFailed(String),
-    /// The prefilter or the two-thread read changed the rows: a fault of the engine.
-    ShortcutChangedRows,
+    /// A shortcut (the prefilter, the two-thread read of one file, files read on two
+    /// threads) changed the rows: a fault of the engine. The text says which reading.
+    ShortcutChangedRows(String),
     /// The search uses something the engine does not evaluate yet.
     Unsupported(String),
     /// The search itself is wrong (syntax, unknown macro, …).
@@ -166,7 +167,7 @@ impl Status {
             Self::Unavailable(_) => "not run: dataset unavailable",
             Self::Missing(_) => "dataset missing",
             Self::ReadFailed(_) => "dataset unreadable",
-            Self::ShortcutChangedRows => "engine fault: prefilter changed rows",
+            Self::ShortcutChangedRows(_) => "engine fault: a shortcut changed rows",
             Self::Unsupported(_) => "search not supported by the engine",
             Self::SearchError(_) => "search error",
             Self::RuleError(_) => "rule does not load",
@@ -184,7 +185,8 @@ impl Status {
             | Self::Unsupported(text)
             | Self::SearchError(text)
             | Self::RuleError(text)
-            | Self::SnapshotUnreadable(text) => Some(text),
+            | Self::SnapshotUnreadable(text)
+            | Self::ShortcutChangedRows(text) => Some(text),
             _ => None,
         }
     }
@@ -245,7 +247,7 @@ struct Subject {
     own: Vec<Own>,
     /// Rows on each benign file (by index into the benign file list).
     benign: Vec<Option<Vec<serde_yaml::Value>>>,
-    benign_failure: Option<String>,
+    benign_failure: Option<Status>,
 }
 
 /// One own dataset of a rule.
@@ -452,7 +454,7 @@ fn run_own_datasets(subjects: &mut [Subject]) {
             .iter()
             .filter_map(|&(rule_index, _)| subjects[rule_index].search.as_ref())
             .collect();
-        let results = scan_both_ways(&searches, &input);
+        let results = scan_both_ways(&searches, std::slice::from_ref(&input));
         for ((rule_index, own_index), result) in users.into_iter().zip(results) {
             subjects[rule_index].own[own_index].result = Some(result);
         }
@@ -472,26 +474,38 @@ fn run_benign(subjects: &mut [Subject], benign: &[PathBuf]) {
     for (file_index, path) in benign.iter().enumerate() {
         let searches: Vec<&Search> =
             runnable.iter().filter_map(|&index| subjects[index].search.as_ref()).collect();
-        let results = scan_both_ways(&searches, &ScanInput::derived(path.clone()));
+        let results = scan_both_ways(&searches, &[ScanInput::derived(path.clone())]);
         for (&rule_index, result) in runnable.iter().zip(results) {
             match result {
                 Ok(rows) => subjects[rule_index].benign[file_index] = Some(rows),
-                Err(status) => {
-                    let detail = status.detail().unwrap_or(status.label()).to_owned();
-                    subjects[rule_index].benign_failure = Some(detail);
-                }
+                Err(status) => subjects[rule_index].benign_failure = Some(status),
+            }
+        }
+    }
+    if benign.len() > 1 {
+        // The files together, read on two threads (each file by one) and merged in order,
+        // against one after another on this thread: the path a run over many files takes.
+        // Only the agreement is kept; each file's rows are the ones above.
+        let searches: Vec<&Search> =
+            runnable.iter().filter_map(|&index| subjects[index].search.as_ref()).collect();
+        let inputs: Vec<ScanInput> = benign.iter().cloned().map(ScanInput::derived).collect();
+        for (&rule_index, result) in runnable.iter().zip(scan_both_ways(&searches, &inputs)) {
+            let subject = &mut subjects[rule_index];
+            if let Err(status) = result
+                && subject.benign_failure.is_none()
+            {
+                subject.benign_failure = Some(status);
             }
         }
     }
 }
 
-/// Rows of each search over one file, read with the shortcuts (prefilter, two threads) and
-/// without: they must agree, or the engine is at fault.
+/// Rows of each search over `inputs` read with the shortcuts (prefilter, a file's halves
+/// or several files on two threads) and without: they must agree, or the engine is at fault.
 fn scan_both_ways(
     searches: &[&Search],
-    input: &ScanInput,
+    inputs: &[ScanInput],
 ) -> Vec<Result<Vec<serde_yaml::Value>, Status>> {
-    let inputs = std::slice::from_ref(input);
     let fast = scan_inputs(searches, inputs, ScanOptions::default());
     let full = scan_inputs(
         searches,
@@ -499,20 +513,44 @@ fn scan_both_ways(
         ScanOptions { prefilter: false, parallel: false, ..ScanOptions::default() },
     );
     match (fast, full) {
-        (Ok(fast), Ok(full)) => {
-            fast.tables
-                .iter()
-                .zip(&full.tables)
-                .map(|(fast, full)| {
-                    if fast == full { Ok(rows_of(full)) } else { Err(Status::ShortcutChangedRows) }
-                })
-                .collect()
-        }
+        (Ok(fast), Ok(full)) => fast
+            .tables
+            .iter()
+            .zip(&full.tables)
+            .map(|(fast, full)| agree(fast, full, inputs))
+            .collect(),
         (Err(err), _) | (_, Err(err)) => {
             let reason = detection::error_chain(&err);
             searches.iter().map(|_| Err(Status::ReadFailed(reason.clone()))).collect()
         }
     }
+}
+
+/// The rows when the reading with shortcuts (`fast`) and the plain one (`full`) agree;
+/// otherwise the engine fault, naming the files and the reading.
+fn agree(
+    fast: &ResultTable,
+    full: &ResultTable,
+    inputs: &[ScanInput],
+) -> Result<Vec<serde_yaml::Value>, Status> {
+    if fast == full {
+        return Ok(rows_of(full));
+    }
+    let (what, files) = match inputs {
+        [one] => ("the prefilter and the two-thread read of", one.path.display().to_string()),
+        many => (
+            "reading on two threads the files",
+            many.iter()
+                .map(|input| input.path.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+    };
+    Err(Status::ShortcutChangedRows(format!(
+        "{what} {files} gave other rows than a plain read ({} row(s) against {})",
+        fast.len(),
+        full.len()
+    )))
 }
 
 fn rows_of(table: &ResultTable) -> Vec<serde_yaml::Value> {
@@ -664,7 +702,7 @@ fn judge_own(own: &Own, old_body: &Body) -> (Entry, Vec<Section>) {
 
 /// One entry for the benign corpus: any row there is a false positive, and a change in them
 /// fails like any other change of rows.
-fn benign_entry(old: &Body, new: &Body, had_snapshot: bool, failure: Option<String>) -> Entry {
+fn benign_entry(old: &Body, new: &Body, had_snapshot: bool, failure: Option<Status>) -> Entry {
     let count = |body: &Body| body.benign.iter().map(|section| section.rows.len()).sum::<usize>();
     let mut changes = Vec::new();
     for section in &new.benign {
@@ -683,7 +721,7 @@ fn benign_entry(old: &Body, new: &Body, had_snapshot: bool, failure: Option<Stri
         }
     }
     let status = match failure {
-        Some(reason) => Status::ReadFailed(reason),
+        Some(status) => status,
         None if changes.is_empty() => Status::Pass,
         None if !had_snapshot => Status::New,
         None => Status::RowsChanged,

@@ -404,3 +404,33 @@ fn a_tests_source_and_sourcetype_reach_a_search_over_raw_events() {
     assert_eq!(advpack.entries[0].now, Some(0), "{:?}", advpack.entries);
     assert!(advpack.fails(false));
 }
+
+#[test]
+fn rows_a_shortcut_changed_are_an_engine_fault_naming_the_files_and_the_reading() {
+    let table = |count: u32| {
+        let text = format!("| makeresults count={count}");
+        let search = Search::compile(&text, &detection::spl::MacroTable::new(), "").unwrap();
+        search.run(Vec::<detection::datamodel::NodeRecord>::new()).unwrap()
+    };
+    let one = [ScanInput::derived(PathBuf::from("a.log"))];
+    let two = [one[0].clone(), ScanInput::derived(PathBuf::from("b.log"))];
+    assert_eq!(agree(&table(2), &table(2), &two).map(|rows| rows.len()), Ok(2));
+    let Err(Status::ShortcutChangedRows(why)) = agree(&table(1), &table(2), &one) else {
+        panic!("differing rows were taken")
+    };
+    assert_eq!(
+        why,
+        "the prefilter and the two-thread read of a.log gave other rows than a plain read \
+         (1 row(s) against 2)"
+    );
+    let Err(status) = agree(&table(3), &table(2), &two) else {
+        panic!("differing rows were taken")
+    };
+    assert_eq!(
+        status.detail(),
+        Some(
+            "reading on two threads the files a.log, b.log gave other rows than a plain read (3 row(s) against 2)"
+        )
+    );
+    assert!(status.fails(false));
+}

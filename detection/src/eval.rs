@@ -230,36 +230,28 @@ impl Search {
     /// A subsearch or `join` that starts with `tstats` counts too, as it reads the same
     /// records.
     pub fn selects(&self, record: &NodeRecord) -> bool {
-        if !self.has_nested_inputs() {
-            return self.tstats().is_some_and(|tstats| tstats::selects(tstats, record));
+        match self.nested_inputs() {
+            None => self.tstats().is_some_and(|tstats| tstats::selects(tstats, record)),
+            Some(inputs) => inputs.records.iter().any(|tstats| tstats::selects(tstats, record)),
         }
-        self.any_input(&mut |input| match input {
-            crate::spl::Input::Records(tstats) => tstats::selects(tstats, record),
-            crate::spl::Input::Events(_) => false,
-        })
     }
 
     /// Whether the search reads `event`: it passes the condition of a pipeline over events,
     /// the top one or one inside (a subsearch in the condition is taken as passing, since
     /// its rows are known only at the end).
     pub fn selects_event(&self, event: &dyn EventFields) -> bool {
-        if !self.has_nested_inputs() {
-            return self
-                .events()
-                .is_some_and(|condition| preselects(condition, &EventLookup(event)));
+        let lookup = EventLookup(event);
+        match self.nested_inputs() {
+            None => self.events().is_some_and(|condition| preselects(condition, &lookup)),
+            Some(inputs) => inputs.events.iter().any(|condition| preselects(condition, &lookup)),
         }
-        self.any_input(&mut |input| match input {
-            crate::spl::Input::Events(condition) => preselects(condition, &EventLookup(event)),
-            crate::spl::Input::Records(_) => false,
-        })
     }
 
     /// Whether some pipeline of the search reads raw events, so that the events themselves
     /// (not only their data model records) must reach it.
     pub fn reads_events(&self) -> bool {
         self.events().is_some()
-            || self.has_nested_inputs()
-                && self.inputs().iter().any(|input| matches!(input, crate::spl::Input::Events(_)))
+            || self.nested_inputs().is_some_and(|inputs| !inputs.events.is_empty())
     }
 
     /// Runs a `tstats` search over `records`: those of its node are read once, in order;

@@ -94,11 +94,20 @@ pub struct Search {
     pipeline: Pipeline,
     regexes: RegexCache,
     lookups: crate::lookup::Lookups,
-    /// Whether a pipeline inside the search reads the input too (a `join [| tstats …]`):
-    /// then selecting a record asks every pipeline, not just the top one.
-    nested_inputs: bool,
+    /// When a pipeline inside the search reads the input too (a `join [| tstats …]`),
+    /// every pipeline's input, so that selecting a record or an event asks each of them
+    /// without walking the commands (and the conditions, for subsearches) every time.
+    nested_inputs: Option<NestedInputs>,
     /// The record fields its `tstats` read, sorted (see [`Search::record_fields`]).
     record_fields: Vec<String>,
+}
+
+/// Copies of the inputs of every pipeline of a search with more than one, in the order of
+/// [`Search::inputs`]: what selection asks of every record and event.
+#[derive(Debug, Clone)]
+pub(crate) struct NestedInputs {
+    pub(crate) records: Vec<Tstats>,
+    pub(crate) events: Vec<Condition>,
 }
 
 /// What a search may use besides its text: the macros and lookups of its content tree.
@@ -169,14 +178,26 @@ impl Search {
             pipeline,
             regexes,
             lookups,
-            nested_inputs: false,
+            nested_inputs: None,
             record_fields: Vec::new(),
         };
-        search.nested_inputs = search.inputs().len()
+        let inputs = search.inputs();
+        let nested = inputs.len()
             > usize::from(matches!(
                 search.pipeline.commands.first(),
                 Some(Command::Tstats(_) | Command::Events(_))
             ));
+        let nested_inputs = nested.then(|| {
+            let mut copies = NestedInputs { records: Vec::new(), events: Vec::new() };
+            for input in &inputs {
+                match input {
+                    Input::Records(tstats) => copies.records.push((*tstats).clone()),
+                    Input::Events(condition) => copies.events.push((*condition).clone()),
+                }
+            }
+            copies
+        });
+        search.nested_inputs = nested_inputs;
         let mut fields = Vec::new();
         for input in search.inputs() {
             if let Input::Records(tstats) = input {
@@ -224,32 +245,21 @@ impl Search {
     /// is fed the same records and events, so an input matters to the search when it
     /// matters to one of them.
     pub fn inputs(&self) -> Vec<Input<'_>> {
-        let mut out = Vec::new();
-        self.any_input(&mut |input| {
-            out.push(input);
-            false
-        });
-        out
-    }
-
-    /// Whether `test` holds for one of [`Search::inputs`], tried in their order; without
-    /// building the list, since the scan asks this of every record for every search.
-    pub(crate) fn any_input<'s>(&'s self, test: &mut dyn FnMut(Input<'s>) -> bool) -> bool {
-        fn walk<'p>(pipeline: &'p Pipeline, test: &mut dyn FnMut(Input<'p>) -> bool) -> bool {
-            let input = match pipeline.commands.first() {
-                Some(Command::Tstats(tstats)) => Some(Input::Records(tstats)),
-                Some(Command::Events(condition)) => Some(Input::Events(condition)),
-                _ => None,
-            };
-            if input.is_some_and(&mut *test) {
-                return true;
+        fn walk<'p>(pipeline: &'p Pipeline, out: &mut Vec<Input<'p>>) {
+            match pipeline.commands.first() {
+                Some(Command::Tstats(tstats)) => out.push(Input::Records(tstats)),
+                Some(Command::Events(condition)) => out.push(Input::Events(condition)),
+                _ => {}
             }
-            pipeline
-                .commands
-                .iter()
-                .any(|command| command.pipelines().into_iter().any(|inner| walk(inner, test)))
+            for command in &pipeline.commands {
+                for inner in command.pipelines() {
+                    walk(inner, out);
+                }
+            }
         }
-        walk(&self.pipeline, test)
+        let mut out = Vec::new();
+        walk(&self.pipeline, &mut out);
+        out
     }
 
     /// The names of the data model record fields (without the dataset prefix) the search's
@@ -260,8 +270,9 @@ impl Search {
     }
 
     /// Whether a pipeline inside the search reads the input (see [`Search::inputs`]).
-    pub(crate) fn has_nested_inputs(&self) -> bool {
-        self.nested_inputs
+    /// Every pipeline's input when there is more than one (see [`NestedInputs`]).
+    pub(crate) fn nested_inputs(&self) -> Option<&NestedInputs> {
+        self.nested_inputs.as_ref()
     }
 
     /// The condition on raw events of a search that starts with one.

@@ -29,33 +29,6 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use crate::eval::FieldValue;
-
-/// For each entry of `table`, the index of its name in `wanted` (sorted, distinct), or
-/// `u16::MAX` when it is not there. Both are static, so this is worked out once per pair
-/// and thread: searching `wanted` for every table entry of every event cost about a sixth
-/// of reading and mapping an export.
-fn positions_in(table: Table, wanted: &'static [&'static str]) -> std::rc::Rc<[u16]> {
-    type Key = (usize, usize, usize, usize);
-    thread_local! {
-        static CACHE: std::cell::RefCell<std::collections::HashMap<Key, std::rc::Rc<[u16]>>> =
-            std::cell::RefCell::default();
-    }
-    let key = (table.as_ptr() as usize, table.len(), wanted.as_ptr() as usize, wanted.len());
-    CACHE.with(|cache| {
-        std::rc::Rc::clone(cache.borrow_mut().entry(key).or_insert_with(|| {
-            table
-                .iter()
-                .map(|(name, _)| {
-                    wanted
-                        .binary_search(name)
-                        .ok()
-                        .and_then(|at| u16::try_from(at).ok())
-                        .unwrap_or(u16::MAX)
-                })
-                .collect()
-        }))
-    })
-}
 use crate::events::{Event, RawFormat, ValueForm};
 pub use tables::Family;
 use tables::Table;
@@ -259,6 +232,33 @@ pub struct SplunkEvent<'a> {
     origin: &'a Origin,
     family: Family,
     tables: [Table; 6],
+}
+
+/// For each entry of `table`, the index of its name in `wanted` (sorted, distinct), or
+/// `u16::MAX` when it is not there. Both are static, so this is worked out once per pair
+/// and thread: searching `wanted` for every table entry of every event cost about a sixth
+/// of reading and mapping an export.
+fn positions_in(table: Table, wanted: &'static [&'static str]) -> std::rc::Rc<[u16]> {
+    type Key = (usize, usize, usize, usize);
+    thread_local! {
+        static CACHE: std::cell::RefCell<std::collections::HashMap<Key, std::rc::Rc<[u16]>>> =
+            std::cell::RefCell::default();
+    }
+    let key = (table.as_ptr() as usize, table.len(), wanted.as_ptr() as usize, wanted.len());
+    CACHE.with(|cache| {
+        std::rc::Rc::clone(cache.borrow_mut().entry(key).or_insert_with(|| {
+            table
+                .iter()
+                .map(|(name, _)| {
+                    wanted
+                        .binary_search(name)
+                        .ok()
+                        .and_then(|at| u16::try_from(at).ok())
+                        .unwrap_or(u16::MAX)
+                })
+                .collect()
+        }))
+    })
 }
 
 impl<'a> SplunkEvent<'a> {

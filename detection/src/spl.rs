@@ -187,26 +187,24 @@ impl Search {
                 search.pipeline.commands.first(),
                 Some(Command::Tstats(_) | Command::Events(_))
             ));
-        let nested_inputs = nested.then(|| {
-            let mut copies = NestedInputs { records: Vec::new(), events: Vec::new() };
-            for input in &inputs {
-                match input {
-                    Input::Records(tstats) => copies.records.push((*tstats).clone()),
-                    Input::Events(condition) => copies.events.push((*condition).clone()),
-                }
-            }
-            copies
-        });
-        search.nested_inputs = nested_inputs;
         let mut fields = Vec::new();
-        for input in search.inputs() {
-            if let Input::Records(tstats) = input {
-                crate::eval::tstats::record_fields_read(tstats, &mut fields);
+        let mut copies = NestedInputs { records: Vec::new(), events: Vec::new() };
+        for input in &inputs {
+            match input {
+                Input::Records(tstats) => {
+                    crate::eval::tstats::record_fields_read(tstats, &mut fields);
+                    if nested {
+                        copies.records.push((*tstats).clone());
+                    }
+                }
+                Input::Events(condition) if nested => copies.events.push((*condition).clone()),
+                Input::Events(_) => {}
             }
         }
         let mut fields: Vec<String> = fields.into_iter().map(str::to_owned).collect();
         fields.sort_unstable();
         fields.dedup();
+        search.nested_inputs = nested.then_some(copies);
         search.record_fields = fields;
         crate::eval::check_templates(&search)?;
         Ok(search)
@@ -269,8 +267,8 @@ impl Search {
         &self.record_fields
     }
 
-    /// Whether a pipeline inside the search reads the input (see [`Search::inputs`]).
-    /// Every pipeline's input when there is more than one (see [`NestedInputs`]).
+    /// Every pipeline's input when a pipeline inside the search reads the input too (see
+    /// [`NestedInputs`]).
     pub(crate) fn nested_inputs(&self) -> Option<&NestedInputs> {
         self.nested_inputs.as_ref()
     }

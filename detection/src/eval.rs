@@ -34,6 +34,7 @@ mod condition;
 mod expr;
 pub(crate) mod functions;
 mod output;
+mod prune;
 mod spath;
 mod stats;
 mod table;
@@ -278,6 +279,7 @@ impl Search {
             root: PipelineRun::new(self, self.pipeline()),
             now_micros: None,
             newest: i64::MIN,
+            prune: true,
         }
     }
 }
@@ -366,6 +368,9 @@ pub struct SearchRun<'s> {
     root: PipelineRun<'s>,
     now_micros: Option<i64>,
     newest: i64,
+    /// Whether a `tstats` group an inner `join` drops is dropped before it becomes a row
+    /// (see `eval::prune`).
+    prune: bool,
 }
 
 impl SearchRun<'_> {
@@ -376,6 +381,14 @@ impl SearchRun<'_> {
     #[must_use]
     pub fn at(mut self, now_micros: i64) -> Self {
         self.now_micros = Some(now_micros);
+        self
+    }
+
+    /// Builds every `tstats` group into a row, even those the inner `join` after it drops
+    /// anyway: the same rows, slower. For checking that dropping them early changes nothing.
+    #[must_use]
+    pub fn unpruned(mut self) -> Self {
+        self.prune = false;
         self
     }
 
@@ -398,7 +411,7 @@ impl SearchRun<'_> {
     /// Runs the rest of the pipeline and returns the result.
     pub fn finish(self) -> Result<ResultTable, EvalError> {
         let now = self.now_micros.unwrap_or(self.newest.max(0));
-        self.root.finish(now)
+        self.root.finish(now, self.prune)
     }
 }
 
@@ -544,11 +557,11 @@ impl<'s> PipelineRun<'s> {
     }
 
     /// Finishes the subsearches, then this pipeline.
-    fn finish(mut self, now_micros: i64) -> Result<ResultTable, EvalError> {
+    fn finish(mut self, now_micros: i64, prune: bool) -> Result<ResultTable, EvalError> {
         let mut subsearches = HashMap::new();
         for child in std::mem::take(&mut self.children) {
             let start = child.pipeline.start;
-            subsearches.insert(start, child.finish(now_micros)?);
+            subsearches.insert(start, child.finish(now_micros, prune)?);
         }
         let env = Env { search: self.search, now_micros, subsearches: &subsearches };
         self.flush(&env)?;
@@ -556,7 +569,13 @@ impl<'s> PipelineRun<'s> {
         let commands = pipeline.commands.len();
         match self.state {
             State::Tstats(groups) => {
-                let mut table = groups.finish();
+                let keep = match pipeline.commands.first() {
+                    Some(Command::Tstats(tstats)) if prune => {
+                        prune::join_keys(pipeline, tstats, &env)
+                    }
+                    _ => None,
+                };
+                let mut table = groups.finish(keep.as_ref());
                 run_commands(&mut table, pipeline, 1..commands, &env)?;
                 Ok(table)
             }

@@ -42,6 +42,7 @@ use candidates::{CandidateScanner, Found};
 
 /// How files are read.
 #[derive(Debug, Clone, Copy)]
+#[allow(clippy::struct_excessive_bools)] // Independent switches.
 pub struct ScanOptions {
     /// Any skipped input (an unreadable event, a text line) is an error, not a counted skip.
     pub strict: bool,
@@ -50,6 +51,10 @@ pub struct ScanOptions {
     pub prefilter: bool,
     /// Search a large plain XML export as two halves on two threads. On by default.
     pub parallel: bool,
+    /// Drop a `tstats` group before it becomes a row when the inner `join` after it would
+    /// drop the row (see [`crate::eval::SearchRun::unpruned`]); rows are the same either
+    /// way. On by default.
+    pub prune_joins: bool,
     /// Bytes read at a time by the candidate search; 0 for the default. Tests make it tiny
     /// so that literals straddle reads.
     #[doc(hidden)]
@@ -65,6 +70,7 @@ impl Default for ScanOptions {
             strict: false,
             prefilter: true,
             parallel: true,
+            prune_joins: true,
             read_block: 0,
             split_at_least: 0,
         }
@@ -153,7 +159,14 @@ pub fn scan_inputs(
         searches,
         any_reads_events: reads_events.contains(&true),
         reads_events,
-        runs: searches.iter().map(|search| search.start()).collect(),
+        runs: searches
+            .iter()
+            .map(
+                |search| {
+                    if options.prune_joins { search.start() } else { search.start().unpruned() }
+                },
+            )
+            .collect(),
         path: PathBuf::new(),
         origin: Origin::derived(),
     };

@@ -141,7 +141,8 @@ pub(crate) enum Status {
     /// The dataset could not be read.
     ReadFailed(String),
     /// A shortcut (the prefilter, the two-thread read of one file, files read on two
-    /// threads) changed the rows: a fault of the engine. The text says which reading.
+    /// threads, groups dropped before an inner join) changed the rows: a fault of the
+    /// engine. The text says which reading.
     ShortcutChangedRows(String),
     /// The search uses something the engine does not evaluate yet.
     Unsupported(String),
@@ -501,7 +502,8 @@ fn run_benign(subjects: &mut [Subject], benign: &[PathBuf]) {
 }
 
 /// Rows of each search over `inputs` read with the shortcuts (prefilter, a file's halves
-/// or several files on two threads) and without: they must agree, or the engine is at fault.
+/// or several files on two threads, groups an inner join drops dropped early) and without:
+/// they must agree, or the engine is at fault.
 fn scan_both_ways(
     searches: &[&Search],
     inputs: &[ScanInput],
@@ -510,7 +512,12 @@ fn scan_both_ways(
     let full = scan_inputs(
         searches,
         inputs,
-        ScanOptions { prefilter: false, parallel: false, ..ScanOptions::default() },
+        ScanOptions {
+            prefilter: false,
+            parallel: false,
+            prune_joins: false,
+            ..ScanOptions::default()
+        },
     );
     match (fast, full) {
         (Ok(fast), Ok(full)) => fast
@@ -537,9 +544,12 @@ fn agree(
         return Ok(rows_of(full));
     }
     let (what, files) = match inputs {
-        [one] => ("the prefilter and the two-thread read of", one.path.display().to_string()),
+        [one] => (
+            "the prefilter, the two-thread read and the join pruning over",
+            one.path.display().to_string(),
+        ),
         many => (
-            "reading on two threads the files",
+            "reading on two threads (with the join pruning) the files",
             many.iter()
                 .map(|input| input.path.display().to_string())
                 .collect::<Vec<_>>()

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use super::aggregate::Accumulator;
 use super::condition::FieldLookup;
+use super::prune::JoinKeys;
 use super::{EvalError, FieldValue, ResultTable, epoch_seconds};
 use crate::datamodel::NodeRecord;
 use crate::spl::{Condition, Search, Tstats};
@@ -101,23 +102,27 @@ pub(crate) struct Groups<'s> {
 
 /// Appends one `by` value to a group key: its length (4 bytes), then its bytes. A value
 /// is at most an event's size, far below 4 GiB.
-fn push_key_value(key: &mut Vec<u8>, value: &str) {
+pub(super) fn push_key_value(key: &mut Vec<u8>, value: &[u8]) {
     let len = u32::try_from(value.len()).unwrap_or(u32::MAX);
     key.extend_from_slice(&len.to_le_bytes());
-    key.extend_from_slice(value.as_bytes().get(..len as usize).unwrap_or_default());
+    key.extend_from_slice(value.get(..len as usize).unwrap_or_default());
+}
+
+/// The bytes of each `by` value of a key [`push_key_value`] wrote.
+pub(super) fn key_slices(mut key: &[u8]) -> impl Iterator<Item = &[u8]> {
+    std::iter::from_fn(move || {
+        let (len, rest) = key.split_first_chunk::<4>()?;
+        let len = u32::from_le_bytes(*len) as usize;
+        let (value, rest) = rest.split_at(len.min(rest.len()));
+        key = rest;
+        Some(value)
+    })
 }
 
 /// The `by` values of a key [`push_key_value`] wrote.
-fn key_values(mut key: &[u8]) -> Vec<String> {
-    let mut values = Vec::new();
-    while let Some((len, rest)) = key.split_first_chunk::<4>() {
-        let len = u32::from_le_bytes(*len) as usize;
-        let (value, rest) = rest.split_at(len.min(rest.len()));
-        // The bytes came from a `str`: the lossy decoding never replaces anything.
-        values.push(String::from_utf8_lossy(value).into_owned());
-        key = rest;
-    }
-    values
+fn key_values(key: &[u8]) -> Vec<String> {
+    // The bytes came from a `str`: the lossy decoding never replaces anything.
+    key_slices(key).map(|value| String::from_utf8_lossy(value).into_owned()).collect()
 }
 
 impl<'s> Groups<'s> {
@@ -142,12 +147,12 @@ impl<'s> Groups<'s> {
         self.key.clear();
         for field in &tstats.by {
             if field == "_time" {
-                push_key_value(&mut self.key, &epoch_seconds(time_micros));
+                push_key_value(&mut self.key, epoch_seconds(time_micros).as_bytes());
                 continue;
             }
             match (fields.value(field), &tstats.fillnull_value) {
-                (Some(value), _) => push_key_value(&mut self.key, &value),
-                (None, Some(fill)) => push_key_value(&mut self.key, fill),
+                (Some(value), _) => push_key_value(&mut self.key, value.as_bytes()),
+                (None, Some(fill)) => push_key_value(&mut self.key, fill.as_bytes()),
                 (None, None) => return Ok(true),
             }
         }
@@ -179,12 +184,13 @@ impl<'s> Groups<'s> {
     }
 
     /// The `tstats` result table. Groups are ordered by their `by` values, `_time` buckets
-    /// numerically.
-    pub(crate) fn finish(self) -> ResultTable {
-        let Self { tstats, index, states, .. } = self;
+    /// numerically. With `keep`, only the groups it admits (see [`super::prune`]).
+    pub(crate) fn finish(self, keep: Option<&JoinKeys>) -> ResultTable {
+        let Self { tstats, index, states, mut key, .. } = self;
         let mut states: Vec<Option<Box<[Accumulator]>>> = states.into_iter().map(Some).collect();
         let mut rows: Vec<(Vec<String>, Box<[Accumulator]>)> = index
             .into_iter()
+            .filter(|(group, _)| keep.is_none_or(|keep| keep.admits(group, &mut key)))
             .filter_map(|(key, at)| Some((key_values(&key), states.get_mut(at)?.take()?)))
             .collect();
         if tstats.by.is_empty() && rows.is_empty() {
@@ -244,7 +250,7 @@ mod tests {
         let values = ["", "a\u{0}b", "ç:\\x", "", "1700000000"];
         let mut key = Vec::new();
         for value in values {
-            push_key_value(&mut key, value);
+            push_key_value(&mut key, value.as_bytes());
         }
         assert_eq!(key_values(&key), values);
         assert!(key_values(&[]).is_empty());

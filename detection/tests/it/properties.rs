@@ -2,13 +2,16 @@
 //! quick: wildcard matching against a plain reference matcher, pattern sets against their
 //! patterns one by one, SPL printing that parses back
 //! to the same pipeline, and scans that give the same rows however an export is split into
-//! files at event boundaries.
+//! files at event boundaries, and `tstats` groups dropped before an inner `join` that would
+//! drop them.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use detection::content::{load_macro_table, load_rule};
+use detection::datamodel::NodeRecord;
 use detection::scan::{ScanOptions, scan_files};
 use detection::spl::{FieldGlob, MacroDefinition, MacroTable, Pattern, PatternSet, Search};
 use proptest::prelude::*;
@@ -496,5 +499,92 @@ proptest! {
             let fast = rows(ScanOptions { read_block, split_at_least, ..ScanOptions::default() });
             prop_assert_eq!(&fast, &full, "read {} bytes at a time, split {}", read_block, split_at_least);
         }
+    }
+}
+
+/// A Processes or Filesystem record over few values, so that joins both find and miss.
+fn join_record() -> impl Strategy<Value = NodeRecord> {
+    let value = |prefix: &'static str| (0..3u8).prop_map(move |n| format!("{prefix}{n}"));
+    (any::<bool>(), 0..4i64, value("d"), value("g"), proptest::option::of(value("u")), value("f"))
+        .prop_map(|(process, hour, dest, guid, user, name)| {
+            let mut fields: BTreeMap<&'static str, String> =
+                [("dest", dest), ("process_guid", guid)].into();
+            if let Some(user) = user {
+                fields.insert("user", user);
+            }
+            fields.insert(if process { "process_name" } else { "file_name" }, name);
+            NodeRecord {
+                node: if process { "Processes" } else { "Filesystem" },
+                time_micros: (1_700_000_000 + hour * 1800) * 1_000_000,
+                fields,
+            }
+        })
+}
+
+/// A broad `tstats`, commands that may or may not let its groups be dropped before the
+/// join, and a join whose subsearch gives single values, multivalues or nulls.
+fn join_search() -> impl Strategy<Value = String> {
+    let renamed = prop_oneof![4 => Just("| rename Processes.* as *"), 1 => Just("")];
+    let between = proptest::collection::vec(
+        prop_oneof![
+            Just("| rename process_guid as guid"),
+            Just("| rename dest as process_guid"),
+            Just("| convert ctime(firstTime)"),
+            Just("| convert ctime(process_guid)"),
+            Just("| search dest!=d1"),
+            Just("| eval guid=\"g1\""),
+            Just("| where user!=\"u0\""),
+            Just("| head 2"),
+            Just("| fields - dest"),
+        ],
+        0..3,
+    );
+    let join = prop_oneof![Just("join"), Just("join max=0"), Just("join type=left max=0")];
+    let fields = prop_oneof![
+        Just("process_guid"),
+        Just("guid"),
+        Just("process_guid dest"),
+        Just("_time dest"),
+        Just("Processes.process_guid"),
+        Just("user"),
+        Just(""),
+    ];
+    let subsearch = prop_oneof![
+        Just("| rename Filesystem.* as *"),
+        Just("| rename Filesystem.* as * | stats values(process_guid) as process_guid by dest"),
+        Just("| rename Filesystem.* as * | eval guid=process_guid | search file_name=f1"),
+        Just("| rename Filesystem.process_guid as Processes.process_guid"),
+    ];
+    (renamed, between, join, fields, subsearch).prop_map(
+        |(renamed, between, join, fields, subsearch)| {
+            let between = between.join(" ");
+            format!(
+                "| tstats count min(_time) as firstTime values(Processes.process_name) as names \
+                 from datamodel=Endpoint.Processes by _time span=1h Processes.dest \
+                 Processes.process_guid Processes.user {renamed} {between} | {join} {fields} \
+                 [| tstats count as files values(Filesystem.file_name) as file_name \
+                 from datamodel=Endpoint.Filesystem by _time span=1h Filesystem.dest \
+                 Filesystem.process_guid {subsearch}]"
+            )
+        },
+    )
+}
+
+proptest! {
+    #![proptest_config(config(256))]
+
+    #[test]
+    fn dropping_groups_an_inner_join_drops_never_changes_the_rows(
+        text in join_search(),
+        records in proptest::collection::vec(join_record(), 0..24),
+    ) {
+        let search = compile(&text).unwrap();
+        let run = |mut run: detection::eval::SearchRun<'_>| {
+            for record in &records {
+                run.add(record).unwrap();
+            }
+            run.finish()
+        };
+        prop_assert_eq!(run(search.start()), run(search.start().unpruned()), "{}", text);
     }
 }

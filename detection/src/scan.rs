@@ -19,6 +19,7 @@
 //! event, XML or text.
 
 mod candidates;
+mod select;
 #[doc(hidden)]
 pub mod synthetic;
 
@@ -39,6 +40,7 @@ use crate::fields::{Origin, SplunkEvent};
 use crate::prefilter::Prefilter;
 use crate::spl::Search;
 use candidates::{CandidateScanner, Found};
+use select::Selector;
 
 /// How files are read.
 #[derive(Debug, Clone, Copy)]
@@ -47,7 +49,9 @@ pub struct ScanOptions {
     /// Any skipped input (an unreadable event, a text line) is an error, not a counted skip.
     pub strict: bool,
     /// Parse only the XML export events that hold the literals some search needs (see
-    /// [`Prefilter`]); rows are the same either way. On by default.
+    /// [`Prefilter`]), and ask only the searches whose `where` values a record holds
+    /// whether they select it (see `scan::select`); rows are the same either way. On by
+    /// default.
     pub prefilter: bool,
     /// Search a large plain XML export as two halves on two threads. On by default.
     pub parallel: bool,
@@ -155,8 +159,9 @@ pub fn scan_inputs(
 ) -> Result<ScanOutcome, ScanError> {
     let prefilter = if options.prefilter { Prefilter::for_searches(searches) } else { None };
     let reads_events: Vec<bool> = searches.iter().map(|search| search.reads_events()).collect();
+    let selector = Selector::new(searches, options.prefilter);
     let mut feed = Feed {
-        searches,
+        selector: &selector,
         any_reads_events: reads_events.contains(&true),
         reads_events,
         runs: searches
@@ -220,7 +225,7 @@ fn finish_runs(runs: Vec<SearchRun<'_>>, parallel: bool) -> Result<Vec<ResultTab
 
 /// The runs being fed, and what an error about them names.
 struct Feed<'s> {
-    searches: &'s [&'s Search],
+    selector: &'s Selector<'s>,
     /// Per search: whether it reads raw events (else only records reach it).
     reads_events: Vec<bool>,
     any_reads_events: bool,
@@ -235,7 +240,7 @@ impl Feed<'_> {
     fn add_event(&mut self, event: &Event) -> Result<(), ScanError> {
         let view = SplunkEvent::new(event, &self.origin);
         let record = datamodel::node_record(&view);
-        let selected = record.as_ref().map(|record| selecting(self.searches, record));
+        let selected = record.as_ref().map(|record| self.selector.selecting(record));
         let raw = self.any_reads_events.then_some(&view);
         let record = record.as_ref().zip(selected.as_deref());
         offer(&mut self.runs, &self.reads_events, &self.path, record, raw)
@@ -247,18 +252,6 @@ impl Feed<'_> {
         let record = mapped.record.as_ref().map(|record| (record, mapped.selected.as_slice()));
         offer(&mut self.runs, &self.reads_events, &self.path, record, view.as_ref())
     }
-}
-
-/// The indices of the searches that select `record`, in order. Deciding this once per
-/// search, on the thread that parsed the event, spares the searches that do not select it
-/// (most of a rule library, for most records) their whole pipeline.
-fn selecting(searches: &[&Search], record: &NodeRecord) -> Vec<usize> {
-    searches
-        .iter()
-        .enumerate()
-        .filter(|(_, search)| search.selects(record))
-        .map(|(index, _)| index)
-        .collect()
 }
 
 /// Offers a record to the runs whose searches select it (`selected`, ascending indices)
@@ -299,11 +292,12 @@ struct Mapped {
 
 /// `event` as the searches need it, or `None` when no search reads it (it then changes no
 /// result and need not cross threads).
-fn map_selected(event: Event, origin: &Origin, searches: &[&Search]) -> Option<Mapped> {
+fn map_selected(event: Event, origin: &Origin, selector: &Selector<'_>) -> Option<Mapped> {
+    let searches = selector.searches;
     let view = SplunkEvent::new(&event, origin);
     let mut selected = Vec::new();
     let mut record = datamodel::node_record(&view).filter(|record| {
-        selected = selecting(searches, record);
+        selected = selector.selecting(record);
         !selected.is_empty()
     });
     if let Some(record) = &mut record {
@@ -580,7 +574,7 @@ fn scan_many(
     prefilter: Option<&Prefilter>,
     reports: &mut Vec<(PathBuf, ReadReport)>,
 ) -> Result<(), ScanError> {
-    let searches = feed.searches;
+    let selector = feed.selector;
     let any_reads_events = feed.any_reads_events;
     let mut receivers = Vec::with_capacity(inputs.len());
     let mut senders = Vec::with_capacity(inputs.len());
@@ -598,7 +592,7 @@ fn scan_many(
             };
             let sender = slot.lock().ok().and_then(|mut sender| sender.take());
             if let Some(sender) = sender {
-                let readers = (searches, &input.origin);
+                let readers = (selector, &input.origin);
                 read_whole(&input.path, options, prefilter, readers, any_reads_events, &sender);
             }
         }
@@ -639,7 +633,7 @@ fn read_whole(
     path: &Path,
     options: ScanOptions,
     prefilter: Option<&Prefilter>,
-    (searches, origin): Readers<'_>,
+    (selector, origin): Readers<'_>,
     any_reads_events: bool,
     sender: &SyncSender<Vec<Item>>,
 ) {
@@ -668,7 +662,7 @@ fn read_whole(
             return;
         }
         let block = if options.read_block == 0 { DEFAULT_READ_BLOCK } else { options.read_block };
-        search_half(path, &source, prefilter, (searches, origin), block, (0, len), sender);
+        search_half(path, &source, prefilter, (selector, origin), block, (0, len), sender);
         return;
     }
     let xml = matches!(
@@ -679,7 +673,7 @@ fn read_whole(
         let prefilter = prefilter.clone();
         reader = reader.prefilter(move |raw| prefilter.may_match(raw));
     }
-    send_selected(reader, (searches, origin), sender, Item::File);
+    send_selected(reader, (selector, origin), sender, Item::File);
 }
 
 /// Both halves searched at once; the first half's items are fed before the second's.
@@ -691,7 +685,7 @@ fn scan_halves(
     report: &mut ReadReport,
 ) -> Result<(), ScanError> {
     let path = feed.path.clone();
-    let readers = (feed.searches, &feed.origin.clone());
+    let readers = (feed.selector, &feed.origin.clone());
     std::thread::scope(|scope| {
         let mut receivers: Vec<Receiver<Vec<Item>>> = Vec::new();
         for (start, end) in [(0, split), (split, len)] {
@@ -728,7 +722,7 @@ fn scan_halves(
 }
 
 /// The searches a thread selects for, and the origin of the file's events.
-type Readers<'a> = (&'a [&'a Search], &'a Origin);
+type Readers<'a> = (&'a Selector<'a>, &'a Origin);
 
 /// One half's search, on its own thread: candidates parsed and mapped, and only what some
 /// search reads sent on (the rest changes no result).
@@ -736,7 +730,7 @@ fn search_half(
     path: &Path,
     source: &Arc<str>,
     prefilter: &Prefilter,
-    (searches, origin): Readers<'_>,
+    (selector, origin): Readers<'_>,
     block: usize,
     (start, end): (u64, u64),
     sender: &SyncSender<Vec<Item>>,
@@ -765,7 +759,7 @@ fn search_half(
     let read = scanner.run(&mut |found| {
         let item = match found {
             Found::Event(bytes, offset) => match candidate(bytes, offset, source, &mut counts) {
-                Candidate::Event(event) => match map_selected(event, origin, searches) {
+                Candidate::Event(event) => match map_selected(event, origin, selector) {
                     Some(mapped) => Item::Mapped(mapped),
                     None => return true,
                 },
@@ -794,7 +788,7 @@ fn read_half(
     path: &Path,
     source: &Arc<str>,
     (prefilter, strict): (Option<&Prefilter>, bool),
-    (searches, origin): Readers<'_>,
+    (selector, origin): Readers<'_>,
     (start, end): (u64, u64),
     sender: &SyncSender<Vec<Item>>,
 ) {
@@ -825,20 +819,20 @@ fn read_half(
         let prefilter = prefilter.clone();
         reader = reader.prefilter(move |raw| prefilter.may_match(raw));
     }
-    send_selected(reader, (searches, origin), sender, Item::Done);
+    send_selected(reader, (selector, origin), sender, Item::Done);
 }
 
 /// Reads every event of `reader` and sends on, in batches, what some search reads, then
 /// the reader's report as `last` says; a failure ends the sending.
 fn send_selected(
     mut reader: EventReader,
-    (searches, origin): Readers<'_>,
+    (selector, origin): Readers<'_>,
     sender: &SyncSender<Vec<Item>>,
     last: fn(ReadReport) -> Item,
 ) {
     let mut batch = Vec::with_capacity(BATCH_ITEMS);
     for event in &mut reader {
-        let item = match event.map(|event| map_selected(event, origin, searches)) {
+        let item = match event.map(|event| map_selected(event, origin, selector)) {
             Ok(Some(mapped)) => Item::Mapped(mapped),
             Ok(None) => continue,
             Err(err) => {

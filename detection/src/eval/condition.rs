@@ -157,6 +157,40 @@ impl Matcher {
     }
 }
 
+/// Values of fields, one of which a record must hold for a [`Matcher`] to hold: each
+/// field with its lower-cased values (see [`Pattern::exact`]). A record whose fields hold
+/// none of them, compared as [`crate::spl::lowercase`] gives them, fails it.
+pub(crate) type Guard<'m> = Vec<(&'m str, Vec<&'m str>)>;
+
+impl Matcher {
+    /// The values the matcher needs one of (see [`Guard`]), or `None` when it can hold
+    /// without any: a wildcard, a comparison, a negation, a free-text term.
+    pub(crate) fn guard(&self) -> Option<Guard<'_>> {
+        match self {
+            Matcher::AnyOf { field, patterns } => {
+                Some(vec![(field.as_str(), patterns.exact_values()?.collect())])
+            }
+            Matcher::Condition(Condition::Compare {
+                field,
+                op: CompareOp::Eq | CompareOp::EqEq,
+                value,
+            }) => Some(vec![(field.as_str(), vec![value.exact()?])]),
+            // Every term holds: any term's guard is one; the one with the fewest values
+            // lets the fewest records through.
+            Matcher::And(terms) => terms
+                .iter()
+                .filter_map(Matcher::guard)
+                .min_by_key(|guard| guard.iter().map(|(_, values)| values.len()).sum::<usize>()),
+            // Some term holds: each needs a guard, and the guard is all of theirs.
+            Matcher::Or(terms) => {
+                let guards = terms.iter().map(Matcher::guard).collect::<Option<Vec<_>>>()?;
+                Some(guards.into_iter().flatten().collect())
+            }
+            Matcher::Condition(_) | Matcher::Not(_) => None,
+        }
+    }
+}
+
 fn ordering_satisfies(op: CompareOp, ordering: Ordering) -> bool {
     match op {
         CompareOp::Eq | CompareOp::EqEq => ordering == Ordering::Equal,
@@ -338,6 +372,51 @@ mod tests {
                 prop_assert_eq!(matcher.holds(record), condition_holds(&condition, record), "{}", text);
             }
         }
+
+        /// A record holding none of a matcher's guard values fails it, however the values
+        /// lower-case (`İ` becomes two characters), so a scan may skip asking it.
+        #[test]
+        fn a_record_outside_the_guard_fails_the_matcher(text in condition(), records in proptest::collection::vec(record(), 1..8)) {
+            let condition = crate::spl::parse_condition(&text).expect("generated conditions parse");
+            let matcher = Matcher::new(&condition);
+            let Some(guard) = matcher.guard() else { return Ok(()) };
+            for record in &records {
+                let inside = guard.iter().any(|(field, wanted)| {
+                    record.0.get(field).is_some_and(|values| {
+                        values.iter().any(|v| wanted.contains(&crate::spl::lowercase(v).as_ref()))
+                    })
+                });
+                prop_assert!(inside || !matcher.holds(record), "{} {:?}", text, record);
+            }
+        }
+    }
+
+    #[test]
+    fn a_guard_names_the_values_every_match_needs_one_of() {
+        let guard = |text: &str| {
+            let condition = crate::spl::parse_condition(text).expect("parses");
+            let matcher = Matcher::new(&condition);
+            matcher.guard().map(|guard| {
+                guard
+                    .into_iter()
+                    .map(|(field, mut values)| {
+                        values.sort_unstable();
+                        format!("{field}:{}", values.join("|"))
+                    })
+                    .collect::<Vec<_>>()
+            })
+        };
+        assert_eq!(guard("f=A"), Some(vec!["f:a".to_owned()]));
+        assert_eq!(guard("f IN (A, b) OR g=C"), Some(vec!["f:a|b".to_owned(), "g:c".to_owned()]));
+        // Of an `AND`, the term with the fewest values.
+        assert_eq!(guard("f IN (a, b) g=c h=*x*"), Some(vec!["g:c".to_owned()]));
+        // Every term of an `OR` needs one; wildcards, negations, comparisons and free
+        // text hold without a given value.
+        assert_eq!(guard("f=a OR g=b*"), None);
+        assert_eq!(guard("NOT f=a"), None);
+        assert_eq!(guard("f!=a"), None);
+        assert_eq!(guard("f<a"), None);
+        assert_eq!(guard("a"), None);
     }
 
     #[test]

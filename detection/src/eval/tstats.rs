@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 
 use super::aggregate::Accumulator;
-use super::condition::FieldLookup;
+use super::condition::{FieldLookup, Guard};
 use super::prune::JoinKeys;
 use super::{EvalError, FieldValue, ResultTable, epoch_seconds};
 use crate::datamodel::NodeRecord;
@@ -55,6 +55,25 @@ pub(crate) fn selects(tstats: &Tstats, record: &NodeRecord) -> bool {
         && tstats
             .matcher()
             .is_none_or(|matcher| matcher.holds(&RecordFields { record, node: &tstats.node }))
+}
+
+/// The record fields, as a record names them, and lower-cased values one of which a record
+/// must hold for `tstats` to select it (see [`Guard`]); `None` when its `where` needs none,
+/// or names a field no record holds under that name (`_time`).
+pub(crate) fn record_guard(tstats: &Tstats) -> Option<Guard<'_>> {
+    let guard = tstats.matcher()?.guard()?;
+    guard
+        .into_iter()
+        .map(|(field, values)| {
+            // As `RecordFields::value` reads them.
+            let name = if matches!(field, "host" | "source" | "sourcetype") {
+                field
+            } else {
+                field.strip_prefix(tstats.node.as_str())?.strip_prefix('.')?
+            };
+            Some((name, values))
+        })
+        .collect()
 }
 
 /// Adds to `into` the names of the record fields `tstats` reads (with [`selects`] and

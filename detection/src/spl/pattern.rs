@@ -41,6 +41,15 @@ impl Pattern {
         self.pieces.iter().map(String::as_str).filter(|p| !p.is_empty())
     }
 
+    /// The one value the pattern matches, lower-cased, when it has no `*`: a value matches
+    /// exactly when its [`lowercase`] equals it.
+    pub(crate) fn exact(&self) -> Option<&str> {
+        match self.pieces.as_slice() {
+            [value] => Some(value),
+            _ => None,
+        }
+    }
+
     /// Whether `value` matches the whole pattern.
     pub fn matches(&self, value: &str) -> bool {
         self.matches_lowered(&lowercase(value))
@@ -87,17 +96,22 @@ impl PatternSet {
         let mut exact = HashSet::new();
         let mut wildcard = Vec::new();
         for pattern in patterns {
-            match pattern.pieces.as_slice() {
-                [value] => {
-                    exact.insert(value.clone());
+            match pattern.exact() {
+                Some(value) => {
+                    exact.insert(value.to_owned());
                 }
-                _ => wildcard.push(pattern.clone()),
+                None => wildcard.push(pattern.clone()),
             }
         }
         let index = (wildcard.len() >= INDEX_MIN_WILDCARDS)
             .then(|| WildcardIndex::new(&wildcard))
             .flatten();
         Self { exact, wildcard, index }
+    }
+
+    /// The values the set matches, lower-cased, when none of its patterns has a `*`.
+    pub(crate) fn exact_values(&self) -> Option<impl Iterator<Item = &str>> {
+        self.wildcard.is_empty().then(|| self.exact.iter().map(String::as_str))
     }
 
     /// Whether `value` matches one of the patterns.
@@ -152,7 +166,7 @@ impl WildcardIndex {
 }
 
 /// `value` lower-cased, borrowed when it already is.
-fn lowercase(value: &str) -> Cow<'_, str> {
+pub(crate) fn lowercase(value: &str) -> Cow<'_, str> {
     if value.chars().any(char::is_uppercase) {
         Cow::Owned(value.to_lowercase())
     } else {

@@ -108,27 +108,35 @@ proptest! {
 }
 
 /// An unquoted SPL value: no whitespace, quotes, operators or parentheses.
-fn bare_value() -> impl Strategy<Value = String> {
+fn bare_value() -> impl Strategy<Value = String> + Clone {
     "[a-zA-Z0-9_.:\\\\*-]{1,8}"
 }
 
 /// A double-quoted SPL value with the escapes `\"` and `\\`.
-fn quoted_value() -> impl Strategy<Value = String> {
+fn quoted_value() -> impl Strategy<Value = String> + Clone {
     "[a-zA-Z .*|()=,`\\\\\"]{0,8}"
         .prop_map(|text| format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\"")))
 }
 
-fn value() -> impl Strategy<Value = String> {
+fn value() -> impl Strategy<Value = String> + Clone {
     prop_oneof![bare_value(), quoted_value()]
 }
 
 /// A search condition over `fields`, nested a few levels.
 fn condition(fields: &'static [&'static str]) -> impl Strategy<Value = String> {
+    condition_of(fields, value())
+}
+
+/// A search condition over `fields` with values drawn from `value`.
+fn condition_of(
+    fields: &'static [&'static str],
+    value: impl Strategy<Value = String> + Clone + 'static,
+) -> impl Strategy<Value = String> {
     let field = proptest::sample::select(fields);
     let op = proptest::sample::select(&["=", "!=", "<", "<=", ">", ">="][..]);
     let leaf = prop_oneof![
-        4 => (field.clone(), op, value()).prop_map(|(f, op, v)| format!("{f}{op}{v}")),
-        1 => (field, proptest::collection::vec(value(), 1..3))
+        4 => (field.clone(), op, value.clone()).prop_map(|(f, op, v)| format!("{f}{op}{v}")),
+        1 => (field, proptest::collection::vec(value, 1..3))
             .prop_map(|(f, vs)| format!("{f} IN ({})", vs.join(", "))),
         1 => Just("*".to_owned()),
     ];
@@ -586,5 +594,70 @@ proptest! {
             run.finish()
         };
         prop_assert_eq!(run(search.start()), run(search.start().unpruned()), "{}", text);
+    }
+}
+
+/// Values of the Sysmon events below and patterns over them, in several cases.
+const POOL: &[&str] = &[
+    "cmd.exe",
+    "CMD.EXE",
+    "rundll32.exe",
+    "\"*.exe\"",
+    "cmd*",
+    "*DLL*",
+    "\"*run*32*\"",
+    "\"LAB\\\\ann\"",
+    "lab*",
+    "\"\"",
+    "x",
+];
+
+proptest! {
+    #![proptest_config(config(96))]
+
+    #[test]
+    fn asking_only_the_searches_a_record_interests_keeps_the_rows(
+        conditions in proptest::collection::vec(
+            condition_of(NODE_FIELDS, proptest::sample::select(POOL).prop_map(str::to_owned)),
+            1..6,
+        ),
+        events in proptest::collection::vec(
+            (
+                proptest::sample::select(&[
+                    r"C:\Windows\System32\cmd.exe",
+                    r"C:\WINDOWS\SYSTEM32\CMD.EXE",
+                    r"C:\Windows\System32\rundll32.exe",
+                    r"C:\x\a.exe",
+                ][..]),
+                proptest::sample::select(&["cmd.exe /c x", "RUNDLL32.EXE a.dll", "x", ""][..]),
+                proptest::sample::select(&[r"LAB\ann", r"lab\ANN", "x"][..]),
+            ),
+            0..8,
+        ),
+    ) {
+        let searches: Vec<Search> = conditions
+            .iter()
+            .map(|condition| {
+                compile(&format!(
+                    "| tstats count from datamodel=Endpoint.Processes where {condition} \
+                     by Processes.process_name Processes.user"
+                ))
+                .unwrap()
+            })
+            .collect();
+        let searches: Vec<&Search> = searches.iter().collect();
+        let text: String = events
+            .iter()
+            .map(|(image, command, user)| crate::scan::sysmon(image, command, user))
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("export.log");
+        std::fs::write(&path, text).unwrap();
+        let paths = [path];
+        let rows = |prefilter: bool| {
+            let options = ScanOptions { prefilter, parallel: false, ..ScanOptions::default() };
+            scan_files(&searches, &paths, options).unwrap().tables
+        };
+        prop_assert_eq!(rows(true), rows(false), "{:?}", conditions);
     }
 }

@@ -77,7 +77,7 @@ fn event(id: u32, channel: &str, data: &[(&str, &str)]) -> String {
     text
 }
 
-fn sysmon(image: &str, command: &str, user: &str) -> String {
+pub(crate) fn sysmon(image: &str, command: &str, user: &str) -> String {
     event(
         1,
         "Microsoft-Windows-Sysmon/Operational",

@@ -75,8 +75,8 @@ pub use macros::{
     MacroTable, blank_comments, column, filter_macro_name, macro_calls,
 };
 pub use parser::{MAX_CONDITION_DEPTH, SORT_DEFAULT_LIMIT};
-pub(crate) use pattern::lowercase;
 pub use pattern::{FieldGlob, Pattern, PatternSet};
+pub(crate) use pattern::{Needle, lowercase};
 pub use regex::{Regex, RegexCache};
 pub use time_format::TimeFormat;
 

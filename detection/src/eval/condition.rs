@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 
 use super::expr::{Env, Fields};
 use super::value::{Value, compare_text};
-use crate::spl::{CompareOp, Condition, Pattern, PatternSet};
+use crate::spl::{CompareOp, Condition, Needle, Pattern, PatternSet};
 
 /// Calls `test` on the values of `field` and says whether one passed; `None` when the field
 /// is null (absent).
@@ -157,30 +157,36 @@ impl Matcher {
     }
 }
 
-/// Values of fields, one of which a record must hold for a [`Matcher`] to hold: each
-/// field with its lower-cased values (see [`Pattern::exact`]). A record whose fields hold
-/// none of them, compared as [`crate::spl::lowercase`] gives them, fails it.
-pub(crate) type Guard<'m> = Vec<(&'m str, Vec<&'m str>)>;
+/// What a record must hold for a [`Matcher`] to hold: a value of one of these fields that,
+/// lower-cased by [`crate::spl::lowercase`], is or holds one of the field's needles. A
+/// record holding none fails the matcher.
+pub(crate) type Guard<'m> = Vec<(&'m str, Vec<Needle<'m>>)>;
 
 impl Matcher {
-    /// The values the matcher needs one of (see [`Guard`]), or `None` when it can hold
-    /// without any: a wildcard, a comparison, a negation, a free-text term.
+    /// The needles the matcher needs one of (see [`Guard`]), or `None` when it can hold
+    /// without any: a negation, a comparison, a free-text term, a `*` alone.
     pub(crate) fn guard(&self) -> Option<Guard<'_>> {
         match self {
-            Matcher::AnyOf { field, patterns } => {
-                Some(vec![(field.as_str(), patterns.exact_values()?.collect())])
-            }
+            Matcher::AnyOf { field, patterns } => Some(vec![(field.as_str(), patterns.needles()?)]),
             Matcher::Condition(Condition::Compare {
                 field,
                 op: CompareOp::Eq | CompareOp::EqEq,
                 value,
-            }) => Some(vec![(field.as_str(), vec![value.exact()?])]),
-            // Every term holds: any term's guard is one; the one with the fewest values
-            // lets the fewest records through.
-            Matcher::And(terms) => terms
-                .iter()
-                .filter_map(Matcher::guard)
-                .min_by_key(|guard| guard.iter().map(|(_, values)| values.len()).sum::<usize>()),
+            }) => Some(vec![(field.as_str(), vec![value.needle()?])]),
+            // Every term holds, so any term's guard is one: the one that lets the fewest
+            // records through, as far as can be told: whole values before runs, then the
+            // longest shortest run, then the fewest needles.
+            Matcher::And(terms) => terms.iter().filter_map(Matcher::guard).min_by_key(|guard| {
+                let needles = guard.iter().flat_map(|(_, needles)| needles);
+                let shortest_run = needles
+                    .clone()
+                    .filter_map(|needle| match needle {
+                        Needle::Is(_) => None,
+                        Needle::Holds(piece) => Some(piece.len()),
+                    })
+                    .min();
+                (shortest_run.is_some(), std::cmp::Reverse(shortest_run), needles.count())
+            }),
             // Some term holds: each needs a guard, and the guard is all of theirs.
             Matcher::Or(terms) => {
                 let guards = terms.iter().map(Matcher::guard).collect::<Option<Vec<_>>>()?;
@@ -381,9 +387,12 @@ mod tests {
             let matcher = Matcher::new(&condition);
             let Some(guard) = matcher.guard() else { return Ok(()) };
             for record in &records {
-                let inside = guard.iter().any(|(field, wanted)| {
+                let inside = guard.iter().any(|(field, needles)| {
                     record.0.get(field).is_some_and(|values| {
-                        values.iter().any(|v| wanted.contains(&crate::spl::lowercase(v).as_ref()))
+                        values.iter().any(|value| {
+                            let lowered = crate::spl::lowercase(value);
+                            needles.iter().any(|needle| needle.found_in(&lowered))
+                        })
                     })
                 });
                 prop_assert!(inside || !matcher.holds(record), "{} {:?}", text, record);
@@ -399,20 +408,31 @@ mod tests {
             matcher.guard().map(|guard| {
                 guard
                     .into_iter()
-                    .map(|(field, mut values)| {
-                        values.sort_unstable();
-                        format!("{field}:{}", values.join("|"))
+                    .map(|(field, needles)| {
+                        let mut needles: Vec<String> = needles
+                            .into_iter()
+                            .map(|needle| match needle {
+                                Needle::Is(value) => value.to_owned(),
+                                Needle::Holds(piece) => format!("~{piece}"),
+                            })
+                            .collect();
+                        needles.sort_unstable();
+                        format!("{field}:{}", needles.join("|"))
                     })
                     .collect::<Vec<_>>()
             })
         };
         assert_eq!(guard("f=A"), Some(vec!["f:a".to_owned()]));
         assert_eq!(guard("f IN (A, b) OR g=C"), Some(vec!["f:a|b".to_owned(), "g:c".to_owned()]));
-        // Of an `AND`, the term with the fewest values.
+        // A wildcard pattern's longest run.
+        assert_eq!(guard("f=a OR g=*Bc*d*"), Some(vec!["f:a".to_owned(), "g:~bc".to_owned()]));
+        // Of an `AND`, whole values before runs, the longest shortest run, the fewest.
         assert_eq!(guard("f IN (a, b) g=c h=*x*"), Some(vec!["g:c".to_owned()]));
-        // Every term of an `OR` needs one; wildcards, negations, comparisons and free
+        assert_eq!(guard("h=*xyz* f IN (a, b)"), Some(vec!["f:a|b".to_owned()]));
+        assert_eq!(guard("h=*xyz* g=*x*"), Some(vec!["h:~xyz".to_owned()]));
+        // Every term of an `OR` needs one; `*` alone, negations, comparisons and free
         // text hold without a given value.
-        assert_eq!(guard("f=a OR g=b*"), None);
+        assert_eq!(guard("f=a OR g=*"), None);
         assert_eq!(guard("NOT f=a"), None);
         assert_eq!(guard("f!=a"), None);
         assert_eq!(guard("f<a"), None);

@@ -1,19 +1,22 @@
 //! Which searches select a data model record, without asking every search.
 //!
 //! A rule library holds hundreds of `tstats` over one node, most of them asking for one of
-//! a few values of one field (`Processes.process_name IN (…)`, `Processes.process_name=x OR
-//! Processes.original_file_name=y`). Asking each search of each record cost more than
-//! parsing the event. A search's `where` tells which values it needs one of (its
-//! [`record_guard`]); the selector keeps, per node and field, the searches needing each
-//! value, so a record's own values name the searches that may select it, and only those,
-//! with the searches that need no value, are asked. The searches asked are then asked in
-//! full ([`Search::selects`]), so the answer is the one asking all of them gives.
+//! a few values of one field (`Processes.process_name IN (…)`) or for runs of text in one
+//! (`Processes.process="*-enc*"`). Asking each search of each record cost more than
+//! parsing the event. A search's `where` tells what it needs one of (its [`record_guard`]:
+//! a whole value, or a run a value holds); the selector keeps, per node and field, the
+//! searches needing each value (a hash lookup) and each run (one Aho-Corasick pass over
+//! the record's value), so a record's own values name the searches that may select it.
+//! Only those, with the searches that need nothing, are asked in full
+//! ([`Search::selects`]), so the answer is the one asking all of them gives.
 
 use std::collections::HashMap;
 
+use aho_corasick::AhoCorasick;
+
 use crate::datamodel::NodeRecord;
 use crate::eval::tstats::record_guard;
-use crate::spl::{Input, Search, lowercase};
+use crate::spl::{Input, Needle, Search, lowercase};
 
 /// The searches of a scan, and what the selector knows of their `where` clauses.
 pub(super) struct Selector<'s> {
@@ -27,8 +30,59 @@ pub(super) struct Selector<'s> {
 struct NodeSearches<'s> {
     /// Those that may select any record of the node.
     always: Vec<usize>,
-    /// Per record field, per lower-cased value, those that need it (or another value).
-    needing: Vec<(&'s str, HashMap<&'s str, Vec<usize>>)>,
+    /// Per record field, those that need its value to be or hold some needle.
+    needing: Vec<(&'s str, FieldSearches<'s>)>,
+}
+
+/// The searches that need a field's value, lower-cased, to be or hold a needle.
+#[derive(Default)]
+struct FieldSearches<'s> {
+    /// By whole value.
+    is: HashMap<&'s str, Vec<usize>>,
+    /// The runs, and by each run's number those that need it.
+    runs: Vec<&'s str>,
+    needing_run: Vec<Vec<usize>>,
+    /// Over `runs`, built once they are all known; `None` also when it cannot be built,
+    /// and every search needing a run is then asked.
+    automaton: Option<AhoCorasick>,
+}
+
+impl<'s> FieldSearches<'s> {
+    fn add(&mut self, needle: Needle<'s>, search: usize) {
+        match needle {
+            Needle::Is(value) => self.is.entry(value).or_default().push(search),
+            Needle::Holds(run) => {
+                let at = self.runs.iter().position(|known| *known == run).unwrap_or_else(|| {
+                    self.runs.push(run);
+                    self.needing_run.push(Vec::new());
+                    self.runs.len() - 1
+                });
+                if let Some(searches) = self.needing_run.get_mut(at) {
+                    searches.push(search);
+                }
+            }
+        }
+    }
+
+    /// Adds to `asked` the searches `lowered` (a value lower-cased) is or holds a needle of.
+    fn add_needed(&self, lowered: &str, asked: &mut Vec<usize>) {
+        if let Some(searches) = self.is.get(lowered) {
+            asked.extend_from_slice(searches);
+        }
+        if self.runs.is_empty() {
+            return;
+        }
+        match &self.automaton {
+            Some(automaton) => {
+                for found in automaton.find_overlapping_iter(lowered) {
+                    if let Some(searches) = self.needing_run.get(found.pattern().as_usize()) {
+                        asked.extend_from_slice(searches);
+                    }
+                }
+            }
+            None => asked.extend(self.needing_run.iter().flatten()),
+        }
+    }
 }
 
 impl<'s> Selector<'s> {
@@ -43,22 +97,27 @@ impl<'s> Selector<'s> {
             for input in search.inputs() {
                 let Input::Records(tstats) = input else { continue };
                 let node = nodes.entry(tstats.node.as_str()).or_default();
-                match record_guard(tstats) {
-                    None => node.always.push(at),
-                    Some(guard) => {
-                        for (field, values) in guard {
-                            let known = node.needing.iter().position(|(f, _)| *f == field);
-                            let place = known.unwrap_or_else(|| {
-                                node.needing.push((field, HashMap::new()));
-                                node.needing.len() - 1
-                            });
-                            let Some((_, needing)) = node.needing.get_mut(place) else { continue };
-                            for value in values {
-                                needing.entry(value).or_default().push(at);
-                            }
-                        }
+                let Some(guard) = record_guard(tstats) else {
+                    node.always.push(at);
+                    continue;
+                };
+                for (field, needles) in guard {
+                    let known = node.needing.iter().position(|(f, _)| *f == field);
+                    let place = known.unwrap_or_else(|| {
+                        node.needing.push((field, FieldSearches::default()));
+                        node.needing.len() - 1
+                    });
+                    let Some((_, needing)) = node.needing.get_mut(place) else { continue };
+                    for needle in needles {
+                        needing.add(needle, at);
                     }
                 }
+            }
+        }
+        let fields = nodes.values_mut().flat_map(|node| node.needing.iter_mut());
+        for (_, field) in fields {
+            if !field.runs.is_empty() {
+                field.automaton = AhoCorasick::new(&field.runs).ok();
             }
         }
         Selector { searches, nodes: Some(nodes) }
@@ -72,9 +131,8 @@ impl<'s> Selector<'s> {
         let Some(node) = nodes.get(record.node) else { return Vec::new() };
         let mut asked = node.always.clone();
         for (field, needing) in &node.needing {
-            let Some(value) = record.field(field) else { continue };
-            if let Some(searches) = needing.get(lowercase(value).as_ref()) {
-                asked.extend_from_slice(searches);
+            if let Some(value) = record.field(field) {
+                needing.add_needed(&lowercase(value), &mut asked);
             }
         }
         asked.sort_unstable();

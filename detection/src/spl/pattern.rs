@@ -50,6 +50,15 @@ impl Pattern {
         }
     }
 
+    /// What every value the pattern matches is, or holds, once lower-cased: its one value
+    /// without a `*`, else its longest literal run; `None` for a pattern of `*`s alone.
+    pub(crate) fn needle(&self) -> Option<Needle<'_>> {
+        match self.exact() {
+            Some(value) => Some(Needle::Is(value)),
+            None => self.literals().max_by_key(|piece| piece.len()).map(Needle::Holds),
+        }
+    }
+
     /// Whether `value` matches the whole pattern.
     pub fn matches(&self, value: &str) -> bool {
         self.matches_lowered(&lowercase(value))
@@ -58,6 +67,26 @@ impl Pattern {
     /// [`Pattern::matches`] for a value already lower-cased by [`lowercase`].
     fn matches_lowered(&self, value: &str) -> bool {
         glob_captures(&self.pieces, value, |_| {})
+    }
+}
+
+/// What a value must be or hold, lower-cased by [`lowercase`], to match a pattern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Needle<'p> {
+    /// The whole value.
+    Is(&'p str),
+    /// A run of the value.
+    Holds(&'p str),
+}
+
+impl Needle<'_> {
+    /// Whether `lowered`, a value lower-cased by [`lowercase`], is or holds the needle.
+    #[cfg(test)]
+    pub(crate) fn found_in(self, lowered: &str) -> bool {
+        match self {
+            Needle::Is(value) => lowered == value,
+            Needle::Holds(piece) => lowered.contains(piece),
+        }
     }
 }
 
@@ -109,9 +138,11 @@ impl PatternSet {
         Self { exact, wildcard, index }
     }
 
-    /// The values the set matches, lower-cased, when none of its patterns has a `*`.
-    pub(crate) fn exact_values(&self) -> Option<impl Iterator<Item = &str>> {
-        self.wildcard.is_empty().then(|| self.exact.iter().map(String::as_str))
+    /// One needle per pattern (see [`Pattern::needle`]): every value the set matches, once
+    /// lower-cased, is or holds one of them. `None` when a pattern is `*`s alone.
+    pub(crate) fn needles(&self) -> Option<Vec<Needle<'_>>> {
+        let exact = self.exact.iter().map(|value| Some(Needle::Is(value)));
+        exact.chain(self.wildcard.iter().map(Pattern::needle)).collect()
     }
 
     /// Whether `value` matches one of the patterns.

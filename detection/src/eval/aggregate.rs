@@ -105,6 +105,20 @@ impl Accumulator {
 
     /// One value of the aggregate's field, from a row at `time_micros`; `is_time` when the
     /// field is `_time` itself (ranked by its microseconds).
+    /// Folds in a record's `_time`, as [`Accumulator::add`] does its text (epoch seconds),
+    /// formatting it only when kept: `min(_time)` and `max(_time)`, in most rules of a
+    /// library, keep few of the times they see.
+    pub(crate) fn add_time(&mut self, micros: i64) {
+        if let Self::Extreme { best: Some((Rank::Time(kept), _)), max } = self {
+            // Times rank by their microseconds alone (`rank_cmp`); a tie is not better.
+            let better = if *max { micros > *kept } else { micros < *kept };
+            if !better {
+                return;
+            }
+        }
+        self.add(&super::epoch_seconds(micros), Some(micros), true);
+    }
+
     pub(crate) fn add(&mut self, value: &str, time_micros: Option<i64>, is_time: bool) {
         match self {
             Self::Count(count) => *count += 1,
@@ -240,7 +254,33 @@ impl Accumulator {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            failure_persistence: None,
+            ..ProptestConfig::with_cases(256)
+        })]
+
+        /// Folding `_time` without its text gives what folding its text does, for every
+        /// aggregate, repeated and sub-second times included.
+        #[test]
+        fn a_time_folds_as_its_text(times in proptest::collection::vec(-3i64..3, 0..12), scale in prop_oneof![Just(1i64), Just(500_000), Just(1_000_000)]) {
+            use AggregateFunction as F;
+            for function in [F::Min, F::Max, F::Count, F::Values, F::Avg, F::Earliest, F::LatestTime, F::First] {
+                let mut lazy = Accumulator::new(function);
+                let mut eager = Accumulator::new(function);
+                for time in &times {
+                    let micros = 1_700_000_000_000_000 + time * scale;
+                    lazy.add_time(micros);
+                    eager.add(&crate::eval::epoch_seconds(micros), Some(micros), true);
+                }
+                prop_assert_eq!(lazy.finish(), eager.finish(), "{:?}", function);
+            }
+        }
+    }
 
     fn run(function: AggregateFunction, values: &[&str]) -> Option<FieldValue> {
         let mut acc = Accumulator::new(function);

@@ -117,6 +117,8 @@ pub(crate) struct Groups<'s> {
     states: Vec<Box<[Accumulator]>>,
     /// The key of the record being added.
     key: Vec<u8>,
+    /// The last `_time` (bucket) added, and its text.
+    time_text: (Option<i64>, String),
 }
 
 /// Appends one `by` value to a group key: its length (4 bytes), then its bytes. A value
@@ -146,7 +148,14 @@ fn key_values(key: &[u8]) -> Vec<String> {
 
 impl<'s> Groups<'s> {
     pub(crate) fn new(search: &'s Search, tstats: &'s Tstats) -> Self {
-        Self { search, tstats, index: HashMap::new(), states: Vec::new(), key: Vec::new() }
+        Self {
+            search,
+            tstats,
+            index: HashMap::new(),
+            states: Vec::new(),
+            key: Vec::new(),
+            time_text: (None, String::new()),
+        }
     }
 
     /// Folds `record` into its group; records of other nodes or failing `where` are ignored.
@@ -166,7 +175,11 @@ impl<'s> Groups<'s> {
         self.key.clear();
         for field in &tstats.by {
             if field == "_time" {
-                push_key_value(&mut self.key, epoch_seconds(time_micros).as_bytes());
+                // Records come in time order, mostly within one bucket of the last.
+                if self.time_text.0 != Some(time_micros) {
+                    self.time_text = (Some(time_micros), epoch_seconds(time_micros));
+                }
+                push_key_value(&mut self.key, self.time_text.1.as_bytes());
                 continue;
             }
             match (fields.value(field), &tstats.fillnull_value) {
@@ -192,6 +205,7 @@ impl<'s> Groups<'s> {
         for (state, aggregate) in states.iter_mut().zip(&tstats.aggregates) {
             match aggregate.field() {
                 None => state.add_row(),
+                Some("_time") => state.add_time(record.time_micros),
                 Some(field) => {
                     if let Some(value) = fields.value(field) {
                         state.add(&value, Some(record.time_micros), field == "_time");

@@ -156,6 +156,26 @@ pub struct Lookup {
     match_types: HashMap<String, MatchType>,
     /// Exact columns: value (lower-cased unless case-sensitive) to the rows holding it.
     index: HashMap<String, HashMap<String, Vec<usize>>>,
+    /// Wildcard columns, their cells compiled once: a rule looks up every row of a broad
+    /// `tstats` in a table of hundreds of patterns.
+    wildcards: HashMap<String, WildcardColumn>,
+}
+
+/// A wildcard column's cells ready to match many values, each as
+/// [`crate::spl::Pattern`] (case-insensitive) or [`crate::spl::FieldGlob`] matches it.
+#[derive(Debug, Default)]
+struct WildcardColumn {
+    /// Cells without `*`, by the text a value must equal: lower-cased as a pattern's
+    /// piece is when matching ignores case.
+    whole: HashMap<String, Vec<usize>>,
+    /// Cells with a `*`, with their rows.
+    patterns: Vec<(usize, CellPattern)>,
+}
+
+#[derive(Debug)]
+enum CellPattern {
+    IgnoringCase(Pattern),
+    Exact(crate::spl::FieldGlob),
 }
 
 impl Lookup {
@@ -185,8 +205,13 @@ impl Lookup {
             default_match: definition.default_match.unwrap_or_default(),
             match_types,
             index: HashMap::new(),
+            wildcards: HashMap::new(),
         };
         for (column_index, column) in lookup.columns.iter().enumerate() {
+            if lookup.match_type(column) == MatchType::Wildcard {
+                let wildcards = lookup.wildcard_column(column_index);
+                lookup.wildcards.insert(column.clone(), wildcards);
+            }
             if lookup.match_type(column) != MatchType::Exact {
                 continue;
             }
@@ -214,6 +239,52 @@ impl Lookup {
         self.columns.iter().position(|c| c == column)
     }
 
+    fn wildcard_column(&self, column_index: usize) -> WildcardColumn {
+        let mut column = WildcardColumn::default();
+        for (row_index, row) in self.rows.iter().enumerate() {
+            let Some(cell) = row.get(column_index) else { continue };
+            let pattern = if self.case_sensitive {
+                CellPattern::Exact(crate::spl::FieldGlob::new(cell))
+            } else {
+                CellPattern::IgnoringCase(Pattern::new(cell))
+            };
+            let whole = match &pattern {
+                CellPattern::IgnoringCase(pattern) => pattern.exact(),
+                CellPattern::Exact(glob) => (glob.wildcards() == 0).then_some(glob.text()),
+            };
+            match whole {
+                Some(whole) => column.whole.entry(whole.to_owned()).or_default().push(row_index),
+                None => column.patterns.push((row_index, pattern)),
+            }
+        }
+        column
+    }
+
+    /// The rows whose wildcard cell in `column` matches one of `values`, ascending.
+    fn wildcard_rows(&self, column: &str, values: &[&str]) -> Vec<usize> {
+        let Some(column) = self.wildcards.get(column) else { return Vec::new() };
+        let mut rows = Vec::new();
+        for value in values {
+            let lowered = crate::spl::lowercase(value);
+            let whole = if self.case_sensitive { *value } else { lowered.as_ref() };
+            if let Some(found) = column.whole.get(whole) {
+                rows.extend_from_slice(found);
+            }
+            for (row, pattern) in &column.patterns {
+                let matched = match pattern {
+                    CellPattern::IgnoringCase(pattern) => pattern.matches_lowered(&lowered),
+                    CellPattern::Exact(glob) => glob.matches(value),
+                };
+                if matched {
+                    rows.push(*row);
+                }
+            }
+        }
+        rows.sort_unstable();
+        rows.dedup();
+        rows
+    }
+
     /// Whether the lookup has the column `name`.
     pub fn has_column(&self, name: &str) -> bool {
         self.column_index(name).is_some()
@@ -238,10 +309,11 @@ impl Lookup {
                     rows.dedup();
                     rows
                 }
-                kind => (0..self.rows.len())
+                MatchType::Wildcard => self.wildcard_rows(column, values),
+                MatchType::Cidr => (0..self.rows.len())
                     .filter(|&row| {
                         let Some(cell) = self.rows[row].get(column_index) else { return false };
-                        values.iter().any(|v| self.cell_matches(kind, cell, v))
+                        values.iter().any(|v| crate::eval::cidr_match(cell, v))
                     })
                     .collect(),
             };
@@ -255,20 +327,6 @@ impl Lookup {
         let mut rows = candidates.unwrap_or_default();
         rows.truncate(self.max_matches);
         rows
-    }
-
-    fn cell_matches(&self, kind: MatchType, cell: &str, value: &str) -> bool {
-        match kind {
-            MatchType::Exact => self.key(cell) == self.key(value),
-            MatchType::Wildcard => {
-                if self.case_sensitive {
-                    crate::spl::FieldGlob::new(cell).matches(value)
-                } else {
-                    Pattern::new(cell).matches(value)
-                }
-            }
-            MatchType::Cidr => crate::eval::cidr_match(cell, value),
-        }
     }
 
     /// The values of `column` in `rows`, padded with `default_match` up to `min_matches`
@@ -490,6 +548,42 @@ mod tests {
         assert_eq!(lookup(None, true).matches(&[("name", vec!["cmd.exe"])]), [0]);
         assert_eq!(lookup(None, false).matches(&[("name", vec!["cmd.exe"])]), [0, 2]);
         assert!(lookup(None, true).matches(&[("name", vec!["x.ps1"])]).is_empty());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            failure_persistence: None,
+            ..proptest::prelude::ProptestConfig::with_cases(256)
+        })]
+
+        /// A wildcard column matches as its cells tried one by one do: "`*` … matches any
+        /// run of characters" (match_type WILDCARD), ignoring case only when
+        /// `case_sensitive_match` is false; whole cells and patterns both, rows in file order.
+        #[test]
+        fn wildcard_cells_match_as_each_pattern_does(
+            cells in proptest::collection::vec("[aAbB.*İǅ]{0,4}", 0..12),
+            values in proptest::collection::vec("[aAbB.İǅi̇]{0,4}", 1..3),
+            case_sensitive in proptest::prelude::any::<bool>(),
+        ) {
+            let mut lookups = Lookups::new();
+            let rows = cells.iter().map(|cell| vec![cell.clone()]).collect();
+            lookups.insert_table("w", vec!["c".into()], rows, Some("WILDCARD(c)"), case_sensitive);
+            let values: Vec<&str> = values.iter().map(String::as_str).collect();
+            let expected: Vec<usize> = (0..cells.len())
+                .filter(|&row| {
+                    values.iter().any(|value| {
+                        if case_sensitive {
+                            crate::spl::FieldGlob::new(&cells[row]).matches(value)
+                        } else {
+                            Pattern::new(&cells[row]).matches(value)
+                        }
+                    })
+                })
+                .take(DEFAULT_MAX_MATCHES)
+                .collect();
+            let got = lookups.get("w").unwrap().matches(&[("c", values.clone())]);
+            proptest::prop_assert_eq!(got, expected, "{:?} {:?}", cells, values);
+        }
     }
 
     #[test]

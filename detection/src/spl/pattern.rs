@@ -65,7 +65,7 @@ impl Pattern {
     }
 
     /// [`Pattern::matches`] for a value already lower-cased by [`lowercase`].
-    fn matches_lowered(&self, value: &str) -> bool {
+    pub(crate) fn matches_lowered(&self, value: &str) -> bool {
         glob_captures(&self.pieces, value, |_| {})
     }
 }

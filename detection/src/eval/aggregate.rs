@@ -55,13 +55,42 @@ fn rank_cmp(a: (&Rank, &str), b: (&Rank, &str)) -> Ordering {
     }
 }
 
+/// The value `min` or `max` keeps: its text, or a record's `_time`, whose text (epoch
+/// seconds) is written only once the fold is over.
+#[derive(Debug, Clone)]
+pub(crate) enum Kept {
+    Text(String),
+    Time(i64),
+}
+
+/// Puts `candidate` (its rank and text) in `best` when it ranks above (`max`) or below it.
+fn keep_extreme(
+    best: &mut Option<(Rank, Kept)>,
+    max: bool,
+    (rank, text): (Rank, &str),
+    kept: impl FnOnce() -> Kept,
+) {
+    let better = best.as_ref().is_none_or(|(best_rank, best_value)| {
+        // A kept time ranks as a time, whose text is never compared.
+        let best_text = match best_value {
+            Kept::Text(text) => text.as_str(),
+            Kept::Time(_) => "",
+        };
+        let ordering = rank_cmp((&rank, text), (best_rank, best_text));
+        if max { ordering == Ordering::Greater } else { ordering == Ordering::Less }
+    });
+    if better {
+        *best = Some((rank, kept()));
+    }
+}
+
 /// One aggregate's running state.
 #[derive(Debug, Clone)]
 pub(crate) enum Accumulator {
     Count(u64),
     Distinct { values: BTreeSet<String>, count_only: bool },
     List(Vec<String>),
-    Extreme { best: Option<(Rank, String)>, max: bool },
+    Extreme { best: Option<(Rank, Kept)>, max: bool },
     Moments { function: AggregateFunction, n: u64, sum: f64, sum_squares: f64 },
     Range { low: Option<f64>, high: Option<f64> },
     Numbers { values: Vec<f64>, percentile: f64 },
@@ -105,18 +134,16 @@ impl Accumulator {
 
     /// One value of the aggregate's field, from a row at `time_micros`; `is_time` when the
     /// field is `_time` itself (ranked by its microseconds).
-    /// Folds in a record's `_time`, as [`Accumulator::add`] does its text (epoch seconds),
-    /// formatting it only when kept: `min(_time)` and `max(_time)`, in most rules of a
-    /// library, keep few of the times they see.
+    /// Folds in a record's `_time`, as [`Accumulator::add`] does its text (epoch seconds):
+    /// `min(_time)` and `max(_time)`, in most rules of a library, write the text of the one
+    /// time they keep when the fold is over, not of every time they see.
     pub(crate) fn add_time(&mut self, micros: i64) {
-        if let Self::Extreme { best: Some((Rank::Time(kept), _)), max } = self {
-            // Times rank by their microseconds alone (`rank_cmp`); a tie is not better.
-            let better = if *max { micros > *kept } else { micros < *kept };
-            if !better {
-                return;
+        match self {
+            Self::Extreme { best, max } => {
+                keep_extreme(best, *max, (Rank::Time(micros), ""), || Kept::Time(micros));
             }
+            _ => self.add(&super::epoch_seconds(micros), Some(micros), true),
         }
-        self.add(&super::epoch_seconds(micros), Some(micros), true);
     }
 
     pub(crate) fn add(&mut self, value: &str, time_micros: Option<i64>, is_time: bool) {
@@ -137,13 +164,7 @@ impl Accumulator {
                     (true, Some(micros)) => Rank::Time(micros),
                     _ => parse_number(value).map_or(Rank::Text, Rank::Number),
                 };
-                let better = best.as_ref().is_none_or(|(best_rank, best_value)| {
-                    let ordering = rank_cmp((&rank, value), (best_rank, best_value));
-                    if *max { ordering == Ordering::Greater } else { ordering == Ordering::Less }
-                });
-                if better {
-                    *best = Some((rank, value.to_owned()));
-                }
+                keep_extreme(best, *max, (rank, value), || Kept::Text(value.to_owned()));
             }
             Self::Moments { n, sum, sum_squares, .. } => {
                 if let Some(number) = parse_number(value) {
@@ -201,7 +222,10 @@ impl Accumulator {
                 1 => values.first().cloned().map(FieldValue::Single),
                 _ => Some(FieldValue::Multi(values.clone())),
             },
-            Self::Extreme { best, .. } => best.as_ref().and_then(|(_, v)| single(v.clone())),
+            Self::Extreme { best, .. } => match best.as_ref()? {
+                (_, Kept::Text(text)) => single(text.clone()),
+                (_, Kept::Time(micros)) => single(super::epoch_seconds(*micros)),
+            },
             Self::Moments { function, n, sum, sum_squares } => {
                 if *n == 0 {
                     return None;

@@ -156,9 +156,10 @@ pub struct Lookup {
     match_types: HashMap<String, MatchType>,
     /// Exact columns: value (lower-cased unless case-sensitive) to the rows holding it.
     index: HashMap<String, HashMap<String, Vec<usize>>>,
-    /// Wildcard columns, their cells compiled once: a rule looks up every row of a broad
-    /// `tstats` in a table of hundreds of patterns.
-    wildcards: HashMap<String, WildcardColumn>,
+    /// Wildcard columns, their cells compiled on first use (a run uses few of the tree's
+    /// lookups) and once: a rule looks up every row of a broad `tstats` in a table of
+    /// hundreds of patterns.
+    wildcards: std::sync::OnceLock<HashMap<String, WildcardColumn>>,
 }
 
 /// A wildcard column's cells ready to match many values, each as
@@ -170,6 +171,9 @@ struct WildcardColumn {
     whole: HashMap<String, Vec<usize>>,
     /// Cells with a `*`, with their rows.
     patterns: Vec<(usize, CellPattern)>,
+    /// Over the patterns' longest pieces, so that only the patterns whose piece a value
+    /// holds are tried on it; `None` when it cannot be built, and every one is tried.
+    index: Option<crate::spl::PieceIndex>,
 }
 
 #[derive(Debug)]
@@ -205,13 +209,9 @@ impl Lookup {
             default_match: definition.default_match.unwrap_or_default(),
             match_types,
             index: HashMap::new(),
-            wildcards: HashMap::new(),
+            wildcards: std::sync::OnceLock::new(),
         };
         for (column_index, column) in lookup.columns.iter().enumerate() {
-            if lookup.match_type(column) == MatchType::Wildcard {
-                let wildcards = lookup.wildcard_column(column_index);
-                lookup.wildcards.insert(column.clone(), wildcards);
-            }
             if lookup.match_type(column) != MatchType::Exact {
                 continue;
             }
@@ -257,20 +257,38 @@ impl Lookup {
                 None => column.patterns.push((row_index, pattern)),
             }
         }
+        column.index =
+            crate::spl::PieceIndex::new(column.patterns.iter().map(|(_, pattern)| match pattern {
+                CellPattern::IgnoringCase(pattern) => pattern.longest_literal(),
+                CellPattern::Exact(glob) => glob.longest_piece(),
+            }));
         column
     }
 
     /// The rows whose wildcard cell in `column` matches one of `values`, ascending.
     fn wildcard_rows(&self, column: &str, values: &[&str]) -> Vec<usize> {
-        let Some(column) = self.wildcards.get(column) else { return Vec::new() };
+        let wildcards = self.wildcards.get_or_init(|| {
+            let columns = self.columns.iter().enumerate();
+            columns
+                .filter(|(_, column)| self.match_type(column) == MatchType::Wildcard)
+                .map(|(index, column)| (column.clone(), self.wildcard_column(index)))
+                .collect()
+        });
+        let Some(column) = wildcards.get(column) else { return Vec::new() };
         let mut rows = Vec::new();
         for value in values {
             let lowered = crate::spl::lowercase(value);
-            let whole = if self.case_sensitive { *value } else { lowered.as_ref() };
-            if let Some(found) = column.whole.get(whole) {
+            // A case-sensitive column's cells are as written, the others' lower-cased.
+            let text = if self.case_sensitive { *value } else { lowered.as_ref() };
+            if let Some(found) = column.whole.get(text) {
                 rows.extend_from_slice(found);
             }
-            for (row, pattern) in &column.patterns {
+            let tried: Box<dyn Iterator<Item = usize>> = match &column.index {
+                Some(index) => Box::new(index.candidates(text)),
+                None => Box::new(0..column.patterns.len()),
+            };
+            for at in tried {
+                let Some((row, pattern)) = column.patterns.get(at) else { continue };
                 let matched = match pattern {
                     CellPattern::IgnoringCase(pattern) => pattern.matches_lowered(&lowered),
                     CellPattern::Exact(glob) => glob.matches(value),

@@ -76,7 +76,7 @@ pub use macros::{
 };
 pub use parser::{MAX_CONDITION_DEPTH, SORT_DEFAULT_LIMIT};
 pub use pattern::{FieldGlob, Pattern, PatternSet};
-pub(crate) use pattern::{Needle, lowercase};
+pub(crate) use pattern::{Needle, PieceIndex, lowercase};
 pub use regex::{Regex, RegexCache};
 pub use time_format::TimeFormat;
 

@@ -12,11 +12,9 @@
 
 use std::collections::HashMap;
 
-use aho_corasick::AhoCorasick;
-
 use crate::datamodel::NodeRecord;
 use crate::eval::tstats::record_guard;
-use crate::spl::{Input, Needle, Search, lowercase};
+use crate::spl::{Input, Needle, PieceIndex, Search, lowercase};
 
 /// The searches of a scan, and what the selector knows of their `where` clauses.
 pub(super) struct Selector<'s> {
@@ -39,28 +37,18 @@ struct NodeSearches<'s> {
 struct FieldSearches<'s> {
     /// By whole value.
     is: HashMap<&'s str, Vec<usize>>,
-    /// The runs, and by each run's number those that need it.
-    runs: Vec<&'s str>,
-    needing_run: Vec<Vec<usize>>,
+    /// Each run needed, with the search needing it.
+    runs: Vec<(&'s str, usize)>,
     /// Over `runs`, built once they are all known; `None` also when it cannot be built,
     /// and every search needing a run is then asked.
-    automaton: Option<AhoCorasick>,
+    index: Option<PieceIndex>,
 }
 
 impl<'s> FieldSearches<'s> {
     fn add(&mut self, needle: Needle<'s>, search: usize) {
         match needle {
             Needle::Is(value) => self.is.entry(value).or_default().push(search),
-            Needle::Holds(run) => {
-                let at = self.runs.iter().position(|known| *known == run).unwrap_or_else(|| {
-                    self.runs.push(run);
-                    self.needing_run.push(Vec::new());
-                    self.runs.len() - 1
-                });
-                if let Some(searches) = self.needing_run.get_mut(at) {
-                    searches.push(search);
-                }
-            }
+            Needle::Holds(run) => self.runs.push((run, search)),
         }
     }
 
@@ -72,15 +60,10 @@ impl<'s> FieldSearches<'s> {
         if self.runs.is_empty() {
             return;
         }
-        match &self.automaton {
-            Some(automaton) => {
-                for found in automaton.find_overlapping_iter(lowered) {
-                    if let Some(searches) = self.needing_run.get(found.pattern().as_usize()) {
-                        asked.extend_from_slice(searches);
-                    }
-                }
-            }
-            None => asked.extend(self.needing_run.iter().flatten()),
+        let search = |at: usize| self.runs.get(at).map(|(_, search)| *search);
+        match &self.index {
+            Some(index) => asked.extend(index.candidates(lowered).filter_map(search)),
+            None => asked.extend(self.runs.iter().map(|(_, search)| *search)),
         }
     }
 }
@@ -117,7 +100,7 @@ impl<'s> Selector<'s> {
         let fields = nodes.values_mut().flat_map(|node| node.needing.iter_mut());
         for (_, field) in fields {
             if !field.runs.is_empty() {
-                field.automaton = AhoCorasick::new(&field.runs).ok();
+                field.index = PieceIndex::new(field.runs.iter().map(|(run, _)| Some(*run)));
             }
         }
         Selector { searches, nodes: Some(nodes) }

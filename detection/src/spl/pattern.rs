@@ -55,8 +55,13 @@ impl Pattern {
     pub(crate) fn needle(&self) -> Option<Needle<'_>> {
         match self.exact() {
             Some(value) => Some(Needle::Is(value)),
-            None => self.literals().max_by_key(|piece| piece.len()).map(Needle::Holds),
+            None => self.longest_literal().map(Needle::Holds),
         }
+    }
+
+    /// The longest of [`Pattern::literals`]: every matching value, lower-cased, holds it.
+    pub(crate) fn longest_literal(&self) -> Option<&str> {
+        self.literals().max_by_key(|piece| piece.len())
     }
 
     /// Whether `value` matches the whole pattern.
@@ -103,15 +108,17 @@ pub struct PatternSet {
     wildcard: Vec<Pattern>,
     /// With many wildcard patterns, an automaton over each one's longest literal piece;
     /// only the patterns whose piece occurs in a value are tried on it.
-    index: Option<WildcardIndex>,
+    index: Option<PieceIndex>,
 }
 
+/// Which of many items a text may interest, each item known by a run of text every text
+/// it wants holds (a pattern's longest literal piece): one Aho-Corasick pass names them.
 #[derive(Debug, Clone)]
-struct WildcardIndex {
+pub(crate) struct PieceIndex {
     automaton: AhoCorasick,
-    /// For each of the automaton's pieces, the wildcard patterns it was taken from.
-    patterns_of: Vec<Vec<usize>>,
-    /// The wildcard patterns without a literal piece (`*`): tried on every value.
+    /// For each of the automaton's pieces, the items it was taken from.
+    items_of: Vec<Vec<usize>>,
+    /// The items without a piece (a pattern of `*`s): every text may interest them.
     always: Vec<usize>,
 }
 
@@ -132,8 +139,9 @@ impl PatternSet {
                 None => wildcard.push(pattern.clone()),
             }
         }
+        // Every value a pattern matches holds each of its pieces, the longest included.
         let index = (wildcard.len() >= INDEX_MIN_WILDCARDS)
-            .then(|| WildcardIndex::new(&wildcard))
+            .then(|| PieceIndex::new(wildcard.iter().map(Pattern::longest_literal)))
             .flatten();
         Self { exact, wildcard, index }
     }
@@ -154,37 +162,32 @@ impl PatternSet {
         let Some(index) = &self.index else {
             return self.wildcard.iter().any(|pattern| pattern.matches_lowered(&value));
         };
-        let tried = |at: &usize| self.wildcard.get(*at).is_some_and(|p| p.matches_lowered(&value));
-        index.always.iter().any(tried)
-            || index.automaton.find_overlapping_iter(value.as_ref()).any(|found| {
-                index
-                    .patterns_of
-                    .get(found.pattern().as_usize())
-                    .is_some_and(|at| at.iter().any(tried))
-            })
+        let mut candidates = index.candidates(&value);
+        candidates.any(|at| self.wildcard.get(at).is_some_and(|p| p.matches_lowered(&value)))
     }
 }
 
-impl WildcardIndex {
-    /// `None` when the automaton cannot be built (too large); the patterns are then tried
-    /// one by one.
-    fn new(wildcard: &[Pattern]) -> Option<Self> {
+impl PieceIndex {
+    /// The index of items given by their pieces, in order; `None` when the automaton
+    /// cannot be built (too large), and the items are then each tried.
+    pub(crate) fn new<'p>(
+        pieces_of_items: impl IntoIterator<Item = Option<&'p str>>,
+    ) -> Option<Self> {
         let mut pieces: Vec<&str> = Vec::new();
         let mut piece_ids: HashMap<&str, usize> = HashMap::new();
-        let mut patterns_of: Vec<Vec<usize>> = Vec::new();
+        let mut items_of: Vec<Vec<usize>> = Vec::new();
         let mut always = Vec::new();
-        for (at, pattern) in wildcard.iter().enumerate() {
-            // Every value the pattern matches holds each of its pieces, the longest included.
-            let Some(longest) = pattern.literals().max_by_key(|piece| piece.len()) else {
+        for (at, piece) in pieces_of_items.into_iter().enumerate() {
+            let Some(piece) = piece else {
                 always.push(at);
                 continue;
             };
-            let id = *piece_ids.entry(longest).or_insert_with(|| {
-                pieces.push(longest);
-                patterns_of.push(Vec::new());
+            let id = *piece_ids.entry(piece).or_insert_with(|| {
+                pieces.push(piece);
+                items_of.push(Vec::new());
                 pieces.len() - 1
             });
-            if let Some(of) = patterns_of.get_mut(id) {
+            if let Some(of) = items_of.get_mut(id) {
                 of.push(at);
             }
         }
@@ -192,7 +195,16 @@ impl WildcardIndex {
             .match_kind(aho_corasick::MatchKind::Standard)
             .build(&pieces)
             .ok()?;
-        Some(Self { automaton, patterns_of, always })
+        Some(Self { automaton, items_of, always })
+    }
+
+    /// The items whose piece `text` holds, and those without one; an item may come more
+    /// than once.
+    pub(crate) fn candidates<'a>(&'a self, text: &'a str) -> impl Iterator<Item = usize> + 'a {
+        let found = self.automaton.find_overlapping_iter(text).flat_map(|found| {
+            self.items_of.get(found.pattern().as_usize()).map_or(&[][..], Vec::as_slice)
+        });
+        self.always.iter().chain(found).copied()
     }
 }
 
@@ -255,6 +267,11 @@ impl FieldGlob {
     /// The number of `*` wildcards.
     pub fn wildcards(&self) -> usize {
         self.pieces.len() - 1
+    }
+
+    /// The longest run between its `*`s, when not empty: every matching name holds it.
+    pub(crate) fn longest_piece(&self) -> Option<&str> {
+        self.pieces.iter().map(String::as_str).filter(|p| !p.is_empty()).max_by_key(|p| p.len())
     }
 
     /// Whether `name` matches.

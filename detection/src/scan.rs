@@ -158,12 +158,10 @@ pub fn scan_inputs(
     options: ScanOptions,
 ) -> Result<ScanOutcome, ScanError> {
     let prefilter = if options.prefilter { Prefilter::for_searches(searches) } else { None };
-    let reads_events: Vec<bool> = searches.iter().map(|search| search.reads_events()).collect();
     let selector = Selector::new(searches, options.prefilter);
     let mut feed = Feed {
         selector: &selector,
-        any_reads_events: reads_events.contains(&true),
-        reads_events,
+        any_reads_events: !selector.event_readers().is_empty(),
         runs: searches
             .iter()
             .map(
@@ -226,8 +224,6 @@ fn finish_runs(runs: Vec<SearchRun<'_>>, parallel: bool) -> Result<Vec<ResultTab
 /// The runs being fed, and what an error about them names.
 struct Feed<'s> {
     selector: &'s Selector<'s>,
-    /// Per search: whether it reads raw events (else only records reach it).
-    reads_events: Vec<bool>,
     any_reads_events: bool,
     runs: Vec<SearchRun<'s>>,
     path: PathBuf,
@@ -243,41 +239,49 @@ impl Feed<'_> {
         let selected = record.as_ref().map(|record| self.selector.selecting(record));
         let raw = self.any_reads_events.then_some(&view);
         let record = record.as_ref().zip(selected.as_deref());
-        offer(&mut self.runs, &self.reads_events, &self.path, record, raw)
+        offer(&mut self.runs, self.selector.event_readers(), &self.path, record, raw)
     }
 
     /// Offers what a search thread selected: a record, an event, or both.
     fn add_mapped(&mut self, mapped: &Mapped) -> Result<(), ScanError> {
         let view = mapped.event.as_ref().map(|event| SplunkEvent::new(event, &self.origin));
         let record = mapped.record.as_ref().map(|record| (record, mapped.selected.as_slice()));
-        offer(&mut self.runs, &self.reads_events, &self.path, record, view.as_ref())
+        offer(&mut self.runs, self.selector.event_readers(), &self.path, record, view.as_ref())
     }
 }
 
 /// Offers a record to the runs whose searches select it (`selected`, ascending indices)
-/// and an event to the runs over raw events (`reads_events`). A record a search does not
-/// select changes nothing of its run, not even `now()` (the newest time it read).
+/// and an event to the runs over raw events (`event_readers`, ascending). A record a
+/// search does not select changes nothing of its run, not even `now()` (the newest time it
+/// read). Runs are fed in index order, so an error is that of the first run that fails.
 fn offer(
     runs: &mut [SearchRun<'_>],
-    reads_events: &[bool],
+    event_readers: &[usize],
     path: &Path,
     record: Option<(&NodeRecord, &[usize])>,
     event: Option<&SplunkEvent<'_>>,
 ) -> Result<(), ScanError> {
-    let mut selected = record.map_or(&[][..], |(_, selected)| selected).iter().peekable();
-    for (index, (run, reads)) in runs.iter_mut().zip(reads_events).enumerate() {
+    let mut selected = record.map_or(&[][..], |(_, selected)| selected).iter().copied().peekable();
+    let readers = if event.is_some() { event_readers } else { &[] };
+    let mut readers = readers.iter().copied().peekable();
+    loop {
+        let index = match (selected.peek(), readers.peek()) {
+            (None, None) => return Ok(()),
+            (Some(&a), Some(&b)) => a.min(b),
+            (Some(&index), None) | (None, Some(&index)) => index,
+        };
+        let takes_record = selected.next_if_eq(&index).is_some();
+        let takes_event = readers.next_if_eq(&index).is_some();
+        let Some(run) = runs.get_mut(index) else { continue };
         let mut added = Ok(());
-        if let Some((record, _)) = record
-            && selected.next_if_eq(&&index).is_some()
-        {
+        if let (true, Some((record, _))) = (takes_record, record) {
             added = run.add(record);
         }
-        if let (Ok(()), Some(event), true) = (&added, event, *reads) {
+        if let (Ok(()), true, Some(event)) = (&added, takes_event, event) {
             added = run.add_event(event);
         }
         added.map_err(|source| ScanError::Eval { path: path.to_owned(), index, source })?;
     }
-    Ok(())
 }
 
 /// What a search thread sends on for one event some search reads: the event's record and
@@ -293,7 +297,6 @@ struct Mapped {
 /// `event` as the searches need it, or `None` when no search reads it (it then changes no
 /// result and need not cross threads).
 fn map_selected(event: Event, origin: &Origin, selector: &Selector<'_>) -> Option<Mapped> {
-    let searches = selector.searches;
     let view = SplunkEvent::new(&event, origin);
     let mut selected = Vec::new();
     let mut record = datamodel::node_record(&view).filter(|record| {
@@ -304,13 +307,10 @@ fn map_selected(event: Event, origin: &Origin, selector: &Selector<'_>) -> Optio
         // Only the fields the selecting searches read cross to the other thread: a search
         // without literals selects every record, and sending each whole (and freeing it on
         // the receiving side) cost as much as reading it.
-        record.fields.retain(|name, _| {
-            selected.iter().filter_map(|&index| searches.get(index)).any(|search| {
-                search.record_fields().binary_search_by(|field| field.as_str().cmp(name)).is_ok()
-            })
-        });
+        let read = selector.fields_read(&selected);
+        record.fields.retain(|name, _| read.contains(name));
     }
-    let raw = searches.iter().any(|search| search.selects_event(&view));
+    let raw = selector.selects_event(&view);
     if record.is_none() && !raw {
         return None;
     }

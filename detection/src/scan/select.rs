@@ -13,12 +13,19 @@
 use std::collections::HashMap;
 
 use crate::datamodel::NodeRecord;
+use crate::eval::EventFields;
 use crate::eval::tstats::record_guard;
 use crate::spl::{Input, Needle, PieceIndex, Search, lowercase};
 
 /// The searches of a scan, and what the selector knows of their `where` clauses.
 pub(super) struct Selector<'s> {
     pub(super) searches: &'s [&'s Search],
+    /// The searches over raw events, ascending: few, and only they are asked of an event.
+    event_readers: Vec<usize>,
+    /// Every record field some search reads, sorted, and per search which of them it
+    /// reads (a bit each).
+    fields: Vec<&'s str>,
+    reads: Vec<Vec<u64>>,
     /// Per node, the searches that may select its records; `None` asks every search.
     nodes: Option<HashMap<&'s str, NodeSearches<'s>>>,
 }
@@ -72,8 +79,30 @@ impl<'s> Selector<'s> {
     /// A selector that asks only the searches a record's values may interest, or, without
     /// `index`, every search.
     pub(super) fn new(searches: &'s [&'s Search], index: bool) -> Self {
+        let event_readers = (0..searches.len())
+            .filter(|&at| searches.get(at).is_some_and(|search| search.reads_events()))
+            .collect();
+        let mut fields: Vec<&str> = searches
+            .iter()
+            .flat_map(|search| search.record_fields().iter().map(String::as_str))
+            .collect();
+        fields.sort_unstable();
+        fields.dedup();
+        let reads = searches
+            .iter()
+            .map(|search| {
+                let mut bits = vec![0u64; fields.len().div_ceil(64)];
+                for field in search.record_fields() {
+                    if let Ok(at) = fields.binary_search(&field.as_str()) {
+                        set_bit(&mut bits, at);
+                    }
+                }
+                bits
+            })
+            .collect();
+        let unindexed = Selector { searches, event_readers, fields, reads, nodes: None };
         if !index {
-            return Selector { searches, nodes: None };
+            return unindexed;
         }
         let mut nodes: HashMap<&'s str, NodeSearches<'s>> = HashMap::new();
         for (at, search) in searches.iter().enumerate() {
@@ -103,7 +132,29 @@ impl<'s> Selector<'s> {
                 field.index = PieceIndex::new(field.runs.iter().map(|(run, _)| Some(*run)));
             }
         }
-        Selector { searches, nodes: Some(nodes) }
+        Selector { nodes: Some(nodes), ..unindexed }
+    }
+
+    /// The record fields the `selected` searches read (see [`Search::record_fields`]).
+    pub(super) fn fields_read(&self, selected: &[usize]) -> FieldsRead<'_> {
+        let mut bits = vec![0u64; self.fields.len().div_ceil(64)];
+        for reads in selected.iter().filter_map(|&at| self.reads.get(at)) {
+            for (word, read) in bits.iter_mut().zip(reads) {
+                *word |= read;
+            }
+        }
+        FieldsRead { fields: &self.fields, bits }
+    }
+
+    /// The searches over raw events, ascending.
+    pub(super) fn event_readers(&self) -> &[usize] {
+        &self.event_readers
+    }
+
+    /// Whether a search over raw events reads `event`.
+    pub(super) fn selects_event(&self, event: &dyn EventFields) -> bool {
+        let search = |at: &usize| self.searches.get(*at);
+        self.event_readers.iter().filter_map(search).any(|search| search.selects_event(event))
     }
 
     /// The indices of the searches that select `record`, ascending.
@@ -127,5 +178,25 @@ impl<'s> Selector<'s> {
     fn asked(&self, mut asked: Vec<usize>, record: &NodeRecord) -> Vec<usize> {
         asked.retain(|&at| self.searches.get(at).is_some_and(|search| search.selects(record)));
         asked
+    }
+}
+
+/// Some searches' record fields: see [`Selector::fields_read`].
+pub(super) struct FieldsRead<'f> {
+    fields: &'f [&'f str],
+    bits: Vec<u64>,
+}
+
+impl FieldsRead<'_> {
+    pub(super) fn contains(&self, name: &str) -> bool {
+        self.fields
+            .binary_search(&name)
+            .is_ok_and(|at| self.bits.get(at / 64).is_some_and(|word| word & (1 << (at % 64)) != 0))
+    }
+}
+
+fn set_bit(bits: &mut [u64], at: usize) {
+    if let Some(word) = bits.get_mut(at / 64) {
+        *word |= 1 << (at % 64);
     }
 }

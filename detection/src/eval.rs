@@ -400,6 +400,22 @@ impl SearchRun<'_> {
         Ok(())
     }
 
+    /// [`SearchRun::add`] for a record the caller knows [`Search::selects`]: a search
+    /// whose one input is its `tstats` folds it without asking the `where` clause again.
+    pub(crate) fn add_selected(&mut self, record: &NodeRecord) -> Result<(), EvalError> {
+        let search = self.root.search;
+        let (State::Tstats(groups), None) = (&mut self.root.state, search.nested_inputs()) else {
+            return self.add(record);
+        };
+        for child in &mut self.root.children {
+            // Pipelines that read no input (`append [| makeresults]`) take nothing.
+            child.add(record)?;
+        }
+        groups.fold(record)?;
+        self.newest = self.newest.max(record.time_micros);
+        Ok(())
+    }
+
     /// Offers one raw event to a search over events (and its subsearches).
     pub fn add_event(&mut self, event: &dyn EventFields) -> Result<(), EvalError> {
         if self.root.add_event(event)? {

@@ -250,7 +250,8 @@ impl Feed<'_> {
     }
 }
 
-/// Offers a record to the runs whose searches select it (`selected`, ascending indices)
+/// Offers a record to the runs whose searches select it (`selected`, ascending indices,
+/// as [`Selector::selecting`] gives them)
 /// and an event to the runs over raw events (`event_readers`, ascending). A record a
 /// search does not select changes nothing of its run, not even `now()` (the newest time it
 /// read). Runs are fed in index order, so an error is that of the first run that fails.
@@ -275,7 +276,7 @@ fn offer(
         let Some(run) = runs.get_mut(index) else { continue };
         let mut added = Ok(());
         if let (true, Some((record, _))) = (takes_record, record) {
-            added = run.add(record);
+            added = run.add_selected(record);
         }
         if let (Ok(()), true, Some(event)) = (&added, takes_event, event) {
             added = run.add_event(event);

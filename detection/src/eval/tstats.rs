@@ -16,8 +16,32 @@ use crate::spl::{Condition, Search, Tstats};
 /// Most distinct `by` combinations one `tstats` (or `stats`) may produce.
 pub const MAX_GROUPS: usize = 1_000_000;
 
-/// A record seen through the node of `from datamodel=`: `Processes.x` is its field `x`,
-/// `_time` its time in epoch seconds.
+/// Where a field named in a `tstats` takes its value from a record of its node.
+#[derive(Debug, Clone, Copy)]
+enum Source<'f> {
+    /// `_time`: the record's time, in epoch seconds.
+    Time,
+    /// The record's field of this name: `Processes.x` is `x`; `host`, `source` and
+    /// `sourcetype`, which every event has, keep their names.
+    Field(&'f str),
+    /// Nothing: a field of another node.
+    Null,
+}
+
+fn source<'f>(field: &'f str, node: &str) -> Source<'f> {
+    if field == "_time" {
+        return Source::Time;
+    }
+    if matches!(field, "host" | "source" | "sourcetype") {
+        return Source::Field(field);
+    }
+    match field.strip_prefix(node).and_then(|rest| rest.strip_prefix('.')) {
+        Some(name) => Source::Field(name),
+        None => Source::Null,
+    }
+}
+
+/// A record seen through the node of `from datamodel=` (see [`source`]).
 struct RecordFields<'r> {
     record: &'r NodeRecord,
     node: &'r str,
@@ -25,15 +49,11 @@ struct RecordFields<'r> {
 
 impl<'r> RecordFields<'r> {
     fn value(&self, field: &str) -> Option<Cow<'r, str>> {
-        if field == "_time" {
-            return Some(Cow::Owned(epoch_seconds(self.record.time_micros)));
+        match source(field, self.node) {
+            Source::Time => Some(Cow::Owned(epoch_seconds(self.record.time_micros))),
+            Source::Field(name) => self.record.field(name).map(Cow::Borrowed),
+            Source::Null => None,
         }
-        // The indexed fields every event has, which records carry under their own names.
-        if matches!(field, "host" | "source" | "sourcetype") {
-            return self.record.field(field).map(Cow::Borrowed);
-        }
-        let name = field.strip_prefix(self.node)?.strip_prefix('.')?;
-        self.record.field(name).map(Cow::Borrowed)
     }
 }
 
@@ -64,14 +84,9 @@ pub(crate) fn record_guard(tstats: &Tstats) -> Option<Guard<'_>> {
     let guard = tstats.matcher()?.guard()?;
     guard
         .into_iter()
-        .map(|(field, values)| {
-            // As `RecordFields::value` reads them.
-            let name = if matches!(field, "host" | "source" | "sourcetype") {
-                field
-            } else {
-                field.strip_prefix(tstats.node.as_str())?.strip_prefix('.')?
-            };
-            Some((name, values))
+        .map(|(field, values)| match source(field, &tstats.node) {
+            Source::Field(name) => Some((name, values)),
+            Source::Time | Source::Null => None,
         })
         .collect()
 }
@@ -90,13 +105,9 @@ pub(crate) fn record_fields_read<'t>(tstats: &'t Tstats, into: &mut Vec<&'t str>
         .chain(tstats.by.iter().map(String::as_str))
         .chain(tstats.aggregates.iter().filter_map(|aggregate| aggregate.field()));
     for field in named {
-        // As `RecordFields::value` reads them: `_time` is no field of the record.
-        let name = if matches!(field, "host" | "source" | "sourcetype") {
-            Some(field)
-        } else {
-            field.strip_prefix(tstats.node.as_str()).and_then(|rest| rest.strip_prefix('.'))
-        };
-        into.extend(name);
+        if let Source::Field(name) = source(field, &tstats.node) {
+            into.push(name);
+        }
     }
 }
 
@@ -119,6 +130,9 @@ pub(crate) struct Groups<'s> {
     key: Vec<u8>,
     /// The last `_time` (bucket) added, and its text.
     time_text: (Option<i64>, String),
+    /// Where each `by` field, and each aggregate's field, takes its value.
+    by: Vec<Source<'s>>,
+    aggregated: Vec<Option<Source<'s>>>,
 }
 
 /// Appends one `by` value to a group key: its length (4 bytes), then its bytes. A value
@@ -155,17 +169,28 @@ impl<'s> Groups<'s> {
             states: Vec::new(),
             key: Vec::new(),
             time_text: (None, String::new()),
+            by: tstats.by.iter().map(|field| source(field, &tstats.node)).collect(),
+            aggregated: tstats
+                .aggregates
+                .iter()
+                .map(|aggregate| aggregate.field().map(|field| source(field, &tstats.node)))
+                .collect(),
         }
     }
 
     /// Folds `record` into its group; records of other nodes or failing `where` are ignored.
     /// Whether the record was read (selected, even when a null `by` field then drops it).
     pub(crate) fn add(&mut self, record: &NodeRecord) -> Result<bool, EvalError> {
-        let tstats = self.tstats;
-        if !selects(tstats, record) {
+        if !selects(self.tstats, record) {
             return Ok(false);
         }
-        let fields = RecordFields { record, node: &tstats.node };
+        self.fold(record)?;
+        Ok(true)
+    }
+
+    /// Folds `record`, which the `tstats` selects (see [`selects`]), into its group.
+    pub(crate) fn fold(&mut self, record: &NodeRecord) -> Result<(), EvalError> {
+        let tstats = self.tstats;
         let time_micros = match tstats.span {
             Some(span) => super::time::bucket_start(record.time_micros, span),
             None => record.time_micros,
@@ -173,19 +198,23 @@ impl<'s> Groups<'s> {
         // "If you do not provide a fillnull_value argument, tstats omits rows for events with
         // one or more null field values from its results."
         self.key.clear();
-        for field in &tstats.by {
-            if field == "_time" {
-                // Records come in time order, mostly within one bucket of the last.
-                if self.time_text.0 != Some(time_micros) {
-                    self.time_text = (Some(time_micros), epoch_seconds(time_micros));
+        for by in &self.by {
+            let value = match by {
+                Source::Time => {
+                    // `by _time` groups by the bucket; records come in time order, mostly
+                    // within the bucket of the one before.
+                    if self.time_text.0 != Some(time_micros) {
+                        self.time_text = (Some(time_micros), epoch_seconds(time_micros));
+                    }
+                    Some(self.time_text.1.as_str())
                 }
-                push_key_value(&mut self.key, self.time_text.1.as_bytes());
-                continue;
-            }
-            match (fields.value(field), &tstats.fillnull_value) {
+                Source::Field(name) => record.field(name),
+                Source::Null => None,
+            };
+            match (value, &tstats.fillnull_value) {
                 (Some(value), _) => push_key_value(&mut self.key, value.as_bytes()),
                 (None, Some(fill)) => push_key_value(&mut self.key, fill.as_bytes()),
-                (None, None) => return Ok(true),
+                (None, None) => return Ok(()),
             }
         }
         let at = if let Some(&at) = self.index.get(self.key.as_slice()) {
@@ -201,19 +230,20 @@ impl<'s> Groups<'s> {
             self.index.insert(self.key.as_slice().into(), self.states.len() - 1);
             self.states.len() - 1
         };
-        let Some(states) = self.states.get_mut(at) else { return Ok(true) };
-        for (state, aggregate) in states.iter_mut().zip(&tstats.aggregates) {
-            match aggregate.field() {
+        let Some(states) = self.states.get_mut(at) else { return Ok(()) };
+        for (state, source) in states.iter_mut().zip(&self.aggregated) {
+            match source {
                 None => state.add_row(),
-                Some("_time") => state.add_time(record.time_micros),
-                Some(field) => {
-                    if let Some(value) = fields.value(field) {
-                        state.add(&value, Some(record.time_micros), field == "_time");
+                Some(Source::Time) => state.add_time(record.time_micros),
+                Some(Source::Field(name)) => {
+                    if let Some(value) = record.field(name) {
+                        state.add(value, Some(record.time_micros), false);
                     }
                 }
+                Some(Source::Null) => {}
             }
         }
-        Ok(true)
+        Ok(())
     }
 
     /// The `tstats` result table. Groups are ordered by their `by` values, `_time` buckets

@@ -60,12 +60,7 @@ pub(crate) fn join_keys(pipeline: &Pipeline, tstats: &Tstats, env: &Env<'_>) -> 
     // The table the groups become (see `Groups::finish`), with one row whose cells say
     // which `by` field each column holds: the commands run over it move the marks as they
     // move the values.
-    let columns: Vec<String> = tstats
-        .by
-        .iter()
-        .cloned()
-        .chain(tstats.aggregates.iter().map(|aggregate| aggregate.output.clone()))
-        .collect();
+    let columns = super::tstats::columns(tstats);
     let unique: HashSet<&String> = columns.iter().collect();
     if unique.len() != columns.len() {
         return None;

@@ -4,7 +4,9 @@
 //! record's time bucket.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+
+use hashbrown::HashTable;
 
 use super::aggregate::Accumulator;
 use super::condition::{FieldLookup, Guard};
@@ -116,16 +118,22 @@ pub(crate) fn record_fields_read<'t>(tstats: &'t Tstats, into: &mut Vec<&'t str>
 ///
 /// A library of rules offers every record to every `tstats`, and a broad one (a join's
 /// unfiltered `Processes` side) folds in nearly all of them, one group per record: the
-/// groups are found by hash, each key is one allocation (see [`push_key_value`]) built in a
-/// reused buffer, so a record of a group already seen allocates nothing, and sorting waits
-/// for [`Groups::finish`].
+/// groups are found by hash; their keys (see [`push_key_value`]) and their aggregates are
+/// each kept in one buffer, not one allocation per group, so a record of a group already
+/// seen allocates nothing, a new group rarely does, and freeing them all is three frees.
+/// Sorting waits for [`Groups::finish`].
 pub(crate) struct Groups<'s> {
     search: &'s Search,
     tstats: &'s Tstats,
-    /// Each group's key and its index into `states`.
-    index: HashMap<Box<[u8]>, usize>,
-    /// Each group's aggregates, in the order first seen.
-    states: Vec<Box<[Accumulator]>>,
+    /// Every group's key (see [`push_key_value`]), one after another in the order the
+    /// groups were first seen, and where each starts: a group is its number in that order.
+    keys: Vec<u8>,
+    key_starts: Vec<usize>,
+    /// The groups, by the hash of their key.
+    index: HashTable<usize>,
+    hasher: RandomState,
+    /// Every group's aggregates, as many per group as the `tstats` has, in group order.
+    states: Vec<Accumulator>,
     /// The key of the record being added.
     key: Vec<u8>,
     /// The last `_time` (bucket) added, and its text.
@@ -154,18 +162,15 @@ pub(super) fn key_slices(mut key: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
-/// The `by` values of a key [`push_key_value`] wrote.
-fn key_values(key: &[u8]) -> Vec<String> {
-    // The bytes came from a `str`: the lossy decoding never replaces anything.
-    key_slices(key).map(|value| String::from_utf8_lossy(value).into_owned()).collect()
-}
-
 impl<'s> Groups<'s> {
     pub(crate) fn new(search: &'s Search, tstats: &'s Tstats) -> Self {
         Self {
             search,
             tstats,
-            index: HashMap::new(),
+            keys: Vec::new(),
+            key_starts: Vec::new(),
+            index: HashTable::new(),
+            hasher: RandomState::new(),
             states: Vec::new(),
             key: Vec::new(),
             time_text: (None, String::new()),
@@ -217,20 +222,29 @@ impl<'s> Groups<'s> {
                 (None, None) => return Ok(()),
             }
         }
-        let at = if let Some(&at) = self.index.get(self.key.as_slice()) {
-            at
+        let hash = self.hasher.hash_one(self.key.as_slice());
+        let (keys, starts) = (&self.keys, &self.key_starts);
+        let found = self.index.find(hash, |&group| key_of(keys, starts, group) == self.key);
+        let group = if let Some(&group) = found {
+            group
         } else {
-            if self.states.len() >= MAX_GROUPS {
+            let group = self.key_starts.len();
+            if group >= MAX_GROUPS {
                 let location = self.search.locate(&tstats.span_in_search);
                 return Err(EvalError::TooManyGroups { location, limit: MAX_GROUPS });
             }
-            let accumulators =
-                tstats.aggregates.iter().map(|a| Accumulator::new(a.function)).collect();
-            self.states.push(accumulators);
-            self.index.insert(self.key.as_slice().into(), self.states.len() - 1);
-            self.states.len() - 1
+            self.key_starts.push(self.keys.len());
+            self.keys.extend_from_slice(&self.key);
+            self.states.extend(tstats.aggregates.iter().map(|a| Accumulator::new(a.function)));
+            let (keys, starts, hasher) = (&self.keys, &self.key_starts, &self.hasher);
+            self.index
+                .insert_unique(hash, group, |&group| hasher.hash_one(key_of(keys, starts, group)));
+            group
         };
-        let Some(states) = self.states.get_mut(at) else { return Ok(()) };
+        let width = self.aggregated.len();
+        let Some(states) = self.states.get_mut(group * width..(group + 1) * width) else {
+            return Ok(());
+        };
         for (state, source) in states.iter_mut().zip(&self.aggregated) {
             match source {
                 None => state.add_row(),
@@ -249,39 +263,25 @@ impl<'s> Groups<'s> {
     /// The `tstats` result table. Groups are ordered by their `by` values, `_time` buckets
     /// numerically. With `keep`, only the groups it admits (see [`super::prune`]).
     pub(crate) fn finish(self, keep: Option<&JoinKeys>) -> ResultTable {
-        let Self { tstats, index, states, mut key, .. } = self;
-        let mut states: Vec<Option<Box<[Accumulator]>>> = states.into_iter().map(Some).collect();
-        let mut rows: Vec<(Vec<String>, Box<[Accumulator]>)> = index
-            .into_iter()
-            .filter(|(group, _)| keep.is_none_or(|keep| keep.admits(group, &mut key)))
-            .filter_map(|(key, at)| Some((key_values(&key), states.get_mut(at)?.take()?)))
+        let Self { tstats, keys, key_starts, states, mut key, .. } = self;
+        let key_of = |group: usize| key_of(&keys, &key_starts, group);
+        let mut groups: Vec<usize> = (0..key_starts.len())
+            .filter(|&group| keep.is_none_or(|keep| keep.admits(key_of(group), &mut key)))
             .collect();
-        if tstats.by.is_empty() && rows.is_empty() {
-            // Without `by`, tstats answers one row even over no records (`count` 0).
-            rows.push((
-                Vec::new(),
-                tstats.aggregates.iter().map(|a| Accumulator::new(a.function)).collect(),
-            ));
-        }
-        let columns: Vec<String> = tstats
-            .by
-            .iter()
-            .cloned()
-            .chain(tstats.aggregates.iter().map(|a| a.output.clone()))
-            .collect();
-        let mut table = ResultTable::with_columns(columns);
         // Rows in the order of their `by` values; a `_time` bucket start is a number, ordered
         // as one, not as text. Keys are distinct and ties fall to the text, so the order is
         // total.
         let time_index = tstats.by.iter().position(|f| f == "_time");
-        rows.sort_unstable_by(|(a, _), (b, _)| {
-            for (index, (x, y)) in a.iter().zip(b).enumerate() {
+        groups.sort_unstable_by(|&a, &b| {
+            for (index, (x, y)) in key_slices(key_of(a)).zip(key_slices(key_of(b))).enumerate() {
                 let ordering = if Some(index) == time_index {
                     // Times past 2^33 s that differ by a microsecond compare equal as
                     // numbers: their text decides, so that the order never depends on the
                     // hash table's.
-                    super::value::compare_text(x, y).then_with(|| x.cmp(y))
+                    let text = |bytes| std::str::from_utf8(bytes).unwrap_or_default();
+                    super::value::compare_text(text(x), text(y)).then_with(|| x.cmp(y))
                 } else {
+                    // As text: a key's bytes are its values' UTF-8.
                     x.cmp(y)
                 };
                 if ordering.is_ne() {
@@ -290,21 +290,41 @@ impl<'s> Groups<'s> {
             }
             std::cmp::Ordering::Equal
         });
-        for (key, states) in rows {
-            table.push_row(
-                key.into_iter()
-                    .map(|value| Some(FieldValue::Single(value)))
-                    .chain(states.iter().map(Accumulator::finish))
-                    .collect(),
-            );
+        let mut table = ResultTable::with_columns(columns(tstats));
+        let width = tstats.aggregates.len();
+        if tstats.by.is_empty() && groups.is_empty() {
+            // Without `by`, tstats answers one row even over no records (`count` 0).
+            let states: Vec<Accumulator> =
+                tstats.aggregates.iter().map(|a| Accumulator::new(a.function)).collect();
+            table.push_row(states.iter().map(Accumulator::finish).collect());
+        }
+        for group in groups {
+            let values = key_slices(key_of(group))
+                // The bytes came from a `str`: the lossy decoding never replaces anything.
+                .map(|value| Some(FieldValue::Single(String::from_utf8_lossy(value).into_owned())));
+            let states = states.get(group * width..(group + 1) * width).unwrap_or_default();
+            table.push_row(values.chain(states.iter().map(Accumulator::finish)).collect());
         }
         table
     }
 }
 
+/// The columns of the table `tstats` gives: its `by` fields, then its aggregates.
+pub(crate) fn columns(tstats: &Tstats) -> Vec<String> {
+    let aggregates = tstats.aggregates.iter().map(|aggregate| aggregate.output.clone());
+    tstats.by.iter().cloned().chain(aggregates).collect()
+}
+
+/// The key of `group` in `keys`, where the groups' keys start at `starts`.
+fn key_of<'k>(keys: &'k [u8], starts: &[usize], group: usize) -> &'k [u8] {
+    let start = starts.get(group).copied().unwrap_or(keys.len());
+    let end = starts.get(group + 1).copied().unwrap_or(keys.len());
+    keys.get(start..end).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{key_values, push_key_value};
+    use super::{key_slices, push_key_value};
     use crate::spl::{MacroTable, Search};
 
     #[test]
@@ -315,8 +335,9 @@ mod tests {
         for value in values {
             push_key_value(&mut key, value.as_bytes());
         }
-        assert_eq!(key_values(&key), values);
-        assert!(key_values(&[]).is_empty());
+        let back: Vec<&[u8]> = key_slices(&key).collect();
+        assert_eq!(back, values.map(str::as_bytes));
+        assert_eq!(key_slices(&[]).count(), 0);
     }
 
     fn fields(search: &str) -> Vec<String> {

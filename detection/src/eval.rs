@@ -801,6 +801,50 @@ mod tests {
     }
 
     #[test]
+    fn a_record_folded_as_selected_gives_what_asking_gives() {
+        // `add_selected` skips asking a search's one `tstats` again; a search with more
+        // inputs (a join's subsearch) or none asks each as `add` does.
+        let record = |node: &'static str, name: &str, guid: &str, at: i64| NodeRecord {
+            node,
+            time_micros: at * 1_000_000,
+            fields: [("process_name", name.to_owned()), ("process_guid", guid.to_owned())]
+                .into_iter()
+                .chain((node == "Filesystem").then(|| ("file_name", format!("{name}.txt"))))
+                .collect(),
+        };
+        let records = [
+            record("Processes", "cmd.exe", "g1", 3),
+            record("Processes", "calc.exe", "g2", 1),
+            record("Filesystem", "cmd.exe", "g1", 2),
+            record("Processes", "CMD.EXE", "g3", 4),
+        ];
+        let macros = crate::spl::MacroTable::new();
+        for text in [
+            "| tstats count max(_time) as last from datamodel=Endpoint.Processes \
+             where Processes.process_name=cmd.exe by Processes.process_guid",
+            "| tstats count from datamodel=Endpoint.Processes by Processes.process_guid \
+             | append [| makeresults | eval x=now()]",
+            "| tstats count from datamodel=Endpoint.Processes where Processes.process_name=cmd.exe \
+             by Processes.process_guid | join type=left Processes.process_guid [| tstats \
+             values(Filesystem.file_name) as f from datamodel=Endpoint.Filesystem \
+             by Filesystem.process_guid | rename Filesystem.* as Processes.*]",
+        ] {
+            let search = Search::compile(text, &macros, "").unwrap();
+            let mut asked = search.start();
+            let mut told = search.start();
+            for record in &records {
+                asked.add(record).unwrap();
+                if search.selects(record) {
+                    told.add_selected(record).unwrap();
+                }
+            }
+            let rows = asked.finish().unwrap();
+            assert!(!rows.is_empty(), "{text}");
+            assert_eq!(told.finish().unwrap(), rows, "{text}");
+        }
+    }
+
+    #[test]
     fn reads_epoch_seconds() {
         assert_eq!(parse_epoch_micros("1582290855"), Some(1_582_290_855_000_000));
         assert_eq!(parse_epoch_micros(" 1.25 "), Some(1_250_000));

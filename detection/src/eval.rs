@@ -242,9 +242,11 @@ impl Search {
     /// its rows are known only at the end).
     pub fn selects_event(&self, event: &dyn EventFields) -> bool {
         let lookup = EventLookup(event);
+        let preselects =
+            |(index, condition)| preselects(condition, self.events_subsearch(index), &lookup);
         match self.nested_inputs() {
-            None => self.events().is_some_and(|condition| preselects(condition, &lookup)),
-            Some(inputs) => inputs.events.iter().any(|condition| preselects(condition, &lookup)),
+            None => self.events().is_some_and(|condition| preselects((0, condition))),
+            Some(inputs) => inputs.events.iter().enumerate().any(preselects),
         }
     }
 
@@ -287,12 +289,16 @@ impl Search {
 /// Whether `condition` may hold: as [`condition_holds`], with each subsearch taken as
 /// holding (it is decided at the end). Only `AND` of terms narrows; any other shape with a
 /// subsearch inside passes everything.
-fn preselects(condition: &Condition, fields: &dyn FieldLookup) -> bool {
-    if !condition.has_subsearch() {
+/// `has_subsearch` is the condition's own (known beforehand: working it out walks the
+/// whole condition, for every event).
+fn preselects(condition: &Condition, has_subsearch: bool, fields: &dyn FieldLookup) -> bool {
+    if !has_subsearch {
         return condition_holds(condition, fields);
     }
     match condition {
-        Condition::And(terms) => terms.iter().all(|term| preselects(term, fields)),
+        Condition::And(terms) => {
+            terms.iter().all(|term| preselects(term, term.has_subsearch(), fields))
+        }
         _ => true,
     }
 }
@@ -443,6 +449,8 @@ struct PipelineRun<'s> {
 enum State<'s> {
     Tstats(tstats::Groups<'s>),
     Events {
+        /// Whether the condition holds a subsearch (see [`preselects`]).
+        subsearch: bool,
         /// Index of the first command that waits for every row.
         boundary: usize,
         /// Selected events not yet through the streaming commands.
@@ -499,7 +507,8 @@ impl<'s> PipelineRun<'s> {
                         _ => (first_where(keeps_event_order), Sink::Buffer(ResultTable::default())),
                     }
                 };
-                State::Events { boundary, pending: ResultTable::default(), sink }
+                let subsearch = condition.has_subsearch();
+                State::Events { subsearch, boundary, pending: ResultTable::default(), sink }
             }
             _ => State::Generated,
         };
@@ -541,11 +550,11 @@ impl<'s> PipelineRun<'s> {
         for child in &mut self.children {
             read |= child.add_event(event)?;
         }
-        let State::Events { pending, .. } = &mut self.state else { return Ok(read) };
+        let State::Events { pending, subsearch, .. } = &mut self.state else { return Ok(read) };
         let Some(Command::Events(condition)) = self.pipeline.commands.first() else {
             return Ok(read);
         };
-        if !preselects(condition, &EventLookup(event)) {
+        if !preselects(condition, *subsearch, &EventLookup(event)) {
             return Ok(read);
         }
         pending.push_pairs(event.fields());
@@ -559,7 +568,7 @@ impl<'s> PipelineRun<'s> {
     /// Runs the pending events through the streaming commands into the sink.
     fn flush(&mut self, env: &Env<'_>) -> Result<(), EvalError> {
         let pipeline = self.pipeline;
-        let State::Events { boundary, pending, sink } = &mut self.state else { return Ok(()) };
+        let State::Events { boundary, pending, sink, .. } = &mut self.state else { return Ok(()) };
         if pending.is_empty() {
             return Ok(());
         }

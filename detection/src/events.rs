@@ -179,7 +179,31 @@ pub struct Event {
     pub value_form: ValueForm,
     /// Where the event starts in its input.
     pub location: Location,
+    /// `source` as derived from the channel (`XmlWinEventLog:Security`), written out on
+    /// first use: every search over raw events that names a `source` asks it of every
+    /// event, and writing it each time was a fifth of such a run.
+    #[serde(skip)]
+    pub(crate) derived_source: Derived,
 }
+
+/// A text that follows from an event's other fields, kept once worked out. Two events
+/// are equal whatever theirs hold: it adds nothing to them.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Derived(std::sync::OnceLock<String>);
+
+impl Derived {
+    pub(crate) fn get_or_init(&self, init: impl FnOnce() -> String) -> &str {
+        self.0.get_or_init(init)
+    }
+}
+
+impl PartialEq for Derived {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Derived {}
 
 impl Event {
     /// An event with no fields yet, for the readers to fill.
@@ -198,6 +222,7 @@ impl Event {
             xml_parts: Vec::new(),
             value_form,
             location,
+            derived_source: Derived::default(),
         }
     }
 

@@ -299,13 +299,12 @@ impl<'a> SplunkEvent<'a> {
             return Cow::Borrowed(source);
         }
         let event = self.event;
-        match (event.raw_format, event.channel.is_empty()) {
-            (_, true) => Cow::Borrowed(&*event.location.source),
-            (RawFormat::Classic, false) => Cow::Owned(format!("WinEventLog:{}", event.channel)),
-            (RawFormat::Xml | RawFormat::Json, false) => {
-                Cow::Owned(format!("XmlWinEventLog:{}", event.channel))
-            }
-        }
+        let prefix = match (event.raw_format, event.channel.is_empty()) {
+            (_, true) => return Cow::Borrowed(&*event.location.source),
+            (RawFormat::Classic, false) => "WinEventLog:",
+            (RawFormat::Xml | RawFormat::Json, false) => "XmlWinEventLog:",
+        };
+        Cow::Borrowed(event.derived_source.get_or_init(|| format!("{prefix}{}", event.channel)))
     }
 
     /// `sourcetype`: given by the origin or derived (see [`Origin`]).
@@ -324,15 +323,31 @@ impl<'a> SplunkEvent<'a> {
 
     /// Every eventtype the event has, by name.
     pub fn eventtypes(&self) -> Vec<&'static str> {
-        let source = self.source();
         EVENT_TYPES
             .iter()
             .filter(|kind| {
-                kind.sources.iter().any(|want| want.eq_ignore_ascii_case(&source))
-                    && (kind.codes.is_empty() || kind.codes.contains(&self.event.event_id))
+                (kind.codes.is_empty() || kind.codes.contains(&self.event.event_id))
+                    && kind.sources.iter().any(|want| self.source_is(want))
             })
             .map(|kind| kind.name)
             .collect()
+    }
+
+    /// Whether [`SplunkEvent::source`] is `want`, ignoring ASCII case, without writing it
+    /// out: an event's eventtypes are asked by every search over raw events that names one.
+    fn source_is(&self, want: &str) -> bool {
+        let event = self.event;
+        let prefix = match (self.origin.source(), event.raw_format, event.channel.is_empty()) {
+            (Some(source), _, _) => return want.eq_ignore_ascii_case(source),
+            (None, _, true) => return want.eq_ignore_ascii_case(&event.location.source),
+            (None, RawFormat::Classic, false) => "WinEventLog:",
+            (None, RawFormat::Xml | RawFormat::Json, false) => "XmlWinEventLog:",
+        };
+        want.len() == prefix.len() + event.channel.len()
+            && want.get(..prefix.len()).is_some_and(|head| head.eq_ignore_ascii_case(prefix))
+            && want
+                .get(prefix.len()..)
+                .is_some_and(|rest| rest.eq_ignore_ascii_case(&event.channel))
     }
 
     /// The value of field `name`, or `None` when the event has no such field (null).
@@ -573,5 +588,41 @@ mod tests {
     #[test]
     fn eventtypes_are_sorted_by_name() {
         assert!(EVENT_TYPES.windows(2).all(|pair| pair[0].name < pair[1].name));
+    }
+
+    #[test]
+    fn a_source_is_compared_as_the_written_out_source_is() {
+        let location = |source: &str| crate::events::Location {
+            source: source.into(),
+            line: None,
+            byte_offset: None,
+            record: None,
+        };
+        let mut events = Vec::new();
+        for (format, channel, file) in [
+            (RawFormat::Xml, "Microsoft-Windows-Sysmon/Operational", "a.log"),
+            (RawFormat::Json, "security", "a.json"),
+            (RawFormat::Classic, "Security", "b.log"),
+            (RawFormat::Xml, "", "XmlWinEventLog:Security"),
+            (RawFormat::Xml, "Säkerhet", "c.log"),
+        ] {
+            let mut event = Event::empty(ValueForm::Plain, format, location(file));
+            event.channel = channel.to_owned();
+            event.event_id = 4688;
+            events.push(event);
+        }
+        let origins = [Origin::derived(), Origin::given("WinEventLog:Security", "WinEventLog")];
+        let mut wants: Vec<&str> =
+            EVENT_TYPES.iter().flat_map(|kind| kind.sources).copied().collect();
+        wants.extend(["XmlWinEventLog:", "XmlWinEventLog:säkerhet", "XMLWINEVENTLOG:SECURITY", ""]);
+        for event in &events {
+            for origin in &origins {
+                let view = SplunkEvent::new(event, origin);
+                for want in &wants {
+                    let written = want.eq_ignore_ascii_case(&view.source());
+                    assert_eq!(view.source_is(want), written, "{want} against {}", view.source());
+                }
+            }
+        }
     }
 }

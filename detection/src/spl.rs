@@ -101,6 +101,9 @@ pub struct Search {
     nested_inputs: Option<NestedInputs>,
     /// The record fields its `tstats` read, sorted (see [`Search::record_fields`]).
     record_fields: Vec<String>,
+    /// For each pipeline over raw events, in the order of [`Search::inputs`], whether its
+    /// condition holds a subsearch: asked of every event otherwise.
+    events_subsearch: Vec<bool>,
 }
 
 /// Copies of the inputs of every pipeline of a search with more than one, in the order of
@@ -181,6 +184,7 @@ impl Search {
             lookups,
             nested_inputs: None,
             record_fields: Vec::new(),
+            events_subsearch: Vec::new(),
         };
         let inputs = search.inputs();
         let nested = inputs.len()
@@ -190,6 +194,7 @@ impl Search {
             ));
         let mut fields = Vec::new();
         let mut copies = NestedInputs { records: Vec::new(), events: Vec::new() };
+        let mut search_events_subsearch = Vec::new();
         for input in &inputs {
             match input {
                 Input::Records(tstats) => {
@@ -198,8 +203,12 @@ impl Search {
                         copies.records.push((*tstats).clone());
                     }
                 }
-                Input::Events(condition) if nested => copies.events.push((*condition).clone()),
-                Input::Events(_) => {}
+                Input::Events(condition) => {
+                    search_events_subsearch.push(condition.has_subsearch());
+                    if nested {
+                        copies.events.push((*condition).clone());
+                    }
+                }
             }
         }
         let mut fields: Vec<String> = fields.into_iter().map(str::to_owned).collect();
@@ -207,6 +216,7 @@ impl Search {
         fields.dedup();
         search.nested_inputs = nested.then_some(copies);
         search.record_fields = fields;
+        search.events_subsearch = search_events_subsearch;
         crate::eval::check_templates(&search)?;
         Ok(search)
     }
@@ -270,6 +280,12 @@ impl Search {
 
     /// Every pipeline's input when a pipeline inside the search reads the input too (see
     /// [`NestedInputs`]).
+    /// Whether the condition of the `index`th pipeline over raw events (in the order of
+    /// [`Search::inputs`]) holds a subsearch.
+    pub(crate) fn events_subsearch(&self, index: usize) -> bool {
+        self.events_subsearch.get(index).copied().unwrap_or(true)
+    }
+
     pub(crate) fn nested_inputs(&self) -> Option<&NestedInputs> {
         self.nested_inputs.as_ref()
     }

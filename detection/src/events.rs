@@ -189,11 +189,11 @@ pub struct Event {
 /// A text that follows from an event's other fields, kept once worked out. Two events
 /// are equal whatever theirs hold: it adds nothing to them.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Derived(std::sync::OnceLock<String>);
+pub(crate) struct Derived(std::cell::OnceCell<Box<str>>);
 
 impl Derived {
     pub(crate) fn get_or_init(&self, init: impl FnOnce() -> String) -> &str {
-        self.0.get_or_init(init)
+        self.0.get_or_init(|| init().into_boxed_str())
     }
 }
 
@@ -477,6 +477,9 @@ impl ReadReport {
 
 /// One step of a format reader: an event, a skip, an event the prefilter passed over, or
 /// the end of what can be read.
+// An event is moved once, from the reader to its caller: boxing it would cost an
+// allocation per event for a few bytes of every skip.
+#[allow(clippy::large_enum_variant)]
 enum Step {
     Event(Event),
     Skip(Skip),

@@ -424,7 +424,17 @@ impl SearchRun<'_> {
 
     /// Offers one raw event to a search over events (and its subsearches).
     pub fn add_event(&mut self, event: &dyn EventFields) -> Result<(), EvalError> {
-        if self.root.add_event(event)? {
+        if self.root.add_event(event, false)? {
+            self.newest = self.newest.max(event.time_micros());
+        }
+        Ok(())
+    }
+
+    /// [`SearchRun::add_event`] for an event the caller knows [`Search::selects_event`]: a
+    /// search whose one input is its event condition takes it without testing it again.
+    pub(crate) fn add_event_selected(&mut self, event: &dyn EventFields) -> Result<(), EvalError> {
+        let selected = self.root.search.nested_inputs().is_none();
+        if self.root.add_event(event, selected)? {
             self.newest = self.newest.max(event.time_micros());
         }
         Ok(())
@@ -544,17 +554,17 @@ impl<'s> PipelineRun<'s> {
     }
 
     /// Offers `event` to this pipeline's event search and its nested pipelines': whether
-    /// one of them reads it.
-    fn add_event(&mut self, event: &dyn EventFields) -> Result<bool, EvalError> {
+    /// one of them reads it. With `selected`, this pipeline's condition is known to hold.
+    fn add_event(&mut self, event: &dyn EventFields, selected: bool) -> Result<bool, EvalError> {
         let mut read = false;
         for child in &mut self.children {
-            read |= child.add_event(event)?;
+            read |= child.add_event(event, false)?;
         }
         let State::Events { pending, subsearch, .. } = &mut self.state else { return Ok(read) };
         let Some(Command::Events(condition)) = self.pipeline.commands.first() else {
             return Ok(read);
         };
-        if !preselects(condition, *subsearch, &EventLookup(event)) {
+        if !selected && !preselects(condition, *subsearch, &EventLookup(event)) {
             return Ok(read);
         }
         pending.push_pairs(event.fields());
@@ -848,6 +858,55 @@ mod tests {
                 }
             }
             let rows = asked.finish().unwrap();
+            assert!(!rows.is_empty(), "{text}");
+            assert_eq!(told.finish().unwrap(), rows, "{text}");
+        }
+    }
+
+    /// An event of a few fields.
+    struct Fake(i64, Vec<(&'static str, &'static str)>);
+
+    impl EventFields for Fake {
+        fn time_micros(&self) -> i64 {
+            self.0
+        }
+        fn any_value(&self, field: &str, test: &mut dyn FnMut(&str) -> bool) -> Option<bool> {
+            let mut values = self.1.iter().filter(|(name, _)| *name == field).peekable();
+            values.peek()?;
+            Some(values.any(|(_, value)| test(value)))
+        }
+        fn fields(&self) -> Vec<(String, FieldValue)> {
+            let time = ("_time".to_owned(), FieldValue::Single(epoch_seconds(self.0)));
+            let fields =
+                self.1.iter().map(|(n, v)| ((*n).to_owned(), FieldValue::Single((*v).to_owned())));
+            std::iter::once(time).chain(fields).collect()
+        }
+    }
+
+    #[test]
+    fn an_event_taken_as_selected_gives_what_testing_it_gives() {
+        // `add_event_selected` skips testing a search's one event condition again; a search
+        // with more inputs tests each as `add_event` does.
+        let events = [
+            Fake(1_000_000, vec![("EventCode", "1"), ("user", "ann")]),
+            Fake(2_000_000, vec![("EventCode", "3"), ("user", "bob")]),
+            Fake(3_000_000, vec![("EventCode", "1"), ("user", "bob")]),
+        ];
+        let macros = crate::spl::MacroTable::new();
+        for text in [
+            "search EventCode=1 | stats count by user",
+            "search EventCode=1 | join type=left user [search EventCode=3 | stats count as other by user]",
+        ] {
+            let search = Search::compile(text, &macros, "").unwrap();
+            let mut tested = search.start();
+            let mut told = search.start();
+            for event in &events {
+                tested.add_event(event).unwrap();
+                if search.selects_event(event) {
+                    told.add_event_selected(event).unwrap();
+                }
+            }
+            let rows = tested.finish().unwrap();
             assert!(!rows.is_empty(), "{text}");
             assert_eq!(told.finish().unwrap(), rows, "{text}");
         }

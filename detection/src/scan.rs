@@ -231,40 +231,40 @@ struct Feed<'s> {
 }
 
 impl Feed<'_> {
-    /// Offers one event: its record to every search that selects it, itself to those over
-    /// raw events.
+    /// Offers one event: its record to every search that selects it, itself to the
+    /// searches over raw events that read it.
     fn add_event(&mut self, event: &Event) -> Result<(), ScanError> {
         let view = SplunkEvent::new(event, &self.origin);
         let record = datamodel::node_record(&view);
         let selected = record.as_ref().map(|record| self.selector.selecting(record));
-        let raw = self.any_reads_events.then_some(&view);
+        let reading =
+            if self.any_reads_events { self.selector.selecting_event(&view) } else { Vec::new() };
         let record = record.as_ref().zip(selected.as_deref());
-        offer(&mut self.runs, self.selector.event_readers(), &self.path, record, raw)
+        offer(&mut self.runs, &self.path, record, Some((&view, &reading)))
     }
 
     /// Offers what a search thread selected: a record, an event, or both.
     fn add_mapped(&mut self, mapped: &Mapped) -> Result<(), ScanError> {
         let view = mapped.event.as_ref().map(|event| SplunkEvent::new(event, &self.origin));
         let record = mapped.record.as_ref().map(|record| (record, mapped.selected.as_slice()));
-        offer(&mut self.runs, self.selector.event_readers(), &self.path, record, view.as_ref())
+        let event = view.as_ref().map(|view| (view, mapped.reading.as_slice()));
+        offer(&mut self.runs, &self.path, record, event)
     }
 }
 
 /// Offers a record to the runs whose searches select it (`selected`, ascending indices,
-/// as [`Selector::selecting`] gives them)
-/// and an event to the runs over raw events (`event_readers`, ascending). A record a
+/// as [`Selector::selecting`] gives them) and an event to the runs over raw events that
+/// read it (ascending, as [`Selector::selecting_event`] gives them). A record or event a
 /// search does not select changes nothing of its run, not even `now()` (the newest time it
 /// read). Runs are fed in index order, so an error is that of the first run that fails.
 fn offer(
     runs: &mut [SearchRun<'_>],
-    event_readers: &[usize],
     path: &Path,
     record: Option<(&NodeRecord, &[usize])>,
-    event: Option<&SplunkEvent<'_>>,
+    event: Option<(&SplunkEvent<'_>, &[usize])>,
 ) -> Result<(), ScanError> {
     let mut selected = record.map_or(&[][..], |(_, selected)| selected).iter().copied().peekable();
-    let readers = if event.is_some() { event_readers } else { &[] };
-    let mut readers = readers.iter().copied().peekable();
+    let mut readers = event.map_or(&[][..], |(_, reading)| reading).iter().copied().peekable();
     loop {
         let index = match (selected.peek(), readers.peek()) {
             (None, None) => return Ok(()),
@@ -278,8 +278,8 @@ fn offer(
         if let (true, Some((record, _))) = (takes_record, record) {
             added = run.add_selected(record);
         }
-        if let (Ok(()), true, Some(event)) = (&added, takes_event, event) {
-            added = run.add_event(event);
+        if let (Ok(()), true, Some((event, _))) = (&added, takes_event, event) {
+            added = run.add_event_selected(event);
         }
         added.map_err(|source| ScanError::Eval { path: path.to_owned(), index, source })?;
     }
@@ -293,6 +293,8 @@ struct Mapped {
     selected: Vec<usize>,
     /// Boxed: few events are read raw, and the channel's items stay small.
     event: Option<Box<Event>>,
+    /// The searches over raw events that read it.
+    reading: Vec<usize>,
 }
 
 /// `event` as the searches need it, or `None` when no search reads it (it then changes no
@@ -311,11 +313,12 @@ fn map_selected(event: Event, origin: &Origin, selector: &Selector<'_>) -> Optio
         let read = selector.fields_read(&selected);
         record.fields.retain(|name, _| read.contains(name));
     }
-    let raw = selector.selects_event(&view);
-    if record.is_none() && !raw {
+    let reading = selector.selecting_event(&view);
+    if record.is_none() && reading.is_empty() {
         return None;
     }
-    Some(Mapped { record, selected, event: raw.then(|| Box::new(event)) })
+    let event = (!reading.is_empty()).then(|| Box::new(event));
+    Some(Mapped { record, selected, event, reading })
 }
 
 /// Whether the candidate search may read the file `reader` opened (see the module docs).

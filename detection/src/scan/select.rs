@@ -151,10 +151,10 @@ impl<'s> Selector<'s> {
         &self.event_readers
     }
 
-    /// Whether a search over raw events reads `event`.
-    pub(super) fn selects_event(&self, event: &dyn EventFields) -> bool {
-        let search = |at: &usize| self.searches.get(*at);
-        self.event_readers.iter().filter_map(search).any(|search| search.selects_event(event))
+    /// The searches over raw events that read `event`, ascending.
+    pub(super) fn selecting_event(&self, event: &dyn EventFields) -> Vec<usize> {
+        let reads = |at: &&usize| self.searches.get(**at).is_some_and(|s| s.selects_event(event));
+        self.event_readers.iter().filter(reads).copied().collect()
     }
 
     /// The indices of the searches that select `record`, ascending.

@@ -837,7 +837,6 @@ mod tests {
             record("Filesystem", "cmd.exe", "g1", 2),
             record("Processes", "CMD.EXE", "g3", 4),
         ];
-        let macros = crate::spl::MacroTable::new();
         for text in [
             "| tstats count max(_time) as last from datamodel=Endpoint.Processes \
              where Processes.process_name=cmd.exe by Processes.process_guid",
@@ -848,19 +847,26 @@ mod tests {
              values(Filesystem.file_name) as f from datamodel=Endpoint.Filesystem \
              by Filesystem.process_guid | rename Filesystem.* as Processes.*]",
         ] {
-            let search = Search::compile(text, &macros, "").unwrap();
-            let mut asked = search.start();
-            let mut told = search.start();
-            for record in &records {
-                asked.add(record).unwrap();
-                if search.selects(record) {
-                    told.add_selected(record).unwrap();
+            same_either_way(text, |search, asked, told| {
+                for record in &records {
+                    asked.add(record).unwrap();
+                    if search.selects(record) {
+                        told.add_selected(record).unwrap();
+                    }
                 }
-            }
-            let rows = asked.finish().unwrap();
-            assert!(!rows.is_empty(), "{text}");
-            assert_eq!(told.finish().unwrap(), rows, "{text}");
+            });
         }
+    }
+
+    /// Runs `text` fed by `feed` into a run that asks and one that is told, and checks
+    /// that both give the same rows, and some.
+    fn same_either_way(text: &str, feed: impl Fn(&Search, &mut SearchRun<'_>, &mut SearchRun<'_>)) {
+        let search = Search::compile(text, &crate::spl::MacroTable::new(), "").unwrap();
+        let (mut asked, mut told) = (search.start(), search.start());
+        feed(&search, &mut asked, &mut told);
+        let rows = asked.finish().unwrap();
+        assert!(!rows.is_empty(), "{text}");
+        assert_eq!(told.finish().unwrap(), rows, "{text}");
     }
 
     /// An event of a few fields.
@@ -892,23 +898,18 @@ mod tests {
             Fake(2_000_000, vec![("EventCode", "3"), ("user", "bob")]),
             Fake(3_000_000, vec![("EventCode", "1"), ("user", "bob")]),
         ];
-        let macros = crate::spl::MacroTable::new();
         for text in [
             "search EventCode=1 | stats count by user",
             "search EventCode=1 | join type=left user [search EventCode=3 | stats count as other by user]",
         ] {
-            let search = Search::compile(text, &macros, "").unwrap();
-            let mut tested = search.start();
-            let mut told = search.start();
-            for event in &events {
-                tested.add_event(event).unwrap();
-                if search.selects_event(event) {
-                    told.add_event_selected(event).unwrap();
+            same_either_way(text, |search, tested, told| {
+                for event in &events {
+                    tested.add_event(event).unwrap();
+                    if search.selects_event(event) {
+                        told.add_event_selected(event).unwrap();
+                    }
                 }
-            }
-            let rows = tested.finish().unwrap();
-            assert!(!rows.is_empty(), "{text}");
-            assert_eq!(told.finish().unwrap(), rows, "{text}");
+            });
         }
     }
 

@@ -189,7 +189,7 @@ pub struct Event {
 /// A text that follows from an event's other fields, kept once worked out. Two events
 /// are equal whatever theirs hold: it adds nothing to them.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Derived(std::cell::OnceCell<Box<str>>);
+pub(crate) struct Derived(std::sync::OnceLock<Box<str>>);
 
 impl Derived {
     pub(crate) fn get_or_init(&self, init: impl FnOnce() -> String) -> &str {
@@ -851,3 +851,13 @@ fn peek<R: Read>(mut reader: R, name: &Arc<str>) -> Result<(Vec<u8>, Replayed<R>
 /// Pending steps of readers that produce several at once (EVTX chunks, JSON lines waiting
 /// for a clock offset).
 type Steps = VecDeque<Step>;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_event_may_be_sent_and_shared_across_threads() {
+        // The scan hands events between threads; a cache inside one must not stop that.
+        fn both<T: Send + Sync>() {}
+        both::<super::Event>();
+    }
+}

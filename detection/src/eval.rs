@@ -242,11 +242,14 @@ impl Search {
     /// its rows are known only at the end).
     pub fn selects_event(&self, event: &dyn EventFields) -> bool {
         let lookup = EventLookup(event);
-        let preselects =
-            |(index, condition)| preselects(condition, self.events_subsearch(index), &lookup);
         match self.nested_inputs() {
-            None => self.events().is_some_and(|condition| preselects((0, condition))),
-            Some(inputs) => inputs.events.iter().enumerate().any(preselects),
+            None => self
+                .events()
+                .is_some_and(|condition| preselects(condition, self.events_subsearch(), &lookup)),
+            Some(inputs) => inputs
+                .events
+                .iter()
+                .any(|input| preselects(&input.condition, input.subsearch, &lookup)),
         }
     }
 
@@ -410,6 +413,7 @@ impl SearchRun<'_> {
     /// whose one input is its `tstats` folds it without asking the `where` clause again.
     pub(crate) fn add_selected(&mut self, record: &NodeRecord) -> Result<(), EvalError> {
         let search = self.root.search;
+        debug_assert!(search.selects(record), "a record the search does not select");
         let (State::Tstats(groups), None) = (&mut self.root.state, search.nested_inputs()) else {
             return self.add(record);
         };
@@ -433,6 +437,7 @@ impl SearchRun<'_> {
     /// [`SearchRun::add_event`] for an event the caller knows [`Search::selects_event`]: a
     /// search whose one input is its event condition takes it without testing it again.
     pub(crate) fn add_event_selected(&mut self, event: &dyn EventFields) -> Result<(), EvalError> {
+        debug_assert!(self.root.search.selects_event(event), "an event the search does not read");
         let selected = self.root.search.nested_inputs().is_none();
         if self.root.add_event(event, selected)? {
             self.newest = self.newest.max(event.time_micros());

@@ -181,7 +181,9 @@ pub struct Event {
     pub location: Location,
     /// `source` as derived from the channel (`XmlWinEventLog:Security`), written out on
     /// first use: every search over raw events that names a `source` asks it of every
-    /// event, and writing it each time was a fifth of such a run.
+    /// event, and writing it each time was a fifth of such a run. It is written from
+    /// `channel` and `raw_format`, which the readers set before anyone reads the event;
+    /// changing them afterwards would leave it stale.
     #[serde(skip)]
     pub(crate) derived_source: Derived,
 }

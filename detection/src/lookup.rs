@@ -268,11 +268,15 @@ impl Lookup {
     /// The rows whose wildcard cell in `column` matches one of `values`, ascending.
     fn wildcard_rows(&self, column: &str, values: &[&str]) -> Vec<usize> {
         let wildcards = self.wildcards.get_or_init(|| {
-            let columns = self.columns.iter().enumerate();
-            columns
-                .filter(|(_, column)| self.match_type(column) == MatchType::Wildcard)
-                .map(|(index, column)| (column.clone(), self.wildcard_column(index)))
-                .collect()
+            let mut wildcards = HashMap::new();
+            for (index, column) in self.columns.iter().enumerate() {
+                // A name the CSV repeats is its first column, as everywhere else.
+                if self.match_type(column) == MatchType::Wildcard && !wildcards.contains_key(column)
+                {
+                    wildcards.insert(column.clone(), self.wildcard_column(index));
+                }
+            }
+            wildcards
         });
         let Some(column) = wildcards.get(column) else { return Vec::new() };
         let mut rows = Vec::new();
@@ -602,6 +606,14 @@ mod tests {
             let got = lookups.get("w").unwrap().matches(&[("c", values.clone())]);
             proptest::prop_assert_eq!(got, expected, "{:?} {:?}", cells, values);
         }
+    }
+
+    #[test]
+    fn a_repeated_wildcard_column_is_its_first() {
+        let mut lookups = Lookups::new();
+        let rows = vec![vec!["a*".into(), "x".into()]];
+        lookups.insert_table("r", vec!["c".into(), "c".into()], rows, Some("WILDCARD(c)"), true);
+        assert_eq!(lookups.get("r").unwrap().matches(&[("c", vec!["ab"])]), [0]);
     }
 
     #[test]

@@ -101,9 +101,9 @@ pub struct Search {
     nested_inputs: Option<NestedInputs>,
     /// The record fields its `tstats` read, sorted (see [`Search::record_fields`]).
     record_fields: Vec<String>,
-    /// For each pipeline over raw events, in the order of [`Search::inputs`], whether its
-    /// condition holds a subsearch: asked of every event otherwise.
-    events_subsearch: Vec<bool>,
+    /// Whether the top pipeline's condition on raw events, if it has one, holds a
+    /// subsearch (see [`EventsInput`]).
+    events_subsearch: bool,
 }
 
 /// Copies of the inputs of every pipeline of a search with more than one, in the order of
@@ -111,7 +111,15 @@ pub struct Search {
 #[derive(Debug, Clone)]
 pub(crate) struct NestedInputs {
     pub(crate) records: Vec<Tstats>,
-    pub(crate) events: Vec<Condition>,
+    pub(crate) events: Vec<EventsInput>,
+}
+
+/// A pipeline's condition on raw events, and whether it holds a subsearch (asked of every
+/// event otherwise, which walks the whole condition).
+#[derive(Debug, Clone)]
+pub(crate) struct EventsInput {
+    pub(crate) condition: Condition,
+    pub(crate) subsearch: bool,
 }
 
 /// What a search may use besides its text: the macros and lookups of its content tree.
@@ -184,7 +192,7 @@ impl Search {
             lookups,
             nested_inputs: None,
             record_fields: Vec::new(),
-            events_subsearch: Vec::new(),
+            events_subsearch: false,
         };
         let inputs = search.inputs();
         let nested = inputs.len()
@@ -194,7 +202,6 @@ impl Search {
             ));
         let mut fields = Vec::new();
         let mut copies = NestedInputs { records: Vec::new(), events: Vec::new() };
-        let mut search_events_subsearch = Vec::new();
         for input in &inputs {
             match input {
                 Input::Records(tstats) => {
@@ -203,12 +210,11 @@ impl Search {
                         copies.records.push((*tstats).clone());
                     }
                 }
-                Input::Events(condition) => {
-                    search_events_subsearch.push(condition.has_subsearch());
-                    if nested {
-                        copies.events.push((*condition).clone());
-                    }
-                }
+                Input::Events(condition) if nested => copies.events.push(EventsInput {
+                    condition: (*condition).clone(),
+                    subsearch: condition.has_subsearch(),
+                }),
+                Input::Events(_) => {}
             }
         }
         let mut fields: Vec<String> = fields.into_iter().map(str::to_owned).collect();
@@ -216,7 +222,7 @@ impl Search {
         fields.dedup();
         search.nested_inputs = nested.then_some(copies);
         search.record_fields = fields;
-        search.events_subsearch = search_events_subsearch;
+        search.events_subsearch = search.events().is_some_and(Condition::has_subsearch);
         crate::eval::check_templates(&search)?;
         Ok(search)
     }
@@ -278,14 +284,13 @@ impl Search {
         &self.record_fields
     }
 
-    /// Every pipeline's input when a pipeline inside the search reads the input too (see
-    /// [`NestedInputs`]).
-    /// Whether the condition of the `index`th pipeline over raw events (in the order of
-    /// [`Search::inputs`]) holds a subsearch.
-    pub(crate) fn events_subsearch(&self, index: usize) -> bool {
-        self.events_subsearch.get(index).copied().unwrap_or(true)
+    /// Whether the top pipeline's condition on raw events holds a subsearch.
+    pub(crate) fn events_subsearch(&self) -> bool {
+        self.events_subsearch
     }
 
+    /// Every pipeline's input when a pipeline inside the search reads the input too (see
+    /// [`NestedInputs`]).
     pub(crate) fn nested_inputs(&self) -> Option<&NestedInputs> {
         self.nested_inputs.as_ref()
     }

@@ -132,8 +132,6 @@ impl Accumulator {
         }
     }
 
-    /// One value of the aggregate's field, from a row at `time_micros`; `is_time` when the
-    /// field is `_time` itself (ranked by its microseconds).
     /// Folds in a record's `_time`, as [`Accumulator::add`] does its text (epoch seconds):
     /// `min(_time)` and `max(_time)`, in most rules of a library, write the text of the one
     /// time they keep when the fold is over, not of every time they see.
@@ -146,6 +144,8 @@ impl Accumulator {
         }
     }
 
+    /// One value of the aggregate's field, from a row at `time_micros`; `is_time` when the
+    /// field is `_time` itself (ranked by its microseconds).
     pub(crate) fn add(&mut self, value: &str, time_micros: Option<i64>, is_time: bool) {
         match self {
             Self::Count(count) => *count += 1,

@@ -188,6 +188,11 @@ mod tests {
             Some(vec![2])
         );
         assert_eq!(on("| join Processes.process_guid"), Some(vec![2]));
+        // A rename onto a join field replaces it: the join then reads `dest`.
+        assert_eq!(
+            on("| rename Processes.* as * | rename dest as process_guid | join process_guid"),
+            Some(vec![1])
+        );
     }
 
     #[test]
@@ -203,10 +208,6 @@ mod tests {
             None
         );
         assert_eq!(on("| rename Processes.* as * | join firstTime"), None);
-        assert_eq!(
-            on("| rename Processes.* as * | rename dest as process_guid | join process_guid"),
-            Some((vec![1], 0))
-        );
         assert_eq!(on("| join process_guid"), None);
         // A left join keeps every row; no fields means the common ones, known only later.
         assert_eq!(on("| rename Processes.* as * | join type=left process_guid"), None);

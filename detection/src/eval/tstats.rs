@@ -26,7 +26,8 @@ enum Source<'f> {
     /// The record's field of this name: `Processes.x` is `x`; `host`, `source` and
     /// `sourcetype`, which every event has, keep their names.
     Field(&'f str),
-    /// Nothing: a field of another node.
+    /// Nothing: a field of another node, or a name without the node's prefix
+    /// (`process_name` where `Processes.process_name` is meant).
     Null,
 }
 
@@ -119,15 +120,17 @@ pub(crate) fn record_fields_read<'t>(tstats: &'t Tstats, into: &mut Vec<&'t str>
 /// A library of rules offers every record to every `tstats`, and a broad one (a join's
 /// unfiltered `Processes` side) folds in nearly all of them, one group per record: the
 /// groups are found by hash; their keys (see [`push_key_value`]) and their aggregates are
-/// each kept in one buffer, not one allocation per group, so a record of a group already
-/// seen allocates nothing, a new group rarely does, and freeing them all is three frees.
-/// Sorting waits for [`Groups::finish`].
+/// kept in a few buffers per `tstats`, not allocations per group, so a record of a group already
+/// seen allocates nothing and a new group rarely does (only what an aggregate keeps, such
+/// as the values of `values()`, has allocations of its own). Sorting waits for
+/// [`Groups::finish`].
 pub(crate) struct Groups<'s> {
     search: &'s Search,
     tstats: &'s Tstats,
     /// Every group's key (see [`push_key_value`]), one after another in the order the
-    /// groups were first seen, and where each starts: a group is its number in that order.
+    /// groups were first seen: a group is its number in that order.
     keys: Vec<u8>,
+    /// Where each group's key starts in `keys`.
     key_starts: Vec<usize>,
     /// The groups, by the hash of their key.
     index: HashTable<usize>,

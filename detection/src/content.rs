@@ -630,15 +630,24 @@ pub const MAX_CONTENT_FILE_BYTES: u64 = 1 << 20;
 /// The text of a content file, refused when larger than [`MAX_CONTENT_FILE_BYTES`] or not
 /// UTF-8. Every reader of rules and macros goes through here, so every command has the limit.
 pub fn read_content_file(path: &Path) -> Result<String, RuleError> {
-    let error = |source| RuleError::Read { path: path.to_owned(), source };
-    let file = std::fs::File::open(path).map_err(error)?;
+    read_text_at_most(path, MAX_CONTENT_FILE_BYTES)
+        .map_err(|source| RuleError::Read { path: path.to_owned(), source })?
+        .ok_or_else(|| RuleError::TooLarge { path: path.to_owned(), limit: MAX_CONTENT_FILE_BYTES })
+}
+
+/// The text of `path` when it holds at most `limit` bytes, read no further than one byte
+/// past it: `Ok(None)` when it holds more, whatever size the file claims. Text that is not
+/// UTF-8 is an `InvalidData` error.
+pub fn read_text_at_most(path: &Path, limit: u64) -> std::io::Result<Option<String>> {
+    let file = std::fs::File::open(path)?;
     let mut bytes = Vec::new();
-    file.take(MAX_CONTENT_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(error)?;
-    if bytes.len() as u64 > MAX_CONTENT_FILE_BYTES {
-        return Err(RuleError::TooLarge { path: path.to_owned(), limit: MAX_CONTENT_FILE_BYTES });
+    file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Ok(None);
     }
     String::from_utf8(bytes)
-        .map_err(|err| error(std::io::Error::new(std::io::ErrorKind::InvalidData, err)))
+        .map(Some)
+        .map_err(|err| std::io::Error::new(std::io::ErrorKind::InvalidData, err))
 }
 
 /// A YAML content file of another kind (a lookup definition) read and parsed with the

@@ -414,13 +414,11 @@ impl SearchRun<'_> {
     pub(crate) fn add_selected(&mut self, record: &NodeRecord) -> Result<(), EvalError> {
         let search = self.root.search;
         debug_assert!(search.selects(record), "a record the search does not select");
+        // Without nested inputs, the pipelines inside (`append [| makeresults]`) read none,
+        // so the top `tstats` is the one that takes the record.
         let (State::Tstats(groups), None) = (&mut self.root.state, search.nested_inputs()) else {
             return self.add(record);
         };
-        for child in &mut self.root.children {
-            // Pipelines that read no input (`append [| makeresults]`) take nothing.
-            child.add(record)?;
-        }
         groups.fold(record)?;
         self.newest = self.newest.max(record.time_micros);
         Ok(())

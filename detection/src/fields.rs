@@ -222,6 +222,12 @@ impl<'a> Val<'a> {
     }
 }
 
+/// See [`SplunkEvent::source_parts`].
+enum SourceParts<'a> {
+    Whole(&'a str),
+    Channel(&'static str, &'a str),
+}
+
 /// An event seen as Splunk sees it at search time: its fields by name, computed on demand.
 /// Building one is cheap (it picks the tables of the event's source); every lookup walks at
 /// most three short tables and the event's own fields, and borrows from the event where it
@@ -295,16 +301,29 @@ impl<'a> SplunkEvent<'a> {
 
     /// `source`: given by the origin or derived (see [`Origin`]).
     pub fn source(&self) -> Cow<'a, str> {
-        if let Some(source) = self.origin.source() {
-            return Cow::Borrowed(source);
+        match self.source_parts() {
+            SourceParts::Whole(source) => Cow::Borrowed(source),
+            SourceParts::Channel(prefix, channel) => Cow::Borrowed(
+                self.event.derived_source.get_or_init(|| format!("{prefix}{channel}")),
+            ),
         }
+    }
+
+    /// How [`SplunkEvent::source`] is made: given whole (by the origin, or the input's
+    /// name when the event has no channel), or a prefix for the event's format and the
+    /// channel.
+    fn source_parts(&self) -> SourceParts<'a> {
         let event = self.event;
-        let prefix = match (event.raw_format, event.channel.is_empty()) {
-            (_, true) => return Cow::Borrowed(&*event.location.source),
-            (RawFormat::Classic, false) => "WinEventLog:",
-            (RawFormat::Xml | RawFormat::Json, false) => "XmlWinEventLog:",
-        };
-        Cow::Borrowed(event.derived_source.get_or_init(|| format!("{prefix}{}", event.channel)))
+        match (self.origin.source(), event.raw_format, event.channel.is_empty()) {
+            (Some(source), _, _) => SourceParts::Whole(source),
+            (None, _, true) => SourceParts::Whole(&event.location.source),
+            (None, RawFormat::Classic, false) => {
+                SourceParts::Channel("WinEventLog:", &event.channel)
+            }
+            (None, RawFormat::Xml | RawFormat::Json, false) => {
+                SourceParts::Channel("XmlWinEventLog:", &event.channel)
+            }
+        }
     }
 
     /// `sourcetype`: given by the origin or derived (see [`Origin`]).
@@ -336,18 +355,18 @@ impl<'a> SplunkEvent<'a> {
     /// Whether [`SplunkEvent::source`] is `want`, ignoring ASCII case, without writing it
     /// out: an event's eventtypes are asked by every search over raw events that names one.
     fn source_is(&self, want: &str) -> bool {
-        let event = self.event;
-        let prefix = match (self.origin.source(), event.raw_format, event.channel.is_empty()) {
-            (Some(source), _, _) => return want.eq_ignore_ascii_case(source),
-            (None, _, true) => return want.eq_ignore_ascii_case(&event.location.source),
-            (None, RawFormat::Classic, false) => "WinEventLog:",
-            (None, RawFormat::Xml | RawFormat::Json, false) => "XmlWinEventLog:",
-        };
-        want.len() == prefix.len() + event.channel.len()
-            && want.get(..prefix.len()).is_some_and(|head| head.eq_ignore_ascii_case(prefix))
-            && want
-                .get(prefix.len()..)
-                .is_some_and(|rest| rest.eq_ignore_ascii_case(&event.channel))
+        match self.source_parts() {
+            SourceParts::Whole(source) => want.eq_ignore_ascii_case(source),
+            SourceParts::Channel(prefix, channel) => {
+                want.len() == prefix.len() + channel.len()
+                    && want
+                        .get(..prefix.len())
+                        .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
+                    && want
+                        .get(prefix.len()..)
+                        .is_some_and(|rest| rest.eq_ignore_ascii_case(channel))
+            }
+        }
     }
 
     /// The value of field `name`, or `None` when the event has no such field (null).

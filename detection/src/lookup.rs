@@ -182,6 +182,41 @@ enum CellPattern {
     Exact(crate::spl::FieldGlob),
 }
 
+impl CellPattern {
+    fn new(cell: &str, case_sensitive: bool) -> Self {
+        if case_sensitive {
+            CellPattern::Exact(crate::spl::FieldGlob::new(cell))
+        } else {
+            CellPattern::IgnoringCase(Pattern::new(cell))
+        }
+    }
+
+    /// The one text a value must equal when the cell has no `*` (lower-cased when case
+    /// is ignored).
+    fn whole(&self) -> Option<&str> {
+        match self {
+            CellPattern::IgnoringCase(pattern) => pattern.exact(),
+            CellPattern::Exact(glob) => (glob.wildcards() == 0).then_some(glob.text()),
+        }
+    }
+
+    /// A run every matching value holds (lower-cased when case is ignored).
+    fn longest_piece(&self) -> Option<&str> {
+        match self {
+            CellPattern::IgnoringCase(pattern) => pattern.longest_literal(),
+            CellPattern::Exact(glob) => glob.longest_piece(),
+        }
+    }
+
+    /// Whether `value` (`lowered` once lower-cased) matches the cell.
+    fn matches(&self, value: &str, lowered: &str) -> bool {
+        match self {
+            CellPattern::IgnoringCase(pattern) => pattern.matches_lowered(lowered),
+            CellPattern::Exact(glob) => glob.matches(value),
+        }
+    }
+}
+
 impl Lookup {
     /// Builds a lookup from its settings and rows; indexes its exact columns.
     fn new(definition: Definition, columns: Vec<String>, rows: Vec<Vec<String>>) -> Self {
@@ -243,25 +278,14 @@ impl Lookup {
         let mut column = WildcardColumn::default();
         for (row_index, row) in self.rows.iter().enumerate() {
             let Some(cell) = row.get(column_index) else { continue };
-            let pattern = if self.case_sensitive {
-                CellPattern::Exact(crate::spl::FieldGlob::new(cell))
-            } else {
-                CellPattern::IgnoringCase(Pattern::new(cell))
-            };
-            let whole = match &pattern {
-                CellPattern::IgnoringCase(pattern) => pattern.exact(),
-                CellPattern::Exact(glob) => (glob.wildcards() == 0).then_some(glob.text()),
-            };
-            match whole {
+            let pattern = CellPattern::new(cell, self.case_sensitive);
+            match pattern.whole() {
                 Some(whole) => column.whole.entry(whole.to_owned()).or_default().push(row_index),
                 None => column.patterns.push((row_index, pattern)),
             }
         }
-        column.index =
-            crate::spl::PieceIndex::new(column.patterns.iter().map(|(_, pattern)| match pattern {
-                CellPattern::IgnoringCase(pattern) => pattern.longest_literal(),
-                CellPattern::Exact(glob) => glob.longest_piece(),
-            }));
+        let pieces = column.patterns.iter().map(|(_, pattern)| pattern.longest_piece());
+        column.index = crate::spl::PieceIndex::new(pieces);
         column
     }
 
@@ -293,11 +317,7 @@ impl Lookup {
             };
             for at in tried {
                 let Some((row, pattern)) = column.patterns.get(at) else { continue };
-                let matched = match pattern {
-                    CellPattern::IgnoringCase(pattern) => pattern.matches_lowered(&lowered),
-                    CellPattern::Exact(glob) => glob.matches(value),
-                };
-                if matched {
+                if pattern.matches(value, &lowered) {
                     rows.push(*row);
                 }
             }

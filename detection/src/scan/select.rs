@@ -10,7 +10,7 @@
 //! Only those, with the searches that need nothing, are asked in full
 //! ([`Search::selects`]), so the answer is the one asking all of them gives.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::datamodel::NodeRecord;
 use crate::eval::EventFields;
@@ -36,7 +36,7 @@ struct NodeSearches<'s> {
     /// Those that may select any record of the node.
     always: Vec<usize>,
     /// Per record field, those that need its value to be or hold some needle.
-    needing: Vec<(&'s str, FieldSearches<'s>)>,
+    needing: BTreeMap<&'s str, FieldSearches<'s>>,
 }
 
 /// The searches that need a field's value, lower-cased, to be or hold a needle.
@@ -114,20 +114,15 @@ impl<'s> Selector<'s> {
                     continue;
                 };
                 for (field, needles) in guard {
-                    let known = node.needing.iter().position(|(f, _)| *f == field);
-                    let place = known.unwrap_or_else(|| {
-                        node.needing.push((field, FieldSearches::default()));
-                        node.needing.len() - 1
-                    });
-                    let Some((_, needing)) = node.needing.get_mut(place) else { continue };
+                    let needing = node.needing.entry(field).or_default();
                     for needle in needles {
                         needing.add(needle, at);
                     }
                 }
             }
         }
-        let fields = nodes.values_mut().flat_map(|node| node.needing.iter_mut());
-        for (_, field) in fields {
+        let fields = nodes.values_mut().flat_map(|node| node.needing.values_mut());
+        for field in fields {
             if !field.runs.is_empty() {
                 field.index = PieceIndex::new(field.runs.iter().map(|(run, _)| Some(*run)));
             }

@@ -107,16 +107,12 @@ pub(crate) fn read(path: &Path) -> Stored {
 }
 
 fn read_at_most(path: &Path, limit: u64) -> Stored {
-    use std::io::Read as _;
-    let mut text = String::new();
-    let read = std::fs::File::open(path)
-        .and_then(|file| file.take(limit.saturating_add(1)).read_to_string(&mut text));
-    match read {
-        Ok(len) if len as u64 > limit => Stored::Unreadable(format!(
+    match detection::content::read_text_at_most(path, limit) {
+        Ok(None) => Stored::Unreadable(format!(
             "{}: larger than {limit} bytes, which no snapshot of rows is",
             path.display()
         )),
-        Ok(_) => match Body::parse(&text) {
+        Ok(Some(text)) => match Body::parse(&text) {
             Ok(body) => Stored::Found(body),
             Err(err) => Stored::Unreadable(format!("{}: {err:#}", path.display())),
         },

@@ -164,7 +164,7 @@ pub struct Event {
     /// `EventData/Data` name and value pairs (leaf elements of `UserData` by their element
     /// name; a classic event's fields from its `Message`) in document order, values in
     /// [`Event::value_form`]. A name given twice is a multivalue field.
-    pub data: Vec<(String, String)>,
+    pub data: DataFields,
     /// `_raw`: the event's text as the export holds it. XML exports: the `<Event …>…</Event>`
     /// bytes as written; EVTX: the crate's XML rendering of the record; classic exports: the
     /// event's lines without the line breaks that end it; JSON: the object's text as written.
@@ -218,7 +218,7 @@ impl Event {
             record_id: None,
             time_micros: 0,
             system: SystemFields::default(),
-            data: Vec::new(),
+            data: DataFields::default(),
             raw: String::new(),
             raw_format,
             xml_parts: Vec::new(),
@@ -230,12 +230,12 @@ impl Event {
 
     /// The value of the first `Data` element called `name`.
     pub fn data(&self, name: &str) -> Option<&str> {
-        self.data.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str())
+        self.data.get(name)
     }
 
     /// Every value of the `Data` elements called `name`, in document order.
     pub fn data_values<'e>(&'e self, name: &str) -> impl Iterator<Item = &'e str> {
-        self.data.iter().filter(move |(key, _)| key == name).map(|(_, value)| value.as_str())
+        self.data.values(name)
     }
 
     /// The value of the System field `name`, as the Windows add-on names it (`Level`,
@@ -302,6 +302,101 @@ impl SystemFields {
 }
 
 impl serde::Serialize for SystemFields {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter())
+    }
+}
+
+/// An event's `Data` fields (or a classic or JSON event's own), name and value, in document
+/// order; a name given twice is a multivalue field. Names and values share one buffer: a
+/// Sysmon event has twenty of them, and two allocations each were most of what reading an
+/// event allocated.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DataFields {
+    text: String,
+    /// The name's and the value's ranges in `text`.
+    entries: Vec<(Range<usize>, Range<usize>)>,
+}
+
+impl DataFields {
+    /// Adds field `name` with `value`.
+    pub fn push(&mut self, name: &str, value: &str) {
+        let name_start = self.text.len();
+        self.text.push_str(name);
+        let value_start = self.text.len();
+        self.text.push_str(value);
+        self.entries.push((name_start..value_start, value_start..self.text.len()));
+    }
+
+    /// The value of the first field called `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.values(name).next()
+    }
+
+    /// Every value of the fields called `name`, in document order.
+    pub fn values<'s>(&'s self, name: &str) -> impl Iterator<Item = &'s str> {
+        // Lengths first: a data model asks an event for dozens of names it lacks.
+        let bytes = self.text.as_bytes();
+        self.entries
+            .iter()
+            .filter(move |(key, _)| {
+                key.len() == name.len() && bytes.get(key.clone()) == Some(name.as_bytes())
+            })
+            .map(|(_, value)| self.text.get(value.clone()).unwrap_or_default())
+    }
+
+    /// Every field, in document order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.entries.iter().map(|(name, value)| {
+            let text = |range: &Range<usize>| self.text.get(range.clone()).unwrap_or_default();
+            (text(name), text(value))
+        })
+    }
+
+    /// How many fields there are.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether there are no fields.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Makes room for `fields` more fields of `bytes` more text.
+    pub(crate) fn reserve(&mut self, fields: usize, bytes: usize) {
+        self.entries.reserve(fields);
+        self.text.reserve(bytes);
+    }
+
+    /// The same fields with every name and value passed through `f`.
+    pub(crate) fn map(&mut self, f: impl Fn(&str) -> Cow<'_, str>) {
+        let mut mapped = DataFields::default();
+        mapped.reserve(self.len(), self.text.len());
+        for (name, value) in self.iter() {
+            mapped.push(&f(name), &f(value));
+        }
+        *self = mapped;
+    }
+}
+
+impl<N: AsRef<str>, V: AsRef<str>> Extend<(N, V)> for DataFields {
+    fn extend<I: IntoIterator<Item = (N, V)>>(&mut self, fields: I) {
+        for (name, value) in fields {
+            self.push(name.as_ref(), value.as_ref());
+        }
+    }
+}
+
+impl<N: AsRef<str>, V: AsRef<str>> FromIterator<(N, V)> for DataFields {
+    fn from_iter<I: IntoIterator<Item = (N, V)>>(fields: I) -> Self {
+        let mut data = DataFields::default();
+        data.extend(fields);
+        data
+    }
+}
+
+impl serde::Serialize for DataFields {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_seq(self.iter())
     }

@@ -496,7 +496,7 @@ impl<'a> SplunkEvent<'a> {
             .iter()
             .map(|(name, _)| name)
             .chain(event.xml_parts.iter().map(|(name, _)| name.as_ref()))
-            .chain(event.data.iter().map(|(name, _)| name.as_str()));
+            .chain(event.data.iter().map(|(name, _)| name));
         for name in extracted {
             if let Some(name) = first(name, done)
                 && let Some(value) = self.extracted(name)
@@ -548,7 +548,7 @@ impl<'a> SplunkEvent<'a> {
         }
         names.extend(self.event.system.iter().map(|(name, _)| name));
         names.extend(self.event.xml_parts.iter().map(|(name, _)| name.as_ref()));
-        names.extend(self.event.data.iter().map(|(name, _)| name.as_str()));
+        names.extend(self.event.data.iter().map(|(name, _)| name));
         let mut fields = BTreeMap::new();
         for name in names {
             if fields.contains_key(name) {

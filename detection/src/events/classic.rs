@@ -47,7 +47,7 @@ pub(crate) fn parse_event(text: &str, location: Location) -> Result<Event, SkipR
         {
             match header_name(key) {
                 Some(name) => event.system.push(name, value),
-                None => event.data.push((key.to_owned(), value.to_owned())),
+                None => event.data.push(key, value),
             }
         }
         rest = next;
@@ -144,7 +144,7 @@ fn message_fields(event: &mut Event, message: &str) {
         if let Some(section) = section.as_deref().filter(|s| matches!(*s, "Subject" | "Target")) {
             prefixed.push((format!("{section}_{name}"), value.to_owned()));
         }
-        event.data.push((name, value.to_owned()));
+        event.data.push(&name, value);
     }
     event.data.extend(prefixed);
 }
@@ -202,7 +202,7 @@ fn script_block_fields(event: &mut Event, message: &str) -> bool {
     ];
     for (name, value) in pairs {
         if let Some(value) = value {
-            event.data.push((name.to_owned(), value.to_owned()));
+            event.data.push(name, value);
         }
     }
     true

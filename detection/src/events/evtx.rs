@@ -352,10 +352,7 @@ fn event_from_xml(xml: &str, location: Location) -> Result<Event, SkipReason> {
         }
     };
     event.system.map_values(|value| quick_xml::escape::unescape(value).unwrap_or(value.into()));
-    for (name, value) in &mut event.data {
-        decode(name);
-        decode(value);
-    }
+    event.data.map(|text| quick_xml::escape::unescape(text).unwrap_or(text.into()));
     decode(&mut event.channel);
     decode(&mut event.computer);
     decode(&mut event.provider);

@@ -371,10 +371,8 @@ fn flat_event(
             ));
         }
     };
-    let data = object
-        .iter()
-        .filter_map(|(key, value)| scalar(value).map(|value| (key.clone(), value)))
-        .collect();
+    let data =
+        object.iter().filter_map(|(key, value)| scalar(value).map(|value| (key, value))).collect();
     let mut event = Event::empty(ValueForm::Plain, RawFormat::Json, location);
     event.channel = string(&["Channel"]);
     event.event_id = event_id;
@@ -443,7 +441,7 @@ pub(crate) fn event_from_evtx_json(
             SkipReason::Malformed(format!("bad TimeCreated/@SystemTime {system_time:?}"))
         })?
         .micros();
-    let mut data = Vec::new();
+    let mut data = super::DataFields::default();
     if let Some(Value::Object(fields)) = event.get("EventData") {
         for (name, value) in fields {
             if name == "#attributes" {
@@ -453,17 +451,15 @@ pub(crate) fn event_from_evtx_json(
                 // Unnamed `<Data>` elements come out as `{"Data": {"#text": [...]}}`.
                 Value::Object(inner) => match inner.get("#text") {
                     Some(Value::Array(items)) => {
-                        data.extend(
-                            items.iter().filter_map(scalar).map(|item| (name.clone(), item)),
-                        );
+                        data.extend(items.iter().filter_map(scalar).map(|item| (name, item)));
                     }
-                    Some(item) => data.extend(scalar(item).map(|item| (name.clone(), item))),
+                    Some(item) => data.extend(scalar(item).map(|item| (name, item))),
                     None => {}
                 },
                 Value::Array(items) => {
-                    data.extend(items.iter().filter_map(scalar).map(|item| (name.clone(), item)));
+                    data.extend(items.iter().filter_map(scalar).map(|item| (name, item)));
                 }
-                _ => data.extend(scalar(value).map(|value| (name.clone(), value))),
+                _ => data.extend(scalar(value).map(|value| (name, value))),
             }
         }
     }

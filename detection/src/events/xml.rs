@@ -3,8 +3,11 @@
 //! events (a header line, classic `key=value` events) is classified and skipped.
 //!
 //! Finding boundaries ([`XmlExportReader`]) is kept apart from parsing ([`parse_event`]) so a
-//! scan can test an event's bytes before paying for a parse. Parsing uses quick-xml, which
-//! never reads a DTD or resolves an external entity.
+//! scan can test an event's bytes before paying for a parse. Events of the usual shape are
+//! parsed by a scanner of their own and the rest by quick-xml; neither reads a DTD or
+//! resolves an external entity.
+
+mod scanner;
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
@@ -420,45 +423,172 @@ pub fn parse_event(bytes: &[u8], location: Location) -> Result<Event, SkipReason
 }
 
 /// [`parse_event`] without `_raw`, for callers that own the text already.
+///
+/// Events of the usual shape are read by [`scanner`], which knows only plain tags and
+/// quoted attributes; anything else it meets (a comment, CDATA, a prefix, odd spacing) sends
+/// the event to quick-xml, which reads every well-formed event. Both give their tags to the
+/// same [`read_tokens`], so they differ only in which texts they read, never in the event
+/// they make of one.
 pub(crate) fn parse_text(text: &str, location: Location) -> Result<Event, SkipReason> {
+    check_references(text)?;
+    if let Some(event) = scanner::parse(text, &location) {
+        // Debug builds read each such event with quick-xml too, so every test and every
+        // gate run from a debug build holds the scanner to the reading it stands in for.
+        debug_assert_eq!(
+            Ok(&event),
+            parse_text_in_full(text, location).as_ref(),
+            "the scanner read an event otherwise than quick-xml: {text}"
+        );
+        return Ok(event);
+    }
+    parse_text_in_full(text, location)
+}
+
+/// [`parse_text`] through quick-xml alone: the reading every other one must agree with.
+pub(crate) fn parse_text_in_full(text: &str, location: Location) -> Result<Event, SkipReason> {
     check_references(text)?;
     let mut reader = quick_xml::Reader::from_str(text);
     let config = reader.config_mut();
     config.trim_text(false);
     config.check_end_names = true;
+    read_tokens(text, &mut QuickTokens(reader), new_event(location))
+}
 
+/// An event to fill from XML, with room for a Sysmon event's fields so that they rarely
+/// move as they are added.
+fn new_event(location: Location) -> Event {
     let mut event = Event::empty(ValueForm::XmlRaw, RawFormat::Xml, location);
-    // Room for a Sysmon event's fields, so that they rarely move as they are added.
     event.system.reserve(24, 512);
-    event.data.reserve(24);
+    event.data.reserve(24, 1024);
+    event
+}
+
+/// A piece of an event's XML, as [`read_tokens`] needs it.
+enum Token<T> {
+    /// `<name …>`
+    Start(T),
+    /// `<name …/>`
+    Empty(T),
+    /// `</name>`, its name already checked against the open element's.
+    End,
+    /// The end of the text.
+    Eof,
+    /// Text, a comment, a processing instruction…: nothing read.
+    Other,
+}
+
+/// What reads an event's XML into tokens: the text's byte offsets where each starts and ends.
+trait Tokens<'a> {
+    type Tag: StartTag<'a>;
+    fn next_token(&mut self) -> Result<(Token<Self::Tag>, usize, usize), SkipReason>;
+}
+
+/// What is told each attribute's local name and value.
+type AttributeVisitor<'v> = dyn FnMut(&[u8], &str) -> Result<(), SkipReason> + 'v;
+
+/// A start tag's name and attributes, whichever reader found it.
+trait StartTag<'a> {
+    /// The element's name without a namespace prefix.
+    fn local_name(&self) -> &[u8];
+    /// The same name as text, for elements stored under their own name.
+    fn local_text(&self) -> Option<Cow<'a, str>>;
+    fn has_attributes(&self) -> bool;
+    /// The value of the attribute named `key`, as written.
+    fn attribute(&self, key: &[u8]) -> Result<Option<Cow<'a, str>>, SkipReason>;
+    /// Calls `each` with every attribute's local name and value, in order.
+    fn for_each_attribute(&self, each: &mut AttributeVisitor<'_>) -> Result<(), SkipReason>;
+}
+
+/// quick-xml's reader as [`Tokens`].
+struct QuickTokens<'a>(quick_xml::Reader<&'a [u8]>);
+
+impl<'a> Tokens<'a> for QuickTokens<'a> {
+    type Tag = BytesStart<'a>;
+
+    fn next_token(&mut self) -> Result<(Token<BytesStart<'a>>, usize, usize), SkipReason> {
+        let position = |reader: &quick_xml::Reader<&[u8]>| {
+            usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX)
+        };
+        let before = position(&self.0);
+        let token = self.0.read_event().map_err(|err| {
+            SkipReason::Malformed(format!("{err} at byte {} of the event", self.0.error_position()))
+        })?;
+        let token = match token {
+            XmlToken::Start(start) => Token::Start(start),
+            XmlToken::Empty(start) => Token::Empty(start),
+            XmlToken::End(_) => Token::End,
+            XmlToken::Eof => Token::Eof,
+            _ => Token::Other,
+        };
+        Ok((token, before, position(&self.0)))
+    }
+}
+
+impl<'a> StartTag<'a> for BytesStart<'a> {
+    fn local_name(&self) -> &[u8] {
+        BytesStart::local_name(self).into_inner()
+    }
+
+    fn local_text(&self) -> Option<Cow<'a, str>> {
+        std::str::from_utf8(StartTag::local_name(self)).ok().map(|name| Cow::Owned(name.to_owned()))
+    }
+
+    fn has_attributes(&self) -> bool {
+        !self.attributes_raw().trim_ascii().is_empty()
+    }
+
+    fn attribute(&self, key: &[u8]) -> Result<Option<Cow<'a, str>>, SkipReason> {
+        let found = self
+            .try_get_attribute(key)
+            .map_err(|err| SkipReason::Malformed(format!("bad attribute: {err}")))?;
+        found
+            .map(|attr| match std::str::from_utf8(&attr.value) {
+                Ok(value) => Ok(Cow::Owned(value.to_owned())),
+                Err(_) => Err(SkipReason::Malformed("attribute value is not UTF-8".to_owned())),
+            })
+            .transpose()
+    }
+
+    fn for_each_attribute(&self, each: &mut AttributeVisitor<'_>) -> Result<(), SkipReason> {
+        for attr in self.attributes() {
+            let attr =
+                attr.map_err(|err| SkipReason::Malformed(format!("bad attribute: {err}")))?;
+            let value = std::str::from_utf8(&attr.value)
+                .map_err(|_| SkipReason::Malformed("attribute value is not UTF-8".to_owned()))?;
+            each(attr.key.local_name().into_inner(), value)?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads an event from `tokens` of `text` into `event`, which holds no fields yet.
+fn read_tokens<'a, T: Tokens<'a>>(
+    text: &'a str,
+    tokens: &mut T,
+    mut event: Event,
+) -> Result<Event, SkipReason> {
     let mut event_id = None;
     let mut time = None;
     // Open elements from the root: what each is and where its content starts.
-    let mut open: Vec<Open> = Vec::with_capacity(6);
-    let position = |reader: &quick_xml::Reader<&[u8]>| {
-        usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX)
-    };
+    let mut open: Vec<Open<'a>> = Vec::with_capacity(6);
     loop {
-        let before = position(&reader);
-        let token = reader.read_event().map_err(|err| {
-            SkipReason::Malformed(format!("{err} at byte {} of the event", reader.error_position()))
-        })?;
+        let (token, before, after) = tokens.next_token()?;
         match token {
-            XmlToken::Start(start) => {
+            Token::Start(start) => {
                 let element = element(&start, &open, &mut event, &mut time)?;
                 if let Some(parent) = open.last_mut() {
                     parent.has_children = true;
                 }
-                open.push(Open { element, content: position(&reader), has_children: false });
+                open.push(Open { element, content: after, has_children: false });
             }
-            XmlToken::Empty(start) => {
+            Token::Empty(start) => {
                 let element = element(&start, &open, &mut event, &mut time)?;
                 if let Some(parent) = open.last_mut() {
                     parent.has_children = true;
                 }
                 leaf(&mut event, &mut event_id, &element, "")?;
             }
-            XmlToken::End(_) => {
+            Token::End => {
                 let Some(closed) = open.pop() else { break };
                 let content = text.get(closed.content..before).unwrap_or_default();
                 if let Some(part) = &closed.element.part {
@@ -471,10 +601,10 @@ pub(crate) fn parse_text(text: &str, location: Location) -> Result<Event, SkipRe
                     break;
                 }
             }
-            XmlToken::Eof => {
+            Token::Eof => {
                 return Err(SkipReason::Malformed("expected </Event> before the end".to_owned()));
             }
-            _ => {}
+            Token::Other => {}
         }
     }
     event.event_id = event_id.ok_or_else(|| SkipReason::Malformed("no <EventID>".to_owned()))?;
@@ -496,33 +626,33 @@ enum Section {
 }
 
 /// An element as the parser sees it.
-struct Element {
+struct Element<'a> {
     /// Whether its start tag has attributes (`<EventID Qualifiers='16384'>`).
     has_attributes: bool,
     section: Section,
     /// The name its text is stored under when it is a leaf: a System field's name, a
     /// `Data` element's `Name`, a `UserData` element's own name.
-    name: Option<Cow<'static, str>>,
+    name: Option<Cow<'a, str>>,
     /// The field its inner XML is extracted whole as (`EventData_Xml`).
     part: Option<Cow<'static, str>>,
 }
 
 /// An open element and where its content starts.
-struct Open {
-    element: Element,
+struct Open<'a> {
+    element: Element<'a>,
     content: usize,
     has_children: bool,
 }
 
 /// What `start` is, given the elements open around it; reads the System attributes it has.
-fn element(
-    start: &BytesStart<'_>,
-    open: &[Open],
+fn element<'a>(
+    start: &impl StartTag<'a>,
+    open: &[Open<'a>],
     event: &mut Event,
     time: &mut Option<i64>,
-) -> Result<Element, SkipReason> {
-    let local = start.local_name().into_inner();
-    let has_attributes = !start.attributes_raw().trim_ascii().is_empty();
+) -> Result<Element<'a>, SkipReason> {
+    let local = start.local_name();
+    let has_attributes = start.has_attributes();
     let Some(parent) = open.last() else {
         return Ok(Element { has_attributes, section: Section::Root, name: None, part: None });
     };
@@ -546,17 +676,17 @@ fn element(
             // `<Data Name='X'>`; an unnamed `<Data>` is the field `Data`. A name that is not
             // a word (`Process Name`) is cleaned as Splunk cleans field names.
             let name = if local == b"Data" {
-                let name = attribute(start, b"Name")?.unwrap_or_else(|| "Data".to_owned());
+                let name = start.attribute(b"Name")?.unwrap_or(Cow::Borrowed("Data"));
                 let clean = name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
                     && !name.starts_with(|c: char| c == '_' || c.is_ascii_digit());
-                Some(Cow::Owned(if clean { name } else { super::clean_key(&name) }))
+                Some(if clean { name } else { Cow::Owned(super::clean_key(&name)) })
             } else {
                 None
             };
             Element { has_attributes, section: Section::EventData, name, part: None }
         }
         (Section::UserData, _) => {
-            let own = std::str::from_utf8(local).ok().map(|name| Cow::Owned(name.to_owned()));
+            let own = start.local_text();
             // Some elements directly inside `UserData` are extracted whole as `<Name>_Xml`.
             let part = if depth == 2 && WHOLE_USER_DATA.contains(&local) {
                 own.as_ref().map(|name| Cow::Owned(format!("{name}_Xml")))
@@ -613,33 +743,18 @@ pub(crate) fn system_attribute_name(element: &[u8], attribute: &[u8]) -> Option<
     })
 }
 
-fn attribute(start: &BytesStart<'_>, key: &[u8]) -> Result<Option<String>, SkipReason> {
-    let found = start
-        .try_get_attribute(key)
-        .map_err(|err| SkipReason::Malformed(format!("bad attribute: {err}")))?;
-    found
-        .map(|attr| match std::str::from_utf8(&attr.value) {
-            Ok(value) => Ok(value.to_owned()),
-            Err(_) => Err(SkipReason::Malformed("attribute value is not UTF-8".to_owned())),
-        })
-        .transpose()
-}
-
 /// The attributes of a System element (`Provider/@Name`, `TimeCreated/@SystemTime`, …),
 /// values as written.
-fn system_attributes(
-    start: &BytesStart<'_>,
+fn system_attributes<'a>(
+    start: &impl StartTag<'a>,
     local: &[u8],
     event: &mut Event,
     time: &mut Option<i64>,
 ) -> Result<(), SkipReason> {
-    for attr in start.attributes() {
-        let attr = attr.map_err(|err| SkipReason::Malformed(format!("bad attribute: {err}")))?;
-        let Some(name) = system_attribute_name(local, attr.key.local_name().into_inner()) else {
-            continue;
+    start.for_each_attribute(&mut |key, value| {
+        let Some(name) = system_attribute_name(local, key) else {
+            return Ok(());
         };
-        let value = std::str::from_utf8(&attr.value)
-            .map_err(|_| SkipReason::Malformed("attribute value is not UTF-8".to_owned()))?;
         match name {
             "Name" => value.clone_into(&mut event.provider),
             "SystemTime" => {
@@ -651,15 +766,15 @@ fn system_attributes(
             _ => {}
         }
         event.system.push(name, value);
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 /// Stores the text of a leaf element.
 fn leaf(
     event: &mut Event,
     event_id: &mut Option<u32>,
-    element: &Element,
+    element: &Element<'_>,
     value: &str,
 ) -> Result<(), SkipReason> {
     let Some(name) = element.name.as_deref() else { return Ok(()) };
@@ -687,7 +802,7 @@ fn leaf(
             event.system.push(name, value);
         }
         Section::EventData | Section::UserData => {
-            event.data.push((name.to_owned(), value.to_owned()));
+            event.data.push(name, value);
         }
         Section::Root | Section::Other => {}
     }

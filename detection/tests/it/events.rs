@@ -6,8 +6,8 @@ use std::path::Path;
 
 use detection::datamodel::NodeRecord;
 use detection::events::{
-    Event, EventError, EventReader, InputFormat, MAX_EVENT_BYTES, ReadReport, SkipReason,
-    TextEncoding, ValueForm,
+    DataFields, Event, EventError, EventReader, InputFormat, MAX_EVENT_BYTES, ReadReport,
+    SkipReason, TextEncoding, ValueForm,
 };
 
 use crate::support::{fixture, repo_root, shared_datasets, with_snapshots};
@@ -1029,7 +1029,7 @@ fn utf16_exports_read_as_their_utf8_text() {
                 events.iter().map(|event| (event.event_id, event.record_id)).collect()
             };
             assert_eq!(ids(&events), ids(&expected), "{case}");
-            let data = |events: &[Event]| -> Vec<Vec<(String, String)>> {
+            let data = |events: &[Event]| -> Vec<DataFields> {
                 events.iter().map(|event| event.data.clone()).collect()
             };
             assert_eq!(data(&events), data(&expected), "{case}");

@@ -337,7 +337,8 @@ fn data_source_examples_give_the_listed_fields() {
         let view = SplunkEvent::new(event, &origin);
         let produced: BTreeSet<String> = view.fields().into_keys().collect();
         let listed: BTreeSet<String> = source.fields.iter().cloned().collect();
-        let extracted: BTreeSet<String> = event.data.iter().map(|(name, _)| name.clone()).collect();
+        let extracted: BTreeSet<String> =
+            event.data.iter().map(|(name, _)| name.to_owned()).collect();
         let produced_not_listed: BTreeSet<String> = produced
             .difference(&listed)
             .filter(|name| {

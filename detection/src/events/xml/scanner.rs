@@ -42,6 +42,9 @@ pub(super) struct Tag<'a> {
     attributes: &'a str,
     /// Whether the attributes may be prefixed (the root's `xmlns:xsi`).
     root: bool,
+    /// The first attribute's key and value, as read while the tag was checked: a `Data`
+    /// element's `Name` is asked for once per field, and this answers it.
+    first: (&'a str, &'a str),
 }
 
 impl<'a> Tag<'a> {
@@ -162,11 +165,13 @@ impl<'a> Scanner<'a> {
         let root = self.depth == 0;
         let mut at = end;
         let mut keys = [""; MAX_ATTRIBUTES];
+        let mut first = ("", "");
         let mut count = 0;
         loop {
             let spaces = bytes.get(at..).unwrap_or_default().iter().take_while(|b| is_space(**b));
             let spaced_to = at + spaces.count();
-            let tag = |to| Tag { name, attributes: text.get(end..to).unwrap_or_default(), root };
+            let tag =
+                |to| Tag { name, attributes: text.get(end..to).unwrap_or_default(), root, first };
             match bytes.get(spaced_to) {
                 Some(b'>') => {
                     let slot = self.open.get_mut(self.depth).ok_or_else(unusual)?;
@@ -180,13 +185,16 @@ impl<'a> Scanner<'a> {
                     return Ok((Token::Empty(tag(spaced_to)), lt, self.at));
                 }
                 Some(_) if spaced_to > at && count < MAX_ATTRIBUTES => {
-                    let (key, _, after) =
+                    let (key, value, after) =
                         split_attribute(text, spaced_to, root).ok_or_else(unusual)?;
                     // A key given twice is an error to quick-xml, found or not.
                     if keys.get(..count).unwrap_or_default().contains(&key) {
                         return Err(unusual());
                     }
                     *keys.get_mut(count).ok_or_else(unusual)? = key;
+                    if count == 0 {
+                        first = (key, value);
+                    }
                     count += 1;
                     at = after;
                 }
@@ -232,6 +240,10 @@ impl<'a> StartTag<'a> for Tag<'a> {
     }
 
     fn attribute(&self, key: &[u8]) -> Result<Option<Cow<'a, str>>, SkipReason> {
+        let (first_key, first_value) = self.first;
+        if !first_key.is_empty() && first_key.as_bytes() == key {
+            return Ok(Some(Cow::Borrowed(first_value)));
+        }
         Ok(self.pairs().find(|(name, _)| name.as_bytes() == key).map(|(_, value)| value.into()))
     }
 

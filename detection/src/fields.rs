@@ -246,24 +246,30 @@ pub struct SplunkEvent<'a> {
 /// of reading and mapping an export.
 fn positions_in(table: Table, wanted: &'static [&'static str]) -> std::rc::Rc<[u16]> {
     type Key = (usize, usize, usize, usize);
+    // A few dozen pairs at most (tables by data model datasets): a list searched in order
+    // costs less than hashing the key.
     thread_local! {
-        static CACHE: std::cell::RefCell<std::collections::HashMap<Key, std::rc::Rc<[u16]>>> =
+        static CACHE: std::cell::RefCell<Vec<(Key, std::rc::Rc<[u16]>)>> =
             std::cell::RefCell::default();
     }
     let key = (table.as_ptr() as usize, table.len(), wanted.as_ptr() as usize, wanted.len());
     CACHE.with(|cache| {
-        std::rc::Rc::clone(cache.borrow_mut().entry(key).or_insert_with(|| {
-            table
-                .iter()
-                .map(|(name, _)| {
-                    wanted
-                        .binary_search(name)
-                        .ok()
-                        .and_then(|at| u16::try_from(at).ok())
-                        .unwrap_or(u16::MAX)
-                })
-                .collect()
-        }))
+        let mut cache = cache.borrow_mut();
+        if let Some((_, positions)) = cache.iter().find(|(each, _)| *each == key) {
+            return std::rc::Rc::clone(positions);
+        }
+        let positions: std::rc::Rc<[u16]> = table
+            .iter()
+            .map(|(name, _)| {
+                wanted
+                    .binary_search(name)
+                    .ok()
+                    .and_then(|at| u16::try_from(at).ok())
+                    .unwrap_or(u16::MAX)
+            })
+            .collect();
+        cache.push((key, std::rc::Rc::clone(&positions)));
+        positions
     })
 }
 

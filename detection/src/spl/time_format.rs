@@ -2,8 +2,6 @@
 //! the directives listed on [`TimeFormat`] are known; any other is a compile error rather
 //! than text printed wrong.
 
-use std::fmt::Write as _;
-
 /// A parsed time format. Directives: `%Y %y %m %d %e %H %I %M %S %p %b %B %h %a %A %j %Z %z
 /// %s %T %F %D %R %% %3N %6N %9N %N` (subseconds: milliseconds, microseconds, nanoseconds, and
 /// `%N` = milliseconds as Splunk's default).
@@ -113,44 +111,103 @@ impl TimeFormat {
         let weekday = WEEKDAYS.get(usize::try_from((days + 4).rem_euclid(7)).ok()?)?;
         let day_of_year = days - days_from_civil(year, 1, 1) + 1;
         let hour12 = if hour % 12 == 0 { 12 } else { hour % 12 };
-        // Written straight into one string: a text per piece was most of the cost of
-        // `convert ctime(…)` over a large table.
+        // Written straight into one string, digits by hand: a text per piece, then the
+        // formatting machinery, were most of the cost of `convert ctime(…)` over a large
+        // table.
         let mut out = String::with_capacity(32);
         for item in &self.items {
-            let _ = match item {
-                Item::Literal(text) => out.write_str(text),
-                Item::Subsecond(3) => write!(out, "{:03}", subsecond / 1000),
-                Item::Subsecond(6) => write!(out, "{subsecond:06}"),
-                Item::Subsecond(_) => write!(out, "{subsecond:06}000"),
+            match item {
+                Item::Literal(text) => out.push_str(text),
+                Item::Subsecond(3) => zero_padded(&mut out, subsecond / 1000, 3),
+                Item::Subsecond(6) => zero_padded(&mut out, subsecond, 6),
+                Item::Subsecond(_) => {
+                    zero_padded(&mut out, subsecond, 6);
+                    out.push_str("000");
+                }
                 Item::Directive(d) => match d {
-                    'Y' => write!(out, "{year:04}"),
-                    'y' => write!(out, "{:02}", year % 100),
-                    'm' => write!(out, "{month:02}"),
-                    'd' => write!(out, "{day:02}"),
-                    'e' => write!(out, "{day:>2}"),
-                    'H' => write!(out, "{hour:02}"),
-                    'I' => write!(out, "{hour12:02}"),
-                    'M' => write!(out, "{minute:02}"),
-                    'S' => write!(out, "{second:02}"),
-                    'p' => out.write_str(if hour < 12 { "AM" } else { "PM" }),
-                    'b' | 'h' => out.write_str(month_name.get(..3).unwrap_or_default()),
-                    'B' => out.write_str(month_name),
-                    'a' => out.write_str(weekday.get(..3).unwrap_or_default()),
-                    'A' => out.write_str(weekday),
-                    'j' => write!(out, "{day_of_year:03}"),
-                    'Z' => out.write_str("UTC"),
-                    'z' => out.write_str("+0000"),
-                    's' => write!(out, "{seconds}"),
-                    'T' => write!(out, "{hour:02}:{minute:02}:{second:02}"),
-                    'F' => write!(out, "{year:04}-{month:02}-{day:02}"),
-                    'D' => write!(out, "{month:02}/{day:02}/{:02}", year % 100),
-                    'R' => write!(out, "{hour:02}:{minute:02}"),
-                    _ => Ok(()),
+                    'Y' => zero_padded(&mut out, year, 4),
+                    'y' => zero_padded(&mut out, year % 100, 2),
+                    'm' => zero_padded(&mut out, month, 2),
+                    'd' => zero_padded(&mut out, day, 2),
+                    'e' => {
+                        if day < 10 {
+                            out.push(' ');
+                        }
+                        zero_padded(&mut out, day, 1);
+                    }
+                    'H' => zero_padded(&mut out, hour, 2),
+                    'I' => zero_padded(&mut out, hour12, 2),
+                    'M' => zero_padded(&mut out, minute, 2),
+                    'S' => zero_padded(&mut out, second, 2),
+                    'p' => out.push_str(if hour < 12 { "AM" } else { "PM" }),
+                    'b' | 'h' => out.push_str(month_name.get(..3).unwrap_or_default()),
+                    'B' => out.push_str(month_name),
+                    'a' => out.push_str(weekday.get(..3).unwrap_or_default()),
+                    'A' => out.push_str(weekday),
+                    'j' => zero_padded(&mut out, day_of_year, 3),
+                    'Z' => out.push_str("UTC"),
+                    'z' => out.push_str("+0000"),
+                    's' => {
+                        if seconds < 0 {
+                            out.push('-');
+                        }
+                        zero_padded(&mut out, seconds.abs(), 1);
+                    }
+                    'T' => {
+                        zero_padded(&mut out, hour, 2);
+                        out.push(':');
+                        zero_padded(&mut out, minute, 2);
+                        out.push(':');
+                        zero_padded(&mut out, second, 2);
+                    }
+                    'F' => {
+                        zero_padded(&mut out, year, 4);
+                        out.push('-');
+                        zero_padded(&mut out, month, 2);
+                        out.push('-');
+                        zero_padded(&mut out, day, 2);
+                    }
+                    'D' => {
+                        zero_padded(&mut out, month, 2);
+                        out.push('/');
+                        zero_padded(&mut out, day, 2);
+                        out.push('/');
+                        zero_padded(&mut out, year % 100, 2);
+                    }
+                    'R' => {
+                        zero_padded(&mut out, hour, 2);
+                        out.push(':');
+                        zero_padded(&mut out, minute, 2);
+                    }
+                    _ => {}
                 },
-            };
+            }
         }
         Some(out)
     }
+}
+
+/// Writes `value` (not negative: the caller writes any sign) in decimal, with zeros in front
+/// up to `width` digits, as `{:0width$}` would.
+fn zero_padded(out: &mut String, value: i64, width: usize) {
+    let mut digits = [b'0'; 20];
+    let mut left = value.unsigned_abs();
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        if let Some(slot) = digits.get_mut(start) {
+            *slot = b'0' + u8::try_from(left % 10).unwrap_or_default();
+        }
+        left /= 10;
+        if left == 0 || start == 0 {
+            break;
+        }
+    }
+    let written = digits.len() - start;
+    for _ in written..width {
+        out.push('0');
+    }
+    out.push_str(std::str::from_utf8(digits.get(start..).unwrap_or_default()).unwrap_or_default());
 }
 
 impl TimeFormat {
@@ -398,6 +455,9 @@ mod tests {
         assert_eq!(format("%F %T", -1), "1969-12-31 23:59:59");
         assert_eq!(format("%F %j", 951_782_400_000_000), "2000-02-29 060");
         assert_eq!(format("%F %j", 1_609_372_800_000_000), "2020-12-31 366");
+        assert_eq!(format("%s %D %R %9N|%e|", micros), "1582290855 02/21/20 13:14 250000000|21|");
+        assert_eq!(format("%s|%e|%Y", -1_500_000), "-2|31|1969");
+        assert_eq!(format("%e %y %j", 86_400_000_000 * 4), " 5 70 005");
     }
 
     #[test]

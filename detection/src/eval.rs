@@ -40,6 +40,7 @@ mod stats;
 mod table;
 mod time;
 pub(crate) mod tstats;
+pub(crate) use tstats::RecordKeys;
 mod value;
 
 use std::borrow::Borrow;
@@ -289,6 +290,17 @@ impl Search {
     }
 }
 
+/// Lets the `tstats` of `runs` that make a record's group key alike (the same `by` fields,
+/// span and fill value) make it once per record: [`SearchRun::add_selected`] takes and leaves
+/// it in `keys`, which the caller moves on to each new record.
+pub(crate) fn share_record_keys(runs: &mut [SearchRun<'_>], keys: &mut tstats::RecordKeys) {
+    let mut groups = Vec::new();
+    for run in runs {
+        run.root.groups(&mut groups);
+    }
+    tstats::share_keys(groups, keys);
+}
+
 /// Whether `condition` may hold: as [`condition_holds`], with each subsearch taken as
 /// holding (it is decided at the end). Only `AND` of terms narrows; any other shape with a
 /// subsearch inside passes everything.
@@ -403,7 +415,17 @@ impl SearchRun<'_> {
 
     /// Folds one data model record into a `tstats` search (and its subsearches).
     pub fn add(&mut self, record: &NodeRecord) -> Result<(), EvalError> {
-        if self.root.add(record)? {
+        self.add_with_keys(record, None)
+    }
+
+    /// [`SearchRun::add`], with the keys other searches made of the record (see
+    /// [`share_record_keys`]).
+    fn add_with_keys(
+        &mut self,
+        record: &NodeRecord,
+        keys: Option<&mut tstats::RecordKeys>,
+    ) -> Result<(), EvalError> {
+        if self.root.add(record, keys)? {
             self.newest = self.newest.max(record.time_micros);
         }
         Ok(())
@@ -411,15 +433,20 @@ impl SearchRun<'_> {
 
     /// [`SearchRun::add`] for a record the caller knows [`Search::selects`]: a search
     /// whose one input is its `tstats` folds it without asking the `where` clause again.
-    pub(crate) fn add_selected(&mut self, record: &NodeRecord) -> Result<(), EvalError> {
+    /// `keys` holds the group keys other searches made of the same record.
+    pub(crate) fn add_selected(
+        &mut self,
+        record: &NodeRecord,
+        keys: &mut tstats::RecordKeys,
+    ) -> Result<(), EvalError> {
         let search = self.root.search;
         debug_assert!(search.selects(record), "a record the search does not select");
         // Without nested inputs, the pipelines inside (`append [| makeresults]`) read none,
         // so the top `tstats` is the one that takes the record.
         let (State::Tstats(groups), None) = (&mut self.root.state, search.nested_inputs()) else {
-            return self.add(record);
+            return self.add_with_keys(record, Some(keys));
         };
-        groups.fold(record)?;
+        groups.fold(record, Some(keys))?;
         self.newest = self.newest.max(record.time_micros);
         Ok(())
     }
@@ -545,14 +572,28 @@ impl<'s> PipelineRun<'s> {
 
     /// Offers `record` to this pipeline's `tstats` and its nested pipelines': whether one
     /// of them reads it.
-    fn add(&mut self, record: &NodeRecord) -> Result<bool, EvalError> {
+    fn add(
+        &mut self,
+        record: &NodeRecord,
+        mut keys: Option<&mut tstats::RecordKeys>,
+    ) -> Result<bool, EvalError> {
         let mut read = false;
         for child in &mut self.children {
-            read |= child.add(record)?;
+            read |= child.add(record, keys.as_deref_mut())?;
         }
         match &mut self.state {
-            State::Tstats(groups) => Ok(groups.add(record)? || read),
+            State::Tstats(groups) => Ok(groups.add(record, keys)? || read),
             _ => Ok(read),
+        }
+    }
+
+    /// Every `tstats` of this pipeline and the pipelines nested in it.
+    fn groups<'a>(&'a mut self, into: &mut Vec<&'a mut tstats::Groups<'s>>) {
+        for child in &mut self.children {
+            child.groups(into);
+        }
+        if let State::Tstats(groups) = &mut self.state {
+            into.push(groups);
         }
     }
 
@@ -854,7 +895,7 @@ mod tests {
                 for record in &records {
                     asked.add(record).unwrap();
                     if search.selects(record) {
-                        told.add_selected(record).unwrap();
+                        told.add_selected(record, &mut tstats::RecordKeys::default()).unwrap();
                     }
                 }
             });

@@ -31,7 +31,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use crate::datamodel::{self, NodeRecord};
-use crate::eval::{EvalError, ResultTable, SearchRun};
+use crate::eval::{EvalError, RecordKeys, ResultTable, SearchRun, share_record_keys};
 use crate::events::{
     Event, EventError, EventReader, InputFormat, Location, MAX_EVENT_BYTES, ReadReport, Skip,
     parse_xml_event,
@@ -59,6 +59,10 @@ pub struct ScanOptions {
     /// drop the row (see [`crate::eval::SearchRun::unpruned`]); rows are the same either
     /// way. On by default.
     pub prune_joins: bool,
+    /// Make a record's group key once for all the `tstats` that group alike (the same `by`
+    /// fields, span and fill value), not once per search; rows are the same either way. On
+    /// by default.
+    pub share_keys: bool,
     /// Bytes read at a time by the candidate search; 0 for the default. Tests make it tiny
     /// so that literals straddle reads.
     #[doc(hidden)]
@@ -75,6 +79,7 @@ impl Default for ScanOptions {
             prefilter: true,
             parallel: true,
             prune_joins: true,
+            share_keys: true,
             read_block: 0,
             split_at_least: 0,
         }
@@ -172,7 +177,11 @@ pub fn scan_inputs(
             .collect(),
         path: PathBuf::new(),
         origin: Origin::derived(),
+        keys: RecordKeys::default(),
     };
+    if options.share_keys {
+        share_record_keys(&mut feed.runs, &mut feed.keys);
+    }
     let mut reports = Vec::with_capacity(inputs.len());
     if options.parallel && inputs.len() > 1 {
         scan_many(&mut feed, inputs, options, prefilter.as_ref(), &mut reports)?;
@@ -228,6 +237,8 @@ struct Feed<'s> {
     runs: Vec<SearchRun<'s>>,
     path: PathBuf,
     origin: Origin,
+    /// The group keys the searches made of the record being offered.
+    keys: RecordKeys,
 }
 
 impl Feed<'_> {
@@ -240,7 +251,7 @@ impl Feed<'_> {
         let reading =
             if self.any_reads_events { self.selector.selecting_event(&view) } else { Vec::new() };
         let record = record.as_ref().zip(selected.as_deref());
-        offer(&mut self.runs, &self.path, record, Some((&view, &reading)))
+        offer(&mut self.runs, &self.path, &mut self.keys, record, Some((&view, &reading)))
     }
 
     /// Offers what a search thread selected: a record, an event, or both.
@@ -248,7 +259,7 @@ impl Feed<'_> {
         let view = mapped.event.as_ref().map(|event| SplunkEvent::new(event, &self.origin));
         let record = mapped.record.as_ref().map(|record| (record, mapped.selected.as_slice()));
         let event = view.as_ref().map(|view| (view, mapped.reading.as_slice()));
-        offer(&mut self.runs, &self.path, record, event)
+        offer(&mut self.runs, &self.path, &mut self.keys, record, event)
     }
 }
 
@@ -257,12 +268,15 @@ impl Feed<'_> {
 /// read it (ascending, as [`Selector::selecting_event`] gives them). A record or event a
 /// search does not select changes nothing of its run, not even `now()` (the newest time it
 /// read). Runs are fed in index order, so an error is that of the first run that fails.
+/// `keys` starts afresh for the record: the searches that group alike make its key once.
 fn offer(
     runs: &mut [SearchRun<'_>],
     path: &Path,
+    keys: &mut RecordKeys,
     record: Option<(&NodeRecord, &[usize])>,
     event: Option<(&SplunkEvent<'_>, &[usize])>,
 ) -> Result<(), ScanError> {
+    keys.next_record();
     let mut selected = record.map_or(&[][..], |(_, selected)| selected).iter().copied().peekable();
     let mut readers = event.map_or(&[][..], |(_, reading)| reading).iter().copied().peekable();
     loop {
@@ -276,7 +290,7 @@ fn offer(
         let Some(run) = runs.get_mut(index) else { continue };
         let mut added = Ok(());
         if let (true, Some((record, _))) = (takes_record, record) {
-            added = run.add_selected(record);
+            added = run.add_selected(record, keys);
         }
         if let (Ok(()), true, Some((event, _))) = (&added, takes_event, event) {
             added = run.add_event_selected(event);

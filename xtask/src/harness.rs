@@ -502,7 +502,8 @@ fn run_benign(subjects: &mut [Subject], benign: &[PathBuf]) {
 }
 
 /// Rows of each search over `inputs` read with the shortcuts (prefilter, a file's halves
-/// or several files on two threads, groups an inner join drops dropped early) and without:
+/// or several files on two threads, groups an inner join drops dropped early, group keys
+/// made once for the searches that group alike) and without:
 /// they must agree, or the engine is at fault.
 fn scan_both_ways(
     searches: &[&Search],
@@ -516,6 +517,7 @@ fn scan_both_ways(
             prefilter: false,
             parallel: false,
             prune_joins: false,
+            share_keys: false,
             ..ScanOptions::default()
         },
     );

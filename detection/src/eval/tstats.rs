@@ -19,7 +19,7 @@ use crate::spl::{Condition, Search, Tstats};
 pub const MAX_GROUPS: usize = 1_000_000;
 
 /// Where a field named in a `tstats` takes its value from a record of its node.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Source<'f> {
     /// `_time`: the record's time, in epoch seconds.
     Time,
@@ -134,6 +134,8 @@ pub(crate) struct Groups<'s> {
     key_starts: Vec<usize>,
     /// The groups, by the hash of their key.
     index: HashTable<usize>,
+    /// Each group's hash, so that growing the index does not hash every key again.
+    hashes: Vec<u64>,
     hasher: RandomState,
     /// Every group's aggregates, as many per group as the `tstats` has, in group order.
     states: Vec<Accumulator>,
@@ -144,6 +146,103 @@ pub(crate) struct Groups<'s> {
     /// Where each `by` field, and each aggregate's field, takes its value.
     by: Vec<Source<'s>>,
     aggregated: Vec<Option<Source<'s>>>,
+    /// The number of this `tstats`'s key recipe among those of a scan (see
+    /// [`share_keys`]): the `tstats` of the same recipe make a record's key once.
+    recipe: Option<usize>,
+}
+
+/// What decides the key a `tstats` makes of a record. Most rules of a library group by the
+/// same long list of fields (twenty, for many 2024 rules): each record's key is made and
+/// hashed once for all of them, not once per rule.
+#[derive(PartialEq)]
+struct Recipe<'s> {
+    by: Vec<Source<'s>>,
+    span: Option<crate::spl::Span>,
+    fillnull_value: Option<&'s str>,
+}
+
+/// The group keys made of the record being offered, by recipe number (see [`share_keys`]).
+#[derive(Default)]
+pub(crate) struct RecordKeys {
+    /// The hasher every `tstats` of a shared recipe uses, so that a hash made once serves
+    /// them all; randomly keyed, as the keys come from event data.
+    hasher: RandomState,
+    /// Which record the entries are of: an entry of an older one is stale.
+    generation: u64,
+    /// By recipe: the generation of the record it was made of, and what was made.
+    made: Vec<(u64, Made)>,
+    bytes: Vec<u8>,
+}
+
+/// What a recipe made of a record.
+#[derive(Clone)]
+enum Made {
+    /// A null `by` value drops the record.
+    Dropped,
+    /// The key, a range of [`RecordKeys::bytes`], and its hash.
+    Key(std::ops::Range<usize>, u64),
+}
+
+/// What [`RecordKeys`] holds of the record for a recipe.
+enum Shared<'k> {
+    NotMade,
+    Dropped,
+    Key(&'k [u8], u64),
+}
+
+impl RecordKeys {
+    /// Forgets the keys of the record before: the next record is another.
+    pub(crate) fn next_record(&mut self) {
+        self.generation += 1;
+        self.bytes.clear();
+    }
+
+    fn made(&self, recipe: usize) -> Shared<'_> {
+        match self.made.get(recipe) {
+            Some((generation, made)) if *generation == self.generation => match made {
+                Made::Dropped => Shared::Dropped,
+                Made::Key(range, hash) => {
+                    Shared::Key(self.bytes.get(range.clone()).unwrap_or_default(), *hash)
+                }
+            },
+            _ => Shared::NotMade,
+        }
+    }
+
+    fn store(&mut self, recipe: usize, key: Option<(&[u8], u64)>) {
+        let made = match key {
+            Some((key, hash)) => {
+                let start = self.bytes.len();
+                self.bytes.extend_from_slice(key);
+                Made::Key(start..self.bytes.len(), hash)
+            }
+            None => Made::Dropped,
+        };
+        if let Some(slot) = self.made.get_mut(recipe) {
+            *slot = (self.generation, made);
+        }
+    }
+}
+
+/// Numbers the key recipes of `groups` (every `tstats` of a scan's searches, subsearches
+/// too) so that the `tstats` of one recipe share each record's key through `keys`, and gives
+/// them the hasher of `keys`.
+pub(crate) fn share_keys<'a, 's: 'a>(
+    groups: impl IntoIterator<Item = &'a mut Groups<'s>>,
+    keys: &mut RecordKeys,
+) {
+    let mut recipes: Vec<Recipe<'s>> = Vec::new();
+    for groups in groups {
+        let recipe = groups.recipe_of();
+        let number = recipes.iter().position(|known| *known == recipe).unwrap_or_else(|| {
+            recipes.push(recipe);
+            recipes.len() - 1
+        });
+        groups.recipe = Some(number);
+        groups.hasher = keys.hasher.clone();
+    }
+    keys.made = vec![(0, Made::Dropped); recipes.len()];
+    keys.generation = 1;
 }
 
 /// Appends one `by` value to a group key: its length (4 bytes), then its bytes. A value
@@ -173,6 +272,7 @@ impl<'s> Groups<'s> {
             keys: Vec::new(),
             key_starts: Vec::new(),
             index: HashTable::new(),
+            hashes: Vec::new(),
             hasher: RandomState::new(),
             states: Vec::new(),
             key: Vec::new(),
@@ -183,21 +283,67 @@ impl<'s> Groups<'s> {
                 .iter()
                 .map(|aggregate| aggregate.field().map(|field| source(field, &tstats.node)))
                 .collect(),
+            recipe: None,
+        }
+    }
+
+    fn recipe_of(&self) -> Recipe<'s> {
+        Recipe {
+            by: self.by.clone(),
+            span: self.tstats.span,
+            fillnull_value: self.tstats.fillnull_value.as_deref(),
         }
     }
 
     /// Folds `record` into its group; records of other nodes or failing `where` are ignored.
     /// Whether the record was read (selected, even when a null `by` field then drops it).
-    pub(crate) fn add(&mut self, record: &NodeRecord) -> Result<bool, EvalError> {
+    pub(crate) fn add(
+        &mut self,
+        record: &NodeRecord,
+        keys: Option<&mut RecordKeys>,
+    ) -> Result<bool, EvalError> {
         if !selects(self.tstats, record) {
             return Ok(false);
         }
-        self.fold(record)?;
+        self.fold(record, keys)?;
         Ok(true)
     }
 
-    /// Folds `record`, which the `tstats` selects (see [`selects`]), into its group.
-    pub(crate) fn fold(&mut self, record: &NodeRecord) -> Result<(), EvalError> {
+    /// Folds `record`, which the `tstats` selects (see [`selects`]), into its group. With
+    /// `keys`, the record's key is taken from there when a `tstats` of the same recipe made
+    /// it already, and left there for the next.
+    pub(crate) fn fold(
+        &mut self,
+        record: &NodeRecord,
+        keys: Option<&mut RecordKeys>,
+    ) -> Result<(), EvalError> {
+        let shared = keys.zip(self.recipe);
+        if let Some((keys, recipe)) = &shared {
+            match keys.made(*recipe) {
+                Shared::Dropped => return Ok(()),
+                Shared::Key(key, hash) => return self.fold_keyed(record, key, hash),
+                Shared::NotMade => {}
+            }
+        }
+        if !self.make_key(record) {
+            if let Some((keys, recipe)) = shared {
+                keys.store(recipe, None);
+            }
+            return Ok(());
+        }
+        let key = std::mem::take(&mut self.key);
+        let hash = self.hasher.hash_one(key.as_slice());
+        if let Some((keys, recipe)) = shared {
+            keys.store(recipe, Some((&key, hash)));
+        }
+        let folded = self.fold_keyed(record, &key, hash);
+        self.key = key;
+        folded
+    }
+
+    /// Writes the key of `record` into `self.key`: `false` when a null `by` value drops
+    /// the record.
+    fn make_key(&mut self, record: &NodeRecord) -> bool {
         let tstats = self.tstats;
         let time_micros = match tstats.span {
             Some(span) => super::time::bucket_start(record.time_micros, span),
@@ -222,12 +368,17 @@ impl<'s> Groups<'s> {
             match (value, &tstats.fillnull_value) {
                 (Some(value), _) => push_key_value(&mut self.key, value.as_bytes()),
                 (None, Some(fill)) => push_key_value(&mut self.key, fill.as_bytes()),
-                (None, None) => return Ok(()),
+                (None, None) => return false,
             }
         }
-        let hash = self.hasher.hash_one(self.key.as_slice());
+        true
+    }
+
+    /// Folds `record` into the group of `key`, whose hash is `hash`.
+    fn fold_keyed(&mut self, record: &NodeRecord, key: &[u8], hash: u64) -> Result<(), EvalError> {
+        let tstats = self.tstats;
         let (keys, starts) = (&self.keys, &self.key_starts);
-        let found = self.index.find(hash, |&group| key_of(keys, starts, group) == self.key);
+        let found = self.index.find(hash, |&group| key_of(keys, starts, group) == key);
         let group = if let Some(&group) = found {
             group
         } else {
@@ -237,11 +388,13 @@ impl<'s> Groups<'s> {
                 return Err(EvalError::TooManyGroups { location, limit: MAX_GROUPS });
             }
             self.key_starts.push(self.keys.len());
-            self.keys.extend_from_slice(&self.key);
+            self.keys.extend_from_slice(key);
             self.states.extend(tstats.aggregates.iter().map(|a| Accumulator::new(a.function)));
-            let (keys, starts, hasher) = (&self.keys, &self.key_starts, &self.hasher);
-            self.index
-                .insert_unique(hash, group, |&group| hasher.hash_one(key_of(keys, starts, group)));
+            self.hashes.push(hash);
+            let hashes = &self.hashes;
+            self.index.insert_unique(hash, group, |&group| {
+                hashes.get(group).copied().unwrap_or_default()
+            });
             group
         };
         let width = self.aggregated.len();

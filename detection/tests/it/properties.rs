@@ -661,3 +661,73 @@ proptest! {
         prop_assert_eq!(rows(true), rows(false), "{:?}", conditions);
     }
 }
+
+/// `tstats` that group alike or almost alike: the same fields in another order, another
+/// span, another fill value, a field some records or none have.
+const GROUPINGS: &[&str] = &[
+    "count from datamodel=Endpoint.Processes by Processes.process_name Processes.user",
+    "count values(Processes.process) as p from datamodel=Endpoint.Processes by Processes.process_name Processes.user",
+    "count from datamodel=Endpoint.Processes where Processes.user=\"lab*\" by Processes.process_name Processes.user",
+    "count from datamodel=Endpoint.Processes by Processes.user Processes.process_name",
+    "count from datamodel=Endpoint.Processes by _time span=1h Processes.user",
+    "count from datamodel=Endpoint.Processes by _time span=1d Processes.user",
+    "count from datamodel=Endpoint.Processes by Processes.user Processes.parent_process_id",
+    "fillnull_value=\"n/a\" count from datamodel=Endpoint.Processes by Processes.user Processes.parent_process_id",
+    "fillnull_value=\"-\" count from datamodel=Endpoint.Processes by Processes.user Processes.parent_process_id",
+    "fillnull_value=\"-\" count from datamodel=Endpoint.Processes by Processes.user Processes.process_id",
+    "count from datamodel=Endpoint.Processes by host Processes.user",
+    "count min(_time) as first from datamodel=Endpoint.Processes by Processes.user \
+     | join Processes.user [| tstats count as n from datamodel=Endpoint.Processes \
+     by Processes.user Processes.process_name]",
+];
+
+proptest! {
+    #![proptest_config(config(96))]
+
+    /// A record's group key made once for every `tstats` that groups alike gives each the
+    /// rows it makes on its own.
+    #[test]
+    fn sharing_group_keys_keeps_the_rows(
+        groupings in proptest::collection::vec(proptest::sample::select(GROUPINGS), 1..7),
+        events in proptest::collection::vec(
+            (
+                proptest::sample::select(&[r"C:\Windows\System32\cmd.exe", r"C:\x\a.exe"][..]),
+                proptest::sample::select(&[r"LAB\ann", r"lab\bob", "x"][..]),
+                proptest::option::of(0..3u32),
+                0..30u32,
+            ),
+            0..12,
+        ),
+    ) {
+        let searches: Vec<Search> =
+            groupings.iter().map(|tstats| compile(&format!("| tstats {tstats}")).unwrap()).collect();
+        let searches: Vec<&Search> = searches.iter().collect();
+        let mut text = String::new();
+        // In time order, as exports are: hours apart, so that spans part them.
+        let mut hours: Vec<u32> = events.iter().map(|event| event.3).collect();
+        hours.sort_unstable();
+        for ((image, user, parent, _), hour) in events.iter().zip(hours) {
+            let parent = parent.map(|id| format!("<Data Name='ParentProcessId'>{id}</Data>"));
+            let (day, hour) = (1 + hour / 24, hour % 24);
+            let _ = writeln!(
+                text,
+                "<Event><System><EventID>1</EventID>\
+                 <TimeCreated SystemTime='2024-03-{day:02}T{hour:02}:00:00Z'/>\
+                 <Channel>Microsoft-Windows-Sysmon/Operational</Channel><Computer>ws</Computer>\
+                 </System><EventData><Data Name='Image'>{image}</Data>\
+                 <Data Name='CommandLine'>{image} /c</Data><Data Name='User'>{user}</Data>{}\
+                 </EventData></Event>",
+                parent.unwrap_or_default()
+            );
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("export.log");
+        std::fs::write(&path, text).unwrap();
+        let paths = [path];
+        let rows = |share_keys: bool| {
+            let options = ScanOptions { share_keys, parallel: false, ..ScanOptions::default() };
+            scan_files(&searches, &paths, options).unwrap().tables
+        };
+        prop_assert_eq!(rows(true), rows(false), "{:?}", groupings);
+    }
+}

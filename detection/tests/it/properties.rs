@@ -650,16 +650,24 @@ proptest! {
             .iter()
             .map(|(image, command, user)| crate::scan::sysmon(image, command, user))
             .collect();
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("export.log");
-        std::fs::write(&path, text).unwrap();
-        let paths = [path];
         let rows = |prefilter: bool| {
             let options = ScanOptions { prefilter, parallel: false, ..ScanOptions::default() };
-            scan_files(&searches, &paths, options).unwrap().tables
+            tables_over(&searches, &text, options)
         };
         prop_assert_eq!(rows(true), rows(false), "{:?}", conditions);
     }
+}
+
+/// The tables of `searches` over an export of `text`, read with `options`.
+fn tables_over(
+    searches: &[&Search],
+    text: &str,
+    options: ScanOptions,
+) -> Vec<detection::eval::ResultTable> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("export.log");
+    std::fs::write(&path, text).unwrap();
+    scan_files(searches, &[path], options).unwrap().tables
 }
 
 /// `tstats` that group alike or almost alike: the same fields in another order, another
@@ -720,13 +728,9 @@ proptest! {
                 parent.unwrap_or_default()
             );
         }
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("export.log");
-        std::fs::write(&path, text).unwrap();
-        let paths = [path];
         let rows = |share_keys: bool| {
             let options = ScanOptions { share_keys, parallel: false, ..ScanOptions::default() };
-            scan_files(&searches, &paths, options).unwrap().tables
+            tables_over(&searches, &text, options)
         };
         prop_assert_eq!(rows(true), rows(false), "{:?}", groupings);
     }

@@ -431,6 +431,11 @@ impl SearchRun<'_> {
         Ok(())
     }
 
+    /// How many groups or rows the run holds so far: what finishing it costs, roughly.
+    pub(crate) fn held(&self) -> usize {
+        self.root.held()
+    }
+
     /// [`SearchRun::add`] for a record the caller knows [`Search::selects`]: a search
     /// whose one input is its `tstats` folds it without asking the `where` clause again.
     /// `keys` holds the group keys other searches made of the same record.
@@ -585,6 +590,22 @@ impl<'s> PipelineRun<'s> {
             State::Tstats(groups) => Ok(groups.add(record, keys)? || read),
             _ => Ok(read),
         }
+    }
+
+    /// How many groups or rows this pipeline and those nested in it hold.
+    fn held(&self) -> usize {
+        let own = match &self.state {
+            State::Tstats(groups) => groups.len(),
+            State::Events { pending, sink, .. } => {
+                pending.len()
+                    + match sink {
+                        Sink::Buffer(rows) => rows.len(),
+                        Sink::Stats(_) => 0,
+                    }
+            }
+            State::Generated => 0,
+        };
+        own + self.children.iter().map(PipelineRun::held).sum::<usize>()
     }
 
     /// Every `tstats` of this pipeline and the pipelines nested in it.

@@ -287,6 +287,11 @@ impl<'s> Groups<'s> {
         }
     }
 
+    /// How many groups there are so far.
+    pub(crate) fn len(&self) -> usize {
+        self.key_starts.len()
+    }
+
     fn recipe_of(&self) -> Recipe<'s> {
         Recipe {
             by: self.by.clone(),

@@ -231,11 +231,18 @@ fn glob_captures<'v>(pieces: &[String], value: &'v str, mut capture: impl FnMut(
         return remaining.is_empty();
     };
     for piece in middle {
-        let Some(found) = remaining.find(piece.as_str()) else {
+        // memmem needs no set-up per search, where `str::find` builds a searcher each time;
+        // a match of UTF-8 in UTF-8 starts and ends on character boundaries.
+        let Some(found) = memchr::memmem::find(remaining.as_bytes(), piece.as_bytes()) else {
             return false;
         };
-        capture(&remaining[..found]);
-        remaining = &remaining[found + piece.len()..];
+        let (Some(before), Some(after)) =
+            (remaining.get(..found), remaining.get(found + piece.len()..))
+        else {
+            return false;
+        };
+        capture(before);
+        remaining = after;
     }
     let Some(tail) = remaining.strip_suffix(last.as_str()) else {
         return false;
@@ -380,5 +387,33 @@ mod tests {
         assert_eq!(glob.captures("a.b.c"), Some(vec!["a", "b.c"]));
         assert_eq!(FieldGlob::new("x*").fill(&["yz"]), "xyz");
         assert_eq!(glob.captures("abc"), None);
+    }
+
+    /// `*` matching any run, tried every way: what a glob's match must agree with.
+    fn matches_by_trying(glob: &[char], value: &[char]) -> bool {
+        match glob.split_first() {
+            None => value.is_empty(),
+            Some(('*', rest)) => {
+                (0..=value.len()).any(|skip| matches_by_trying(rest, &value[skip..]))
+            }
+            Some((c, rest)) => value.first() == Some(c) && matches_by_trying(rest, &value[1..]),
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            failure_persistence: None,
+            ..proptest::prelude::ProptestConfig::with_cases(1024)
+        })]
+
+        /// A field glob matches as `*` tried at every length does: "Use the asterisk ( * )
+        /// character as a wildcard to match an unlimited number of characters in a string"
+        /// (Search Manual, Wildcards); case-sensitively, as field names are compared.
+        #[test]
+        fn a_field_glob_matches_as_trying_every_run(glob in "[abé*]{0,6}", value in "[abéA]{0,8}") {
+            let chars = |text: &str| text.chars().collect::<Vec<char>>();
+            let expected = matches_by_trying(&chars(&glob), &chars(&value));
+            proptest::prop_assert_eq!(FieldGlob::new(&glob).matches(&value), expected);
+        }
     }
 }

@@ -818,11 +818,14 @@ fn check_references(text: &str) -> Result<(), SkipReason> {
         let valid = match name {
             Some("amp" | "lt" | "gt" | "quot" | "apos") => true,
             Some(reference) => {
+                // "CharRef ::= '&#' [0-9]+ ';' | '&#x' [0-9a-fA-F]+ ';'" (XML 1.0, [66]):
+                // digits alone, where the number parsers would also take a sign.
                 if let Some(hex) = reference.strip_prefix("#x") {
-                    !hex.is_empty()
+                    hex.bytes().all(|b| b.is_ascii_hexdigit())
                         && u32::from_str_radix(hex, 16).ok().and_then(char::from_u32).is_some()
                 } else if let Some(decimal) = reference.strip_prefix('#') {
-                    decimal.parse::<u32>().ok().and_then(char::from_u32).is_some()
+                    decimal.bytes().all(|b| b.is_ascii_digit())
+                        && decimal.parse::<u32>().ok().and_then(char::from_u32).is_some()
                 } else {
                     false
                 }
@@ -849,6 +852,15 @@ mod tests {
         assert_eq!(find_event_start(b"ab<EventID>"), Err(8));
         assert_eq!(find_event_start(b"abcdefgh<Eve"), Err(7));
         assert_eq!(find_event_start(b"xx<Event"), Err(2));
+    }
+
+    #[test]
+    fn character_references_are_digits_alone() {
+        assert!(check_references("&#65;&#x41;&#x1F600;&amp;").is_ok());
+        // Rust's number parsers take a sign; XML's references do not.
+        for bad in ["&#+65;", "&#x+41;", "&#x;", "&#;", "&#-1;", "&#x110000;", "&#65 ;"] {
+            assert!(check_references(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -153,32 +153,10 @@ impl TimeFormat {
                         }
                         zero_padded(&mut out, seconds.abs(), 1);
                     }
-                    'T' => {
-                        zero_padded(&mut out, hour, 2);
-                        out.push(':');
-                        zero_padded(&mut out, minute, 2);
-                        out.push(':');
-                        zero_padded(&mut out, second, 2);
-                    }
-                    'F' => {
-                        zero_padded(&mut out, year, 4);
-                        out.push('-');
-                        zero_padded(&mut out, month, 2);
-                        out.push('-');
-                        zero_padded(&mut out, day, 2);
-                    }
-                    'D' => {
-                        zero_padded(&mut out, month, 2);
-                        out.push('/');
-                        zero_padded(&mut out, day, 2);
-                        out.push('/');
-                        zero_padded(&mut out, year % 100, 2);
-                    }
-                    'R' => {
-                        zero_padded(&mut out, hour, 2);
-                        out.push(':');
-                        zero_padded(&mut out, minute, 2);
-                    }
+                    'T' => joined(&mut out, &[(hour, 2), (minute, 2), (second, 2)], ':'),
+                    'F' => joined(&mut out, &[(year, 4), (month, 2), (day, 2)], '-'),
+                    'D' => joined(&mut out, &[(month, 2), (day, 2), (year % 100, 2)], '/'),
+                    'R' => joined(&mut out, &[(hour, 2), (minute, 2)], ':'),
                     _ => {}
                 },
             }
@@ -208,6 +186,16 @@ fn zero_padded(out: &mut String, value: i64, width: usize) {
         out.push('0');
     }
     out.push_str(std::str::from_utf8(digits.get(start..).unwrap_or_default()).unwrap_or_default());
+}
+
+/// Writes each number zero-padded to its width (see [`zero_padded`]), `separator` between.
+fn joined(out: &mut String, numbers: &[(i64, usize)], separator: char) {
+    for (index, &(value, width)) in numbers.iter().enumerate() {
+        if index > 0 {
+            out.push(separator);
+        }
+        zero_padded(out, value, width);
+    }
 }
 
 impl TimeFormat {

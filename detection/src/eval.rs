@@ -600,7 +600,7 @@ impl<'s> PipelineRun<'s> {
                 pending.len()
                     + match sink {
                         Sink::Buffer(rows) => rows.len(),
-                        Sink::Stats(_) => 0,
+                        Sink::Stats(stats) => stats.len(),
                     }
             }
             State::Generated => 0,

@@ -118,6 +118,11 @@ impl<'s> StatsRun<'s> {
         Self { stats, groups: BTreeMap::new(), location }
     }
 
+    /// How many groups there are so far.
+    pub(crate) fn len(&self) -> usize {
+        self.groups.len()
+    }
+
     /// Folds every row of `table` into its groups.
     pub(crate) fn add(&mut self, table: &ResultTable, env: &Env<'_>) -> Result<(), EvalError> {
         for row in &table.rows {

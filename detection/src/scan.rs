@@ -205,7 +205,7 @@ pub fn scan_inputs(
 fn finish_runs(runs: Vec<SearchRun<'_>>, parallel: bool) -> Result<Vec<ResultTable>, ScanError> {
     type Finished = Vec<(usize, Result<ResultTable, EvalError>)>;
     let mut runs: Vec<(usize, SearchRun<'_>)> = runs.into_iter().enumerate().collect();
-    runs.sort_by_key(|(_, run)| std::cmp::Reverse(run.held()));
+    runs.sort_by_cached_key(|(_, run)| std::cmp::Reverse(run.held()));
     let parallel = parallel && runs.len() > 1;
     let queue = std::sync::Mutex::new(runs.into_iter());
     let finish = || -> Finished {

@@ -9,6 +9,7 @@
 //! still read, as they are); a chunk that cannot be read at all, one the file header counts
 //! that is missing or zeroed, and one the end of the file cuts off are each a skip.
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, VecDeque};
 use std::fs::File;
 use std::io::{BufReader, Cursor, Read, Seek, SeekFrom};
@@ -336,6 +337,12 @@ impl FormatReader for EvtxReader {
     }
 }
 
+/// `text` with its entity references decoded; text that is not well-escaped stays as
+/// written.
+fn unescaped(text: &str) -> Cow<'_, str> {
+    quick_xml::escape::unescape(text).unwrap_or(Cow::Borrowed(text))
+}
+
 /// The event of a record's XML rendering: `_raw` is the `<Event …>…</Event>` text (without
 /// the XML declaration the crate writes first); values are decoded to plain text.
 fn event_from_xml(xml: &str, location: Location) -> Result<Event, SkipReason> {
@@ -345,14 +352,12 @@ fn event_from_xml(xml: &str, location: Location) -> Result<Event, SkipReason> {
     let raw = xml.get(start..end).unwrap_or_default();
     let mut event = super::xml::parse_text(raw, location)?;
     let decode = |value: &mut String| {
-        if value.contains('&')
-            && let Ok(decoded) = quick_xml::escape::unescape(value)
-        {
-            *value = decoded.into_owned();
+        if let Cow::Owned(decoded) = unescaped(value) {
+            *value = decoded;
         }
     };
-    event.system.map_values(|value| quick_xml::escape::unescape(value).unwrap_or(value.into()));
-    event.data.map(|text| quick_xml::escape::unescape(text).unwrap_or(text.into()));
+    event.system.map_values(unescaped);
+    event.data.map(unescaped);
     decode(&mut event.channel);
     decode(&mut event.computer);
     decode(&mut event.provider);

@@ -36,6 +36,7 @@ pub(crate) mod functions;
 mod output;
 mod prune;
 mod spath;
+pub(crate) mod spill;
 mod stats;
 mod table;
 mod time;
@@ -69,6 +70,15 @@ pub enum EvalError {
         location: Location,
         /// The limit.
         limit: usize,
+    },
+    /// `tstats` groups spilled to a temporary file could not be written or read back (a
+    /// full disk, an unwritable temporary folder: see [`crate::scan::ScanOptions::group_memory`]).
+    #[error("search: {location}: cannot spill its groups to a temporary file: {message}")]
+    Spill {
+        /// The `tstats` command in the original search.
+        location: Location,
+        /// What the system said.
+        message: String,
     },
     /// An expression or command could not be evaluated: a regular expression that hit
     /// PCRE's match limit, a pattern built from a field that does not compile.
@@ -394,7 +404,7 @@ pub struct SearchRun<'s> {
     prune: bool,
 }
 
-impl SearchRun<'_> {
+impl<'s> SearchRun<'s> {
     /// Sets what `now()` and `time()` return: the time the search runs. Without it they
     /// return the time of the newest record or event the search reads, so that results
     /// change neither with the day nor with what else is read in the same pass: other
@@ -434,6 +444,11 @@ impl SearchRun<'_> {
     /// How many groups or rows the run holds so far: what finishing it costs, roughly.
     pub(crate) fn held(&self) -> usize {
         self.root.held()
+    }
+
+    /// Every `tstats` of the search, its subsearches' too.
+    pub(crate) fn groups<'a>(&'a mut self, into: &mut Vec<&'a mut tstats::Groups<'s>>) {
+        self.root.groups(into);
     }
 
     /// [`SearchRun::add`] for a record the caller knows [`Search::selects`]: a search
@@ -675,7 +690,7 @@ impl<'s> PipelineRun<'s> {
                     }
                     _ => None,
                 };
-                let mut table = groups.finish(keep.as_ref());
+                let mut table = groups.finish(keep.as_ref())?;
                 run_commands(&mut table, pipeline, 1..commands, &env)?;
                 Ok(table)
             }

@@ -17,6 +17,15 @@
 //! holds a classic event that could map to a record, or when it is gzip (see
 //! `may_hold_classic_records`), the streaming reader reads it instead and prefilters each
 //! event, XML or text.
+//!
+//! # Memory
+//!
+//! A `tstats` keeps one group per distinct `by` combination, and the broad ones of a
+//! library keep one per process launch, so the groups grow with the input. Every few hundred
+//! records the scan adds up what its groups hold; past [`ScanOptions::group_memory`] it
+//! writes the largest tables, sorted, to one unnamed temporary file and starts them afresh.
+//! Finishing a search merges its pieces back, group by group, into the rows it would have
+//! made in memory.
 
 mod candidates;
 mod select;
@@ -31,6 +40,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use crate::datamodel::{self, NodeRecord};
+use crate::eval::spill::SpillFile;
 use crate::eval::{EvalError, RecordKeys, ResultTable, SearchRun, share_record_keys};
 use crate::events::{
     Event, EventError, EventReader, InputFormat, Location, MAX_EVENT_BYTES, ReadReport, Skip,
@@ -63,6 +73,13 @@ pub struct ScanOptions {
     /// fields, span and fill value), not once per search; rows are the same either way. On
     /// by default.
     pub share_keys: bool,
+    /// About how many bytes the `tstats` groups of the scan may hold in memory. Past it,
+    /// the largest tables are written to temporary files (unnamed, gone when the scan ends)
+    /// and merged back when the searches finish: the same rows, read back from disk, as
+    /// Splunk's `stats` processor "spills data from RAM to disk" past `max_mem_usage_mb`
+    /// (200 MB by default). A table whose aggregates sum floating-point numbers stays in
+    /// memory. `usize::MAX` never spills.
+    pub group_memory: usize,
     /// Bytes read at a time by the candidate search; 0 for the default. Tests make it tiny
     /// so that literals straddle reads.
     #[doc(hidden)]
@@ -70,6 +87,10 @@ pub struct ScanOptions {
     /// Smallest plain export searched as two halves; 0 for the default. Tests lower it.
     #[doc(hidden)]
     pub split_at_least: u64,
+    /// Records offered between two looks at the groups' memory; 0 for the default. Tests
+    /// lower it, with a budget of 0, so that groups are spilled every few records.
+    #[doc(hidden)]
+    pub memory_check_every: usize,
 }
 
 impl Default for ScanOptions {
@@ -80,8 +101,10 @@ impl Default for ScanOptions {
             parallel: true,
             prune_joins: true,
             share_keys: true,
+            group_memory: DEFAULT_GROUP_MEMORY,
             read_block: 0,
             split_at_least: 0,
+            memory_check_every: 0,
         }
     }
 }
@@ -90,6 +113,12 @@ impl Default for ScanOptions {
 const CANDIDATES_NOTE: &str = "prefilter: only events holding every literal of some rule were \
                                parsed and counted; other events and the text between events \
                                were passed over unread";
+
+/// [`ScanOptions::group_memory`] by default: Splunk's `max_mem_usage_mb`.
+pub const DEFAULT_GROUP_MEMORY: usize = 200 * 1024 * 1024;
+/// Records offered between two looks at the groups' memory: a look walks every `tstats`
+/// of the scan, and a record adds at most one group to each.
+const RECORDS_PER_MEMORY_CHECK: usize = 256;
 
 /// Bytes read at a time by the candidate search unless [`ScanOptions::read_block`] says.
 const DEFAULT_READ_BLOCK: usize = 1024 * 1024;
@@ -178,6 +207,13 @@ pub fn scan_inputs(
         path: PathBuf::new(),
         origin: Origin::derived(),
         keys: RecordKeys::default(),
+        group_memory: options.group_memory,
+        check_every: match options.memory_check_every {
+            0 => RECORDS_PER_MEMORY_CHECK,
+            every => every,
+        },
+        unchecked: 0,
+        spill: None,
     };
     if options.share_keys {
         share_record_keys(&mut feed.runs, &mut feed.keys);
@@ -247,6 +283,13 @@ struct Feed<'s> {
     origin: Origin,
     /// The group keys the searches made of the record being offered.
     keys: RecordKeys,
+    /// See [`ScanOptions::group_memory`].
+    group_memory: usize,
+    /// Records offered between two looks at the groups' memory, and since the last.
+    check_every: usize,
+    unchecked: usize,
+    /// Where groups are spilled, once some are.
+    spill: Option<SpillFile>,
 }
 
 impl Feed<'_> {
@@ -259,7 +302,8 @@ impl Feed<'_> {
         let reading =
             if self.any_reads_events { self.selector.selecting_event(&view) } else { Vec::new() };
         let record = record.as_ref().zip(selected.as_deref());
-        offer(&mut self.runs, &self.path, &mut self.keys, record, Some((&view, &reading)))
+        offer(&mut self.runs, &self.path, &mut self.keys, record, Some((&view, &reading)))?;
+        self.bound_groups()
     }
 
     /// Offers what a search thread selected: a record, an event, or both.
@@ -267,7 +311,47 @@ impl Feed<'_> {
         let view = mapped.event.as_ref().map(|event| SplunkEvent::new(event, &self.origin));
         let record = mapped.record.as_ref().map(|record| (record, mapped.selected.as_slice()));
         let event = view.as_ref().map(|view| (view, mapped.reading.as_slice()));
-        offer(&mut self.runs, &self.path, &mut self.keys, record, event)
+        offer(&mut self.runs, &self.path, &mut self.keys, record, event)?;
+        self.bound_groups()
+    }
+
+    /// Every few records: when the groups held in memory outgrow the budget, spills the
+    /// largest tables until they hold half of it, so that the next spill is some way off.
+    fn bound_groups(&mut self) -> Result<(), ScanError> {
+        self.unchecked += 1;
+        if self.unchecked < self.check_every || self.group_memory == usize::MAX {
+            return Ok(());
+        }
+        self.unchecked = 0;
+        let mut tables = Vec::new();
+        for (index, run) in self.runs.iter_mut().enumerate() {
+            let mut groups = Vec::new();
+            run.groups(&mut groups);
+            tables.extend(groups.into_iter().map(|groups| (index, groups.memory(), groups)));
+        }
+        let mut held: usize = tables.iter().map(|(_, memory, _)| memory).sum();
+        if held <= self.group_memory {
+            return Ok(());
+        }
+        tables.sort_by_key(|(_, memory, _)| std::cmp::Reverse(*memory));
+        for (index, memory, groups) in tables {
+            if held <= self.group_memory / 2 {
+                break;
+            }
+            if !groups.spillable() {
+                continue;
+            }
+            let failed = |source| ScanError::Eval { path: self.path.clone(), index, source };
+            let to = match &mut self.spill {
+                Some(file) => file,
+                None => self
+                    .spill
+                    .insert(SpillFile::new().map_err(|err| failed(groups.spill_error(&err)))?),
+            };
+            groups.spill(to).map_err(failed)?;
+            held = held - memory + groups.memory();
+        }
+        Ok(())
     }
 }
 

@@ -28,6 +28,10 @@ use crate::spl::AggregateFunction;
 /// Most values `list()` keeps.
 pub const LIST_LIMIT: usize = 100;
 
+/// Heap bytes a kept string costs besides its text: its `String`, and its share of the
+/// collection's nodes.
+const STRING_ENTRY: usize = 32;
+
 /// How `min`/`max` rank values: numbers by value, before any string; strings byte by byte.
 /// `_time` ranks by microseconds so no precision is lost.
 #[derive(Debug, Clone, PartialEq)]
@@ -134,29 +138,35 @@ impl Accumulator {
 
     /// Folds in a record's `_time`, as [`Accumulator::add`] does its text (epoch seconds):
     /// `min(_time)` and `max(_time)`, in most rules of a library, write the text of the one
-    /// time they keep when the fold is over, not of every time they see.
-    pub(crate) fn add_time(&mut self, micros: i64) {
+    /// time they keep when the fold is over, not of every time they see. Returns the heap
+    /// bytes it now holds more, as [`Accumulator::add`] does.
+    pub(crate) fn add_time(&mut self, micros: i64) -> usize {
         match self {
             Self::Extreme { best, max } => {
                 keep_extreme(best, *max, (Rank::Time(micros), ""), || Kept::Time(micros));
+                0
             }
             _ => self.add(&super::epoch_seconds(micros), Some(micros), true),
         }
     }
 
     /// One value of the aggregate's field, from a row at `time_micros`; `is_time` when the
-    /// field is `_time` itself (ranked by its microseconds).
-    pub(crate) fn add(&mut self, value: &str, time_micros: Option<i64>, is_time: bool) {
+    /// field is `_time` itself (ranked by its microseconds). Returns about how many heap
+    /// bytes the state holds more than before, never less than it does: what `tstats`
+    /// counts against its memory budget (see `tstats::Groups::memory`).
+    pub(crate) fn add(&mut self, value: &str, time_micros: Option<i64>, is_time: bool) -> usize {
         match self {
             Self::Count(count) => *count += 1,
             Self::Distinct { values, .. } => {
                 if !values.contains(value) {
                     values.insert(value.to_owned());
+                    return value.len() + STRING_ENTRY;
                 }
             }
             Self::List(values) => {
                 if values.len() < LIST_LIMIT {
                     values.push(value.to_owned());
+                    return value.len() + STRING_ENTRY;
                 }
             }
             Self::Extreme { best, max } => {
@@ -164,7 +174,12 @@ impl Accumulator {
                     (true, Some(micros)) => Rank::Time(micros),
                     _ => parse_number(value).map_or(Rank::Text, Rank::Number),
                 };
-                keep_extreme(best, *max, (rank, value), || Kept::Text(value.to_owned()));
+                let mut grew = 0;
+                keep_extreme(best, *max, (rank, value), || {
+                    grew = value.len();
+                    Kept::Text(value.to_owned())
+                });
+                return grew;
             }
             Self::Moments { n, sum, sum_squares, .. } => {
                 if let Some(number) = parse_number(value) {
@@ -182,28 +197,276 @@ impl Accumulator {
             Self::Numbers { values, .. } => {
                 if let Some(number) = parse_number(value) {
                     values.push(number);
+                    return std::mem::size_of::<f64>();
                 }
             }
             Self::Mode { counts, seen } => {
                 let order = *seen;
                 *seen += 1;
-                counts.entry(value.to_owned()).or_insert((0, order)).0 += 1;
+                if let Some((count, _)) = counts.get_mut(value) {
+                    *count += 1;
+                } else {
+                    counts.insert(value.to_owned(), (1, order));
+                    return value.len() + STRING_ENTRY + 16;
+                }
             }
             Self::Timed { best, latest, .. } => {
-                let Some(time) = time_micros else { return };
+                let Some(time) = time_micros else { return 0 };
                 let better = best.as_ref().is_none_or(|(best_time, _)| {
                     if *latest { time >= *best_time } else { time < *best_time }
                 });
                 if better {
                     *best = Some((time, value.to_owned()));
+                    return value.len();
                 }
             }
             Self::Ordered { value: kept, last } => {
                 if *last || kept.is_none() {
                     *kept = Some(value.to_owned());
+                    return value.len();
                 }
             }
         }
+        0
+    }
+
+    /// Whether two states of `function` folded over consecutive runs of rows merge into the
+    /// state of folding them all, exactly: not for sums of floating-point numbers, whose
+    /// last digits depend on the order of the additions.
+    pub(crate) fn merges_exactly(function: AggregateFunction) -> bool {
+        !matches!(Self::new(function), Self::Moments { .. })
+    }
+
+    /// Folds in `later`, the state of the same aggregate over the rows that came after this
+    /// one's: the state of folding them all in order. Only for the functions that
+    /// [`Accumulator::merges_exactly`] (a sum is merged too, but may differ in its last digits).
+    pub(crate) fn merge(&mut self, later: Self) {
+        match (self, later) {
+            (Self::Count(count), Self::Count(more)) => *count += more,
+            (Self::Distinct { values, .. }, Self::Distinct { values: more, .. }) => {
+                values.extend(more);
+            }
+            (Self::List(values), Self::List(more)) => {
+                let room = LIST_LIMIT.saturating_sub(values.len());
+                values.extend(more.into_iter().take(room));
+            }
+            (Self::Extreme { best, max }, Self::Extreme { best: Some((rank, kept)), .. }) => {
+                // A later value replaces the kept one only when it ranks strictly above
+                // (`max`) or below it, as when the rows are folded one by one.
+                let text = match &kept {
+                    Kept::Text(text) => text.clone(),
+                    Kept::Time(_) => String::new(),
+                };
+                keep_extreme(best, *max, (rank, &text), || kept);
+            }
+            (
+                Self::Moments { n, sum, sum_squares, .. },
+                Self::Moments { n: more, sum: more_sum, sum_squares: more_squares, .. },
+            ) => {
+                *n += more;
+                *sum += more_sum;
+                *sum_squares += more_squares;
+            }
+            (Self::Range { low, high }, Self::Range { low: more_low, high: more_high }) => {
+                *low = (*low).into_iter().chain(more_low).reduce(f64::min);
+                *high = (*high).into_iter().chain(more_high).reduce(f64::max);
+            }
+            (Self::Numbers { values, .. }, Self::Numbers { values: more, .. }) => {
+                values.extend(more);
+            }
+            (Self::Mode { counts, seen }, Self::Mode { counts: more, seen: more_seen }) => {
+                // A value first seen in the later rows was seen after every earlier row. Each
+                // entry merges on its own, so the order they come in changes nothing.
+                #[allow(clippy::iter_over_hash_type)]
+                for (value, (count, order)) in more {
+                    counts.entry(value).or_insert((0, *seen + order)).0 += count;
+                }
+                *seen += more_seen;
+            }
+            (Self::Timed { best, latest, .. }, Self::Timed { best: Some((time, value)), .. }) => {
+                let better = best.as_ref().is_none_or(|(best_time, _)| {
+                    if *latest { time >= *best_time } else { time < *best_time }
+                });
+                if better {
+                    *best = Some((time, value));
+                }
+            }
+            (Self::Ordered { value, last }, Self::Ordered { value: Some(more), .. })
+                if *last || value.is_none() =>
+            {
+                *value = Some(more);
+            }
+            // A later state that saw no value changes nothing.
+            _ => {}
+        }
+    }
+
+    /// Writes the state for [`Accumulator::load`], which is told its function.
+    pub(crate) fn save(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        use super::spill::{put_f64, put_text, put_u64};
+        fn put_texts<'v>(
+            out: &mut impl std::io::Write,
+            values: impl ExactSizeIterator<Item = &'v String>,
+        ) -> std::io::Result<()> {
+            put_u64(out, values.len() as u64)?;
+            for value in values {
+                put_text(out, value)?;
+            }
+            Ok(())
+        }
+        match self {
+            Self::Count(count) => put_u64(out, *count),
+            Self::Distinct { values, .. } => put_texts(out, values.iter()),
+            Self::List(values) => put_texts(out, values.iter()),
+            Self::Extreme { best, .. } => match best {
+                None => out.write_all(&[0]),
+                Some((rank, kept)) => {
+                    match rank {
+                        Rank::Time(micros) => {
+                            out.write_all(&[1])?;
+                            put_u64(out, micros.cast_unsigned())?;
+                        }
+                        Rank::Number(number) => {
+                            out.write_all(&[2])?;
+                            put_f64(out, *number)?;
+                        }
+                        Rank::Text => out.write_all(&[3])?,
+                    }
+                    match kept {
+                        Kept::Text(text) => {
+                            out.write_all(&[0])?;
+                            put_text(out, text)
+                        }
+                        Kept::Time(micros) => {
+                            out.write_all(&[1])?;
+                            put_u64(out, micros.cast_unsigned())
+                        }
+                    }
+                }
+            },
+            Self::Moments { n, sum, sum_squares, .. } => {
+                put_u64(out, *n)?;
+                put_f64(out, *sum)?;
+                put_f64(out, *sum_squares)
+            }
+            Self::Range { low, high } => {
+                for bound in [low, high] {
+                    match bound {
+                        None => out.write_all(&[0])?,
+                        Some(number) => {
+                            out.write_all(&[1])?;
+                            put_f64(out, *number)?;
+                        }
+                    }
+                }
+                Ok(())
+            }
+            Self::Numbers { values, .. } => {
+                put_u64(out, values.len() as u64)?;
+                values.iter().try_for_each(|number| put_f64(out, *number))
+            }
+            Self::Mode { counts, seen } => {
+                put_u64(out, *seen as u64)?;
+                put_u64(out, counts.len() as u64)?;
+                counts.iter().try_for_each(|(value, (count, order))| {
+                    put_text(out, value)?;
+                    put_u64(out, *count)?;
+                    put_u64(out, *order as u64)
+                })
+            }
+            Self::Timed { best, .. } => match best {
+                None => out.write_all(&[0]),
+                Some((time, value)) => {
+                    out.write_all(&[1])?;
+                    put_u64(out, time.cast_unsigned())?;
+                    put_text(out, value)
+                }
+            },
+            Self::Ordered { value, .. } => match value {
+                None => out.write_all(&[0]),
+                Some(value) => {
+                    out.write_all(&[1])?;
+                    put_text(out, value)
+                }
+            },
+        }
+    }
+
+    /// Reads a state of `function` that [`Accumulator::save`] wrote.
+    pub(crate) fn load(
+        function: AggregateFunction,
+        input: &mut impl std::io::Read,
+    ) -> std::io::Result<Self> {
+        use super::spill::{bad, get_f64, get_text, get_u8, get_u64, get_usize};
+        let mut state = Self::new(function);
+        match &mut state {
+            Self::Count(count) => *count = get_u64(input)?,
+            Self::Distinct { values, .. } => {
+                for _ in 0..get_u64(input)? {
+                    values.insert(get_text(input)?);
+                }
+            }
+            Self::List(values) => {
+                for _ in 0..get_u64(input)? {
+                    values.push(get_text(input)?);
+                }
+            }
+            Self::Extreme { best, .. } => {
+                let rank = match get_u8(input)? {
+                    0 => None,
+                    1 => Some(Rank::Time(get_u64(input)?.cast_signed())),
+                    2 => Some(Rank::Number(get_f64(input)?)),
+                    3 => Some(Rank::Text),
+                    _ => return Err(bad("a min/max rank")),
+                };
+                if let Some(rank) = rank {
+                    let kept = match get_u8(input)? {
+                        0 => Kept::Text(get_text(input)?),
+                        1 => Kept::Time(get_u64(input)?.cast_signed()),
+                        _ => return Err(bad("a min/max value")),
+                    };
+                    *best = Some((rank, kept));
+                }
+            }
+            Self::Moments { n, sum, sum_squares, .. } => {
+                *n = get_u64(input)?;
+                *sum = get_f64(input)?;
+                *sum_squares = get_f64(input)?;
+            }
+            Self::Range { low, high } => {
+                for bound in [low, high] {
+                    *bound = match get_u8(input)? {
+                        0 => None,
+                        _ => Some(get_f64(input)?),
+                    };
+                }
+            }
+            Self::Numbers { values, .. } => {
+                for _ in 0..get_u64(input)? {
+                    values.push(get_f64(input)?);
+                }
+            }
+            Self::Mode { counts, seen } => {
+                *seen = get_usize(input)?;
+                for _ in 0..get_u64(input)? {
+                    let value = get_text(input)?;
+                    let count = get_u64(input)?;
+                    counts.insert(value, (count, get_usize(input)?));
+                }
+            }
+            Self::Timed { best, .. } => {
+                if get_u8(input)? != 0 {
+                    let time = get_u64(input)?.cast_signed();
+                    *best = Some((time, get_text(input)?));
+                }
+            }
+            Self::Ordered { value, .. } => {
+                if get_u8(input)? != 0 {
+                    *value = Some(get_text(input)?);
+                }
+            }
+        }
+        Ok(state)
     }
 
     /// The aggregate's value; `None` when it has none (no values seen).
@@ -304,6 +567,106 @@ mod tests {
                 prop_assert_eq!(lazy.finish(), eager.finish(), "{:?}", function);
             }
         }
+    }
+
+    /// Every function, with the values of `values` and `_time` given to it.
+    const FUNCTIONS: &[AggregateFunction] = &[
+        AggregateFunction::Count,
+        AggregateFunction::DistinctCount,
+        AggregateFunction::Values,
+        AggregateFunction::List,
+        AggregateFunction::Min,
+        AggregateFunction::Max,
+        AggregateFunction::Sum,
+        AggregateFunction::Avg,
+        AggregateFunction::Stdev,
+        AggregateFunction::Range,
+        AggregateFunction::Median,
+        AggregateFunction::Percentile(90.0),
+        AggregateFunction::Mode,
+        AggregateFunction::Earliest,
+        AggregateFunction::Latest,
+        AggregateFunction::EarliestTime,
+        AggregateFunction::LatestTime,
+        AggregateFunction::First,
+        AggregateFunction::Last,
+    ];
+
+    /// A value folded in: text or a number, at a time (repeated times included), or a
+    /// record's `_time`.
+    fn folded() -> impl Strategy<Value = (String, i64, bool)> {
+        (
+            prop_oneof![
+                proptest::sample::select(&["a", "B", "b", "", "é", "10", "9", "-1.5", "1e3"][..])
+                    .prop_map(str::to_owned),
+                (0..200u32).prop_map(|n| n.to_string()),
+            ],
+            0..6i64,
+            proptest::bool::weighted(0.2),
+        )
+    }
+
+    fn fold(state: &mut Accumulator, values: &[(String, i64, bool)]) {
+        for (value, time, is_time) in values {
+            let micros = 1_700_000_000_000_000 + time * 1_000_000;
+            if *is_time {
+                state.add_time(micros);
+            } else {
+                state.add(value, Some(micros), false);
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            failure_persistence: None,
+            ..ProptestConfig::with_cases(512)
+        })]
+
+        /// The rows before and after any point, folded apart, written out, read back and
+        /// merged, give what folding them all gives: what lets `tstats` spill its groups.
+        #[test]
+        fn states_merge_as_one_fold(
+            values in proptest::collection::vec(folded(), 0..160),
+            cut in 0..1000usize,
+            pieces in 1..4usize,
+        ) {
+            for &function in FUNCTIONS.iter().filter(|f| Accumulator::merges_exactly(**f)) {
+                let mut whole = Accumulator::new(function);
+                fold(&mut whole, &values);
+                // `pieces` runs of rows, cut at `cut` and after.
+                let mut merged: Option<Accumulator> = None;
+                let mut rest = values.as_slice();
+                for piece in 0..pieces {
+                    let at = if piece + 1 == pieces { rest.len() } else { (cut * (piece + 1)) % (rest.len() + 1) };
+                    let (this, after) = rest.split_at(at);
+                    rest = after;
+                    let mut state = Accumulator::new(function);
+                    fold(&mut state, this);
+                    let mut bytes = Vec::new();
+                    state.save(&mut bytes).unwrap();
+                    let mut input = bytes.as_slice();
+                    let loaded = Accumulator::load(function, &mut input).unwrap();
+                    prop_assert!(input.is_empty(), "{:?}: bytes left", function);
+                    prop_assert_eq!(loaded.finish(), state.finish(), "{:?} read back", function);
+                    match &mut merged {
+                        None => merged = Some(loaded),
+                        Some(earlier) => earlier.merge(loaded),
+                    }
+                }
+                prop_assert_eq!(merged.and_then(|state| state.finish()), whole.finish(), "{:?}", function);
+            }
+        }
+    }
+
+    #[test]
+    fn only_floating_point_sums_do_not_merge_exactly() {
+        let unmerged: Vec<_> =
+            FUNCTIONS.iter().filter(|f| !Accumulator::merges_exactly(**f)).collect();
+        assert_eq!(
+            unmerged,
+            [&AggregateFunction::Sum, &AggregateFunction::Avg, &AggregateFunction::Stdev]
+        );
     }
 
     fn run(function: AggregateFunction, values: &[&str]) -> Option<FieldValue> {

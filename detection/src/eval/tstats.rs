@@ -11,6 +11,7 @@ use hashbrown::HashTable;
 use super::aggregate::Accumulator;
 use super::condition::{FieldLookup, Guard};
 use super::prune::JoinKeys;
+use super::spill;
 use super::{EvalError, FieldValue, ResultTable, epoch_seconds};
 use crate::datamodel::NodeRecord;
 use crate::spl::{Condition, Search, Tstats};
@@ -124,6 +125,11 @@ pub(crate) fn record_fields_read<'t>(tstats: &'t Tstats, into: &mut Vec<&'t str>
 /// seen allocates nothing and a new group rarely does (only what an aggregate keeps, such
 /// as the values of `values()`, has allocations of its own). Sorting waits for
 /// [`Groups::finish`].
+///
+/// Such groups grow with the input. When those of a scan outgrow its budget, the scan
+/// writes the largest tables to temporary files ([`Groups::spill`]) and starts them afresh;
+/// [`Groups::finish`] merges the files back, group by group, as Splunk's `stats` processor
+/// "spills data from RAM to disk" past `max_mem_usage_mb`.
 pub(crate) struct Groups<'s> {
     search: &'s Search,
     tstats: &'s Tstats,
@@ -149,6 +155,13 @@ pub(crate) struct Groups<'s> {
     /// The number of this `tstats`'s key recipe among those of a scan (see
     /// [`share_keys`]): the `tstats` of the same recipe make a record's key once.
     recipe: Option<usize>,
+    /// Heap bytes the states hold besides themselves (see [`Accumulator::add`]).
+    state_bytes: usize,
+    /// Whether every aggregate's states merge exactly, so that the groups may be spilled.
+    spillable: bool,
+    /// The groups written to temporary files, oldest first, and how many they are.
+    spilled: Vec<spill::Run>,
+    spilled_len: usize,
 }
 
 /// What decides the key a `tstats` makes of a record. Most rules of a library group by the
@@ -284,12 +297,72 @@ impl<'s> Groups<'s> {
                 .map(|aggregate| aggregate.field().map(|field| source(field, &tstats.node)))
                 .collect(),
             recipe: None,
+            state_bytes: 0,
+            spillable: tstats
+                .aggregates
+                .iter()
+                .all(|aggregate| Accumulator::merges_exactly(aggregate.function)),
+            spilled: Vec::new(),
+            spilled_len: 0,
         }
     }
 
-    /// How many groups there are so far.
+    /// How many groups there are so far, counting those spilled once per file that holds
+    /// them: what finishing them costs, roughly.
     pub(crate) fn len(&self) -> usize {
-        self.key_starts.len()
+        self.key_starts.len() + self.spilled_len
+    }
+
+    /// About how many bytes the groups held in memory take: their buffers as allocated,
+    /// and what their aggregates keep.
+    pub(crate) fn memory(&self) -> usize {
+        let word = std::mem::size_of::<usize>();
+        self.keys.capacity()
+            + (self.key_starts.capacity() + self.hashes.capacity()) * word
+            // A slot of the index, and its control byte.
+            + self.index.capacity() * (word + 1)
+            + self.states.capacity() * std::mem::size_of::<Accumulator>()
+            + self.state_bytes
+    }
+
+    /// Whether [`Groups::spill`] can write these groups out: not when an aggregate sums
+    /// floating-point numbers, whose last digits would depend on where the files split
+    /// the records.
+    pub(crate) fn spillable(&self) -> bool {
+        self.spillable
+    }
+
+    /// Writes the groups held in memory to a temporary file, in the order of their rows,
+    /// and frees them: the records still to come start new groups, merged with these by
+    /// [`Groups::finish`]. Nothing happens when the groups cannot be spilled.
+    pub(crate) fn spill(&mut self, to: &mut spill::SpillFile) -> Result<(), EvalError> {
+        if !self.spillable || self.key_starts.is_empty() {
+            return Ok(());
+        }
+        let order = self.sorted_groups(None);
+        let width = self.aggregated.len();
+        let (keys, starts, states) = (&self.keys, &self.key_starts, &self.states);
+        let groups = order.iter().map(|&group| {
+            let states = states.get(group * width..(group + 1) * width).unwrap_or_default();
+            (key_of(keys, starts, group), states)
+        });
+        let run = spill::Run::write(to, groups).map_err(|err| self.spill_error(&err))?;
+        self.spilled_len += run.len();
+        self.spilled.push(run);
+        self.keys = Vec::new();
+        self.key_starts = Vec::new();
+        self.index = HashTable::new();
+        self.hashes = Vec::new();
+        self.states = Vec::new();
+        self.state_bytes = 0;
+        Ok(())
+    }
+
+    pub(crate) fn spill_error(&self, err: &std::io::Error) -> EvalError {
+        EvalError::Spill {
+            location: self.search.locate(&self.tstats.span_in_search),
+            message: err.to_string(),
+        }
     }
 
     fn recipe_of(&self) -> Recipe<'s> {
@@ -407,67 +480,170 @@ impl<'s> Groups<'s> {
             return Ok(());
         };
         for (state, source) in states.iter_mut().zip(&self.aggregated) {
-            match source {
-                None => state.add_row(),
-                Some(Source::Time) => state.add_time(record.time_micros),
-                Some(Source::Field(name)) => {
-                    if let Some(value) = record.field(name) {
-                        state.add(value, Some(record.time_micros), false);
-                    }
+            self.state_bytes += match source {
+                None => {
+                    state.add_row();
+                    0
                 }
-                Some(Source::Null) => {}
-            }
+                Some(Source::Time) => state.add_time(record.time_micros),
+                Some(Source::Field(name)) => record
+                    .field(name)
+                    .map_or(0, |value| state.add(value, Some(record.time_micros), false)),
+                Some(Source::Null) => 0,
+            };
         }
         Ok(())
     }
 
+    /// The groups held in memory that `keep` admits (all without it), in the order of
+    /// their rows: by their `by` values, a `_time` bucket numerically, not as text. Keys
+    /// are distinct and ties fall to the text, so the order is total.
+    fn sorted_groups(&self, keep: Option<&JoinKeys>) -> Vec<usize> {
+        let (keys, starts) = (&self.keys, &self.key_starts);
+        let mut scratch = Vec::new();
+        let mut groups: Vec<usize> = (0..starts.len())
+            .filter(|&group| {
+                keep.is_none_or(|keep| keep.admits(key_of(keys, starts, group), &mut scratch))
+            })
+            .collect();
+        let time_index = time_index(self.tstats);
+        groups.sort_unstable_by(|&a, &b| {
+            compare_keys(time_index, key_of(keys, starts, a), key_of(keys, starts, b))
+        });
+        groups
+    }
+
     /// The `tstats` result table. Groups are ordered by their `by` values, `_time` buckets
     /// numerically. With `keep`, only the groups it admits (see [`super::prune`]).
-    pub(crate) fn finish(self, keep: Option<&JoinKeys>) -> ResultTable {
-        let Self { tstats, keys, key_starts, states, mut key, .. } = self;
-        let key_of = |group: usize| key_of(&keys, &key_starts, group);
-        let mut groups: Vec<usize> = (0..key_starts.len())
-            .filter(|&group| keep.is_none_or(|keep| keep.admits(key_of(group), &mut key)))
-            .collect();
-        // Rows in the order of their `by` values; a `_time` bucket start is a number, ordered
-        // as one, not as text. Keys are distinct and ties fall to the text, so the order is
-        // total.
-        let time_index = tstats.by.iter().position(|f| f == "_time");
-        groups.sort_unstable_by(|&a, &b| {
-            for (index, (x, y)) in key_slices(key_of(a)).zip(key_slices(key_of(b))).enumerate() {
-                let ordering = if Some(index) == time_index {
-                    // Times past 2^33 s that differ by a microsecond compare equal as
-                    // numbers: their text decides, so that the order never depends on the
-                    // hash table's.
-                    let text = |bytes| std::str::from_utf8(bytes).unwrap_or_default();
-                    super::value::compare_text(text(x), text(y)).then_with(|| x.cmp(y))
-                } else {
-                    // As text: a key's bytes are its values' UTF-8.
-                    x.cmp(y)
-                };
-                if ordering.is_ne() {
-                    return ordering;
-                }
-            }
-            std::cmp::Ordering::Equal
-        });
+    pub(crate) fn finish(mut self, keep: Option<&JoinKeys>) -> Result<ResultTable, EvalError> {
+        if !self.spilled.is_empty() {
+            // The rest is spilled too (to a file of its own: the scan's may be read by
+            // another thread), so that every group is merged the same way.
+            let mut rest = spill::SpillFile::new().map_err(|err| self.spill_error(&err))?;
+            self.spill(&mut rest)?;
+            return self.merge_spilled(keep);
+        }
+        let tstats = self.tstats;
+        let groups = self.sorted_groups(keep);
         let mut table = ResultTable::with_columns(columns(tstats));
         let width = tstats.aggregates.len();
         if tstats.by.is_empty() && groups.is_empty() {
-            // Without `by`, tstats answers one row even over no records (`count` 0).
-            let states: Vec<Accumulator> =
-                tstats.aggregates.iter().map(|a| Accumulator::new(a.function)).collect();
-            table.push_row(states.iter().map(Accumulator::finish).collect());
+            push_empty_row(&mut table, tstats);
         }
         for group in groups {
-            let values = key_slices(key_of(group))
-                // The bytes came from a `str`: the lossy decoding never replaces anything.
-                .map(|value| Some(FieldValue::Single(String::from_utf8_lossy(value).into_owned())));
-            let states = states.get(group * width..(group + 1) * width).unwrap_or_default();
-            table.push_row(values.chain(states.iter().map(Accumulator::finish)).collect());
+            let key = key_of(&self.keys, &self.key_starts, group);
+            let states = self.states.get(group * width..(group + 1) * width).unwrap_or_default();
+            push_row(&mut table, key, states);
         }
-        table
+        Ok(table)
     }
+
+    /// [`Groups::finish`] over spilled groups: the files are read side by side, each in
+    /// the order of the rows, and the states of a group found in several are merged in
+    /// the order the files were written, which is the order the records came in.
+    fn merge_spilled(mut self, keep: Option<&JoinKeys>) -> Result<ResultTable, EvalError> {
+        let tstats = self.tstats;
+        let functions: Vec<_> =
+            tstats.aggregates.iter().map(|aggregate| aggregate.function).collect();
+        let runs = std::mem::take(&mut self.spilled);
+        let failed = |err: std::io::Error| self.spill_error(&err);
+        let mut cursors = Vec::with_capacity(runs.len());
+        for run in runs {
+            cursors.push(spill::Cursor::open(run, &functions).map_err(failed)?);
+        }
+        let time_index = time_index(tstats);
+        let mut table = ResultTable::with_columns(columns(tstats));
+        let (mut distinct, mut scratch) = (0, Vec::new());
+        loop {
+            // The first group in row order; of equal ones, that of the oldest file.
+            let mut first: Option<(usize, &[u8])> = None;
+            for (index, cursor) in cursors.iter().enumerate() {
+                let Some(key) = cursor.key() else { continue };
+                if first.is_none_or(|(_, best)| compare_keys(time_index, key, best).is_lt()) {
+                    first = Some((index, key));
+                }
+            }
+            let Some((first, _)) = first else { break };
+            let Some((key, mut states)) = cursors
+                .get_mut(first)
+                .map(spill::Cursor::take)
+                .transpose()
+                .map_err(failed)?
+                .flatten()
+            else {
+                break;
+            };
+            for cursor in cursors.iter_mut().skip(first + 1) {
+                if cursor.key() == Some(key.as_slice())
+                    && let Some((_, later)) = cursor.take().map_err(failed)?
+                {
+                    for (state, later) in states.iter_mut().zip(later) {
+                        state.merge(later);
+                    }
+                }
+            }
+            distinct += 1;
+            if distinct > MAX_GROUPS {
+                let location = self.search.locate(&tstats.span_in_search);
+                return Err(EvalError::TooManyGroups { location, limit: MAX_GROUPS });
+            }
+            if keep.is_none_or(|keep| keep.admits(&key, &mut scratch)) {
+                push_row(&mut table, &key, &states);
+            }
+        }
+        if tstats.by.is_empty() && table.is_empty() {
+            push_empty_row(&mut table, tstats);
+        }
+        Ok(table)
+    }
+}
+
+/// Where `_time` is among the `by` fields of `tstats`.
+fn time_index(tstats: &Tstats) -> Option<usize> {
+    tstats.by.iter().position(|field| field == "_time")
+}
+
+/// The order of two groups' rows, by their keys: value by value, a `_time` bucket start
+/// (the value at `time_index`) as a number, not as text.
+fn compare_keys(time_index: Option<usize>, a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    for (index, (x, y)) in key_slices(a).zip(key_slices(b)).enumerate() {
+        let ordering = if Some(index) == time_index {
+            let digits = |bytes: &[u8]| bytes.iter().all(u8::is_ascii_digit);
+            if x.len() == y.len() && digits(x) && digits(y) {
+                // Whole seconds of as many digits, as nearly all are: their text is in the
+                // order of their numbers, and reading it as numbers cost a tenth of a
+                // library's finishing.
+                x.cmp(y)
+            } else {
+                // Times past 2^33 s that differ by a microsecond compare equal as numbers:
+                // their text decides, so that the order never depends on the hash table's.
+                let text = |bytes| std::str::from_utf8(bytes).unwrap_or_default();
+                super::value::compare_text(text(x), text(y)).then_with(|| x.cmp(y))
+            }
+        } else {
+            // As text: a key's bytes are its values' UTF-8.
+            x.cmp(y)
+        };
+        if ordering.is_ne() {
+            return ordering;
+        }
+    }
+    std::cmp::Ordering::Equal
+}
+
+/// Without `by`, tstats answers one row even over no records (`count` 0).
+fn push_empty_row(table: &mut ResultTable, tstats: &Tstats) {
+    let states: Vec<Accumulator> =
+        tstats.aggregates.iter().map(|a| Accumulator::new(a.function)).collect();
+    table.push_row(states.iter().map(Accumulator::finish).collect());
+}
+
+/// The row of the group of `key`, whose aggregates are `states`.
+fn push_row(table: &mut ResultTable, key: &[u8], states: &[Accumulator]) {
+    let values = key_slices(key)
+        // The bytes came from a `str`: the lossy decoding never replaces anything.
+        .map(|value| Some(FieldValue::Single(String::from_utf8_lossy(value).into_owned())));
+    table.push_row(values.chain(states.iter().map(Accumulator::finish)).collect());
 }
 
 /// The columns of the table `tstats` gives: its `by` fields, then its aggregates.
@@ -499,6 +675,24 @@ mod tests {
         let back: Vec<&[u8]> = key_slices(&key).collect();
         assert_eq!(back, values.map(str::as_bytes));
         assert_eq!(key_slices(&[]).count(), 0);
+    }
+
+    proptest::proptest! {
+        /// Times of as many digits are put in order by their text, as by their numbers.
+        #[test]
+        fn times_of_as_many_digits_order_as_numbers(a in "[0-9]{1,20}", b in "[0-9]{1,20}") {
+            let key = |text: &str| {
+                let mut key = Vec::new();
+                push_key_value(&mut key, text.as_bytes());
+                key
+            };
+            // The same length, with leading zeros, as well as lengths apart.
+            let width = a.len().max(b.len());
+            for (a, b) in [(a.clone(), b.clone()), (format!("{a:0>width$}"), format!("{b:0>width$}"))] {
+                let numeric = crate::eval::value::compare_text(&a, &b).then_with(|| a.cmp(&b));
+                proptest::prop_assert_eq!(super::compare_keys(Some(0), &key(&a), &key(&b)), numeric);
+            }
+        }
     }
 
     fn fields(search: &str) -> Vec<String> {

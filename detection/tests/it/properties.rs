@@ -735,3 +735,77 @@ proptest! {
         prop_assert_eq!(rows(true), rows(false), "{:?}", groupings);
     }
 }
+
+/// `tstats` of every aggregate that spills, and one that does not (`avg`), with and
+/// without `by` fields, `_time` spans and a join.
+const SPILLED: &[&str] = &[
+    "count dc(Processes.process) as dc values(Processes.process) as v list(Processes.process) as l \
+     min(Processes.process) as lo max(_time) as hi from datamodel=Endpoint.Processes \
+     by Processes.process_name Processes.user",
+    "count earliest(Processes.process) as e latest(Processes.process) as la \
+     earliest_time(Processes.process) as et first(Processes.user) as f last(Processes.user) as ls \
+     mode(Processes.user) as m from datamodel=Endpoint.Processes by _time span=1h",
+    "median(Processes.parent_process_id) as med perc90(Processes.parent_process_id) as p90 \
+     range(Processes.parent_process_id) as r from datamodel=Endpoint.Processes by Processes.user",
+    "avg(Processes.parent_process_id) as mean count from datamodel=Endpoint.Processes by Processes.user",
+    "count min(_time) as first from datamodel=Endpoint.Processes",
+    "count from datamodel=Endpoint.Processes where Processes.user=\"nobody\"",
+    "fillnull_value=\"-\" count from datamodel=Endpoint.Processes by _time span=1d Processes.parent_process_id",
+    "count min(_time) as first from datamodel=Endpoint.Processes by Processes.user \
+     | join Processes.user [| tstats count as n values(Processes.process_name) as names \
+     from datamodel=Endpoint.Processes by Processes.user]",
+];
+
+proptest! {
+    #![proptest_config(config(64))]
+
+    /// Groups spilled to disk every few records and merged back give the rows of groups
+    /// held in memory: "Lower limits to max_mem_usage_mb can cause a search to be slower to
+    /// complete, but there should be no loss of results" (Search Manual, "Memory and stats
+    /// search performance").
+    #[test]
+    fn spilling_groups_keeps_the_rows(
+        groupings in proptest::collection::vec(proptest::sample::select(SPILLED), 1..5),
+        events in proptest::collection::vec(
+            (
+                proptest::sample::select(&[r"C:\Windows\System32\cmd.exe", r"C:\x\a.exe", r"C:\x\B.exe"][..]),
+                proptest::sample::select(&[r"LAB\ann", r"lab\bob", "x"][..]),
+                proptest::option::of(proptest::sample::select(&["0", "7", "12", "x", "2.5"][..])),
+                0..60u32,
+            ),
+            0..24,
+        ),
+        every in 1..6usize,
+    ) {
+        let searches: Vec<Search> =
+            groupings.iter().map(|tstats| compile(&format!("| tstats {tstats}")).unwrap()).collect();
+        let searches: Vec<&Search> = searches.iter().collect();
+        let mut text = String::new();
+        let mut hours: Vec<u32> = events.iter().map(|event| event.3).collect();
+        hours.sort_unstable();
+        for ((image, user, parent, _), hour) in events.iter().zip(hours) {
+            let parent = parent.map(|id| format!("<Data Name='ParentProcessId'>{id}</Data>"));
+            let (day, hour) = (1 + hour / 24, hour % 24);
+            let _ = writeln!(
+                text,
+                "<Event><System><EventID>1</EventID>\
+                 <TimeCreated SystemTime='2024-03-{day:02}T{hour:02}:00:00Z'/>\
+                 <Channel>Microsoft-Windows-Sysmon/Operational</Channel><Computer>ws</Computer>\
+                 </System><EventData><Data Name='Image'>{image}</Data>\
+                 <Data Name='CommandLine'>{image} /c {hour}</Data><Data Name='User'>{user}</Data>{}\
+                 </EventData></Event>",
+                parent.unwrap_or_default()
+            );
+        }
+        let rows = |group_memory: usize| {
+            let options = ScanOptions {
+                group_memory,
+                memory_check_every: every,
+                parallel: false,
+                ..ScanOptions::default()
+            };
+            tables_over(&searches, &text, options)
+        };
+        prop_assert_eq!(rows(0), rows(usize::MAX), "{:?}", groupings);
+    }
+}

@@ -45,6 +45,11 @@ pub(crate) struct Args {
     /// rows, and a read report that counts every event and every skip.
     #[arg(long)]
     no_prefilter: bool,
+    /// Megabytes the rules' `tstats` groups may take in memory before the largest are
+    /// spilled to temporary files and merged back at the end: the same rows, slower. As
+    /// Splunk's `max_mem_usage_mb`; 0 keeps every group in memory.
+    #[arg(long, value_name = "MB", default_value_t = 200)]
+    max_mem_usage_mb: usize,
     /// The `source` every event file was indexed with, as a rule test's `attack_data`
     /// gives it (`XmlWinEventLog:Microsoft-Windows-Sysmon/Operational`): searches over raw
     /// events filter on it through their macros. Default: derived from each event's channel.
@@ -122,6 +127,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let options = ScanOptions {
         strict: args.strict,
         prefilter: !args.no_prefilter,
+        group_memory: match args.max_mem_usage_mb {
+            0 => usize::MAX,
+            megabytes => megabytes.saturating_mul(1024 * 1024),
+        },
         ..ScanOptions::default()
     };
     let origin = Origin::given_or_derived(args.source.as_deref(), args.sourcetype.as_deref());

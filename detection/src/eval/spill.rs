@@ -1,0 +1,257 @@
+//! The byte layout of `tstats` groups written to a temporary file when the groups held in
+//! memory outgrow their budget (see `tstats::Groups::spill`). The file is the engine's own,
+//! written and read back by the same run; a read that finds something else (a file cut
+//! short by a full disk) is an error, never a panic.
+
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::sync::Arc;
+
+use super::aggregate::Accumulator;
+use crate::spl::AggregateFunction;
+
+/// The temporary file a scan spills its groups to: one for all its `tstats`, however
+/// often they spill, so that a long scan holds one file open, not one per spill. It has no
+/// name (it is removed when closed, at the latest when the process ends), so nothing is
+/// left behind in the temporary folder.
+pub(crate) struct SpillFile {
+    file: Arc<File>,
+    len: u64,
+}
+
+impl SpillFile {
+    pub(crate) fn new() -> io::Result<Self> {
+        Ok(SpillFile { file: Arc::new(tempfile::tempfile()?), len: 0 })
+    }
+}
+
+/// Groups written to a [`SpillFile`] in the order of their rows: each group's key, then
+/// its aggregates' states.
+pub(super) struct Run {
+    file: Arc<File>,
+    start: u64,
+    end: u64,
+    groups: usize,
+}
+
+impl Run {
+    /// Appends `groups`, each a key and its states, to `to`.
+    pub(super) fn write<'a>(
+        to: &mut SpillFile,
+        groups: impl Iterator<Item = (&'a [u8], &'a [Accumulator])>,
+    ) -> io::Result<Run> {
+        // Only the scan writes, and only at the end of what it wrote before.
+        let mut out = BufWriter::with_capacity(1 << 16, Counted { file: &to.file, written: 0 });
+        let mut count = 0;
+        for (key, states) in groups {
+            put_bytes(&mut out, key)?;
+            for state in states {
+                state.save(&mut out)?;
+            }
+            count += 1;
+        }
+        let written = out.into_inner().map_err(io::IntoInnerError::into_error)?.written;
+        let start = to.len;
+        to.len += written;
+        Ok(Run { file: Arc::clone(&to.file), start, end: to.len, groups: count })
+    }
+
+    /// How many groups the run holds.
+    pub(super) fn len(&self) -> usize {
+        self.groups
+    }
+}
+
+/// A file written through, counting the bytes.
+struct Counted<'f> {
+    file: &'f File,
+    written: u64,
+}
+
+impl Write for Counted<'_> {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        let written = self.file.write(bytes)?;
+        self.written += written as u64;
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+/// The bytes of a run, read at their offsets: the runs of one file are read side by side,
+/// and by two threads when two searches finish at once, so none moves the file's cursor.
+struct Segment {
+    file: Arc<File>,
+    at: u64,
+    end: u64,
+}
+
+impl Read for Segment {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        let left = usize::try_from(self.end - self.at).unwrap_or(usize::MAX);
+        let Some(buffer) = buffer.get_mut(..left.min(buffer.len())) else { return Ok(0) };
+        if buffer.is_empty() {
+            return Ok(0);
+        }
+        let read = read_at(&self.file, buffer, self.at)?;
+        self.at += read as u64;
+        Ok(read)
+    }
+}
+
+#[cfg(unix)]
+fn read_at(file: &File, buffer: &mut [u8], offset: u64) -> io::Result<usize> {
+    std::os::unix::fs::FileExt::read_at(file, buffer, offset)
+}
+
+#[cfg(windows)]
+fn read_at(file: &File, buffer: &mut [u8], offset: u64) -> io::Result<usize> {
+    std::os::windows::fs::FileExt::seek_read(file, buffer, offset)
+}
+
+/// A run read back group by group.
+pub(super) struct Cursor<'f> {
+    input: BufReader<Segment>,
+    left: usize,
+    functions: &'f [AggregateFunction],
+    head: Option<(Vec<u8>, Vec<Accumulator>)>,
+}
+
+impl<'f> Cursor<'f> {
+    /// Reads the first group of `run`, whose states are of `functions`.
+    pub(super) fn open(run: Run, functions: &'f [AggregateFunction]) -> io::Result<Self> {
+        let segment = Segment { file: run.file, at: run.start, end: run.end };
+        let input = BufReader::with_capacity(1 << 16, segment);
+        let mut cursor = Cursor { input, left: run.groups, functions, head: None };
+        cursor.advance()?;
+        Ok(cursor)
+    }
+
+    fn advance(&mut self) -> io::Result<()> {
+        if self.left == 0 {
+            self.head = None;
+            return Ok(());
+        }
+        self.left -= 1;
+        let mut key = Vec::new();
+        get_bytes_into(&mut self.input, &mut key)?;
+        let states = self
+            .functions
+            .iter()
+            .map(|function| Accumulator::load(*function, &mut self.input))
+            .collect::<io::Result<_>>()?;
+        self.head = Some((key, states));
+        Ok(())
+    }
+
+    /// The key of the group read last, until it is taken; `None` at the end of the run.
+    pub(super) fn key(&self) -> Option<&[u8]> {
+        self.head.as_ref().map(|(key, _)| key.as_slice())
+    }
+
+    /// The group read last, and reads the next.
+    pub(super) fn take(&mut self) -> io::Result<Option<(Vec<u8>, Vec<Accumulator>)>> {
+        let head = self.head.take();
+        if head.is_some() {
+            self.advance()?;
+        }
+        Ok(head)
+    }
+}
+
+/// Longest text read back: a value is at most an event's size (see
+/// [`crate::events::MAX_EVENT_BYTES`]), far below this.
+const MAX_TEXT_BYTES: u64 = 1 << 30;
+
+pub(super) fn put_u64(out: &mut impl Write, value: u64) -> io::Result<()> {
+    out.write_all(&value.to_le_bytes())
+}
+
+pub(super) fn put_f64(out: &mut impl Write, value: f64) -> io::Result<()> {
+    put_u64(out, value.to_bits())
+}
+
+/// A length, then the bytes.
+pub(super) fn put_bytes(out: &mut impl Write, bytes: &[u8]) -> io::Result<()> {
+    put_u64(out, bytes.len() as u64)?;
+    out.write_all(bytes)
+}
+
+pub(super) fn put_text(out: &mut impl Write, text: &str) -> io::Result<()> {
+    put_bytes(out, text.as_bytes())
+}
+
+pub(super) fn get_u8(input: &mut impl Read) -> io::Result<u8> {
+    let mut byte = [0];
+    input.read_exact(&mut byte)?;
+    Ok(byte[0])
+}
+
+pub(super) fn get_u64(input: &mut impl Read) -> io::Result<u64> {
+    let mut bytes = [0; 8];
+    input.read_exact(&mut bytes)?;
+    Ok(u64::from_le_bytes(bytes))
+}
+
+pub(super) fn get_usize(input: &mut impl Read) -> io::Result<usize> {
+    usize::try_from(get_u64(input)?).map_err(|_| bad("a count"))
+}
+
+pub(super) fn get_f64(input: &mut impl Read) -> io::Result<f64> {
+    get_u64(input).map(f64::from_bits)
+}
+
+/// Bytes [`put_bytes`] wrote, into `into` (cleared first).
+pub(super) fn get_bytes_into(input: &mut impl Read, into: &mut Vec<u8>) -> io::Result<()> {
+    let len = get_u64(input)?;
+    if len > MAX_TEXT_BYTES {
+        return Err(bad("a length"));
+    }
+    into.clear();
+    let read = input.take(len).read_to_end(into)?;
+    if read as u64 != len {
+        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the file ends inside a value"));
+    }
+    Ok(())
+}
+
+pub(super) fn get_text(input: &mut impl Read) -> io::Result<String> {
+    let mut bytes = Vec::new();
+    get_bytes_into(input, &mut bytes)?;
+    String::from_utf8(bytes).map_err(|_| bad("text"))
+}
+
+/// The error for bytes that are not what was written.
+pub(super) fn bad(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, format!("unreadable {what} in a spilled group"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_read_back_and_a_cut_file_is_an_error() {
+        let mut bytes = Vec::new();
+        put_u64(&mut bytes, 7).unwrap();
+        put_f64(&mut bytes, -0.5).unwrap();
+        put_text(&mut bytes, "C:\\Windows\\é").unwrap();
+        let mut input = bytes.as_slice();
+        assert_eq!(get_u64(&mut input).unwrap(), 7);
+        assert_eq!(get_f64(&mut input).unwrap().to_bits(), (-0.5f64).to_bits());
+        assert_eq!(get_text(&mut input).unwrap(), "C:\\Windows\\é");
+        assert!(input.is_empty());
+        for cut in 0..bytes.len() {
+            let mut input = bytes.get(..cut).unwrap();
+            let read = get_u64(&mut input)
+                .and_then(|_| get_f64(&mut input))
+                .and_then(|_| get_text(&mut input));
+            assert!(read.is_err(), "cut at {cut}");
+        }
+        let mut huge = Vec::new();
+        put_u64(&mut huge, u64::MAX).unwrap();
+        assert_eq!(get_text(&mut huge.as_slice()).unwrap_err().kind(), io::ErrorKind::InvalidData);
+    }
+}

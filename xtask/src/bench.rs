@@ -130,6 +130,11 @@ const CASES: &[(&str, Input, &str)] = &[
         "every production `Endpoint.Processes` rule of the library (--library) in one scan",
     ),
     ("library-full", Input::Export, "the same, prefilter off"),
+    (
+        "library-memory",
+        Input::Export,
+        "the same with the prefilter, every group held in memory (no spill to disk)",
+    ),
     ("or-2", Input::OrExport, "process_name = one of 2 names, as `OR` terms (compile + scan)"),
     ("or-1000", Input::OrExport, "the same 2 names among 1,000 `OR` terms"),
     ("or-5000", Input::OrExport, "the same 2 names among 5,000 `OR` terms"),
@@ -595,6 +600,7 @@ fn report(results: &[CaseResult], inputs: &Inputs) -> anyhow::Result<()> {
     ratio("stats/eval search / map", "stats-eval", "map");
     ratio("library / map, two threads", "library", "map-2threads");
     ratio("library without prefilter / map, two threads", "library-full", "map-2threads");
+    ratio("library / library with every group in memory", "library", "library-memory");
     for long in ["or-1000", "or-5000", "or-20000", "in-20000"] {
         ratio(&format!("{long} / or-2"), long, "or-2");
     }
@@ -631,7 +637,7 @@ fn check(results: &[CaseResult], inputs: &Inputs) -> anyhow::Result<()> {
         (&["rule", "rule-1thread", "rule-full", "rule-gzip"], Some(written.positives)),
         (&["no-literal"], Some(written.process_events)),
         (&["stats-eval", "stats-eval-full"], None),
-        (&["library", "library-full"], None),
+        (&["library", "library-full", "library-memory"], None),
         (&["or-2", "or-1000", "or-5000", "or-20000", "in-20000"], None),
         (&["wild-2", "wild-1000"], None),
         (
@@ -920,9 +926,16 @@ impl Prepared {
                 let outcome = scan_files(&[], std::slice::from_ref(file), options)?;
                 outcome.reports.iter().map(|(_, report)| report.events_total()).sum()
             }
-            "library" | "library-full" => {
-                let options =
-                    ScanOptions { prefilter: self.case == "library", ..ScanOptions::default() };
+            "library" | "library-full" | "library-memory" => {
+                let options = ScanOptions {
+                    prefilter: self.case != "library-full",
+                    group_memory: if self.case == "library-memory" {
+                        usize::MAX
+                    } else {
+                        ScanOptions::default().group_memory
+                    },
+                    ..ScanOptions::default()
+                };
                 let searches: Vec<&Search> = self.library.iter().collect();
                 let outcome = scan_files(&searches, files, options)?;
                 let json = serde_json::to_vec(&outcome.tables)?;

@@ -420,7 +420,7 @@ fn rows_a_shortcut_changed_are_an_engine_fault_naming_the_files_and_the_reading(
     };
     assert_eq!(
         why,
-        "the prefilter, the two-thread read and the join pruning over a.log gave other rows \
+        "the prefilter, the two-thread read, the join pruning and spilling groups over a.log gave other rows \
          than a plain read \
          (1 row(s) against 2)"
     );
@@ -430,7 +430,7 @@ fn rows_a_shortcut_changed_are_an_engine_fault_naming_the_files_and_the_reading(
     assert_eq!(
         status.detail(),
         Some(
-            "reading on two threads (with the join pruning) the files a.log, b.log gave other \
+            "reading on two threads (with the join pruning and spilling groups) the files a.log, b.log gave other \
              rows than a plain read (3 row(s) against 2)"
         )
     );

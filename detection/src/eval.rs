@@ -295,7 +295,7 @@ impl Search {
             root: PipelineRun::new(self, self.pipeline()),
             now_micros: None,
             newest: i64::MIN,
-            prune: true,
+            finish: Finish { prune: true, batch_rows: Some(FINISH_BATCH_ROWS) },
         }
     }
 }
@@ -358,6 +358,16 @@ fn is_streaming(command: &Command) -> bool {
     }
 }
 
+/// Whether `command` works row by row and makes the same columns whatever the rows hold, so
+/// that running it over the rows a batch at a time, and putting the batches together,
+/// gives the table it gives over all of them at once. Not the commands that make a column
+/// per key they find in the data (`spath`, `xmlkv`, `fromjson`): a batch without the key
+/// would put the columns made after it in another order.
+fn batches_alike(command: &Command) -> bool {
+    is_streaming(command)
+        && !matches!(command, Command::Spath(_) | Command::Xmlkv(_) | Command::Fromjson { .. })
+}
+
 /// Whether an expression of `command` calls `now()` or `time()`.
 fn reads_now(command: &Command) -> bool {
     let mut found = false;
@@ -399,10 +409,24 @@ pub struct SearchRun<'s> {
     root: PipelineRun<'s>,
     now_micros: Option<i64>,
     newest: i64,
-    /// Whether a `tstats` group an inner `join` drops is dropped before it becomes a row
-    /// (see `eval::prune`).
-    prune: bool,
+    finish: Finish,
 }
+
+/// How a run's `tstats` groups become rows; both shortcuts give the same rows.
+#[derive(Clone, Copy)]
+struct Finish {
+    /// Whether a group an inner `join` drops is dropped before it becomes a row (see
+    /// `eval::prune`).
+    prune: bool,
+    /// How many groups at a time become rows, each batch going through the commands that
+    /// work row by row before the next is made (see [`batches_alike`]): a hunting search
+    /// that groups every process launch and then keeps a few holds a batch, not every
+    /// launch, as rows. `None`: all at once.
+    batch_rows: Option<usize>,
+}
+
+/// Rows of a `tstats` made at a time when its groups become rows (see [`Finish::batched`]).
+const FINISH_BATCH_ROWS: usize = 4096;
 
 impl<'s> SearchRun<'s> {
     /// Sets what `now()` and `time()` return: the time the search runs. Without it they
@@ -419,7 +443,25 @@ impl<'s> SearchRun<'s> {
     /// anyway: the same rows, slower. For checking that dropping them early changes nothing.
     #[must_use]
     pub fn unpruned(mut self) -> Self {
-        self.prune = false;
+        self.finish.prune = false;
+        self
+    }
+
+    /// Makes every row of a `tstats` before the commands after it run, rather than a batch
+    /// at a time: the same rows, held all at once. For checking that batching changes
+    /// nothing.
+    #[must_use]
+    pub fn whole(mut self) -> Self {
+        self.finish.batch_rows = None;
+        self
+    }
+
+    /// Makes the rows of a `tstats` `rows` at a time (4,096 unless said). Tests make
+    /// batches tiny, so that a handful of records spans several.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn in_batches_of(mut self, rows: usize) -> Self {
+        self.finish.batch_rows = Some(rows.max(1));
         self
     }
 
@@ -493,7 +535,7 @@ impl<'s> SearchRun<'s> {
     /// Runs the rest of the pipeline and returns the result.
     pub fn finish(self) -> Result<ResultTable, EvalError> {
         let now = self.now_micros.unwrap_or(self.newest.max(0));
-        self.root.finish(now, self.prune)
+        self.root.finish(now, self.finish)
     }
 }
 
@@ -672,11 +714,11 @@ impl<'s> PipelineRun<'s> {
     }
 
     /// Finishes the subsearches, then this pipeline.
-    fn finish(mut self, now_micros: i64, prune: bool) -> Result<ResultTable, EvalError> {
+    fn finish(mut self, now_micros: i64, finish: Finish) -> Result<ResultTable, EvalError> {
         let mut subsearches = HashMap::new();
         for child in std::mem::take(&mut self.children) {
             let start = child.pipeline.start;
-            subsearches.insert(start, child.finish(now_micros, prune)?);
+            subsearches.insert(start, child.finish(now_micros, finish)?);
         }
         let env = Env { search: self.search, now_micros, subsearches: &subsearches };
         self.flush(&env)?;
@@ -685,13 +727,29 @@ impl<'s> PipelineRun<'s> {
         match self.state {
             State::Tstats(groups) => {
                 let keep = match pipeline.commands.first() {
-                    Some(Command::Tstats(tstats)) if prune => {
+                    Some(Command::Tstats(tstats)) if finish.prune => {
                         prune::join_keys(pipeline, tstats, &env)
                     }
                     _ => None,
                 };
-                let mut table = groups.finish(keep.as_ref())?;
-                run_commands(&mut table, pipeline, 1..commands, &env)?;
+                let alike = match finish.batch_rows {
+                    Some(_) => (1..commands)
+                        .find(|&index| !pipeline.commands.get(index).is_some_and(batches_alike))
+                        .unwrap_or(commands),
+                    None => 1,
+                };
+                let batch = finish.batch_rows.filter(|_| alike > 1).unwrap_or(usize::MAX);
+                let mut table: Option<ResultTable> = None;
+                groups.finish_with(keep.as_ref(), batch, &mut |mut rows| {
+                    run_commands(&mut rows, pipeline, 1..alike, &env)?;
+                    match &mut table {
+                        Some(table) => table.append(rows),
+                        None => table = Some(rows),
+                    }
+                    Ok(())
+                })?;
+                let mut table = table.unwrap_or_default();
+                run_commands(&mut table, pipeline, alike..commands, &env)?;
                 Ok(table)
             }
             State::Events { boundary, sink, .. } => match sink {

@@ -73,6 +73,10 @@ pub struct ScanOptions {
     /// fields, span and fill value), not once per search; rows are the same either way. On
     /// by default.
     pub share_keys: bool,
+    /// Make a finished `tstats`'s rows a batch at a time, each batch going through the
+    /// commands after it that work row by row before the next is made (see
+    /// [`crate::eval::SearchRun::whole`]); rows are the same either way. On by default.
+    pub finish_in_batches: bool,
     /// About how many bytes the `tstats` groups of the scan may hold in memory. Past it,
     /// the largest tables are written to temporary files (unnamed, gone when the scan ends)
     /// and merged back when the searches finish: the same rows, read back from disk, as
@@ -101,6 +105,7 @@ impl Default for ScanOptions {
             parallel: true,
             prune_joins: true,
             share_keys: true,
+            finish_in_batches: true,
             group_memory: DEFAULT_GROUP_MEMORY,
             read_block: 0,
             split_at_least: 0,
@@ -198,11 +203,11 @@ pub fn scan_inputs(
         any_reads_events: !selector.event_readers().is_empty(),
         runs: searches
             .iter()
-            .map(
-                |search| {
-                    if options.prune_joins { search.start() } else { search.start().unpruned() }
-                },
-            )
+            .map(|search| {
+                let run = search.start();
+                let run = if options.prune_joins { run } else { run.unpruned() };
+                if options.finish_in_batches { run } else { run.whole() }
+            })
             .collect(),
         path: PathBuf::new(),
         origin: Origin::derived(),

@@ -938,9 +938,8 @@ impl Prepared {
                 };
                 let searches: Vec<&Search> = self.library.iter().collect();
                 let outcome = scan_files(&searches, files, options)?;
-                let json = serde_json::to_vec(&outcome.tables)?;
                 let count = outcome.tables.iter().map(|table| table.len() as u64).sum();
-                return Ok((count, Some(format!("{:x}", Sha256::digest(&json)))));
+                return Ok((count, Some(digest_json(&outcome.tables)?)));
             }
             case => {
                 let options = ScanOptions {
@@ -966,12 +965,20 @@ fn rows(
 ) -> anyhow::Result<(u64, Option<String>)> {
     let outcome = scan_files(&[search], files, options)?;
     let table = outcome.tables.first().context("one table")?;
-    let json = serde_json::to_vec(table)?;
     let count = (0..table.len())
         .filter_map(|row| table.value(row, "count"))
         .filter_map(|value| value.joined().parse::<u64>().ok())
         .sum();
-    Ok((count, Some(format!("{:x}", Sha256::digest(&json)))))
+    Ok((count, Some(digest_json(table)?)))
+}
+
+/// The SHA-256 of `value` as JSON, written straight into the hash: the JSON of a library's
+/// rows over a large export would otherwise be the largest buffer of the process, and
+/// weigh in the peak memory measured.
+fn digest_json(value: &impl serde::Serialize) -> anyhow::Result<String> {
+    let mut hasher = Sha256::new();
+    serde_json::to_writer(&mut hasher, value)?;
+    Ok(format!("{:x}", hasher.finalize()))
 }
 
 fn read_all(file: &Path, buffer: &mut [u8]) -> anyhow::Result<u64> {

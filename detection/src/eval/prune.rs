@@ -57,7 +57,7 @@ impl JoinKeys {
 /// inner `join` follows it with nothing in between that could tell (see the module docs);
 /// `None` when every group must become a row.
 pub(crate) fn join_keys(pipeline: &Pipeline, tstats: &Tstats, env: &Env<'_>) -> Option<JoinKeys> {
-    // The table the groups become (see `Groups::finish`), with one row whose cells say
+    // The table the groups become (see `Groups::finish_with`), with one row whose cells say
     // which `by` field each column holds: the commands run over it move the marks as they
     // move the values.
     let columns = super::tstats::columns(tstats);

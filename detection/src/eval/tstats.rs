@@ -124,11 +124,11 @@ pub(crate) fn record_fields_read<'t>(tstats: &'t Tstats, into: &mut Vec<&'t str>
 /// kept in a few buffers per `tstats`, not allocations per group, so a record of a group already
 /// seen allocates nothing and a new group rarely does (only what an aggregate keeps, such
 /// as the values of `values()`, has allocations of its own). Sorting waits for
-/// [`Groups::finish`].
+/// [`Groups::finish_with`].
 ///
 /// Such groups grow with the input. When those of a scan outgrow its budget, the scan
 /// writes the largest tables to temporary files ([`Groups::spill`]) and starts them afresh;
-/// [`Groups::finish`] merges the files back, group by group, as Splunk's `stats` processor
+/// [`Groups::finish_with`] merges the files back, group by group, as Splunk's `stats` processor
 /// "spills data from RAM to disk" past `max_mem_usage_mb`.
 pub(crate) struct Groups<'s> {
     search: &'s Search,
@@ -334,7 +334,7 @@ impl<'s> Groups<'s> {
 
     /// Writes the groups held in memory to a temporary file, in the order of their rows,
     /// and frees them: the records still to come start new groups, merged with these by
-    /// [`Groups::finish`]. Nothing happens when the groups cannot be spilled.
+    /// [`Groups::finish_with`]. Nothing happens when the groups cannot be spilled.
     pub(crate) fn spill(&mut self, to: &mut spill::SpillFile) -> Result<(), EvalError> {
         if !self.spillable || self.key_starts.is_empty() {
             return Ok(());
@@ -513,35 +513,43 @@ impl<'s> Groups<'s> {
         groups
     }
 
-    /// The `tstats` result table. Groups are ordered by their `by` values, `_time` buckets
-    /// numerically. With `keep`, only the groups it admits (see [`super::prune`]).
-    pub(crate) fn finish(mut self, keep: Option<&JoinKeys>) -> Result<ResultTable, EvalError> {
-        if !self.spilled.is_empty() {
-            // The rest is spilled too (to a file of its own: the scan's may be read by
-            // another thread), so that every group is merged the same way.
-            let mut rest = spill::SpillFile::new().map_err(|err| self.spill_error(&err))?;
-            self.spill(&mut rest)?;
-            return self.merge_spilled(keep);
+    /// The `tstats` result table, given to `sink` in order, `batch` rows at a time: at least
+    /// one table, the last perhaps empty, each with every column. Groups are ordered by their
+    /// `by` values, `_time` buckets numerically. With `keep`, only the groups it admits (see
+    /// [`super::prune`]).
+    pub(crate) fn finish_with(
+        mut self,
+        keep: Option<&JoinKeys>,
+        batch: usize,
+        sink: &mut dyn FnMut(ResultTable) -> Result<(), EvalError>,
+    ) -> Result<(), EvalError> {
+        let mut rows = Rows::new(self.tstats, batch, sink);
+        if self.spilled.is_empty() {
+            let width = self.tstats.aggregates.len();
+            for group in self.sorted_groups(keep) {
+                let key = key_of(&self.keys, &self.key_starts, group);
+                let states =
+                    self.states.get(group * width..(group + 1) * width).unwrap_or_default();
+                rows.push(key, states)?;
+            }
+            return rows.end();
         }
-        let tstats = self.tstats;
-        let groups = self.sorted_groups(keep);
-        let mut table = ResultTable::with_columns(columns(tstats));
-        let width = tstats.aggregates.len();
-        if tstats.by.is_empty() && groups.is_empty() {
-            push_empty_row(&mut table, tstats);
-        }
-        for group in groups {
-            let key = key_of(&self.keys, &self.key_starts, group);
-            let states = self.states.get(group * width..(group + 1) * width).unwrap_or_default();
-            push_row(&mut table, key, states);
-        }
-        Ok(table)
+        // The rest is spilled too (to a file of its own: the scan's may be read by another
+        // thread), so that every group is merged the same way.
+        let mut rest = spill::SpillFile::new().map_err(|err| self.spill_error(&err))?;
+        self.spill(&mut rest)?;
+        self.merge_spilled(keep, &mut rows)?;
+        rows.end()
     }
 
-    /// [`Groups::finish`] over spilled groups: the files are read side by side, each in
+    /// [`Groups::finish_with`] over spilled groups: the files are read side by side, each in
     /// the order of the rows, and the states of a group found in several are merged in
     /// the order the files were written, which is the order the records came in.
-    fn merge_spilled(mut self, keep: Option<&JoinKeys>) -> Result<ResultTable, EvalError> {
+    fn merge_spilled(
+        mut self,
+        keep: Option<&JoinKeys>,
+        rows: &mut Rows<'_, '_>,
+    ) -> Result<(), EvalError> {
         let tstats = self.tstats;
         let functions: Vec<_> =
             tstats.aggregates.iter().map(|aggregate| aggregate.function).collect();
@@ -552,7 +560,6 @@ impl<'s> Groups<'s> {
             cursors.push(spill::Cursor::open(run, &functions).map_err(failed)?);
         }
         let time_index = time_index(tstats);
-        let mut table = ResultTable::with_columns(columns(tstats));
         let (mut distinct, mut scratch) = (0, Vec::new());
         loop {
             // The first group in row order; of equal ones, that of the oldest file.
@@ -588,13 +595,55 @@ impl<'s> Groups<'s> {
                 return Err(EvalError::TooManyGroups { location, limit: MAX_GROUPS });
             }
             if keep.is_none_or(|keep| keep.admits(&key, &mut scratch)) {
-                push_row(&mut table, &key, &states);
+                rows.push(&key, &states)?;
             }
         }
-        if tstats.by.is_empty() && table.is_empty() {
-            push_empty_row(&mut table, tstats);
+        Ok(())
+    }
+}
+
+/// The rows of a `tstats` as its groups give them, handed on a batch at a time.
+struct Rows<'t, 's> {
+    tstats: &'t Tstats,
+    table: ResultTable,
+    batch: usize,
+    sink: &'s mut dyn FnMut(ResultTable) -> Result<(), EvalError>,
+    made: usize,
+}
+
+impl<'t, 's> Rows<'t, 's> {
+    fn new(
+        tstats: &'t Tstats,
+        batch: usize,
+        sink: &'s mut dyn FnMut(ResultTable) -> Result<(), EvalError>,
+    ) -> Self {
+        Rows { tstats, table: ResultTable::with_columns(columns(tstats)), batch, sink, made: 0 }
+    }
+
+    /// Adds the row of the group of `key`, whose aggregates are `states`.
+    fn push(&mut self, key: &[u8], states: &[Accumulator]) -> Result<(), EvalError> {
+        let values = key_slices(key)
+            // The bytes came from a `str`: the lossy decoding never replaces anything.
+            .map(|value| Some(FieldValue::Single(String::from_utf8_lossy(value).into_owned())));
+        self.table.push_row(values.chain(states.iter().map(Accumulator::finish)).collect());
+        self.made += 1;
+        if self.table.len() >= self.batch {
+            let full =
+                std::mem::replace(&mut self.table, ResultTable::with_columns(columns(self.tstats)));
+            (self.sink)(full)?;
         }
-        Ok(table)
+        Ok(())
+    }
+
+    /// Hands on the last batch.
+    fn end(mut self) -> Result<(), EvalError> {
+        if self.tstats.by.is_empty() && self.made == 0 {
+            // Without `by`, tstats answers one row even over no records (`count` 0).
+            let states: Vec<Accumulator> =
+                self.tstats.aggregates.iter().map(|a| Accumulator::new(a.function)).collect();
+            self.table.push_row(states.iter().map(Accumulator::finish).collect());
+        }
+        (self.sink)(self.table)
     }
 }
 
@@ -629,21 +678,6 @@ fn compare_keys(time_index: Option<usize>, a: &[u8], b: &[u8]) -> std::cmp::Orde
         }
     }
     std::cmp::Ordering::Equal
-}
-
-/// Without `by`, tstats answers one row even over no records (`count` 0).
-fn push_empty_row(table: &mut ResultTable, tstats: &Tstats) {
-    let states: Vec<Accumulator> =
-        tstats.aggregates.iter().map(|a| Accumulator::new(a.function)).collect();
-    table.push_row(states.iter().map(Accumulator::finish).collect());
-}
-
-/// The row of the group of `key`, whose aggregates are `states`.
-fn push_row(table: &mut ResultTable, key: &[u8], states: &[Accumulator]) {
-    let values = key_slices(key)
-        // The bytes came from a `str`: the lossy decoding never replaces anything.
-        .map(|value| Some(FieldValue::Single(String::from_utf8_lossy(value).into_owned())));
-    table.push_row(values.chain(states.iter().map(Accumulator::finish)).collect());
 }
 
 /// The columns of the table `tstats` gives: its `by` fields, then its aggregates.

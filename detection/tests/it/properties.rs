@@ -809,3 +809,71 @@ proptest! {
         prop_assert_eq!(rows(0), rows(usize::MAX), "{:?}", groupings);
     }
 }
+
+/// A broad `tstats` and commands after it: row by row ones that make the same columns for
+/// any rows, one that does not (`spath` over JSON some rows hold), and ones that wait for
+/// every row.
+fn batched_search() -> impl Strategy<Value = String> {
+    let command = prop_oneof![
+        Just("| rename dest as host_name"),
+        Just("| convert ctime(firstTime)"),
+        Just("| search dest!=d1"),
+        Just("| search user=u*"),
+        Just("| where isnotnull(user)"),
+        Just("| eval seen=if(count>1, \"many\", null())"),
+        Just("| eval guid=upper(process_guid)"),
+        Just("| fields - process_guid"),
+        Just("| rex field=dest \"(?<letter>[a-z])(?<digit>\\d)\""),
+        Just("| fillnull value=none user"),
+        Just("| makemv delim=\"1\" dest"),
+        Just("| mvexpand dest"),
+        Just("| bin count span=2"),
+        Just("| eval j=if(dest=\"d1\", \"{\\\"k\\\": 1}\", \"x\") | spath input=j | eval after=1"),
+        Just("| foreach d* [eval <<FIELD>>=\"<<FIELD>>\"]"),
+        Just("| head 3"),
+        Just("| sort - dest"),
+        Just("| stats count by user"),
+        Just("| dedup user"),
+    ];
+    proptest::collection::vec(command, 0..5).prop_map(|commands| {
+        format!(
+            "| tstats count min(_time) as firstTime values(Processes.process_name) as names \
+             from datamodel=Endpoint.Processes by _time span=1h Processes.dest \
+             Processes.process_guid Processes.user | rename Processes.* as * {}",
+            commands.join(" ")
+        )
+    })
+}
+
+proptest! {
+    #![proptest_config(config(256))]
+
+    /// A `tstats`'s rows made and sent through the row-by-row commands after it a few at a
+    /// time give the table those commands give over all of them at once.
+    #[test]
+    fn finishing_a_few_rows_at_a_time_keeps_the_table(
+        text in batched_search(),
+        records in proptest::collection::vec(join_record(), 0..24)
+            .prop_map(|records| records.into_iter().map(|mut record| {
+                // Every record a launch with a user, so that most make rows.
+                record.node = "Processes";
+                record.fields.entry("user").or_insert_with(|| "u9".to_owned());
+                record
+            }).collect::<Vec<_>>()),
+        batch in 1..5usize,
+    ) {
+        let search = compile(&text).unwrap();
+        let run = |mut run: detection::eval::SearchRun<'_>| {
+            for record in &records {
+                run.add(record).unwrap();
+            }
+            run.finish()
+        };
+        let whole = run(search.start().whole());
+        let batched = run(search.start().in_batches_of(batch));
+        prop_assert_eq!(&batched, &whole, "{}", text);
+        if let Ok(table) = &whole {
+            prop_assert_eq!(batched.as_ref().map(|t| t.columns().to_vec()).ok(), Some(table.columns().to_vec()), "{}", text);
+        }
+    }
+}

@@ -546,6 +546,9 @@ struct PipelineRun<'s> {
     pipeline: &'s Pipeline,
     state: State<'s>,
     children: Vec<PipelineRun<'s>>,
+    /// The most rows of this pipeline the command it is written in reads: a `join` reads
+    /// the first [`JOIN_MAX_ROWS`] of its subsearch.
+    rows_read: Option<usize>,
 }
 
 enum State<'s> {
@@ -616,8 +619,11 @@ impl<'s> PipelineRun<'s> {
         };
         let children = commands
             .iter()
-            .flat_map(Command::pipelines)
-            .flat_map(|nested| match nested.commands.first() {
+            .flat_map(|command| {
+                let rows_read = matches!(command, Command::Join(_)).then_some(JOIN_MAX_ROWS);
+                command.pipelines().into_iter().map(move |nested| (nested, rows_read))
+            })
+            .flat_map(|(nested, rows_read)| match nested.commands.first() {
                 // `appendpipe`'s commands read the rows so far; the subsearches inside them
                 // read the input.
                 Some(first) if !is_generating(first) => nested
@@ -626,10 +632,14 @@ impl<'s> PipelineRun<'s> {
                     .flat_map(Command::pipelines)
                     .map(|p| PipelineRun::new(search, p))
                     .collect::<Vec<_>>(),
-                _ => vec![PipelineRun::new(search, nested)],
+                _ => {
+                    let mut run = PipelineRun::new(search, nested);
+                    run.rows_read = rows_read;
+                    vec![run]
+                }
             })
             .collect();
-        PipelineRun { search, pipeline, state, children }
+        PipelineRun { search, pipeline, state, children, rows_read: None }
     }
 
     /// Offers `record` to this pipeline's `tstats` and its nested pipelines': whether one
@@ -739,16 +749,26 @@ impl<'s> PipelineRun<'s> {
                     None => 1,
                 };
                 let batch = finish.batch_rows.filter(|_| alike > 1).unwrap_or(usize::MAX);
+                // When every command works row by row, the first rows made are the first of
+                // the result: past what the `join` reads, no more are made. A join's broad
+                // subsearch (every process launch, renamed) would otherwise be built whole.
+                let wanted = self.rows_read.filter(|_| alike == commands && batch < usize::MAX);
                 let mut table: Option<ResultTable> = None;
                 groups.finish_with(keep.as_ref(), batch, &mut |mut rows| {
                     run_commands(&mut rows, pipeline, 1..alike, &env)?;
-                    match &mut table {
-                        Some(table) => table.append(rows),
-                        None => table = Some(rows),
-                    }
-                    Ok(())
+                    let table = match &mut table {
+                        Some(table) => {
+                            table.append(rows);
+                            table
+                        }
+                        None => table.insert(rows),
+                    };
+                    Ok(wanted.is_none_or(|wanted| table.len() < wanted))
                 })?;
                 let mut table = table.unwrap_or_default();
+                if let Some(wanted) = wanted {
+                    table.rows.truncate(wanted);
+                }
                 run_commands(&mut table, pipeline, alike..commands, &env)?;
                 Ok(table)
             }

@@ -329,3 +329,49 @@ fn makeresults_makes_rows_at_the_search_time() {
         &["_time=1700000000 x=1", "_time=1700000000 x=1"],
     );
 }
+
+/// "A maximum of 50,000 rows in the right-side dataset can be joined with the left-side
+/// dataset" (Search Reference, `join`): a main row whose key only a later subsearch row
+/// holds is not joined, whether the subsearch's rows are made all at once or a batch at a
+/// time, when no more are made past what the join reads.
+#[test]
+fn a_join_reads_the_first_fifty_thousand_rows_of_its_subsearch() {
+    use std::collections::BTreeMap;
+
+    use detection::datamodel::NodeRecord;
+    use detection::eval::JOIN_MAX_ROWS;
+    use detection::spl::{MacroTable, Search};
+
+    let launch = |name: &str, dest: String| NodeRecord {
+        node: "Processes",
+        time_micros: 1_700_000_000_000_000,
+        fields: BTreeMap::from([("process_name", name.to_owned()), ("dest", dest)]),
+    };
+    let host = |n: usize| format!("h{n:06}");
+    let mut records: Vec<NodeRecord> =
+        (0..JOIN_MAX_ROWS + 10_000).map(|n| launch("sub.exe", host(n))).collect();
+    // Subsearch rows come in `dest` order: the last the join reads holds h049999.
+    let last = host(JOIN_MAX_ROWS - 1);
+    records.push(launch("main.exe", last.clone()));
+    records.push(launch("main.exe", host(JOIN_MAX_ROWS)));
+    let search = Search::compile(
+        "| tstats count from datamodel=Endpoint.Processes where Processes.process_name=main.exe \
+         by Processes.dest | rename Processes.* as * | join dest [| tstats count as n \
+         from datamodel=Endpoint.Processes where Processes.process_name=sub.exe \
+         by Processes.dest | rename Processes.* as *]",
+        &MacroTable::default(),
+        "none",
+    )
+    .unwrap();
+    let run = |mut run: detection::eval::SearchRun<'_>| {
+        for record in &records {
+            run.add(record).unwrap();
+        }
+        let table = run.finish().unwrap();
+        (0..table.len()).map(|row| table.value(row, "dest").unwrap().joined()).collect::<Vec<_>>()
+    };
+    let expected = [last];
+    assert_eq!(run(search.start().whole().unpruned()), expected);
+    assert_eq!(run(search.start()), expected);
+    assert_eq!(run(search.start().in_batches_of(7)), expected);
+}

@@ -362,10 +362,12 @@ fn is_streaming(command: &Command) -> bool {
 /// that running it over the rows a batch at a time, and putting the batches together,
 /// gives the table it gives over all of them at once. Not the commands that make a column
 /// per key they find in the data (`spath`, `xmlkv`, `fromjson`): a batch without the key
-/// would put the columns made after it in another order.
+/// would put the columns made after it in another order. A `join` counts: by the time a
+/// `tstats` finishes its subsearch has, and each row is joined on its own.
 fn batches_alike(command: &Command) -> bool {
-    is_streaming(command)
-        && !matches!(command, Command::Spath(_) | Command::Xmlkv(_) | Command::Fromjson { .. })
+    matches!(command, Command::Join(_))
+        || (is_streaming(command)
+            && !matches!(command, Command::Spath(_) | Command::Xmlkv(_) | Command::Fromjson { .. }))
 }
 
 /// Whether an expression of `command` calls `now()` or `time()`.

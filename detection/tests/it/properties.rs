@@ -834,6 +834,16 @@ fn batched_search() -> impl Strategy<Value = String> {
         Just("| sort - dest"),
         Just("| stats count by user"),
         Just("| dedup user"),
+        Just(
+            "| join dest [| tstats count as n values(Processes.process_name) as more \
+              from datamodel=Endpoint.Processes by Processes.dest Processes.user \
+              | rename Processes.* as *]"
+        ),
+        Just(
+            "| join type=left max=0 user [| tstats count as n \
+              from datamodel=Endpoint.Processes where Processes.dest=d1 \
+              by Processes.user Processes.dest | rename Processes.* as *]"
+        ),
     ];
     proptest::collection::vec(command, 0..5).prop_map(|commands| {
         format!(

@@ -12,8 +12,9 @@ use crate::spl::AggregateFunction;
 
 /// The temporary file a scan spills its groups to: one for all its `tstats`, however
 /// often they spill, so that a long scan holds one file open, not one per spill. It has no
-/// name (it is removed when closed, at the latest when the process ends), so nothing is
-/// left behind in the temporary folder.
+/// name (or loses it as soon as it is made, where the system cannot make it nameless) and
+/// is removed when closed, at the latest when the process ends: nothing is left behind in
+/// the temporary folder.
 pub(crate) struct SpillFile {
     file: Arc<File>,
     len: u64,

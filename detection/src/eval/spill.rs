@@ -21,8 +21,13 @@ pub(crate) struct SpillFile {
 }
 
 impl SpillFile {
+    /// A new file in the system's temporary folder (`TMPDIR`).
     pub(crate) fn new() -> io::Result<Self> {
-        Ok(SpillFile { file: Arc::new(tempfile::tempfile()?), len: 0 })
+        let file = tempfile::tempfile().map_err(|err| {
+            let folder = std::env::temp_dir();
+            io::Error::new(err.kind(), format!("in {}: {err}", folder.display()))
+        })?;
+        Ok(SpillFile { file: Arc::new(file), len: 0 })
     }
 }
 

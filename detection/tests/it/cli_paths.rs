@@ -141,3 +141,60 @@ fn symbolic_link_loops_in_folders_are_reported_not_walked_forever() {
     assert_eq!(listed.status.code(), Some(2), "a loop and a dangling link are errors");
     assert_eq!(stdout(&listed).lines().count(), 3, "the records of a.log, once");
 }
+
+/// `--max-mem-usage-mb`: groups past the budget go to a temporary file and come back as the
+/// same rows; a temporary folder that cannot be written to is an error naming the rule's
+/// `tstats`, not a crash or rows silently lost.
+#[test]
+fn groups_past_the_memory_budget_spill_and_a_temporary_folder_that_fails_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let rule = fixture("content/detections/endpoint/rundll32_advpack_execution.yml");
+    let text = std::fs::read_to_string(&rule).unwrap();
+    let start = text.find("search: ").unwrap();
+    let end = text.find("how_to_implement:").unwrap();
+    let broad = format!(
+        "{}search: '| tstats count from datamodel=Endpoint.Processes by Processes.process \
+         | rename Processes.* as *'\n{}",
+        &text[..start],
+        &text[end..]
+    );
+    let rule = dir.path().join("broad.yml");
+    std::fs::write(&rule, broad).unwrap();
+    // 700 launches of 2 KB command lines: over 1 MB of groups.
+    let mut export = String::new();
+    for n in 0..700 {
+        export.push_str(&crate::scan::sysmon(
+            r"C:\Windows\System32\cmd.exe",
+            &format!("cmd.exe /c {} {n}", "x".repeat(2000)),
+            r"LAB\ann",
+        ));
+    }
+    let events = dir.path().join("launches.log");
+    std::fs::write(&events, export).unwrap();
+    let run = |budget: &str, temp: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_detection"))
+            .env("TMPDIR", temp)
+            .args(["run", "--format", "json", "--max-mem-usage-mb", budget, "--content"])
+            .arg(fixture("content"))
+            .arg(&rule)
+            .arg(&events)
+            .output()
+            .expect("detection runs")
+    };
+    let in_memory = run("0", dir.path());
+    assert!(in_memory.status.success(), "{}", stderr(&in_memory));
+    assert_eq!(stdout(&in_memory).matches("\"count\"").count(), 700, "{}", stdout(&in_memory));
+    let spilled = run("1", dir.path());
+    assert!(spilled.status.success(), "{}", stderr(&spilled));
+    assert_eq!(stdout(&spilled), stdout(&in_memory));
+
+    let missing = dir.path().join("missing");
+    let failed = run("1", &missing);
+    assert!(!failed.status.success());
+    let why = stderr(&failed);
+    assert!(why.contains("cannot spill its groups to a temporary file"), "{why}");
+    assert!(why.contains("rule \"Rundll32 Advpack Execution\""), "the rule is named: {why}");
+    assert!(why.contains(&format!("in {}", missing.display())), "the folder is named: {why}");
+    assert!(stdout(&failed).is_empty() || !stdout(&failed).contains("\"count\""), "{why}");
+    assert!(!missing.exists(), "nothing was made in its stead");
+}

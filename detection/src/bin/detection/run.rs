@@ -149,6 +149,13 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                 log_error(&anyhow::Error::new(err).context("passed over"));
                 event_paths.remove(index);
             }
+            Err(ScanError::Eval { path, index, source }) => {
+                // The scan knows the search by its place in the list; the user, by its rule.
+                let name = rules.get(index).map_or("?", |(detection, _)| detection.name.as_str());
+                let name = detection::terminal::escape_controls(name);
+                let err = ScanError::Eval { path, index, source };
+                return Err(anyhow::Error::new(err).context(format!("rule {name:?}")));
+            }
             Err(err) => return Err(err.into()),
         }
     };

@@ -122,23 +122,19 @@ pub(super) struct Cursor<'f> {
     input: BufReader<Segment>,
     left: usize,
     functions: &'f [AggregateFunction],
-    head: Option<(Vec<u8>, Vec<Accumulator>)>,
 }
 
 impl<'f> Cursor<'f> {
-    /// Reads the first group of `run`, whose states are of `functions`.
-    pub(super) fn open(run: Run, functions: &'f [AggregateFunction]) -> io::Result<Self> {
+    /// Reads `run`, whose states are of `functions`, through a buffer of `buffer` bytes.
+    pub(super) fn open(run: Run, functions: &'f [AggregateFunction], buffer: usize) -> Self {
         let segment = Segment { file: run.file, at: run.start, end: run.end };
-        let input = BufReader::with_capacity(1 << 16, segment);
-        let mut cursor = Cursor { input, left: run.groups, functions, head: None };
-        cursor.advance()?;
-        Ok(cursor)
+        Cursor { input: BufReader::with_capacity(buffer, segment), left: run.groups, functions }
     }
 
-    fn advance(&mut self) -> io::Result<()> {
+    /// The next group: its key and states; `None` at the end of the run.
+    pub(super) fn next(&mut self) -> io::Result<Option<(Vec<u8>, Vec<Accumulator>)>> {
         if self.left == 0 {
-            self.head = None;
-            return Ok(());
+            return Ok(None);
         }
         self.left -= 1;
         let mut key = Vec::new();
@@ -148,22 +144,7 @@ impl<'f> Cursor<'f> {
             .iter()
             .map(|function| Accumulator::load(*function, &mut self.input))
             .collect::<io::Result<_>>()?;
-        self.head = Some((key, states));
-        Ok(())
-    }
-
-    /// The key of the group read last, until it is taken; `None` at the end of the run.
-    pub(super) fn key(&self) -> Option<&[u8]> {
-        self.head.as_ref().map(|(key, _)| key.as_slice())
-    }
-
-    /// The group read last, and reads the next.
-    pub(super) fn take(&mut self) -> io::Result<Option<(Vec<u8>, Vec<Accumulator>)>> {
-        let head = self.head.take();
-        if head.is_some() {
-            self.advance()?;
-        }
-        Ok(head)
+        Ok(Some((key, states)))
     }
 }
 

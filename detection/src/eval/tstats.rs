@@ -556,38 +556,35 @@ impl<'s> Groups<'s> {
             tstats.aggregates.iter().map(|aggregate| aggregate.function).collect();
         let runs = std::mem::take(&mut self.spilled);
         let failed = |err: std::io::Error| self.spill_error(&err);
+        // Reading buffers of 4 MiB in all: a table spilled every few hundred records (the
+        // gate's check) has thousands of pieces.
+        let buffer = ((4 << 20) / runs.len().max(1)).clamp(4 << 10, 64 << 10);
         let mut cursors = Vec::with_capacity(runs.len());
         for run in runs {
-            cursors.push(spill::Cursor::open(run, &functions).map_err(failed)?);
+            cursors.push(spill::Cursor::open(run, &functions, buffer));
         }
-        let time_index = time_index(tstats);
-        let (mut distinct, mut scratch) = (0, Vec::new());
-        loop {
-            // The first group in row order; of equal ones, that of the oldest file.
-            let mut first: Option<(usize, &[u8])> = None;
-            for (index, cursor) in cursors.iter().enumerate() {
-                let Some(key) = cursor.key() else { continue };
-                if first.is_none_or(|(_, best)| compare_keys(time_index, key, best).is_lt()) {
-                    first = Some((index, key));
-                }
+        let (time_index, pieces) = (time_index(tstats), cursors.len());
+        // The next group of each piece, the first in row order on top; of equal ones, that
+        // of the oldest piece.
+        let mut heads = std::collections::BinaryHeap::with_capacity(pieces);
+        let mut refill = |heads: &mut std::collections::BinaryHeap<Head>, piece: usize| {
+            let next = cursors.get_mut(piece).map(spill::Cursor::next).transpose();
+            if let Some((key, states)) = next.map_err(failed)?.flatten() {
+                heads.push(Head { key, states, piece, time_index });
             }
-            let Some((first, _)) = first else { break };
-            let Some((key, mut states)) = cursors
-                .get_mut(first)
-                .map(spill::Cursor::take)
-                .transpose()
-                .map_err(failed)?
-                .flatten()
-            else {
-                break;
-            };
-            for cursor in cursors.iter_mut().skip(first + 1) {
-                if cursor.key() == Some(key.as_slice())
-                    && let Some((_, later)) = cursor.take().map_err(failed)?
-                {
-                    for (state, later) in states.iter_mut().zip(later) {
-                        state.merge(later);
-                    }
+            Ok::<(), EvalError>(())
+        };
+        for piece in 0..pieces {
+            refill(&mut heads, piece)?;
+        }
+        let (mut distinct, mut scratch) = (0, Vec::new());
+        while let Some(Head { key, mut states, piece, .. }) = heads.pop() {
+            refill(&mut heads, piece)?;
+            while heads.peek().is_some_and(|next| next.key == key) {
+                let Some(later) = heads.pop() else { break };
+                refill(&mut heads, later.piece)?;
+                for (state, later) in states.iter_mut().zip(later.states) {
+                    state.merge(later);
                 }
             }
             distinct += 1;
@@ -602,6 +599,38 @@ impl<'s> Groups<'s> {
         Ok(())
     }
 }
+
+/// A spilled group waiting its turn in [`Groups::merge_spilled`]: ordered so that the
+/// largest in a `BinaryHeap` is the first in row order, and of equal keys that of the
+/// oldest piece.
+struct Head {
+    key: Vec<u8>,
+    states: Vec<Accumulator>,
+    piece: usize,
+    time_index: Option<usize>,
+}
+
+impl Ord for Head {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        compare_keys(self.time_index, &self.key, &other.key)
+            .then(self.piece.cmp(&other.piece))
+            .reverse()
+    }
+}
+
+impl PartialOrd for Head {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Head {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
+
+impl Eq for Head {}
 
 /// The rows of a `tstats` as its groups give them, handed on a batch at a time.
 struct Rows<'t, 's> {

@@ -9,12 +9,16 @@
 //! the record's value), so a record's own values name the searches that may select it.
 //! Only those, with the searches that need nothing, are asked in full
 //! ([`Search::selects`]), so the answer is the one asking all of them gives.
+//!
+//! Searches over raw events are indexed the same way, by their conditions' guards: a
+//! tree's hundreds of `sysmon` and `wineventlog_security` searches each need one of a few
+//! `EventCode` values, and asking each of every event cost more than reading it.
 
 use std::collections::{BTreeMap, HashMap};
 
 use crate::datamodel::NodeRecord;
-use crate::eval::EventFields;
 use crate::eval::tstats::record_guard;
+use crate::eval::{EventFields, Matcher};
 use crate::spl::{Input, Needle, PieceIndex, Search, lowercase};
 
 /// The searches of a scan, and what the selector knows of their `where` clauses.
@@ -28,6 +32,17 @@ pub(super) struct Selector<'s> {
     reads: Vec<Vec<u64>>,
     /// Per node, the searches that may select its records; `None` asks every search.
     nodes: Option<HashMap<&'s str, NodeSearches<'s>>>,
+    /// The searches over raw events that may read an event; `None` asks all of them.
+    events: Option<EventSearches>,
+}
+
+/// The searches over raw events, by what their conditions need one of.
+#[derive(Default)]
+struct EventSearches {
+    /// Those that may read any event: a condition without a guard, or with a subsearch.
+    always: Vec<usize>,
+    /// Per event field, those that need its value, lower-cased, to be or hold a needle.
+    needing: BTreeMap<String, FieldSearches>,
 }
 
 /// The searches that read records of one node.
@@ -36,26 +51,33 @@ struct NodeSearches<'s> {
     /// Those that may select any record of the node.
     always: Vec<usize>,
     /// Per record field, those that need its value to be or hold some needle.
-    needing: BTreeMap<&'s str, FieldSearches<'s>>,
+    needing: BTreeMap<&'s str, FieldSearches>,
 }
 
 /// The searches that need a field's value, lower-cased, to be or hold a needle.
 #[derive(Default)]
-struct FieldSearches<'s> {
+struct FieldSearches {
     /// By whole value.
-    is: HashMap<&'s str, Vec<usize>>,
+    is: HashMap<String, Vec<usize>>,
     /// Each run needed, with the search needing it.
-    runs: Vec<(&'s str, usize)>,
+    runs: Vec<(String, usize)>,
     /// Over `runs`, built once they are all known; `None` also when it cannot be built,
     /// and every search needing a run is then asked.
     index: Option<PieceIndex>,
 }
 
-impl<'s> FieldSearches<'s> {
-    fn add(&mut self, needle: Needle<'s>, search: usize) {
+impl FieldSearches {
+    fn add(&mut self, needle: Needle<'_>, search: usize) {
         match needle {
-            Needle::Is(value) => self.is.entry(value).or_default().push(search),
-            Needle::Holds(run) => self.runs.push((run, search)),
+            Needle::Is(value) => self.is.entry(value.to_owned()).or_default().push(search),
+            Needle::Holds(run) => self.runs.push((run.to_owned(), search)),
+        }
+    }
+
+    /// Builds the index over the runs, once they are all added.
+    fn index_runs(&mut self) {
+        if !self.runs.is_empty() {
+            self.index = PieceIndex::new(self.runs.iter().map(|(run, _)| Some(run.as_str())));
         }
     }
 
@@ -100,7 +122,8 @@ impl<'s> Selector<'s> {
                 bits
             })
             .collect();
-        let unindexed = Selector { searches, event_readers, fields, reads, nodes: None };
+        let unindexed =
+            Selector { searches, event_readers, fields, reads, nodes: None, events: None };
         if !index {
             return unindexed;
         }
@@ -123,11 +146,10 @@ impl<'s> Selector<'s> {
         }
         let fields = nodes.values_mut().flat_map(|node| node.needing.values_mut());
         for field in fields {
-            if !field.runs.is_empty() {
-                field.index = PieceIndex::new(field.runs.iter().map(|(run, _)| Some(*run)));
-            }
+            field.index_runs();
         }
-        Selector { nodes: Some(nodes), ..unindexed }
+        let events = event_searches(searches, &unindexed.event_readers);
+        Selector { nodes: Some(nodes), events: Some(events), ..unindexed }
     }
 
     /// The record fields the `selected` searches read (see [`Search::record_fields`]).
@@ -148,8 +170,21 @@ impl<'s> Selector<'s> {
 
     /// The searches over raw events that read `event`, ascending.
     pub(super) fn selecting_event(&self, event: &dyn EventFields) -> Vec<usize> {
-        let reads = |at: &&usize| self.searches.get(**at).is_some_and(|s| s.selects_event(event));
-        self.event_readers.iter().filter(reads).copied().collect()
+        let reads = |at: &usize| self.searches.get(*at).is_some_and(|s| s.selects_event(event));
+        let Some(events) = &self.events else {
+            return self.event_readers.iter().copied().filter(reads).collect();
+        };
+        let mut asked = events.always.clone();
+        for (field, needing) in &events.needing {
+            event.any_value(field, &mut |value| {
+                needing.add_needed(&lowercase(value), &mut asked);
+                false
+            });
+        }
+        asked.sort_unstable();
+        asked.dedup();
+        asked.retain(reads);
+        asked
     }
 
     /// The indices of the searches that select `record`, ascending.
@@ -188,6 +223,37 @@ impl FieldsRead<'_> {
             .binary_search(&name)
             .is_ok_and(|at| self.bits.get(at / 64).is_some_and(|word| word & (1 << (at % 64)) != 0))
     }
+}
+
+/// The index of the searches over raw events (`readers`) by their conditions' guards.
+fn event_searches(searches: &[&Search], readers: &[usize]) -> EventSearches {
+    let mut events = EventSearches::default();
+    for &at in readers {
+        let Some(search) = searches.get(at) else { continue };
+        let mut always = false;
+        for input in search.inputs() {
+            let Input::Events(condition) = input else { continue };
+            // A subsearch is known only at the end: such a condition passes every event now.
+            let matcher = (!condition.has_subsearch()).then(|| Matcher::new(condition));
+            let Some(guard) = matcher.as_ref().and_then(Matcher::guard) else {
+                always = true;
+                break;
+            };
+            for (field, needles) in guard {
+                let needing = events.needing.entry(field.to_owned()).or_default();
+                for needle in needles {
+                    needing.add(needle, at);
+                }
+            }
+        }
+        if always {
+            events.always.push(at);
+        }
+    }
+    for field in events.needing.values_mut() {
+        field.index_runs();
+    }
+    events
 }
 
 fn set_bit(bits: &mut [u64], at: usize) {

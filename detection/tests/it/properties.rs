@@ -887,3 +887,64 @@ proptest! {
         }
     }
 }
+
+/// Sysmon fields as a raw search names them, one derived by the add-on's tables.
+const EVENT_FIELDS: &[&str] = &["Image", "CommandLine", "User", "EventCode", "process_name"];
+
+/// Values of the events below and patterns over them, in several cases.
+const EVENT_POOL: &[&str] = &[
+    "1",
+    "3",
+    "cmd.exe",
+    "\"C:\\\\Windows\\\\System32\\\\cmd.exe\"",
+    "\"*\\\\CMD.EXE\"",
+    "\"*run*32*\"",
+    "\"LAB\\\\ann\"",
+    "lab*",
+    "\"*/c*\"",
+    "x",
+];
+
+proptest! {
+    #![proptest_config(config(96))]
+
+    /// Asking only the searches over raw events whose conditions' guards an event's values
+    /// meet reads the events asking every search reads.
+    #[test]
+    fn asking_only_the_raw_searches_an_event_interests_keeps_the_rows(
+        conditions in proptest::collection::vec(
+            condition_of(EVENT_FIELDS, proptest::sample::select(EVENT_POOL).prop_map(str::to_owned)),
+            1..6,
+        ),
+        events in proptest::collection::vec(
+            (
+                proptest::sample::select(&[
+                    r"C:\Windows\System32\cmd.exe",
+                    r"C:\WINDOWS\SYSTEM32\CMD.EXE",
+                    r"C:\Windows\System32\rundll32.exe",
+                ][..]),
+                proptest::sample::select(&["cmd.exe /c x", "RUNDLL32.EXE a.dll", ""][..]),
+                proptest::sample::select(&[r"LAB\ann", r"lab\ANN", "x"][..]),
+            ),
+            0..8,
+        ),
+    ) {
+        let searches: Vec<Search> = conditions
+            .iter()
+            .map(|condition| {
+                compile(&format!("search {condition} | table _time Image CommandLine User"))
+                    .unwrap()
+            })
+            .collect();
+        let searches: Vec<&Search> = searches.iter().collect();
+        let text: String = events
+            .iter()
+            .map(|(image, command, user)| crate::scan::sysmon(image, command, user))
+            .collect();
+        let rows = |prefilter: bool| {
+            let options = ScanOptions { prefilter, parallel: false, ..ScanOptions::default() };
+            tables_over(&searches, &text, options)
+        };
+        prop_assert_eq!(rows(true), rows(false), "{:?}", conditions);
+    }
+}

@@ -597,6 +597,39 @@ proptest! {
     }
 }
 
+/// Sysmon launches (image, command line, user) of a few values, in several cases.
+fn launches() -> impl Strategy<Value = Vec<(&'static str, &'static str, &'static str)>> {
+    let image = proptest::sample::select(
+        &[
+            r"C:\Windows\System32\cmd.exe",
+            r"C:\WINDOWS\SYSTEM32\CMD.EXE",
+            r"C:\Windows\System32\rundll32.exe",
+            r"C:\x\a.exe",
+        ][..],
+    );
+    let command = proptest::sample::select(&["cmd.exe /c x", "RUNDLL32.EXE a.dll", "x", ""][..]);
+    let user = proptest::sample::select(&[r"LAB\ann", r"lab\ANN", "x"][..]);
+    proptest::collection::vec((image, command, user), 0..8)
+}
+
+/// The tables of `searches` over an export of `launches`, with the prefilter and the
+/// selectors it goes with, and without.
+fn rows_both_ways(
+    searches: &[Search],
+    launches: &[(&str, &str, &str)],
+) -> (Vec<detection::eval::ResultTable>, Vec<detection::eval::ResultTable>) {
+    let searches: Vec<&Search> = searches.iter().collect();
+    let text: String = launches
+        .iter()
+        .map(|(image, command, user)| crate::scan::sysmon(image, command, user))
+        .collect();
+    let rows = |prefilter: bool| {
+        let options = ScanOptions { prefilter, parallel: false, ..ScanOptions::default() };
+        tables_over(&searches, &text, options)
+    };
+    (rows(true), rows(false))
+}
+
 /// Values of the Sysmon events below and patterns over them, in several cases.
 const POOL: &[&str] = &[
     "cmd.exe",
@@ -621,19 +654,7 @@ proptest! {
             condition_of(NODE_FIELDS, proptest::sample::select(POOL).prop_map(str::to_owned)),
             1..6,
         ),
-        events in proptest::collection::vec(
-            (
-                proptest::sample::select(&[
-                    r"C:\Windows\System32\cmd.exe",
-                    r"C:\WINDOWS\SYSTEM32\CMD.EXE",
-                    r"C:\Windows\System32\rundll32.exe",
-                    r"C:\x\a.exe",
-                ][..]),
-                proptest::sample::select(&["cmd.exe /c x", "RUNDLL32.EXE a.dll", "x", ""][..]),
-                proptest::sample::select(&[r"LAB\ann", r"lab\ANN", "x"][..]),
-            ),
-            0..8,
-        ),
+        events in launches(),
     ) {
         let searches: Vec<Search> = conditions
             .iter()
@@ -645,16 +666,8 @@ proptest! {
                 .unwrap()
             })
             .collect();
-        let searches: Vec<&Search> = searches.iter().collect();
-        let text: String = events
-            .iter()
-            .map(|(image, command, user)| crate::scan::sysmon(image, command, user))
-            .collect();
-        let rows = |prefilter: bool| {
-            let options = ScanOptions { prefilter, parallel: false, ..ScanOptions::default() };
-            tables_over(&searches, &text, options)
-        };
-        prop_assert_eq!(rows(true), rows(false), "{:?}", conditions);
+        let (fast, plain) = rows_both_ways(&searches, &events);
+        prop_assert_eq!(fast, plain, "{:?}", conditions);
     }
 }
 
@@ -891,7 +904,7 @@ proptest! {
 /// Sysmon fields as a raw search names them, one derived by the add-on's tables.
 const EVENT_FIELDS: &[&str] = &["Image", "CommandLine", "User", "EventCode", "process_name"];
 
-/// Values of the events below and patterns over them, in several cases.
+/// Values of [`launches`] as raw searches see them, and patterns over them.
 const EVENT_POOL: &[&str] = &[
     "1",
     "3",
@@ -916,18 +929,7 @@ proptest! {
             condition_of(EVENT_FIELDS, proptest::sample::select(EVENT_POOL).prop_map(str::to_owned)),
             1..6,
         ),
-        events in proptest::collection::vec(
-            (
-                proptest::sample::select(&[
-                    r"C:\Windows\System32\cmd.exe",
-                    r"C:\WINDOWS\SYSTEM32\CMD.EXE",
-                    r"C:\Windows\System32\rundll32.exe",
-                ][..]),
-                proptest::sample::select(&["cmd.exe /c x", "RUNDLL32.EXE a.dll", ""][..]),
-                proptest::sample::select(&[r"LAB\ann", r"lab\ANN", "x"][..]),
-            ),
-            0..8,
-        ),
+        events in launches(),
     ) {
         let searches: Vec<Search> = conditions
             .iter()
@@ -936,15 +938,7 @@ proptest! {
                     .unwrap()
             })
             .collect();
-        let searches: Vec<&Search> = searches.iter().collect();
-        let text: String = events
-            .iter()
-            .map(|(image, command, user)| crate::scan::sysmon(image, command, user))
-            .collect();
-        let rows = |prefilter: bool| {
-            let options = ScanOptions { prefilter, parallel: false, ..ScanOptions::default() };
-            tables_over(&searches, &text, options)
-        };
-        prop_assert_eq!(rows(true), rows(false), "{:?}", conditions);
+        let (fast, plain) = rows_both_ways(&searches, &events);
+        prop_assert_eq!(fast, plain, "{:?}", conditions);
     }
 }

@@ -127,9 +127,9 @@ pub(crate) fn record_fields_read<'t>(tstats: &'t Tstats, into: &mut Vec<&'t str>
 /// [`Groups::finish_with`].
 ///
 /// Such groups grow with the input. When those of a scan outgrow its budget, the scan
-/// writes the largest tables to temporary files ([`Groups::spill`]) and starts them afresh;
-/// [`Groups::finish_with`] merges the files back, group by group, as Splunk's `stats` processor
-/// "spills data from RAM to disk" past `max_mem_usage_mb`.
+/// writes the largest tables to a temporary file ([`Groups::spill`]) and starts them
+/// afresh; [`Groups::finish_with`] merges the pieces back, group by group, as Splunk's
+/// `stats` processor "spills data from RAM to disk" past `max_mem_usage_mb`.
 pub(crate) struct Groups<'s> {
     search: &'s Search,
     tstats: &'s Tstats,
@@ -159,7 +159,7 @@ pub(crate) struct Groups<'s> {
     state_bytes: usize,
     /// Whether every aggregate's states merge exactly, so that the groups may be spilled.
     spillable: bool,
-    /// The groups written to temporary files, oldest first, and how many they are.
+    /// The pieces of groups spilled, oldest first, and how many groups they hold.
     spilled: Vec<spill::Run>,
     spilled_len: usize,
 }
@@ -307,7 +307,7 @@ impl<'s> Groups<'s> {
         }
     }
 
-    /// How many groups there are so far, counting those spilled once per file that holds
+    /// How many groups there are so far, counting those spilled once per piece that holds
     /// them: what finishing them costs, roughly.
     pub(crate) fn len(&self) -> usize {
         self.key_starts.len() + self.spilled_len
@@ -326,14 +326,14 @@ impl<'s> Groups<'s> {
     }
 
     /// Whether [`Groups::spill`] can write these groups out: not when an aggregate sums
-    /// floating-point numbers, whose last digits would depend on where the files split
+    /// floating-point numbers, whose last digits would depend on where the pieces split
     /// the records.
     pub(crate) fn spillable(&self) -> bool {
         self.spillable
     }
 
-    /// Writes the groups held in memory to a temporary file, in the order of their rows,
-    /// and frees them: the records still to come start new groups, merged with these by
+    /// Writes the groups held in memory to `to`, in the order of their rows, and frees
+    /// them: the records still to come start new groups, merged with these by
     /// [`Groups::finish_with`]. Nothing happens when the groups cannot be spilled.
     pub(crate) fn spill(&mut self, to: &mut spill::SpillFile) -> Result<(), EvalError> {
         if !self.spillable || self.key_starts.is_empty() {
@@ -515,9 +515,9 @@ impl<'s> Groups<'s> {
 
     /// The `tstats` result table, given to `sink` in order, `batch` rows at a time: at least
     /// one table, the last perhaps empty, each with every column, until `sink` says it wants
-    /// no more (the groups are still all read, so that too many of them is still an error). Groups are ordered by their
-    /// `by` values, `_time` buckets numerically. With `keep`, only the groups it admits (see
-    /// [`super::prune`]).
+    /// no more (the groups are still all read, so that too many of them is still an error).
+    /// Groups are ordered by their `by` values, `_time` buckets numerically. With `keep`,
+    /// only the groups it admits (see [`super::prune`]).
     pub(crate) fn finish_with(
         mut self,
         keep: Option<&JoinKeys>,
@@ -543,9 +543,9 @@ impl<'s> Groups<'s> {
         rows.end()
     }
 
-    /// [`Groups::finish_with`] over spilled groups: the files are read side by side, each in
-    /// the order of the rows, and the states of a group found in several are merged in
-    /// the order the files were written, which is the order the records came in.
+    /// [`Groups::finish_with`] over spilled groups: the pieces are read side by side, each
+    /// in the order of the rows, and the states of a group found in several are merged in
+    /// the order the pieces were written, which is the order the records came in.
     fn merge_spilled(
         mut self,
         keep: Option<&JoinKeys>,

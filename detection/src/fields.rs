@@ -548,6 +548,13 @@ impl<'a> SplunkEvent<'a> {
     /// Every field of the event with its value, by name: what the event shows as a result
     /// row.
     pub fn fields(&self) -> BTreeMap<String, FieldValue> {
+        self.sorted_fields().into_iter().collect()
+    }
+
+    /// [`SplunkEvent::fields`] as pairs in name order: what a search over raw events makes
+    /// a row of, for every event it reads. A field's value depends on its name alone, so
+    /// each name is looked up once, after sorting.
+    fn sorted_fields(&self) -> Vec<(String, FieldValue)> {
         let mut names: Vec<&'a str> = INDEXED_FIELDS.to_vec();
         for table in self.tables {
             names.extend(table.iter().map(|(name, _)| *name));
@@ -555,16 +562,9 @@ impl<'a> SplunkEvent<'a> {
         names.extend(self.event.system.iter().map(|(name, _)| name));
         names.extend(self.event.xml_parts.iter().map(|(name, _)| name.as_ref()));
         names.extend(self.event.data.iter().map(|(name, _)| name));
-        let mut fields = BTreeMap::new();
-        for name in names {
-            if fields.contains_key(name) {
-                continue;
-            }
-            if let Some(value) = self.value(name) {
-                fields.insert(name.to_owned(), value);
-            }
-        }
-        fields
+        names.sort_unstable();
+        names.dedup();
+        names.into_iter().filter_map(|name| Some((name.to_owned(), self.value(name)?))).collect()
     }
 }
 
@@ -579,7 +579,7 @@ impl crate::eval::EventFields for SplunkEvent<'_> {
     }
 
     fn fields(&self) -> Vec<(String, FieldValue)> {
-        SplunkEvent::fields(self).into_iter().collect()
+        self.sorted_fields()
     }
 }
 

@@ -427,7 +427,7 @@ struct Finish {
     batch_rows: Option<usize>,
 }
 
-/// Rows of a `tstats` made at a time when its groups become rows (see [`Finish::batched`]).
+/// Rows of a `tstats` made at a time when its groups become rows (see [`Finish::batch_rows`]).
 const FINISH_BATCH_ROWS: usize = 4096;
 
 impl<'s> SearchRun<'s> {

@@ -260,7 +260,7 @@ pub(crate) fn lookup(table: &mut ResultTable, command: &LookupCommand, env: &Env
 /// have no matches in the subsearch. The results of a left (or outer) join includes all of
 /// the events in the main search"; `max` "Specifies the maximum number of subsearch results
 /// that each main search result can join with … Default: 1"; "The values of the fields used
-/// in <field-list> are case sensitive"; with no fields, "all of the fields that are common to
+/// in `<field-list>` are case sensitive"; with no fields, "all of the fields that are common to
 /// both datasets are used"; `overwrite` "Default: true".
 pub(crate) fn join(table: &mut ResultTable, join: &Join, env: &Env<'_>) {
     let empty = ResultTable::default();

@@ -329,7 +329,8 @@ fn preselects(condition: &Condition, has_subsearch: bool, fields: &dyn FieldLook
 }
 
 /// Whether `command` works row by row, so rows can go through it as they come. A command
-/// that reads `now()` waits: the search's time is known only once every event is read.
+/// that reads `now()` waits: the search's time is known only once every event is read. So
+/// does `foreach`, whose template may be any command (`head`, `sort`, `stats`).
 fn is_streaming(command: &Command) -> bool {
     if reads_now(command) {
         return false;
@@ -347,7 +348,6 @@ fn is_streaming(command: &Command) -> bool {
         | Command::Makemv(_)
         | Command::Nomv(_)
         | Command::Mvexpand { .. }
-        | Command::Foreach(_)
         | Command::Lookup(_)
         | Command::Spath(_)
         | Command::Xmlkv(_)
@@ -756,17 +756,32 @@ impl<'s> PipelineRun<'s> {
                 // subsearch (every process launch, renamed) would otherwise be built whole.
                 let wanted = self.rows_read.filter(|_| alike == commands && batch < usize::MAX);
                 let mut table: Option<ResultTable> = None;
+                // Over the whole table, the error is that of the first command to fail, at
+                // its first failing row. A batch that fails at command `at` ends the rows, but
+                // the batches after it still go through the commands before `at`: one of them
+                // failing on a later row is the error the whole table would give. Rows past
+                // what the join reads are run through the commands for the same reason, and
+                // dropped.
+                let mut failed: Option<(usize, EvalError)> = None;
                 groups.finish_with(keep.as_ref(), batch, &mut |mut rows| {
-                    run_commands(&mut rows, pipeline, 1..alike, &env)?;
-                    let table = match &mut table {
-                        Some(table) => {
-                            table.append(rows);
-                            table
+                    let until = failed.as_ref().map_or(alike, |(at, _)| *at);
+                    for at in 1..until {
+                        if let Err(err) = run_commands(&mut rows, pipeline, at..at + 1, &env) {
+                            failed = Some((at, err));
+                            return Ok(());
                         }
-                        None => table.insert(rows),
-                    };
-                    Ok(wanted.is_none_or(|wanted| table.len() < wanted))
+                    }
+                    match &mut table {
+                        _ if failed.is_some() => {}
+                        Some(table) if wanted.is_some_and(|wanted| table.len() >= wanted) => {}
+                        Some(table) => table.append(rows),
+                        None => table = Some(rows),
+                    }
+                    Ok(())
                 })?;
+                if let Some((_, err)) = failed {
+                    return Err(err);
+                }
                 let mut table = table.unwrap_or_default();
                 if let Some(wanted) = wanted {
                     table.rows.truncate(wanted);

@@ -321,7 +321,8 @@ impl Feed<'_> {
     }
 
     /// Every few records: when the groups held in memory outgrow the budget, spills the
-    /// largest tables until they hold half of it, so that the next spill is some way off.
+    /// largest tables until those that can spill hold half of it, so that the next spill is
+    /// some way off.
     fn bound_groups(&mut self) -> Result<(), ScanError> {
         self.unchecked += 1;
         if self.unchecked < self.check_every || self.group_memory == usize::MAX {
@@ -338,9 +339,18 @@ impl Feed<'_> {
         if held <= self.group_memory {
             return Ok(());
         }
+        // Tables that cannot spill stay as they are: the others spill down to half the
+        // budget above them, not down to a level those alone may keep out of reach, which
+        // would spill every small table at every look.
+        let fixed: usize = tables
+            .iter()
+            .filter(|(_, _, groups)| !groups.spillable())
+            .map(|(_, memory, _)| memory)
+            .sum();
+        let target = fixed.saturating_add(self.group_memory / 2);
         tables.sort_by_key(|(_, memory, _)| std::cmp::Reverse(*memory));
         for (index, memory, groups) in tables {
-            if held <= self.group_memory / 2 {
+            if held <= target {
                 break;
             }
             if !groups.spillable() {

@@ -174,9 +174,14 @@ impl Accumulator {
                     (true, Some(micros)) => Rank::Time(micros),
                     _ => parse_number(value).map_or(Rank::Text, Rank::Number),
                 };
+                // A value kept in place of another frees it.
+                let before = match best {
+                    Some((_, Kept::Text(text))) => text.len(),
+                    _ => 0,
+                };
                 let mut grew = 0;
                 keep_extreme(best, *max, (rank, value), || {
-                    grew = value.len();
+                    grew = value.len().saturating_sub(before);
                     Kept::Text(value.to_owned())
                 });
                 return grew;
@@ -216,14 +221,16 @@ impl Accumulator {
                     if *latest { time >= *best_time } else { time < *best_time }
                 });
                 if better {
+                    let before = best.as_ref().map_or(0, |(_, kept)| kept.len());
                     *best = Some((time, value.to_owned()));
-                    return value.len();
+                    return value.len().saturating_sub(before);
                 }
             }
             Self::Ordered { value: kept, last } => {
                 if *last || kept.is_none() {
+                    let before = kept.as_ref().map_or(0, String::len);
                     *kept = Some(value.to_owned());
-                    return value.len();
+                    return value.len().saturating_sub(before);
                 }
             }
         }

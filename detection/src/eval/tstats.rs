@@ -514,15 +514,14 @@ impl<'s> Groups<'s> {
     }
 
     /// The `tstats` result table, given to `sink` in order, `batch` rows at a time: at least
-    /// one table, the last perhaps empty, each with every column, until `sink` says it wants
-    /// no more (the groups are still all read, so that too many of them is still an error).
-    /// Groups are ordered by their `by` values, `_time` buckets numerically. With `keep`,
-    /// only the groups it admits (see [`super::prune`]).
+    /// one table, the last perhaps empty, each with every column. Groups are ordered by
+    /// their `by` values, `_time` buckets numerically. With `keep`, only the groups it
+    /// admits (see [`super::prune`]).
     pub(crate) fn finish_with(
         mut self,
         keep: Option<&JoinKeys>,
         batch: usize,
-        sink: &mut dyn FnMut(ResultTable) -> Result<bool, EvalError>,
+        sink: &mut dyn FnMut(ResultTable) -> Result<(), EvalError>,
     ) -> Result<(), EvalError> {
         let mut rows = Rows::new(self.tstats, batch, sink);
         if self.spilled.is_empty() {
@@ -637,27 +636,22 @@ struct Rows<'t, 's> {
     tstats: &'t Tstats,
     table: ResultTable,
     batch: usize,
-    sink: &'s mut dyn FnMut(ResultTable) -> Result<bool, EvalError>,
+    sink: &'s mut dyn FnMut(ResultTable) -> Result<(), EvalError>,
     made: usize,
-    /// Whether the sink wants more rows.
-    wanted: bool,
 }
 
 impl<'t, 's> Rows<'t, 's> {
     fn new(
         tstats: &'t Tstats,
         batch: usize,
-        sink: &'s mut dyn FnMut(ResultTable) -> Result<bool, EvalError>,
+        sink: &'s mut dyn FnMut(ResultTable) -> Result<(), EvalError>,
     ) -> Self {
         let table = ResultTable::with_columns(columns(tstats));
-        Rows { tstats, table, batch, sink, made: 0, wanted: true }
+        Rows { tstats, table, batch, sink, made: 0 }
     }
 
     /// Adds the row of the group of `key`, whose aggregates are `states`.
     fn push(&mut self, key: &[u8], states: &[Accumulator]) -> Result<(), EvalError> {
-        if !self.wanted {
-            return Ok(());
-        }
         let values = key_slices(key)
             // The bytes came from a `str`: the lossy decoding never replaces anything.
             .map(|value| Some(FieldValue::Single(String::from_utf8_lossy(value).into_owned())));
@@ -666,23 +660,20 @@ impl<'t, 's> Rows<'t, 's> {
         if self.table.len() >= self.batch {
             let full =
                 std::mem::replace(&mut self.table, ResultTable::with_columns(columns(self.tstats)));
-            self.wanted = (self.sink)(full)?;
+            (self.sink)(full)?;
         }
         Ok(())
     }
 
-    /// Hands on the last batch, if more rows are wanted.
+    /// Hands on the last batch.
     fn end(mut self) -> Result<(), EvalError> {
-        if !self.wanted {
-            return Ok(());
-        }
         if self.tstats.by.is_empty() && self.made == 0 {
             // Without `by`, tstats answers one row even over no records (`count` 0).
             let states: Vec<Accumulator> =
                 self.tstats.aggregates.iter().map(|a| Accumulator::new(a.function)).collect();
             self.table.push_row(states.iter().map(Accumulator::finish).collect());
         }
-        (self.sink)(self.table).map(|_| ())
+        (self.sink)(self.table)
     }
 }
 

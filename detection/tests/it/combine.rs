@@ -374,4 +374,26 @@ fn a_join_reads_the_first_fifty_thousand_rows_of_its_subsearch() {
     assert_eq!(run(search.start().whole().unpruned()), expected);
     assert_eq!(run(search.start()), expected);
     assert_eq!(run(search.start().in_batches_of(7)), expected);
+
+    // A subsearch row past those the join reads still fails the search, as it does when the
+    // subsearch is made whole: `z(` sorts last and is no pattern.
+    records.push(launch("sub.exe", "z(".to_owned()));
+    let failing = Search::compile(
+        "| tstats count from datamodel=Endpoint.Processes where Processes.process_name=main.exe \
+         by Processes.dest | rename Processes.* as * | join dest [| tstats count as n \
+         from datamodel=Endpoint.Processes where Processes.process_name=sub.exe \
+         by Processes.dest | rename Processes.* as * | eval a=if(match(\"x\", dest), 1, 0)]",
+        &MacroTable::default(),
+        "none",
+    )
+    .unwrap();
+    let error = |mut run: detection::eval::SearchRun<'_>| {
+        for record in &records {
+            run.add(record).unwrap();
+        }
+        run.finish().map(|table| table.len())
+    };
+    let whole = error(failing.start().whole().unpruned());
+    assert!(whole.is_err(), "{whole:?}");
+    assert_eq!(error(failing.start()), whole);
 }

@@ -843,6 +843,11 @@ fn batched_search() -> impl Strategy<Value = String> {
         Just("| bin count span=2"),
         Just("| eval j=if(dest=\"d1\", \"{\\\"k\\\": 1}\", \"x\") | spath input=j | eval after=1"),
         Just("| foreach d* [eval <<FIELD>>=\"<<FIELD>>\"]"),
+        Just("| foreach count [head 1]"),
+        // Patterns made of values: `(` does not compile, and the first command to fail, at
+        // its first failing row, is the error.
+        Just("| eval a=if(match(\"x\", dest), 1, 0)"),
+        Just("| where match(\"x\", user)"),
         Just("| head 3"),
         Just("| sort - dest"),
         Just("| stats count by user"),
@@ -878,9 +883,15 @@ proptest! {
         text in batched_search(),
         records in proptest::collection::vec(join_record(), 0..24)
             .prop_map(|records| records.into_iter().map(|mut record| {
-                // Every record a launch with a user, so that most make rows.
+                // Every record a launch with a user, so that most make rows; some values
+                // are broken patterns.
                 record.node = "Processes";
                 record.fields.entry("user").or_insert_with(|| "u9".to_owned());
+                for (field, broken) in [("dest", "d2"), ("user", "u2")] {
+                    if record.fields.get(field).is_some_and(|value| value == broken) {
+                        record.fields.insert(field, format!("{broken}("));
+                    }
+                }
                 record
             }).collect::<Vec<_>>()),
         batch in 1..5usize,
@@ -941,4 +952,33 @@ proptest! {
         let (fast, plain) = rows_both_ways(&searches, &events);
         prop_assert_eq!(fast, plain, "{:?}", conditions);
     }
+}
+
+/// Over all rows at once, the error is that of the first command to fail, at its first
+/// failing row: a batch that fails at a later command does not hide an earlier command
+/// failing on a later batch.
+#[test]
+fn a_batch_reports_the_error_the_whole_table_would() {
+    let search = compile(
+        "| tstats count from datamodel=Endpoint.Processes by Processes.dest Processes.user \
+         | rename Processes.* as * | eval a=if(match(\"x\", dest), 1, 0) \
+         | eval b=if(match(\"x\", user), 1, 0)",
+    )
+    .unwrap();
+    let record = |dest: &str, user: &str| NodeRecord {
+        node: "Processes",
+        time_micros: 1_700_000_000_000_000,
+        fields: BTreeMap::from([("dest", dest.to_owned()), ("user", user.to_owned())]),
+    };
+    // The first row fails the second `eval`, the second row the first.
+    let records = [record("a", "("), record("b(", "ok")];
+    let run = |mut run: detection::eval::SearchRun<'_>| {
+        for record in &records {
+            run.add(record).unwrap();
+        }
+        run.finish()
+    };
+    let whole = run(search.start().whole());
+    assert!(whole.as_ref().is_err_and(|err| err.to_string().contains("col 121")), "{whole:?}");
+    assert_eq!(run(search.start().in_batches_of(1)), whole);
 }

@@ -354,46 +354,38 @@ fn a_join_reads_the_first_fifty_thousand_rows_of_its_subsearch() {
     let last = host(JOIN_MAX_ROWS - 1);
     records.push(launch("main.exe", last.clone()));
     records.push(launch("main.exe", host(JOIN_MAX_ROWS)));
-    let search = Search::compile(
-        "| tstats count from datamodel=Endpoint.Processes where Processes.process_name=main.exe \
-         by Processes.dest | rename Processes.* as * | join dest [| tstats count as n \
-         from datamodel=Endpoint.Processes where Processes.process_name=sub.exe \
-         by Processes.dest | rename Processes.* as *]",
-        &MacroTable::default(),
-        "none",
-    )
-    .unwrap();
-    let run = |mut run: detection::eval::SearchRun<'_>| {
-        for record in &records {
+    // The join of main.exe launches with a subsearch of sub.exe ones, ending in `more`.
+    let joining = |more: &str| {
+        let text = format!(
+            "| tstats count from datamodel=Endpoint.Processes \
+             where Processes.process_name=main.exe by Processes.dest | rename Processes.* as * \
+             | join dest [| tstats count as n from datamodel=Endpoint.Processes \
+             where Processes.process_name=sub.exe by Processes.dest \
+             | rename Processes.* as * {more}]"
+        );
+        Search::compile(&text, &MacroTable::default(), "none").unwrap()
+    };
+    // The `dest` of each row.
+    let run = |records: &[NodeRecord], mut run: detection::eval::SearchRun<'_>| {
+        for record in records {
             run.add(record).unwrap();
         }
-        let table = run.finish().unwrap();
-        (0..table.len()).map(|row| table.value(row, "dest").unwrap().joined()).collect::<Vec<_>>()
+        let table = run.finish()?;
+        Ok::<_, detection::eval::EvalError>(
+            (0..table.len()).map(|row| table.value(row, "dest").unwrap().joined()).collect(),
+        )
     };
-    let expected = [last];
-    assert_eq!(run(search.start().whole().unpruned()), expected);
-    assert_eq!(run(search.start()), expected);
-    assert_eq!(run(search.start().in_batches_of(7)), expected);
+    let search = joining("");
+    let expected = Ok(vec![last]);
+    assert_eq!(run(&records, search.start().whole().unpruned()), expected);
+    assert_eq!(run(&records, search.start()), expected);
+    assert_eq!(run(&records, search.start().in_batches_of(7)), expected);
 
     // A subsearch row past those the join reads still fails the search, as it does when the
     // subsearch is made whole: `z(` sorts last and is no pattern.
     records.push(launch("sub.exe", "z(".to_owned()));
-    let failing = Search::compile(
-        "| tstats count from datamodel=Endpoint.Processes where Processes.process_name=main.exe \
-         by Processes.dest | rename Processes.* as * | join dest [| tstats count as n \
-         from datamodel=Endpoint.Processes where Processes.process_name=sub.exe \
-         by Processes.dest | rename Processes.* as * | eval a=if(match(\"x\", dest), 1, 0)]",
-        &MacroTable::default(),
-        "none",
-    )
-    .unwrap();
-    let error = |mut run: detection::eval::SearchRun<'_>| {
-        for record in &records {
-            run.add(record).unwrap();
-        }
-        run.finish().map(|table| table.len())
-    };
-    let whole = error(failing.start().whole().unpruned());
+    let failing = joining("| eval a=if(match(\"x\", dest), 1, 0)");
+    let whole = run(&records, failing.start().whole().unpruned());
     assert!(whole.is_err(), "{whole:?}");
-    assert_eq!(error(failing.start()), whole);
+    assert_eq!(run(&records, failing.start()), whole);
 }

@@ -612,12 +612,15 @@ fn launches() -> impl Strategy<Value = Vec<(&'static str, &'static str, &'static
     proptest::collection::vec((image, command, user), 0..8)
 }
 
-/// The tables of `searches` over an export of `launches`, with the prefilter and the
-/// selectors it goes with, and without.
+/// The tables of a search per condition (`search` writes each) over an export of
+/// `launches`, with the prefilter and the selectors it goes with, and without.
 fn rows_both_ways(
-    searches: &[Search],
+    conditions: &[String],
+    search: impl Fn(&str) -> String,
     launches: &[(&str, &str, &str)],
 ) -> (Vec<detection::eval::ResultTable>, Vec<detection::eval::ResultTable>) {
+    let searches: Vec<Search> =
+        conditions.iter().map(|condition| compile(&search(condition)).unwrap()).collect();
     let searches: Vec<&Search> = searches.iter().collect();
     let text: String = launches
         .iter()
@@ -656,17 +659,13 @@ proptest! {
         ),
         events in launches(),
     ) {
-        let searches: Vec<Search> = conditions
-            .iter()
-            .map(|condition| {
-                compile(&format!(
-                    "| tstats count from datamodel=Endpoint.Processes where {condition} \
-                     by Processes.process_name Processes.user"
-                ))
-                .unwrap()
-            })
-            .collect();
-        let (fast, plain) = rows_both_ways(&searches, &events);
+        let search = |condition: &str| {
+            format!(
+                "| tstats count from datamodel=Endpoint.Processes where {condition} \
+                 by Processes.process_name Processes.user"
+            )
+        };
+        let (fast, plain) = rows_both_ways(&conditions, search, &events);
         prop_assert_eq!(fast, plain, "{:?}", conditions);
     }
 }
@@ -681,6 +680,22 @@ fn tables_over(
     let path = dir.path().join("export.log");
     std::fs::write(&path, text).unwrap();
     scan_files(searches, &[path], options).unwrap().tables
+}
+
+/// A Sysmon launch `hour` hours into 2024-03-01, with a `ParentProcessId` when `parent`
+/// says, as one line of an export.
+fn launch_at(hour: u32, image: &str, command: &str, user: &str, parent: Option<&str>) -> String {
+    let parent = parent.map(|id| format!("<Data Name='ParentProcessId'>{id}</Data>"));
+    let (day, hour) = (1 + hour / 24, hour % 24);
+    format!(
+        "<Event><System><EventID>1</EventID>\
+         <TimeCreated SystemTime='2024-03-{day:02}T{hour:02}:00:00Z'/>\
+         <Channel>Microsoft-Windows-Sysmon/Operational</Channel><Computer>ws</Computer>\
+         </System><EventData><Data Name='Image'>{image}</Data>\
+         <Data Name='CommandLine'>{command}</Data><Data Name='User'>{user}</Data>{}\
+         </EventData></Event>\n",
+        parent.unwrap_or_default()
+    )
 }
 
 /// `tstats` that group alike or almost alike: the same fields in another order, another
@@ -728,18 +743,8 @@ proptest! {
         let mut hours: Vec<u32> = events.iter().map(|event| event.3).collect();
         hours.sort_unstable();
         for ((image, user, parent, _), hour) in events.iter().zip(hours) {
-            let parent = parent.map(|id| format!("<Data Name='ParentProcessId'>{id}</Data>"));
-            let (day, hour) = (1 + hour / 24, hour % 24);
-            let _ = writeln!(
-                text,
-                "<Event><System><EventID>1</EventID>\
-                 <TimeCreated SystemTime='2024-03-{day:02}T{hour:02}:00:00Z'/>\
-                 <Channel>Microsoft-Windows-Sysmon/Operational</Channel><Computer>ws</Computer>\
-                 </System><EventData><Data Name='Image'>{image}</Data>\
-                 <Data Name='CommandLine'>{image} /c</Data><Data Name='User'>{user}</Data>{}\
-                 </EventData></Event>",
-                parent.unwrap_or_default()
-            );
+            let parent = parent.map(|id| id.to_string());
+            text.push_str(&launch_at(hour, image, &format!("{image} /c"), user, parent.as_deref()));
         }
         let rows = |share_keys: bool| {
             let options = ScanOptions { share_keys, parallel: false, ..ScanOptions::default() };
@@ -797,18 +802,9 @@ proptest! {
         let mut hours: Vec<u32> = events.iter().map(|event| event.3).collect();
         hours.sort_unstable();
         for ((image, user, parent, _), hour) in events.iter().zip(hours) {
-            let parent = parent.map(|id| format!("<Data Name='ParentProcessId'>{id}</Data>"));
-            let (day, hour) = (1 + hour / 24, hour % 24);
-            let _ = writeln!(
-                text,
-                "<Event><System><EventID>1</EventID>\
-                 <TimeCreated SystemTime='2024-03-{day:02}T{hour:02}:00:00Z'/>\
-                 <Channel>Microsoft-Windows-Sysmon/Operational</Channel><Computer>ws</Computer>\
-                 </System><EventData><Data Name='Image'>{image}</Data>\
-                 <Data Name='CommandLine'>{image} /c {hour}</Data><Data Name='User'>{user}</Data>{}\
-                 </EventData></Event>",
-                parent.unwrap_or_default()
-            );
+            // The hour in the command line: launches apart in time are apart in `process`.
+            let command = format!("{image} /c {}", hour % 24);
+            text.push_str(&launch_at(hour, image, &command, user, *parent));
         }
         let rows = |group_memory: usize| {
             let options = ScanOptions {
@@ -942,14 +938,9 @@ proptest! {
         ),
         events in launches(),
     ) {
-        let searches: Vec<Search> = conditions
-            .iter()
-            .map(|condition| {
-                compile(&format!("search {condition} | table _time Image CommandLine User"))
-                    .unwrap()
-            })
-            .collect();
-        let (fast, plain) = rows_both_ways(&searches, &events);
+        let search =
+            |condition: &str| format!("search {condition} | table _time Image CommandLine User");
+        let (fast, plain) = rows_both_ways(&conditions, search, &events);
         prop_assert_eq!(fast, plain, "{:?}", conditions);
     }
 }

@@ -12,7 +12,7 @@ use detection::content::{self, Detection};
 use detection::events::{EventError, EventReader};
 use detection::fields::Origin;
 use detection::lookup::Lookups;
-use detection::scan::{ScanError, ScanInput, ScanOptions, scan_inputs};
+use detection::scan::{DEFAULT_GROUP_MEMORY, ScanError, ScanInput, ScanOptions, scan_inputs};
 use detection::spl::{Context, MacroTable, Search};
 
 use crate::events::{expand_folders, has_extension, log_error};
@@ -48,7 +48,7 @@ pub(crate) struct Args {
     /// Megabytes the rules' `tstats` groups may take in memory before the largest are
     /// spilled to temporary files and merged back at the end: the same rows, slower. As
     /// Splunk's `max_mem_usage_mb`; 0 keeps every group in memory.
-    #[arg(long, value_name = "MB", default_value_t = 200)]
+    #[arg(long, value_name = "MB", default_value_t = DEFAULT_GROUP_MEMORY >> 20)]
     max_mem_usage_mb: usize,
     /// The `source` every event file was indexed with, as a rule test's `attack_data`
     /// gives it (`XmlWinEventLog:Microsoft-Windows-Sysmon/Operational`): searches over raw

@@ -539,6 +539,16 @@ impl<'s> SearchRun<'s> {
         let now = self.now_micros.unwrap_or(self.newest.max(0));
         self.root.finish(now, self.finish)
     }
+
+    /// [`SearchRun::finish`], the result handed to `each` a piece at a time: the pieces, in
+    /// order, put together are the table `finish` returns. A `tstats` whose every later
+    /// command works row by row (a hunting search that tables every process launch) gives
+    /// its rows a batch at a time, so that they need not all be held; other searches give
+    /// one piece. On an error, the pieces already given are not the search's result.
+    pub fn finish_each(self, each: &mut dyn FnMut(ResultTable)) -> Result<(), EvalError> {
+        let now = self.now_micros.unwrap_or(self.newest.max(0));
+        self.root.finish_each(now, self.finish, each)
+    }
 }
 
 /// One pipeline being run: the top search or a subsearch, with the runs of the subsearches
@@ -725,8 +735,24 @@ impl<'s> PipelineRun<'s> {
         Ok(())
     }
 
-    /// Finishes the subsearches, then this pipeline.
-    fn finish(mut self, now_micros: i64, finish: Finish) -> Result<ResultTable, EvalError> {
+    /// Finishes the subsearches, then this pipeline, into one table.
+    fn finish(self, now_micros: i64, finish: Finish) -> Result<ResultTable, EvalError> {
+        let mut table: Option<ResultTable> = None;
+        self.finish_each(now_micros, finish, &mut |rows| match &mut table {
+            Some(table) => table.append(rows),
+            None => table = Some(rows),
+        })?;
+        Ok(table.unwrap_or_default())
+    }
+
+    /// Finishes the subsearches, then this pipeline: its rows given to `each` a batch at a
+    /// time when it may (see [`SearchRun::finish_each`]), else as one table.
+    fn finish_each(
+        mut self,
+        now_micros: i64,
+        finish: Finish,
+        each: &mut dyn FnMut(ResultTable),
+    ) -> Result<(), EvalError> {
         let mut subsearches = HashMap::new();
         for child in std::mem::take(&mut self.children) {
             let start = child.pipeline.start;
@@ -736,7 +762,7 @@ impl<'s> PipelineRun<'s> {
         self.flush(&env)?;
         let pipeline = self.pipeline;
         let commands = pipeline.commands.len();
-        match self.state {
+        let table = match self.state {
             State::Tstats(groups) => {
                 let keep = match pipeline.commands.first() {
                     Some(Command::Tstats(tstats)) if finish.prune => {
@@ -755,6 +781,9 @@ impl<'s> PipelineRun<'s> {
                 // the result: past what the `join` reads, no more are made. A join's broad
                 // subsearch (every process launch, renamed) would otherwise be built whole.
                 let wanted = self.rows_read.filter(|_| alike == commands && batch < usize::MAX);
+                // A top pipeline whose every command works row by row gives its batches
+                // as they are made: put together, they are the table.
+                let streams = alike == commands && wanted.is_none();
                 let mut table: Option<ResultTable> = None;
                 // Over the whole table, the error is that of the first command to fail, at
                 // its first failing row. A batch that fails at command `at` ends the rows, but
@@ -773,6 +802,7 @@ impl<'s> PipelineRun<'s> {
                     }
                     match &mut table {
                         _ if failed.is_some() => {}
+                        _ if streams => each(rows),
                         Some(table) if wanted.is_some_and(|wanted| table.len() >= wanted) => {}
                         Some(table) => table.append(rows),
                         None => table = Some(rows),
@@ -782,18 +812,21 @@ impl<'s> PipelineRun<'s> {
                 if let Some((_, err)) = failed {
                     return Err(err);
                 }
+                if streams {
+                    return Ok(());
+                }
                 let mut table = table.unwrap_or_default();
                 if let Some(wanted) = wanted {
                     table.rows.truncate(wanted);
                 }
                 run_commands(&mut table, pipeline, alike..commands, &env)?;
-                Ok(table)
+                table
             }
             State::Events { boundary, sink, .. } => match sink {
                 Sink::Stats(stats) => {
                     let mut table = stats.finish();
                     run_commands(&mut table, pipeline, boundary + 1..commands, &env)?;
-                    Ok(table)
+                    table
                 }
                 Sink::Buffer(mut table) => {
                     if let Some(Command::Events(condition)) = pipeline.commands.first()
@@ -805,15 +838,17 @@ impl<'s> PipelineRun<'s> {
                     }
                     newest_first(&mut table);
                     run_commands(&mut table, pipeline, boundary..commands, &env)?;
-                    Ok(table)
+                    table
                 }
             },
             State::Generated => {
                 let mut table = ResultTable::default();
                 run_commands(&mut table, pipeline, 0..commands, &env)?;
-                Ok(table)
+                table
             }
-        }
+        };
+        each(table);
+        Ok(())
     }
 }
 

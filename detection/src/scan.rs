@@ -196,6 +196,41 @@ pub fn scan_inputs(
     inputs: &[ScanInput],
     options: ScanOptions,
 ) -> Result<ScanOutcome, ScanError> {
+    let tables: Vec<std::sync::Mutex<Option<ResultTable>>> =
+        searches.iter().map(|_| std::sync::Mutex::default()).collect();
+    let reports = scan_inputs_each(searches, inputs, options, &|index, rows| {
+        let Some(table) = tables.get(index) else { return };
+        let mut table = table.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match &mut *table {
+            Some(table) => table.append(rows),
+            None => *table = Some(rows),
+        }
+    })?;
+    let tables = tables
+        .into_iter()
+        .map(|table| {
+            table
+                .into_inner()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .unwrap_or_default()
+        })
+        .collect();
+    Ok(ScanOutcome { tables, reports })
+}
+
+/// [`scan_inputs`], each search's rows handed to `each` as they are made instead of
+/// returned, so that a library's results need not all be held at once: `each(index, rows)`
+/// with the search's place in `searches` and a piece of its table (see
+/// [`SearchRun::finish_each`]). One search's pieces come in order, and put together are
+/// the table `scan_inputs` returns; two threads finish searches, so different searches'
+/// pieces interleave. On an error, the pieces already given are not a result. Returns what
+/// was read from each file, in the order the files were given.
+pub fn scan_inputs_each(
+    searches: &[&Search],
+    inputs: &[ScanInput],
+    options: ScanOptions,
+    each: &(dyn Fn(usize, ResultTable) + Sync),
+) -> Result<Vec<(PathBuf, ReadReport)>, ScanError> {
     let prefilter = if options.prefilter { Prefilter::for_searches(searches) } else { None };
     let selector = Selector::new(searches, options.prefilter);
     let mut feed = Feed {
@@ -234,49 +269,52 @@ pub fn scan_inputs(
             reports.push((input.path.clone(), report));
         }
     }
-    let tables = finish_runs(feed.runs, options.parallel)?;
-    Ok(ScanOutcome { tables, reports })
+    finish_runs(feed.runs, options.parallel, each)?;
+    Ok(reports)
 }
 
-/// Finishes every run: the rest of each pipeline, over its groups or events. Runs are
-/// independent once the input is read, so with `parallel` two threads take them from one
-/// queue (a rule library spends a third of its time here), those holding the most rows
-/// first: a large run taken last would leave the other thread idle. The error is that of
-/// the first run, by index, that fails, as when they are finished one after another.
-fn finish_runs(runs: Vec<SearchRun<'_>>, parallel: bool) -> Result<Vec<ResultTable>, ScanError> {
-    type Finished = Vec<(usize, Result<ResultTable, EvalError>)>;
+/// Finishes every run: the rest of each pipeline, over its groups or events, its rows
+/// handed to `each`. Runs are independent once the input is read, so with `parallel` two
+/// threads take them from one queue (a rule library spends a third of its time here), those
+/// holding the most rows first: a large run taken last would leave the other thread idle.
+/// The error is that of the first run, by index, that fails, as when they are finished one
+/// after another.
+fn finish_runs(
+    runs: Vec<SearchRun<'_>>,
+    parallel: bool,
+    each: &(dyn Fn(usize, ResultTable) + Sync),
+) -> Result<(), ScanError> {
     let mut runs: Vec<(usize, SearchRun<'_>)> = runs.into_iter().enumerate().collect();
     runs.sort_by_cached_key(|(_, run)| std::cmp::Reverse(run.held()));
     let parallel = parallel && runs.len() > 1;
     let queue = std::sync::Mutex::new(runs.into_iter());
-    let finish = || -> Finished {
-        let mut finished = Vec::new();
+    let finish = || -> Vec<(usize, EvalError)> {
+        let mut failed = Vec::new();
         loop {
             let next = queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner).next();
-            let Some((index, run)) = next else { return finished };
-            finished.push((index, run.finish()));
+            let Some((index, run)) = next else { return failed };
+            if let Err(err) = run.finish_each(&mut |rows| each(index, rows)) {
+                failed.push((index, err));
+            }
         }
     };
-    let mut finished = if parallel {
+    let failed = if parallel {
         std::thread::scope(|scope| {
             let other = scope.spawn(finish);
-            let mut finished = finish();
+            let mut failed = finish();
             match other.join() {
-                Ok(more) => finished.extend(more),
+                Ok(more) => failed.extend(more),
                 Err(panic) => std::panic::resume_unwind(panic),
             }
-            finished
+            failed
         })
     } else {
         finish()
     };
-    finished.sort_by_key(|(index, _)| *index);
-    finished
-        .into_iter()
-        .map(|(index, result)| {
-            result.map_err(|source| ScanError::Eval { path: PathBuf::new(), index, source })
-        })
-        .collect()
+    match failed.into_iter().min_by_key(|(index, _)| *index) {
+        Some((index, source)) => Err(ScanError::Eval { path: PathBuf::new(), index, source }),
+        None => Ok(()),
+    }
 }
 
 /// The runs being fed, and what an error about them names.

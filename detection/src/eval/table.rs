@@ -63,7 +63,7 @@ impl ResultTable {
     }
 
     /// Appends every row of `other`, matching columns by name and adding the new ones.
-    pub(crate) fn append(&mut self, other: ResultTable) {
+    pub fn append(&mut self, other: ResultTable) {
         if self.columns == other.columns {
             // Batches of one search's rows, mostly: the rows move as they are.
             self.rows.extend(other.rows);

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use detection::content;
 use detection::eval::ResultTable;
 use detection::prefilter::Prefilter;
-use detection::scan::{ScanOptions, scan_files, synthetic};
+use detection::scan::{ScanInput, ScanOptions, scan_files, scan_inputs_each, synthetic};
 use detection::spl::{MacroTable, Search};
 use proptest::prelude::*;
 
@@ -452,4 +452,63 @@ fn rows_of_times_a_float_cannot_tell_apart_come_in_one_order() {
     let mut sorted = first.clone();
     sorted.sort();
     assert_eq!(first, sorted);
+}
+
+#[test]
+fn rows_handed_on_as_made_put_together_are_the_tables_returned() {
+    // A hunting search that tables every launch gives its rows a batch at a time, so that a
+    // caller printing or hashing them never holds them all; a search that must see every
+    // row first (`sort`) gives one piece. Either way the pieces, in order, are the table.
+    let launches = 2 * 4096 + 7;
+    let text: String =
+        (0..launches).map(|i| sysmon(r"C:\x\a.exe", &format!("a.exe ({i}"), r"LAB\ann")).collect();
+    let file = write_temp(&text);
+    let tstats = "| tstats count min(_time) as firstTime from datamodel=Endpoint.Processes";
+    let every_launch =
+        compile(&format!("{tstats} by Processes.process | eval x=1 | fields x, count"));
+    let sorted = compile(&format!("{tstats} by Processes.process | sort - firstTime"));
+    // `match` takes each command line as a pattern, and `(` is never closed.
+    let fails_late = compile(&format!(
+        "{tstats} by Processes.process | rename Processes.* as * \
+         | eval a=if(match(\"x\", process), 1, 0)"
+    ));
+    let searches = [&every_launch, &sorted];
+    let paths = [file.path().to_path_buf()];
+    for options in
+        [ScanOptions::default(), ScanOptions { group_memory: 0, ..ScanOptions::default() }]
+    {
+        let expected = scan_files(&searches, &paths, options).unwrap().tables;
+        let pieces: Vec<std::sync::Mutex<Vec<ResultTable>>> =
+            searches.iter().map(|_| std::sync::Mutex::default()).collect();
+        let inputs: Vec<ScanInput> = paths.iter().cloned().map(ScanInput::derived).collect();
+        let reports = scan_inputs_each(&searches, &inputs, options, &|index, rows| {
+            pieces[index].lock().unwrap().push(rows);
+        })
+        .unwrap();
+        assert_eq!(reports.len(), 1);
+        let pieces: Vec<Vec<ResultTable>> =
+            pieces.into_iter().map(|pieces| pieces.into_inner().unwrap()).collect();
+        assert_eq!(expected[0].len(), launches);
+        assert_eq!(pieces[0].len(), launches.div_ceil(4096));
+        assert!(pieces[0].iter().all(|piece| piece.len() <= 4096));
+        assert_eq!(pieces[1].len(), 1);
+        for (pieces, expected) in pieces.into_iter().zip(&expected) {
+            let mut pieces = pieces.into_iter();
+            let mut table = pieces.next().unwrap();
+            pieces.for_each(|piece| table.append(piece));
+            assert_eq!(&table, expected);
+        }
+    }
+    // A search that fails still fails, whatever it handed on before.
+    let searches = [&every_launch, &fails_late];
+    let inputs = [ScanInput::derived(paths[0].clone())];
+    let err = scan_inputs_each(&searches, &inputs, ScanOptions::default(), &|_, _| {}).unwrap_err();
+    let expected = scan_files(&searches, &paths, ScanOptions::default()).unwrap_err();
+    assert!(matches!(err, detection::scan::ScanError::Eval { index: 1, .. }), "{err}");
+    assert_eq!(err.to_string(), expected.to_string());
+}
+
+#[track_caller]
+fn compile(text: &str) -> Search {
+    Search::compile(text, &MacroTable::default(), "none_filter").unwrap()
 }

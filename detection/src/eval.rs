@@ -363,9 +363,12 @@ fn is_streaming(command: &Command) -> bool {
 /// gives the table it gives over all of them at once. Not the commands that make a column
 /// per key they find in the data (`spath`, `xmlkv`, `fromjson`): a batch without the key
 /// would put the columns made after it in another order. A `join` counts: by the time a
-/// `tstats` finishes its subsearch has, and each row is joined on its own.
+/// `tstats` finishes its subsearch has, and each row is joined on its own. So do `table`,
+/// whose columns depend on the columns alone, and `dedup` without `sortby`, which keeps
+/// what it has seen from one batch to the next (see [`commands::Deduplicated`]).
 fn batches_alike(command: &Command) -> bool {
-    matches!(command, Command::Join(_))
+    matches!(command, Command::Join(_) | Command::Table(_))
+        || matches!(command, Command::Dedup(dedup) if dedup.sort_by.is_empty())
         || (is_streaming(command)
             && !matches!(command, Command::Spath(_) | Command::Xmlkv(_) | Command::Fromjson { .. }))
 }
@@ -559,7 +562,8 @@ struct PipelineRun<'s> {
     state: State<'s>,
     children: Vec<PipelineRun<'s>>,
     /// The most rows of this pipeline the command it is written in reads: a `join` reads
-    /// the first [`JOIN_MAX_ROWS`] of its subsearch.
+    /// the first [`JOIN_MAX_ROWS`] of its subsearch, a search condition the first
+    /// [`SUBSEARCH_MAX_ROWS`].
     rows_read: Option<usize>,
 }
 
@@ -632,7 +636,12 @@ impl<'s> PipelineRun<'s> {
         let children = commands
             .iter()
             .flat_map(|command| {
-                let rows_read = matches!(command, Command::Join(_)).then_some(JOIN_MAX_ROWS);
+                let rows_read = match command {
+                    Command::Join(_) => Some(JOIN_MAX_ROWS),
+                    // A subsearch in a search condition is formatted from its first rows.
+                    Command::Events(_) | Command::Search(_) => Some(SUBSEARCH_MAX_ROWS),
+                    _ => None,
+                };
                 command.pipelines().into_iter().map(move |nested| (nested, rows_read))
             })
             .flat_map(|(nested, rows_read)| match nested.commands.first() {
@@ -792,9 +801,14 @@ impl<'s> PipelineRun<'s> {
                 // what the join reads are run through the commands for the same reason, and
                 // dropped.
                 let mut failed: Option<(usize, EvalError)> = None;
+                let mut deduplicated: HashMap<usize, commands::Deduplicated> = HashMap::new();
                 groups.finish_with(keep.as_ref(), batch, &mut |mut rows| {
                     let until = failed.as_ref().map_or(alike, |(at, _)| *at);
                     for at in 1..until {
+                        if let Some(Command::Dedup(dedup)) = pipeline.commands.get(at) {
+                            deduplicated.entry(at).or_default().keep_new(&mut rows, dedup);
+                            continue;
+                        }
                         if let Err(err) = run_commands(&mut rows, pipeline, at..at + 1, &env) {
                             failed = Some((at, err));
                             return Ok(());
@@ -804,8 +818,18 @@ impl<'s> PipelineRun<'s> {
                         _ if failed.is_some() => {}
                         _ if streams => each(rows),
                         Some(table) if wanted.is_some_and(|wanted| table.len() >= wanted) => {}
-                        Some(table) => table.append(rows),
-                        None => table = Some(rows),
+                        Some(table) => {
+                            if let Some(wanted) = wanted {
+                                rows.rows.truncate(wanted - table.len());
+                            }
+                            table.append(rows);
+                        }
+                        None => {
+                            if let Some(wanted) = wanted {
+                                rows.rows.truncate(wanted);
+                            }
+                            table = Some(rows);
+                        }
                     }
                     Ok(())
                 })?;

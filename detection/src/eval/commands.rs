@@ -331,39 +331,54 @@ pub(crate) fn fillnull(table: &mut ResultTable, fillnull: &Fillnull) {
 /// dropped unless `keepempty=true` ("All events where any of the selected fields are null
 /// are dropped"); `consecutive=true` removes only runs of duplicates.
 pub(crate) fn dedup(table: &mut ResultTable, dedup: &Dedup) {
-    let indices: Vec<Option<usize>> = dedup.fields.iter().map(|f| table.column_index(f)).collect();
-    let mut seen: HashMap<Vec<FieldValue>, usize> = HashMap::new();
-    let mut previous: Option<Vec<FieldValue>> = None;
-    let mut run = 0;
-    let rows = table.take_rows();
-    for row in rows {
-        let key: Option<Vec<FieldValue>> =
-            indices.iter().map(|i| i.and_then(|i| row.get(i).cloned().flatten())).collect();
-        let Some(key) = key else {
-            if dedup.keep_empty {
-                table.rows.push(row);
-            }
-            continue;
-        };
-        let keep = if dedup.consecutive {
-            if previous.as_ref() == Some(&key) {
-                run += 1;
-            } else {
-                run = 1;
-            }
-            previous = Some(key);
-            run <= dedup.count
-        } else {
-            let count = seen.entry(key).or_insert(0);
-            *count += 1;
-            *count <= dedup.count
-        };
-        if keep {
-            table.rows.push(row);
-        }
-    }
+    Deduplicated::default().keep_new(table, dedup);
     if !dedup.sort_by.is_empty() {
         sort_rows(table, &dedup.sort_by);
+    }
+}
+
+/// What `dedup` has seen of the rows so far, so that it can go over them a batch at a time:
+/// the rows it keeps of each batch, put together, are those it keeps of them all.
+#[derive(Default)]
+pub(crate) struct Deduplicated {
+    seen: HashMap<Vec<FieldValue>, usize>,
+    previous: Option<Vec<FieldValue>>,
+    run: usize,
+}
+
+impl Deduplicated {
+    /// Keeps the rows of `table` that `dedup` keeps after the rows seen so far (its
+    /// `sortby` aside).
+    pub(crate) fn keep_new(&mut self, table: &mut ResultTable, dedup: &Dedup) {
+        let indices: Vec<Option<usize>> =
+            dedup.fields.iter().map(|f| table.column_index(f)).collect();
+        let rows = table.take_rows();
+        for row in rows {
+            let key: Option<Vec<FieldValue>> =
+                indices.iter().map(|i| i.and_then(|i| row.get(i).cloned().flatten())).collect();
+            let Some(key) = key else {
+                if dedup.keep_empty {
+                    table.rows.push(row);
+                }
+                continue;
+            };
+            let keep = if dedup.consecutive {
+                if self.previous.as_ref() == Some(&key) {
+                    self.run += 1;
+                } else {
+                    self.run = 1;
+                }
+                self.previous = Some(key);
+                self.run <= dedup.count
+            } else {
+                let count = self.seen.entry(key).or_insert(0);
+                *count += 1;
+                *count <= dedup.count
+            };
+            if keep {
+                table.rows.push(row);
+            }
+        }
     }
 }
 

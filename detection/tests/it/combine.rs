@@ -389,3 +389,49 @@ fn a_join_reads_the_first_fifty_thousand_rows_of_its_subsearch() {
     assert!(whole.is_err(), "{whole:?}");
     assert_eq!(run(&records, failing.start()), whole);
 }
+
+/// "By default, subsearches return a maximum of 10,000 results" (Search Manual, "About
+/// subsearches"): a main row that only a later subsearch row matches is not kept, whether
+/// the subsearch's rows are made all at once or a batch at a time, through a `dedup` and a
+/// `table` that go with the batches.
+#[test]
+fn a_search_condition_reads_the_first_ten_thousand_rows_of_its_subsearch() {
+    use std::collections::BTreeMap;
+
+    use detection::datamodel::NodeRecord;
+    use detection::eval::SUBSEARCH_MAX_ROWS;
+    use detection::spl::{MacroTable, Search};
+
+    let launch = |name: &str, dest: String| NodeRecord {
+        node: "Processes",
+        time_micros: 1_700_000_000_000_000,
+        fields: BTreeMap::from([("process_name", name.to_owned()), ("dest", dest)]),
+    };
+    let host = |n: usize| format!("h{n:06}");
+    let mut records: Vec<NodeRecord> =
+        (0..SUBSEARCH_MAX_ROWS + 3_000).map(|n| launch("sub.exe", host(n))).collect();
+    // Subsearch rows come in `dest` order: the last the condition reads holds h009999.
+    let last = host(SUBSEARCH_MAX_ROWS - 1);
+    records.push(launch("main.exe", last.clone()));
+    records.push(launch("main.exe", host(SUBSEARCH_MAX_ROWS)));
+    let search = Search::compile(
+        "| tstats count from datamodel=Endpoint.Processes \
+         where Processes.process_name=main.exe by Processes.dest | rename Processes.* as * \
+         | search [| tstats count as n from datamodel=Endpoint.Processes \
+         where Processes.process_name=sub.exe by Processes.dest \
+         | rename Processes.* as * | dedup dest | table dest]",
+        &MacroTable::default(),
+        "none",
+    )
+    .unwrap();
+    let run = |mut run: detection::eval::SearchRun<'_>| {
+        for record in &records {
+            run.add(record).unwrap();
+        }
+        let table = run.finish().unwrap();
+        (0..table.len()).map(|row| table.value(row, "dest").unwrap().joined()).collect::<Vec<_>>()
+    };
+    assert_eq!(run(search.start().whole()), vec![last.clone()]);
+    assert_eq!(run(search.start()), vec![last.clone()]);
+    assert_eq!(run(search.start().in_batches_of(7)), vec![last]);
+}

@@ -848,10 +848,18 @@ fn batched_search() -> impl Strategy<Value = String> {
         Just("| sort - dest"),
         Just("| stats count by user"),
         Just("| dedup user"),
+        Just("| dedup 2 dest keepempty=true"),
+        Just("| dedup consecutive=true user"),
+        Just("| table user, d*, count, names"),
+        Just(
+            "| search [| tstats count from datamodel=Endpoint.Processes \
+              by Processes.user Processes.dest | rename Processes.* as * \
+              | dedup user | table user]"
+        ),
         Just(
             "| join dest [| tstats count as n values(Processes.process_name) as more \
               from datamodel=Endpoint.Processes by Processes.dest Processes.user \
-              | rename Processes.* as *]"
+              | rename Processes.* as * | dedup dest | table dest, user, n, more]"
         ),
         Just(
             "| join type=left max=0 user [| tstats count as n \

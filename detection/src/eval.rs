@@ -46,6 +46,7 @@ mod value;
 
 use std::borrow::Borrow;
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::ops::Range;
 
 use crate::datamodel::NodeRecord;
@@ -363,12 +364,14 @@ fn is_streaming(command: &Command) -> bool {
 /// gives the table it gives over all of them at once. Not the commands that make a column
 /// per key they find in the data (`spath`, `xmlkv`, `fromjson`): a batch without the key
 /// would put the columns made after it in another order. A `join` counts: by the time a
-/// `tstats` finishes its subsearch has, and each row is joined on its own. So do `table`,
+/// `tstats` finishes its subsearch has, and each row is joined on its own; so does a
+/// `search` with a subsearch, its condition resolved once for every batch. So do `table`,
 /// whose columns depend on the columns alone, and `dedup` without `sortby`, which keeps
 /// what it has seen from one batch to the next (see [`commands::Deduplicated`]).
 fn batches_alike(command: &Command) -> bool {
     matches!(command, Command::Join(_) | Command::Table(_))
         || matches!(command, Command::Dedup(dedup) if dedup.sort_by.is_empty())
+        || matches!(command, Command::Search(condition) if condition.has_subsearch())
         || (is_streaming(command)
             && !matches!(command, Command::Spath(_) | Command::Xmlkv(_) | Command::Fromjson { .. }))
 }
@@ -802,14 +805,27 @@ impl<'s> PipelineRun<'s> {
                 // dropped.
                 let mut failed: Option<(usize, EvalError)> = None;
                 let mut deduplicated: HashMap<usize, commands::Deduplicated> = HashMap::new();
+                let mut resolved: HashMap<usize, Condition> = HashMap::new();
                 groups.finish_with(keep.as_ref(), batch, &mut |mut rows| {
                     let until = failed.as_ref().map_or(alike, |(at, _)| *at);
                     for at in 1..until {
-                        if let Some(Command::Dedup(dedup)) = pipeline.commands.get(at) {
-                            deduplicated.entry(at).or_default().keep_new(&mut rows, dedup);
-                            continue;
-                        }
-                        if let Err(err) = run_commands(&mut rows, pipeline, at..at + 1, &env) {
+                        let done = match pipeline.commands.get(at) {
+                            Some(Command::Dedup(dedup)) => {
+                                deduplicated.entry(at).or_default().keep_new(&mut rows, dedup);
+                                Ok(())
+                            }
+                            Some(Command::Search(condition)) if condition.has_subsearch() => {
+                                let span = pipeline.spans.get(at).cloned().unwrap_or(0..0);
+                                match resolved.entry(at) {
+                                    Entry::Occupied(known) => Ok(known.into_mut()),
+                                    Entry::Vacant(slot) => combine::resolve(condition, &env, &span)
+                                        .map(|condition| slot.insert(condition)),
+                                }
+                                .map(|condition| commands::search(&mut rows, condition))
+                            }
+                            _ => run_commands(&mut rows, pipeline, at..at + 1, &env),
+                        };
+                        if let Err(err) = done {
                             failed = Some((at, err));
                             return Ok(());
                         }

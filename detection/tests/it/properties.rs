@@ -853,8 +853,8 @@ fn batched_search() -> impl Strategy<Value = String> {
         Just("| table user, d*, count, names"),
         Just(
             "| search [| tstats count from datamodel=Endpoint.Processes \
-              by Processes.user Processes.dest | rename Processes.* as * \
-              | dedup user | table user]"
+              where Processes.dest=d1 by Processes.user Processes.dest \
+              | rename Processes.* as * | dedup user | table user]"
         ),
         Just(
             "| join dest [| tstats count as n values(Processes.process_name) as more \

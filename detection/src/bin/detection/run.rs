@@ -3,16 +3,21 @@
 //! what could not be, goes to stderr.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
+use std::fs::File;
+use std::io::{self, Read as _, Seek as _, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::{Mutex, PoisonError};
 
 use anyhow::{Context as _, bail};
 use detection::content::{self, Detection};
+use detection::eval::ResultTable;
 use detection::events::{EventError, EventReader};
 use detection::fields::Origin;
 use detection::lookup::Lookups;
-use detection::scan::{DEFAULT_GROUP_MEMORY, ScanError, ScanInput, ScanOptions, scan_inputs};
+use detection::scan::{
+    DEFAULT_GROUP_MEMORY, ScanError, ScanInput, ScanOptions, scan_inputs, scan_inputs_each,
+};
 use detection::spl::{Context, MacroTable, Search};
 
 use crate::events::{expand_folders, has_extension, log_error};
@@ -134,13 +139,23 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         ..ScanOptions::default()
     };
     let origin = Origin::given_or_derived(args.source.as_deref(), args.sourcetype.as_deref());
-    let outcome = loop {
+    let several = rules.len() > 1;
+    let (reports, rows) = loop {
         let inputs: Vec<ScanInput> = event_paths
             .iter()
             .map(|path| ScanInput { path: path.clone(), origin: origin.clone() })
             .collect();
-        match scan_inputs(&searches, &inputs, options) {
-            Ok(outcome) => break outcome,
+        let result = if matches!(args.format, Format::Json) {
+            let labels = rules.iter().map(|(detection, _)| several.then_some(&*detection.name));
+            let spool = Spool::new(labels.collect())?;
+            scan_inputs_each(&searches, &inputs, options, &|index, rows| spool.add(index, &rows))
+                .map(|reports| (reports, Rows::Spooled(spool)))
+        } else {
+            scan_inputs(&searches, &inputs, options)
+                .map(|outcome| (outcome.reports, Rows::Tables(outcome.tables)))
+        };
+        match result {
+            Ok(done) => break done,
             // A file that fails part way is reported, and the rules run again over the
             // others: rows must never mix in part of a file.
             Err(ScanError::Events(err)) if !args.strict => {
@@ -159,30 +174,129 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             Err(err) => return Err(err.into()),
         }
     };
-    for (_, report) in &outcome.reports {
+    for (_, report) in &reports {
         crate::events::print_report(report);
     }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
+    print_rows(rows, &rules, &args, &mut out)?;
+    out.flush()?;
+    Ok(if failed { ExitCode::from(2) } else { ExitCode::SUCCESS })
+}
+
+/// Prints each rule's rows in the rules' order, as `--format` says.
+fn print_rows(
+    rows: Rows,
+    rules: &[(Detection, Search)],
+    args: &Args,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let tables = match rows {
+        Rows::Spooled(spool) => return spool.write_out(out),
+        Rows::Tables(tables) => tables,
+    };
     let several = rules.len() > 1;
-    for ((detection, _), table) in rules.iter().zip(&outcome.tables) {
+    for ((detection, _), table) in rules.iter().zip(&tables) {
         match args.format {
             Format::Table => {
                 let name = detection::terminal::escape_controls(&detection.name);
                 writeln!(out, "{name} ({} rows)", table.len())?;
-                table.write_text(&mut out)?;
+                table.write_text(&mut *out)?;
                 writeln!(out)?;
             }
             Format::Json => {
                 let label = several.then_some(("rule", detection.name.as_str()));
-                table.write_json_lines_labelled(&mut out, label)?;
+                table.write_json_lines_labelled(&mut *out, label)?;
             }
-            Format::Csv if args.csv_raw => table.write_csv_raw(&mut out)?,
-            Format::Csv => table.write_csv(&mut out)?,
+            Format::Csv if args.csv_raw => table.write_csv_raw(&mut *out)?,
+            Format::Csv => table.write_csv(&mut *out)?,
         }
     }
-    out.flush()?;
-    Ok(if failed { ExitCode::from(2) } else { ExitCode::SUCCESS })
+    Ok(())
+}
+
+/// The rows of a run, to print in the rules' order.
+enum Rows {
+    /// Every rule's table (`--format table` and `csv` size columns over all of a table's rows).
+    Tables(Vec<ResultTable>),
+    /// JSON lines already written out of sight.
+    Spooled(Spool),
+}
+
+/// JSON lines of several rules, whose rows are made in pieces and in no set order (two
+/// threads finish rules), printed in the rules' order without holding them: each piece is
+/// written as it comes to an unnamed temporary file, gone when the run ends, and the pieces
+/// are copied out rule by rule at the end. A run over a large export and a whole content
+/// tree would otherwise hold every rule's rows until the last rule finished.
+struct Spool {
+    /// Each rule's `"rule"` label, when there are several.
+    labels: Vec<Option<String>>,
+    state: Mutex<SpoolState>,
+}
+
+struct SpoolState {
+    file: File,
+    end: u64,
+    /// Where each rule's pieces are in the file, in order.
+    pieces: Vec<Vec<(u64, u64)>>,
+    /// The first write that failed.
+    failed: Option<io::Error>,
+}
+
+impl Spool {
+    fn new(labels: Vec<Option<&str>>) -> anyhow::Result<Self> {
+        let file = tempfile::tempfile().with_context(|| {
+            format!(
+                "cannot open a temporary file for the rows in {}",
+                std::env::temp_dir().display()
+            )
+        })?;
+        let pieces = vec![Vec::new(); labels.len()];
+        Ok(Spool {
+            labels: labels.into_iter().map(|label| label.map(str::to_owned)).collect(),
+            state: Mutex::new(SpoolState { file, end: 0, pieces, failed: None }),
+        })
+    }
+
+    /// Writes a piece of rule `index`'s rows.
+    fn add(&self, index: usize, rows: &ResultTable) {
+        let label = self.labels.get(index).and_then(Option::as_deref).map(|name| ("rule", name));
+        let mut text = Vec::new();
+        let written = rows.write_json_lines_labelled(&mut text, label);
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if state.failed.is_some() {
+            return;
+        }
+        let state = &mut *state;
+        match written.and_then(|()| state.file.write_all(&text)) {
+            Ok(()) => {
+                let length = text.len() as u64;
+                if let Some(pieces) = state.pieces.get_mut(index) {
+                    pieces.push((state.end, length));
+                }
+                state.end += length;
+            }
+            Err(err) => state.failed = Some(err),
+        }
+    }
+
+    /// Copies every rule's rows to `out`, in the rules' order.
+    fn write_out(self, out: &mut impl Write) -> anyhow::Result<()> {
+        let state = self.state.into_inner().unwrap_or_else(PoisonError::into_inner);
+        let SpoolState { mut file, pieces, failed, .. } = state;
+        if let Some(err) = failed {
+            return Err(anyhow::Error::new(err).context(format!(
+                "cannot write the rows to a temporary file in {}",
+                std::env::temp_dir().display()
+            )));
+        }
+        for (start, length) in pieces.into_iter().flatten() {
+            file.seek(SeekFrom::Start(start))?;
+            let copied = io::copy(&mut (&mut file).take(length), out)?;
+            anyhow::ensure!(copied == length, "the temporary file of rows was cut short");
+        }
+        Ok(())
+    }
 }
 
 /// Which of `paths` a read error is about.

@@ -307,7 +307,7 @@ impl Search {
 pub(crate) fn share_record_keys(runs: &mut [SearchRun<'_>], keys: &mut tstats::RecordKeys) {
     let mut groups = Vec::new();
     for run in runs {
-        run.root.groups(&mut groups);
+        run.root.tstats_groups(&mut groups);
     }
     tstats::share_keys(groups, keys);
 }
@@ -436,7 +436,7 @@ struct Finish {
 /// Rows of a `tstats` made at a time when its groups become rows (see [`Finish::batch_rows`]).
 const FINISH_BATCH_ROWS: usize = 4096;
 
-impl<'s> SearchRun<'s> {
+impl SearchRun<'_> {
     /// Sets what `now()` and `time()` return: the time the search runs. Without it they
     /// return the time of the newest record or event the search reads, so that results
     /// change neither with the day nor with what else is read in the same pass: other
@@ -496,8 +496,9 @@ impl<'s> SearchRun<'s> {
         self.root.held()
     }
 
-    /// Every `tstats` of the search, its subsearches' too.
-    pub(crate) fn groups<'a>(&'a mut self, into: &mut Vec<&'a mut tstats::Groups<'s>>) {
+    /// Every table of groups the search keeps as it reads: its `tstats`, its subsearches'
+    /// too, and the `stats` fed a raw search's events.
+    pub(crate) fn groups<'a>(&'a mut self, into: &mut Vec<&'a mut dyn spill::Spill>) {
         self.root.groups(into);
     }
 
@@ -700,12 +701,24 @@ impl<'s> PipelineRun<'s> {
     }
 
     /// Every `tstats` of this pipeline and the pipelines nested in it.
-    fn groups<'a>(&'a mut self, into: &mut Vec<&'a mut tstats::Groups<'s>>) {
+    fn tstats_groups<'a>(&'a mut self, into: &mut Vec<&'a mut tstats::Groups<'s>>) {
         for child in &mut self.children {
-            child.groups(into);
+            child.tstats_groups(into);
         }
         if let State::Tstats(groups) = &mut self.state {
             into.push(groups);
+        }
+    }
+
+    /// Every table of groups of this pipeline and the pipelines nested in it.
+    fn groups<'a>(&'a mut self, into: &mut Vec<&'a mut dyn spill::Spill>) {
+        for child in &mut self.children {
+            child.groups(into);
+        }
+        match &mut self.state {
+            State::Tstats(groups) => into.push(groups),
+            State::Events { sink: Sink::Stats(stats), .. } => into.push(stats),
+            _ => {}
         }
     }
 
@@ -776,95 +789,14 @@ impl<'s> PipelineRun<'s> {
         let commands = pipeline.commands.len();
         let table = match self.state {
             State::Tstats(groups) => {
-                let keep = match pipeline.commands.first() {
-                    Some(Command::Tstats(tstats)) if finish.prune => {
-                        prune::join_keys(pipeline, tstats, &env)
-                    }
-                    _ => None,
-                };
-                let alike = match finish.batch_rows {
-                    Some(_) => (1..commands)
-                        .find(|&index| !pipeline.commands.get(index).is_some_and(batches_alike))
-                        .unwrap_or(commands),
-                    None => 1,
-                };
-                let batch = finish.batch_rows.filter(|_| alike > 1).unwrap_or(usize::MAX);
-                // When every command works row by row, the first rows made are the first of
-                // the result: past what the `join` reads, no more are made. A join's broad
-                // subsearch (every process launch, renamed) would otherwise be built whole.
-                let wanted = self.rows_read.filter(|_| alike == commands && batch < usize::MAX);
-                // A top pipeline whose every command works row by row gives its batches
-                // as they are made: put together, they are the table.
-                let streams = alike == commands && wanted.is_none();
-                let mut table: Option<ResultTable> = None;
-                // Over the whole table, the error is that of the first command to fail, at
-                // its first failing row. A batch that fails at command `at` ends the rows, but
-                // the batches after it still go through the commands before `at`: one of them
-                // failing on a later row is the error the whole table would give. Rows past
-                // what the join reads are run through the commands for the same reason, and
-                // dropped.
-                let mut failed: Option<(usize, EvalError)> = None;
-                let mut deduplicated: HashMap<usize, commands::Deduplicated> = HashMap::new();
-                let mut resolved: HashMap<usize, Condition> = HashMap::new();
-                groups.finish_with(keep.as_ref(), batch, &mut |mut rows| {
-                    let until = failed.as_ref().map_or(alike, |(at, _)| *at);
-                    for at in 1..until {
-                        let done = match pipeline.commands.get(at) {
-                            Some(Command::Dedup(dedup)) => {
-                                deduplicated.entry(at).or_default().keep_new(&mut rows, dedup);
-                                Ok(())
-                            }
-                            Some(Command::Search(condition)) if condition.has_subsearch() => {
-                                let span = pipeline.spans.get(at).cloned().unwrap_or(0..0);
-                                match resolved.entry(at) {
-                                    Entry::Occupied(known) => Ok(known.into_mut()),
-                                    Entry::Vacant(slot) => combine::resolve(condition, &env, &span)
-                                        .map(|condition| slot.insert(condition)),
-                                }
-                                .map(|condition| commands::search(&mut rows, condition))
-                            }
-                            _ => run_commands(&mut rows, pipeline, at..at + 1, &env),
-                        };
-                        if let Err(err) = done {
-                            failed = Some((at, err));
-                            return Ok(());
-                        }
-                    }
-                    match &mut table {
-                        _ if failed.is_some() => {}
-                        _ if streams => each(rows),
-                        Some(table) if wanted.is_some_and(|wanted| table.len() >= wanted) => {}
-                        Some(table) => {
-                            if let Some(wanted) = wanted {
-                                rows.rows.truncate(wanted - table.len());
-                            }
-                            table.append(rows);
-                        }
-                        None => {
-                            if let Some(wanted) = wanted {
-                                rows.rows.truncate(wanted);
-                            }
-                            table = Some(rows);
-                        }
-                    }
-                    Ok(())
-                })?;
-                if let Some((_, err)) = failed {
-                    return Err(err);
+                match finish_groups(groups, pipeline, self.rows_read, &env, finish, each)? {
+                    Some(table) => table,
+                    None => return Ok(()),
                 }
-                if streams {
-                    return Ok(());
-                }
-                let mut table = table.unwrap_or_default();
-                if let Some(wanted) = wanted {
-                    table.rows.truncate(wanted);
-                }
-                run_commands(&mut table, pipeline, alike..commands, &env)?;
-                table
             }
             State::Events { boundary, sink, .. } => match sink {
                 Sink::Stats(stats) => {
-                    let mut table = stats.finish();
+                    let mut table = stats.finish()?;
                     run_commands(&mut table, pipeline, boundary + 1..commands, &env)?;
                     table
                 }
@@ -890,6 +822,105 @@ impl<'s> PipelineRun<'s> {
         each(table);
         Ok(())
     }
+}
+
+/// Makes the rows of a pipeline's `tstats` `groups` and runs the rest of `pipeline` over
+/// them: a batch at a time through the commands that allow it (see [`Finish::batch_rows`]),
+/// given to `each` as they are made when every command does and nothing caps them (`None`
+/// then), else as the table returned. `rows_read` is what the command the pipeline is
+/// written in reads of it.
+fn finish_groups(
+    groups: tstats::Groups<'_>,
+    pipeline: &Pipeline,
+    rows_read: Option<usize>,
+    env: &Env<'_>,
+    finish: Finish,
+    each: &mut dyn FnMut(ResultTable),
+) -> Result<Option<ResultTable>, EvalError> {
+    let commands = pipeline.commands.len();
+    let keep = match pipeline.commands.first() {
+        Some(Command::Tstats(tstats)) if finish.prune => prune::join_keys(pipeline, tstats, env),
+        _ => None,
+    };
+    let alike = match finish.batch_rows {
+        Some(_) => (1..commands)
+            .find(|&index| !pipeline.commands.get(index).is_some_and(batches_alike))
+            .unwrap_or(commands),
+        None => 1,
+    };
+    let batch = finish.batch_rows.filter(|_| alike > 1).unwrap_or(usize::MAX);
+    // When every command works row by row, the first rows made are the first of
+    // the result: past what the `join` reads, no more are made. A join's broad
+    // subsearch (every process launch, renamed) would otherwise be built whole.
+    let wanted = rows_read.filter(|_| alike == commands && batch < usize::MAX);
+    // A top pipeline whose every command works row by row gives its batches
+    // as they are made: put together, they are the table.
+    let streams = alike == commands && wanted.is_none();
+    let mut table: Option<ResultTable> = None;
+    // Over the whole table, the error is that of the first command to fail, at
+    // its first failing row. A batch that fails at command `at` ends the rows, but
+    // the batches after it still go through the commands before `at`: one of them
+    // failing on a later row is the error the whole table would give. Rows past
+    // what the join reads are run through the commands for the same reason, and
+    // dropped.
+    let mut failed: Option<(usize, EvalError)> = None;
+    let mut deduplicated: HashMap<usize, commands::Deduplicated> = HashMap::new();
+    let mut resolved: HashMap<usize, Condition> = HashMap::new();
+    groups.finish_with(keep.as_ref(), batch, &mut |mut rows| {
+        let until = failed.as_ref().map_or(alike, |(at, _)| *at);
+        for at in 1..until {
+            let done = match pipeline.commands.get(at) {
+                Some(Command::Dedup(dedup)) => {
+                    deduplicated.entry(at).or_default().keep_new(&mut rows, dedup);
+                    Ok(())
+                }
+                Some(Command::Search(condition)) if condition.has_subsearch() => {
+                    let span = pipeline.spans.get(at).cloned().unwrap_or(0..0);
+                    match resolved.entry(at) {
+                        Entry::Occupied(known) => Ok(known.into_mut()),
+                        Entry::Vacant(slot) => combine::resolve(condition, env, &span)
+                            .map(|condition| slot.insert(condition)),
+                    }
+                    .map(|condition| commands::search(&mut rows, condition))
+                }
+                _ => run_commands(&mut rows, pipeline, at..at + 1, env),
+            };
+            if let Err(err) = done {
+                failed = Some((at, err));
+                return Ok(());
+            }
+        }
+        match &mut table {
+            _ if failed.is_some() => {}
+            _ if streams => each(rows),
+            Some(table) if wanted.is_some_and(|wanted| table.len() >= wanted) => {}
+            Some(table) => {
+                if let Some(wanted) = wanted {
+                    rows.rows.truncate(wanted - table.len());
+                }
+                table.append(rows);
+            }
+            None => {
+                if let Some(wanted) = wanted {
+                    rows.rows.truncate(wanted);
+                }
+                table = Some(rows);
+            }
+        }
+        Ok(())
+    })?;
+    if let Some((_, err)) = failed {
+        return Err(err);
+    }
+    if streams {
+        return Ok(None);
+    }
+    let mut table = table.unwrap_or_default();
+    if let Some(wanted) = wanted {
+        table.rows.truncate(wanted);
+    }
+    run_commands(&mut table, pipeline, alike..commands, env)?;
+    Ok(Some(table))
 }
 
 /// Whether `command` makes rows from nothing (it may start a pipeline).
@@ -957,7 +988,7 @@ fn run_command(
             StatsKind::Stats => {
                 let mut run = stats::StatsRun::new(stats, env.search.locate(span));
                 run.add(table, env)?;
-                *table = run.finish();
+                *table = run.finish()?;
             }
             _ => stats::annotate(table, stats, env)?,
         },

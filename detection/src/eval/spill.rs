@@ -31,6 +31,23 @@ impl SpillFile {
     }
 }
 
+/// A table of groups a scan may write out when the groups held in memory outgrow their
+/// budget: a `tstats`'s (`tstats::Groups`), or a `stats` fed the events of a raw search
+/// (`stats::StatsRun`).
+pub(crate) trait Spill {
+    /// About how many bytes the groups held in memory take.
+    fn memory(&self) -> usize;
+    /// Whether [`Spill::spill`] can write them out: not when an aggregate sums
+    /// floating-point numbers, whose last digits would depend on where the pieces split
+    /// the input.
+    fn spillable(&self) -> bool;
+    /// Writes the groups held in memory to `to`, in the order of their rows, and frees
+    /// them; finishing merges them back. Nothing happens when they cannot be spilled.
+    fn spill(&mut self, to: &mut SpillFile) -> Result<(), super::EvalError>;
+    /// The error for a spill file that could not be written or read.
+    fn spill_error(&self, err: &io::Error) -> super::EvalError;
+}
+
 /// Groups written to a [`SpillFile`] in the order of their rows: each group's key, then
 /// its aggregates' states.
 pub(super) struct Run {

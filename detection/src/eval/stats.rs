@@ -16,6 +16,8 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use super::aggregate::Accumulator;
 use super::expr::{Env, RowFields, evaluate};
+use super::spill::{self, Spill as _};
+use super::tstats;
 use super::tstats::MAX_GROUPS;
 use super::value::Value;
 use super::{EvalError, FieldValue, ResultTable, Row, parse_epoch_micros};
@@ -53,23 +55,27 @@ fn contribution(
     })
 }
 
+/// Adds a row's contribution to its group's states: the heap bytes they grew by (see
+/// [`Accumulator::add`]).
 fn add_contribution(
     states: &mut [Accumulator],
     contribution: &Contribution,
     time: Option<i64>,
     aggregates: &[Aggregate],
-) {
+) -> usize {
+    let mut grown = 0;
     for ((state, values), aggregate) in states.iter_mut().zip(contribution).zip(aggregates) {
         match values {
             None => state.add_row(),
             Some(values) => {
                 let is_time = aggregate.field() == Some("_time");
                 for value in values {
-                    state.add(value, time, is_time);
+                    grown += state.add(value, time, is_time);
                 }
             }
         }
     }
+    grown
 }
 
 /// The group keys of a row: one per combination of its `by` values; none when a `by` field
@@ -106,25 +112,55 @@ fn row_time(table: &ResultTable, row: &Row) -> Option<i64> {
     }
 }
 
-/// `stats` fed table by table, so that rows need not all be held.
+/// `stats` fed table by table, so that rows need not all be held. Its groups are spilled
+/// to disk like a `tstats`'s when a scan's groups outgrow their budget (see
+/// [`spill::Spill`]), and merged back when it finishes.
 pub(crate) struct StatsRun<'s> {
     stats: &'s Stats,
     groups: BTreeMap<Vec<String>, Vec<Accumulator>>,
     location: crate::spl::Location,
+    /// Heap bytes the groups held in memory take, roughly (see [`spill::Spill::memory`]).
+    bytes: usize,
+    /// Whether every aggregate's states merge exactly, so that the groups may be spilled.
+    spillable: bool,
+    /// The pieces of groups spilled, oldest first, and how many groups they hold.
+    spilled: Vec<spill::Run>,
+    spilled_len: usize,
 }
+
+/// What a map entry costs besides its key's and states' heap: its slot in a B-tree node,
+/// whose nodes are about two-thirds full, and an allocation's bookkeeping for each of the
+/// key's and states' buffers.
+const ENTRY_BYTES: usize = 2 * std::mem::size_of::<Vec<u8>>() * 3 / 2 + 2 * 16;
+/// What a `by` value costs besides its text: the `String` and its allocation's bookkeeping.
+const VALUE_BYTES: usize = std::mem::size_of::<String>() + 16;
 
 impl<'s> StatsRun<'s> {
     pub(crate) fn new(stats: &'s Stats, location: crate::spl::Location) -> Self {
-        Self { stats, groups: BTreeMap::new(), location }
+        let spillable = stats
+            .aggregates
+            .iter()
+            .all(|aggregate| Accumulator::merges_exactly(aggregate.function));
+        Self {
+            stats,
+            groups: BTreeMap::new(),
+            location,
+            bytes: 0,
+            spillable,
+            spilled: Vec::new(),
+            spilled_len: 0,
+        }
     }
 
-    /// How many groups there are so far.
+    /// How many groups there are so far, counting those spilled once per piece that holds
+    /// them.
     pub(crate) fn len(&self) -> usize {
-        self.groups.len()
+        self.groups.len() + self.spilled_len
     }
 
     /// Folds every row of `table` into its groups.
     pub(crate) fn add(&mut self, table: &ResultTable, env: &Env<'_>) -> Result<(), EvalError> {
+        let width = self.stats.aggregates.len();
         for row in &table.rows {
             let row_keys = keys(&self.stats.by, table, row);
             if row_keys.is_empty() {
@@ -148,18 +184,22 @@ impl<'s> StatsRun<'s> {
                                 limit: MAX_GROUPS,
                             });
                         }
+                        let key = entry.key();
+                        self.bytes += ENTRY_BYTES
+                            + key.iter().map(|value| value.len() + VALUE_BYTES).sum::<usize>()
+                            + width * std::mem::size_of::<Accumulator>();
                         entry.insert(new_states(&self.stats.aggregates))
                     }
                 };
-                add_contribution(states, &contribution, time, &self.stats.aggregates);
+                self.bytes += add_contribution(states, &contribution, time, &self.stats.aggregates);
             }
         }
         Ok(())
     }
 
     /// One row per group.
-    pub(crate) fn finish(mut self) -> ResultTable {
-        if self.stats.by.is_empty() && self.groups.is_empty() {
+    pub(crate) fn finish(mut self) -> Result<ResultTable, EvalError> {
+        if self.stats.by.is_empty() && self.groups.is_empty() && self.spilled.is_empty() {
             self.groups.insert(Vec::new(), new_states(&self.stats.aggregates));
         }
         let columns = self
@@ -170,15 +210,84 @@ impl<'s> StatsRun<'s> {
             .chain(self.stats.aggregates.iter().map(|a| a.output.clone()))
             .collect();
         let mut table = ResultTable::with_columns(columns);
-        for (key, states) in self.groups {
-            table.push_row(
-                key.into_iter()
-                    .map(|v| Some(FieldValue::Single(v)))
-                    .chain(states.iter().map(Accumulator::finish))
-                    .collect(),
-            );
+        if self.spilled.is_empty() {
+            for (key, states) in std::mem::take(&mut self.groups) {
+                table.push_row(
+                    key.into_iter()
+                        .map(|v| Some(FieldValue::Single(v)))
+                        .chain(states.iter().map(Accumulator::finish))
+                        .collect(),
+                );
+            }
+            return Ok(table);
         }
-        table
+        // The rest is spilled too, to a file of its own, so that every group is merged the
+        // same way.
+        let mut rest = spill::SpillFile::new().map_err(|err| self.spill_error(&err))?;
+        self.spill(&mut rest)?;
+        let functions: Vec<_> =
+            self.stats.aggregates.iter().map(|aggregate| aggregate.function).collect();
+        let runs = std::mem::take(&mut self.spilled);
+        tstats::merge_runs(
+            runs,
+            &functions,
+            None,
+            &|err| self.spill_error(&err),
+            &|| self.location.clone(),
+            &mut |key, states| {
+                let values = tstats::key_slices(key)
+                    // The bytes came from a `str`: the lossy decoding never replaces anything.
+                    .map(|value| {
+                        Some(FieldValue::Single(String::from_utf8_lossy(value).into_owned()))
+                    });
+                table.push_row(values.chain(states.iter().map(Accumulator::finish)).collect());
+                Ok(())
+            },
+        )?;
+        Ok(table)
+    }
+}
+
+impl spill::Spill for StatsRun<'_> {
+    fn memory(&self) -> usize {
+        self.bytes
+    }
+
+    fn spillable(&self) -> bool {
+        self.spillable
+    }
+
+    /// The groups go out in the order of their rows, the map's: their `by` values compared
+    /// one by one as bytes, as the merge compares the keys they are written as.
+    fn spill(&mut self, to: &mut spill::SpillFile) -> Result<(), EvalError> {
+        if !self.spillable || self.groups.is_empty() {
+            return Ok(());
+        }
+        let (mut keys, mut starts) = (Vec::new(), Vec::with_capacity(self.groups.len() + 1));
+        for key in self.groups.keys() {
+            starts.push(keys.len());
+            for value in key {
+                tstats::push_key_value(&mut keys, value.as_bytes());
+            }
+        }
+        starts.push(keys.len());
+        let groups = self.groups.values().zip(starts.windows(2)).map(|(states, bounds)| {
+            let key = match bounds {
+                [start, end] => keys.get(*start..*end).unwrap_or_default(),
+                _ => &[],
+            };
+            (key, states.as_slice())
+        });
+        let run = spill::Run::write(to, groups).map_err(|err| self.spill_error(&err))?;
+        self.spilled_len += run.len();
+        self.spilled.push(run);
+        self.groups = BTreeMap::new();
+        self.bytes = 0;
+        Ok(())
+    }
+
+    fn spill_error(&self, err: &std::io::Error) -> EvalError {
+        EvalError::Spill { location: self.location.clone(), message: err.to_string() }
     }
 }
 

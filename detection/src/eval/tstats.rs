@@ -11,7 +11,7 @@ use hashbrown::HashTable;
 use super::aggregate::Accumulator;
 use super::condition::{FieldLookup, Guard};
 use super::prune::JoinKeys;
-use super::spill;
+use super::spill::{self, Spill as _};
 use super::{EvalError, FieldValue, ResultTable, epoch_seconds};
 use crate::datamodel::NodeRecord;
 use crate::spl::{Condition, Search, Tstats};
@@ -313,58 +313,6 @@ impl<'s> Groups<'s> {
         self.key_starts.len() + self.spilled_len
     }
 
-    /// About how many bytes the groups held in memory take: their buffers as allocated,
-    /// and what their aggregates keep.
-    pub(crate) fn memory(&self) -> usize {
-        let word = std::mem::size_of::<usize>();
-        self.keys.capacity()
-            + (self.key_starts.capacity() + self.hashes.capacity()) * word
-            // A slot of the index, and its control byte.
-            + self.index.capacity() * (word + 1)
-            + self.states.capacity() * std::mem::size_of::<Accumulator>()
-            + self.state_bytes
-    }
-
-    /// Whether [`Groups::spill`] can write these groups out: not when an aggregate sums
-    /// floating-point numbers, whose last digits would depend on where the pieces split
-    /// the records.
-    pub(crate) fn spillable(&self) -> bool {
-        self.spillable
-    }
-
-    /// Writes the groups held in memory to `to`, in the order of their rows, and frees
-    /// them: the records still to come start new groups, merged with these by
-    /// [`Groups::finish_with`]. Nothing happens when the groups cannot be spilled.
-    pub(crate) fn spill(&mut self, to: &mut spill::SpillFile) -> Result<(), EvalError> {
-        if !self.spillable || self.key_starts.is_empty() {
-            return Ok(());
-        }
-        let order = self.sorted_groups(None);
-        let width = self.aggregated.len();
-        let (keys, starts, states) = (&self.keys, &self.key_starts, &self.states);
-        let groups = order.iter().map(|&group| {
-            let states = states.get(group * width..(group + 1) * width).unwrap_or_default();
-            (key_of(keys, starts, group), states)
-        });
-        let run = spill::Run::write(to, groups).map_err(|err| self.spill_error(&err))?;
-        self.spilled_len += run.len();
-        self.spilled.push(run);
-        self.keys = Vec::new();
-        self.key_starts = Vec::new();
-        self.index = HashTable::new();
-        self.hashes = Vec::new();
-        self.states = Vec::new();
-        self.state_bytes = 0;
-        Ok(())
-    }
-
-    pub(crate) fn spill_error(&self, err: &std::io::Error) -> EvalError {
-        EvalError::Spill {
-            location: self.search.locate(&self.tstats.span_in_search),
-            message: err.to_string(),
-        }
-    }
-
     fn recipe_of(&self) -> Recipe<'s> {
         Recipe {
             by: self.by.clone(),
@@ -542,9 +490,7 @@ impl<'s> Groups<'s> {
         rows.end()
     }
 
-    /// [`Groups::finish_with`] over spilled groups: the pieces are read side by side, each
-    /// in the order of the rows, and the states of a group found in several are merged in
-    /// the order the pieces were written, which is the order the records came in.
+    /// [`Groups::finish_with`] over spilled groups (see [`merge_runs`]).
     fn merge_spilled(
         mut self,
         keep: Option<&JoinKeys>,
@@ -554,49 +500,132 @@ impl<'s> Groups<'s> {
         let functions: Vec<_> =
             tstats.aggregates.iter().map(|aggregate| aggregate.function).collect();
         let runs = std::mem::take(&mut self.spilled);
-        let failed = |err: std::io::Error| self.spill_error(&err);
-        // Reading buffers of 4 MiB in all: a table spilled every few hundred records (the
-        // gate's check) has thousands of pieces.
-        let buffer = ((4 << 20) / runs.len().max(1)).clamp(4 << 10, 64 << 10);
-        let mut cursors = Vec::with_capacity(runs.len());
-        for run in runs {
-            cursors.push(spill::Cursor::open(run, &functions, buffer));
-        }
-        let (time_index, pieces) = (time_index(tstats), cursors.len());
-        // The next group of each piece, the first in row order on top; of equal ones, that
-        // of the oldest piece.
-        let mut heads = std::collections::BinaryHeap::with_capacity(pieces);
-        let mut refill = |heads: &mut std::collections::BinaryHeap<Head>, piece: usize| {
-            let next = cursors.get_mut(piece).map(spill::Cursor::next).transpose();
-            if let Some((key, states)) = next.map_err(failed)?.flatten() {
-                heads.push(Head { key, states, piece, time_index });
-            }
-            Ok::<(), EvalError>(())
-        };
-        for piece in 0..pieces {
-            refill(&mut heads, piece)?;
-        }
-        let (mut distinct, mut scratch) = (0, Vec::new());
-        while let Some(Head { key, mut states, piece, .. }) = heads.pop() {
-            refill(&mut heads, piece)?;
-            while heads.peek().is_some_and(|next| next.key == key) {
-                let Some(later) = heads.pop() else { break };
-                refill(&mut heads, later.piece)?;
-                for (state, later) in states.iter_mut().zip(later.states) {
-                    state.merge(later);
+        let location = || self.search.locate(&tstats.span_in_search);
+        let mut scratch = Vec::new();
+        merge_runs(
+            runs,
+            &functions,
+            time_index(tstats),
+            &|err| self.spill_error(&err),
+            &location,
+            &mut |key, states| {
+                if keep.is_none_or(|keep| keep.admits(key, &mut scratch)) {
+                    rows.push(key, states)?;
                 }
-            }
-            distinct += 1;
-            if distinct > MAX_GROUPS {
-                let location = self.search.locate(&tstats.span_in_search);
-                return Err(EvalError::TooManyGroups { location, limit: MAX_GROUPS });
-            }
-            if keep.is_none_or(|keep| keep.admits(&key, &mut scratch)) {
-                rows.push(&key, &states)?;
-            }
+                Ok(())
+            },
+        )
+    }
+}
+
+impl spill::Spill for Groups<'_> {
+    /// About how many bytes the groups held in memory take: their buffers as allocated,
+    /// and what their aggregates keep.
+    fn memory(&self) -> usize {
+        let word = std::mem::size_of::<usize>();
+        self.keys.capacity()
+            + (self.key_starts.capacity() + self.hashes.capacity()) * word
+            // A slot of the index, and its control byte.
+            + self.index.capacity() * (word + 1)
+            + self.states.capacity() * std::mem::size_of::<Accumulator>()
+            + self.state_bytes
+    }
+
+    /// Whether [`Groups::spill`] can write these groups out: not when an aggregate sums
+    /// floating-point numbers, whose last digits would depend on where the pieces split
+    /// the records.
+    fn spillable(&self) -> bool {
+        self.spillable
+    }
+
+    /// Writes the groups held in memory to `to`, in the order of their rows, and frees
+    /// them: the records still to come start new groups, merged with these by
+    /// [`Groups::finish_with`]. Nothing happens when the groups cannot be spilled.
+    fn spill(&mut self, to: &mut spill::SpillFile) -> Result<(), EvalError> {
+        if !self.spillable || self.key_starts.is_empty() {
+            return Ok(());
         }
+        let order = self.sorted_groups(None);
+        let width = self.aggregated.len();
+        let (keys, starts, states) = (&self.keys, &self.key_starts, &self.states);
+        let groups = order.iter().map(|&group| {
+            let states = states.get(group * width..(group + 1) * width).unwrap_or_default();
+            (key_of(keys, starts, group), states)
+        });
+        let run = spill::Run::write(to, groups).map_err(|err| self.spill_error(&err))?;
+        self.spilled_len += run.len();
+        self.spilled.push(run);
+        self.keys = Vec::new();
+        self.key_starts = Vec::new();
+        self.index = HashTable::new();
+        self.hashes = Vec::new();
+        self.states = Vec::new();
+        self.state_bytes = 0;
         Ok(())
     }
+
+    fn spill_error(&self, err: &std::io::Error) -> EvalError {
+        EvalError::Spill {
+            location: self.search.locate(&self.tstats.span_in_search),
+            message: err.to_string(),
+        }
+    }
+}
+
+/// Takes each merged group: its key and its aggregates' states.
+pub(super) type GroupSink<'a> = dyn FnMut(&[u8], &[Accumulator]) -> Result<(), EvalError> + 'a;
+
+/// Merges spilled pieces of groups back into one group each, given to `each` in row
+/// order: the pieces are read side by side, each in the order of the rows, and the states
+/// of a group found in several are merged in the order the pieces were written, which is
+/// the order the records came in. More than [`MAX_GROUPS`] distinct groups is an error at
+/// `location`.
+pub(super) fn merge_runs(
+    runs: Vec<spill::Run>,
+    functions: &[crate::spl::AggregateFunction],
+    time_index: Option<usize>,
+    failed: &dyn Fn(std::io::Error) -> EvalError,
+    location: &dyn Fn() -> crate::spl::Location,
+    each: &mut GroupSink<'_>,
+) -> Result<(), EvalError> {
+    // Reading buffers of 4 MiB in all: a table spilled every few hundred records (the
+    // gate's check) has thousands of pieces.
+    let buffer = ((4 << 20) / runs.len().max(1)).clamp(4 << 10, 64 << 10);
+    let mut cursors = Vec::with_capacity(runs.len());
+    for run in runs {
+        cursors.push(spill::Cursor::open(run, functions, buffer));
+    }
+    let pieces = cursors.len();
+    // The next group of each piece, the first in row order on top; of equal ones, that of
+    // the oldest piece.
+    let mut heads = std::collections::BinaryHeap::with_capacity(pieces);
+    let mut refill = |heads: &mut std::collections::BinaryHeap<Head>, piece: usize| {
+        let next = cursors.get_mut(piece).map(spill::Cursor::next).transpose();
+        if let Some((key, states)) = next.map_err(failed)?.flatten() {
+            heads.push(Head { key, states, piece, time_index });
+        }
+        Ok::<(), EvalError>(())
+    };
+    for piece in 0..pieces {
+        refill(&mut heads, piece)?;
+    }
+    let mut distinct = 0;
+    while let Some(Head { key, mut states, piece, .. }) = heads.pop() {
+        refill(&mut heads, piece)?;
+        while heads.peek().is_some_and(|next| next.key == key) {
+            let Some(later) = heads.pop() else { break };
+            refill(&mut heads, later.piece)?;
+            for (state, later) in states.iter_mut().zip(later.states) {
+                state.merge(later);
+            }
+        }
+        distinct += 1;
+        if distinct > MAX_GROUPS {
+            return Err(EvalError::TooManyGroups { location: location(), limit: MAX_GROUPS });
+        }
+        each(&key, &states)?;
+    }
+    Ok(())
 }
 
 /// A spilled group waiting its turn in [`Groups::merge_spilled`]: ordered so that the

@@ -755,7 +755,8 @@ proptest! {
 }
 
 /// `tstats` of every aggregate that spills, and one that does not (`avg`), with and
-/// without `by` fields, `_time` spans and a join.
+/// without `by` fields, `_time` spans and a join; and raw searches' `stats` alike, one by a
+/// multivalue field.
 const SPILLED: &[&str] = &[
     "count dc(Processes.process) as dc values(Processes.process) as v list(Processes.process) as l \
      min(Processes.process) as lo max(_time) as hi from datamodel=Endpoint.Processes \
@@ -772,6 +773,14 @@ const SPILLED: &[&str] = &[
     "count min(_time) as first from datamodel=Endpoint.Processes by Processes.user \
      | join Processes.user [| tstats count as n values(Processes.process_name) as names \
      from datamodel=Endpoint.Processes by Processes.user]",
+    // Raw searches whose `stats` is fed the events as they are read.
+    "search EventCode=1 | stats count dc(CommandLine) as dc values(CommandLine) as v \
+     list(User) as l min(Image) as lo max(_time) as hi by Image User",
+    "search EventCode=1 | eval p=lower(User) | stats median(ParentProcessId) as med \
+     perc90(ParentProcessId) as p90 range(ParentProcessId) as r mode(Image) as m by p",
+    "search EventCode=1 | stats avg(ParentProcessId) as mean count by User",
+    "search EventCode=1 | stats count max(_time) as last",
+    "search EventCode=1 | makemv delim=\"\\\\\" Image | stats count by Image ParentProcessId",
 ];
 
 proptest! {
@@ -795,8 +804,13 @@ proptest! {
         ),
         every in 1..6usize,
     ) {
-        let searches: Vec<Search> =
-            groupings.iter().map(|tstats| compile(&format!("| tstats {tstats}")).unwrap()).collect();
+        let searches: Vec<Search> = groupings
+            .iter()
+            .map(|text| match text.strip_prefix("search ") {
+                Some(_) => compile(text).unwrap(),
+                None => compile(&format!("| tstats {text}")).unwrap(),
+            })
+            .collect();
         let searches: Vec<&Search> = searches.iter().collect();
         let mut text = String::new();
         let mut hours: Vec<u32> = events.iter().map(|event| event.3).collect();
@@ -816,6 +830,45 @@ proptest! {
             tables_over(&searches, &text, options)
         };
         prop_assert_eq!(rows(0), rows(usize::MAX), "{:?}", groupings);
+    }
+}
+
+/// A raw search's `stats` takes the events 256 at a time, more than a generated case
+/// holds: its groups spilled every few events and merged back give the rows held in
+/// memory, over enough launches that most groups are in several pieces.
+#[test]
+fn spilling_a_raw_searchs_stats_keeps_the_rows() {
+    let searches: Vec<Search> = SPILLED
+        .iter()
+        .filter(|text| text.starts_with("search "))
+        .map(|text| compile(text).unwrap())
+        .collect();
+    let searches: Vec<&Search> = searches.iter().collect();
+    let images = [r"C:\Windows\System32\cmd.exe", r"C:\x\a.exe", r"C:\x\B.exe"];
+    let users = [r"LAB\ann", r"lab\bob", "x"];
+    let parents = [None, Some("0"), Some("7"), Some("12"), Some("2.5")];
+    let text: String = (0..1500u32)
+        .map(|n| {
+            let pick =
+                |len: usize, step: u32| (n.wrapping_mul(step) as usize + n as usize / 7) % len;
+            let (image, user) = (images[pick(3, 7)], users[pick(3, 11)]);
+            let command = format!("{image} /c {}", n % 97);
+            launch_at(n / 60, image, &command, user, parents[pick(5, 13)])
+        })
+        .collect();
+    let rows = |group_memory: usize, every: usize| {
+        let options = ScanOptions {
+            group_memory,
+            memory_check_every: every,
+            parallel: false,
+            ..ScanOptions::default()
+        };
+        tables_over(&searches, &text, options)
+    };
+    let expected = rows(usize::MAX, 0);
+    assert!(expected.iter().all(|table| !table.is_empty()));
+    for every in [1, 7, 300] {
+        assert_eq!(rows(0, every), expected, "spilled every {every} events");
     }
 }
 

@@ -143,8 +143,8 @@ fn symbolic_link_loops_in_folders_are_reported_not_walked_forever() {
 }
 
 /// `--max-mem-usage-mb`: groups past the budget go to a temporary file and come back as the
-/// same rows; a temporary folder that cannot be written to is an error naming the rule's
-/// `tstats`, not a crash or rows silently lost.
+/// same rows, and so do JSON rows; a temporary folder that cannot be written to is an error
+/// naming the rule's `tstats` or the rows, not a crash or rows silently lost.
 #[test]
 fn groups_past_the_memory_budget_spill_and_a_temporary_folder_that_fails_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
@@ -196,5 +196,27 @@ fn groups_past_the_memory_budget_spill_and_a_temporary_folder_that_fails_is_an_e
     assert!(why.contains("rule \"Rundll32 Advpack Execution\""), "the rule is named: {why}");
     assert!(why.contains(&format!("in {}", missing.display())), "the folder is named: {why}");
     assert!(stdout(&failed).is_empty() || !stdout(&failed).contains("\"count\""), "{why}");
+    assert!(!missing.exists(), "nothing was made in its stead");
+
+    // JSON rows past the budget wait in a temporary file too: a search over raw events,
+    // which holds no groups, prints 1.4 MB of command lines.
+    let listing = format!(
+        "{}search: 'search EventCode=1 | table CommandLine'\n{}",
+        &text[..start],
+        &text[end..]
+    );
+    std::fs::write(&rule, listing).unwrap();
+    let in_memory = run("0", &missing);
+    assert!(in_memory.status.success(), "{}", stderr(&in_memory));
+    assert_eq!(stdout(&in_memory).matches("\"CommandLine\"").count(), 700);
+    let spooled = run("1", dir.path());
+    assert!(spooled.status.success(), "{}", stderr(&spooled));
+    assert_eq!(stdout(&spooled), stdout(&in_memory));
+    let failed = run("1", &missing);
+    assert!(!failed.status.success());
+    let why = stderr(&failed);
+    assert!(why.contains("cannot write the rows to a temporary file"), "{why}");
+    assert!(why.contains(&format!("in {}", missing.display())), "the folder is named: {why}");
+    assert!(stdout(&failed).is_empty(), "no rows are printed: {why}");
     assert!(!missing.exists(), "nothing was made in its stead");
 }

@@ -3,7 +3,6 @@
 //! what could not be, goes to stderr.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::File;
 use std::io::{self, Read as _, Seek as _, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -19,6 +18,7 @@ use detection::scan::{
     DEFAULT_GROUP_MEMORY, ScanError, ScanInput, ScanOptions, scan_inputs, scan_inputs_each,
 };
 use detection::spl::{Context, MacroTable, Search};
+use tempfile::SpooledTempFile;
 
 use crate::events::{expand_folders, has_extension, log_error};
 
@@ -147,7 +147,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             .collect();
         let result = if matches!(args.format, Format::Json) {
             let labels = rules.iter().map(|(detection, _)| several.then_some(&*detection.name));
-            let spool = Spool::new(labels.collect())?;
+            let spool = Spool::new(labels.collect(), options.group_memory);
             scan_inputs_each(&searches, &inputs, options, &|index, rows| spool.add(index, &rows))
                 .map(|reports| (reports, Rows::Spooled(spool)))
         } else {
@@ -224,10 +224,11 @@ enum Rows {
 }
 
 /// JSON lines of several rules, whose rows are made in pieces and in no set order (two
-/// threads finish rules), printed in the rules' order without holding them: each piece is
-/// written as it comes to an unnamed temporary file, gone when the run ends, and the pieces
-/// are copied out rule by rule at the end. A run over a large export and a whole content
-/// tree would otherwise hold every rule's rows until the last rule finished.
+/// threads finish rules), printed in the rules' order without holding them all: each piece
+/// is written as it comes, in memory up to the run's memory budget (`--max-mem-usage-mb`)
+/// and past it to an unnamed temporary file, gone when the run ends; the pieces are copied
+/// out rule by rule at the end. A run over a large export and a whole content tree would
+/// otherwise hold every rule's rows as tables until the last rule finished.
 struct Spool {
     /// Each rule's `"rule"` label, when there are several.
     labels: Vec<Option<String>>,
@@ -235,7 +236,7 @@ struct Spool {
 }
 
 struct SpoolState {
-    file: File,
+    file: SpooledTempFile,
     end: u64,
     /// Where each rule's pieces are in the file, in order.
     pieces: Vec<Vec<(u64, u64)>>,
@@ -244,18 +245,14 @@ struct SpoolState {
 }
 
 impl Spool {
-    fn new(labels: Vec<Option<&str>>) -> anyhow::Result<Self> {
-        let file = tempfile::tempfile().with_context(|| {
-            format!(
-                "cannot open a temporary file for the rows in {}",
-                std::env::temp_dir().display()
-            )
-        })?;
+    /// Holds up to `in_memory` bytes of rows before it moves them to a file.
+    fn new(labels: Vec<Option<&str>>, in_memory: usize) -> Self {
+        let file = tempfile::spooled_tempfile(in_memory);
         let pieces = vec![Vec::new(); labels.len()];
-        Ok(Spool {
+        Spool {
             labels: labels.into_iter().map(|label| label.map(str::to_owned)).collect(),
             state: Mutex::new(SpoolState { file, end: 0, pieces, failed: None }),
-        })
+        }
     }
 
     /// Writes a piece of rule `index`'s rows.

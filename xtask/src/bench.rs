@@ -977,7 +977,8 @@ fn rows(
     Ok((count, Some(digest_json(table)?)))
 }
 
-/// The rows of a rule library over `files`: how many, and a digest of every rule's rows.
+/// The rows of a rule library over `files`: how many, and a digest of every rule's columns
+/// and rows.
 /// They are hashed as they are made, as a user would print them, and never held: what the
 /// scan itself holds is what the peak memory measures.
 fn library_rows(
@@ -985,16 +986,23 @@ fn library_rows(
     files: &[PathBuf],
     options: ScanOptions,
 ) -> anyhow::Result<(u64, Option<String>)> {
-    // Each rule's rows, as JSON lines, into a hash of their own: two threads finish rules,
-    // and one rule's pieces come in order.
-    let tables: Vec<Mutex<(u64, Sha256)>> = searches.iter().map(|_| Mutex::default()).collect();
+    // Each rule's columns and rows, as JSON lines, into a hash of their own: two threads
+    // finish rules, and one rule's pieces come in order. The columns go in again only when
+    // a piece's differ from the last's, so that pieces of a table hash as the table would.
+    let tables: Vec<Mutex<RuleRows>> = searches.iter().map(|_| Mutex::default()).collect();
     let failed: Mutex<Option<std::io::Error>> = Mutex::default();
     let inputs: Vec<ScanInput> = files.iter().cloned().map(ScanInput::derived).collect();
     scan_inputs_each(searches, &inputs, options, &|index, rows| {
         let Some(table) = tables.get(index) else { return };
         let mut table = table.lock().unwrap_or_else(PoisonError::into_inner);
-        table.0 += rows.len() as u64;
-        if let Err(err) = rows.write_json_lines_labelled(&mut table.1, None) {
+        table.rows += rows.len() as u64;
+        if table.columns.as_deref() != Some(rows.columns()) {
+            table.columns = Some(rows.columns().to_vec());
+            if let Err(err) = serde_json::to_writer(&mut table.hash, rows.columns()) {
+                *failed.lock().unwrap_or_else(PoisonError::into_inner) = Some(err.into());
+            }
+        }
+        if let Err(err) = rows.write_json_lines_labelled(&mut table.hash, None) {
             *failed.lock().unwrap_or_else(PoisonError::into_inner) = Some(err);
         }
     })?;
@@ -1004,11 +1012,21 @@ fn library_rows(
     let mut count = 0;
     let mut all = Sha256::new();
     for table in tables {
-        let (rows, hasher) = table.into_inner().unwrap_or_else(PoisonError::into_inner);
+        let RuleRows { rows, hash, .. } =
+            table.into_inner().unwrap_or_else(PoisonError::into_inner);
         count += rows;
-        writeln!(all, "{rows} {:x}", hasher.finalize())?;
+        writeln!(all, "{rows} {:x}", hash.finalize())?;
     }
     Ok((count, Some(format!("{:x}", all.finalize()))))
+}
+
+/// What a library case keeps of one rule's rows.
+#[derive(Default)]
+struct RuleRows {
+    rows: u64,
+    hash: Sha256,
+    /// The columns of the last piece hashed.
+    columns: Option<Vec<String>>,
 }
 
 /// The SHA-256 of `value` as JSON, written straight into the hash: the JSON of a library's

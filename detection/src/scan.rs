@@ -149,10 +149,12 @@ pub enum ScanError {
     /// A file could not be read (or, when strict, held input that had to be skipped).
     #[error(transparent)]
     Events(#[from] EventError),
-    /// A search could not take a record, e.g. too many `tstats` groups.
-    #[error("{path}: search {index}", path = path.display())]
+    /// A search could not take a record (e.g. too many `tstats` groups), or failed as it
+    /// finished.
+    #[error("{}search {index}", file_prefix(path))]
     Eval {
-        /// The file being read.
+        /// The file being read; empty when the search failed as it finished, after every
+        /// file was read.
         path: PathBuf,
         /// The position of the search in the list given.
         index: usize,
@@ -160,6 +162,11 @@ pub enum ScanError {
         #[source]
         source: EvalError,
     },
+}
+
+/// `path` and a colon, or nothing for the empty path of an error raised after reading.
+fn file_prefix(path: &Path) -> String {
+    if path.as_os_str().is_empty() { String::new() } else { format!("{}: ", path.display()) }
 }
 
 /// A file to read, and where its events come from as Splunk would index them.

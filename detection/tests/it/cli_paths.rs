@@ -220,3 +220,37 @@ fn groups_past_the_memory_budget_spill_and_a_temporary_folder_that_fails_is_an_e
     assert!(stdout(&failed).is_empty(), "no rows are printed: {why}");
     assert!(!missing.exists(), "nothing was made in its stead");
 }
+
+/// A rule that fails as it finishes, after every file was read, is named with the reason and
+/// no file: the error is the search's, not a file's.
+#[test]
+fn a_rule_failing_as_it_finishes_is_named_without_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(fixture(
+        "content/detections/endpoint/rundll32_advpack_execution.yml",
+    ))
+    .unwrap();
+    let (start, end) = (text.find("search: ").unwrap(), text.find("how_to_implement:").unwrap());
+    // `match` takes the command line as a pattern, and `(` is never closed.
+    let failing = format!(
+        "{}search: '| tstats count from datamodel=Endpoint.Processes by Processes.process \
+         | rename Processes.* as * | eval a=if(match(\"x\", process), 1, 0)'\n{}",
+        &text[..start],
+        &text[end..]
+    );
+    let rule = dir.path().join("failing.yml");
+    std::fs::write(&rule, failing).unwrap();
+    let events = dir.path().join("launch.log");
+    std::fs::write(&events, crate::scan::sysmon(r"C:\x\a.exe", "a (", r"LAB\ann")).unwrap();
+    let failed = Command::new(env!("CARGO_BIN_EXE_detection"))
+        .args(["run", "--content"])
+        .arg(fixture("content"))
+        .arg(&rule)
+        .arg(&events)
+        .output()
+        .expect("detection runs");
+    assert_eq!(failed.status.code(), Some(2), "{}", stderr(&failed));
+    let why = stderr(&failed);
+    assert!(why.starts_with("error: rule \"Rundll32 Advpack Execution\": search: col "), "{why}");
+    assert!(why.contains("missing closing parenthesis"), "{why}");
+}

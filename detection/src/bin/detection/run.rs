@@ -165,11 +165,16 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                 event_paths.remove(index);
             }
             Err(ScanError::Eval { path, index, source }) => {
-                // The scan knows the search by its place in the list; the user, by its rule.
+                // The scan knows the search by its place in the list; the user, by its rule,
+                // and by the file being read unless the rule failed as it finished.
                 let name = rules.get(index).map_or("?", |(detection, _)| detection.name.as_str());
                 let name = detection::terminal::escape_controls(name);
-                let err = ScanError::Eval { path, index, source };
-                return Err(anyhow::Error::new(err).context(format!("rule {name:?}")));
+                let mut err = anyhow::Error::new(source);
+                if !path.as_os_str().is_empty() {
+                    let file = path.display().to_string();
+                    err = err.context(detection::terminal::escape_controls(&file).into_owned());
+                }
+                return Err(err.context(format!("rule {name:?}")));
             }
             Err(err) => return Err(err.into()),
         }

@@ -336,24 +336,12 @@ fn makeresults_makes_rows_at_the_search_time() {
 /// time, when no more are made past what the join reads.
 #[test]
 fn a_join_reads_the_first_fifty_thousand_rows_of_its_subsearch() {
-    use std::collections::BTreeMap;
-
     use detection::datamodel::NodeRecord;
     use detection::eval::JOIN_MAX_ROWS;
     use detection::spl::{MacroTable, Search};
 
-    let launch = |name: &str, dest: String| NodeRecord {
-        node: "Processes",
-        time_micros: 1_700_000_000_000_000,
-        fields: BTreeMap::from([("process_name", name.to_owned()), ("dest", dest)]),
-    };
-    let host = |n: usize| format!("h{n:06}");
-    let mut records: Vec<NodeRecord> =
-        (0..JOIN_MAX_ROWS + 10_000).map(|n| launch("sub.exe", host(n))).collect();
     // Subsearch rows come in `dest` order: the last the join reads holds h049999.
-    let last = host(JOIN_MAX_ROWS - 1);
-    records.push(launch("main.exe", last.clone()));
-    records.push(launch("main.exe", host(JOIN_MAX_ROWS)));
+    let (mut records, last) = launches_around(JOIN_MAX_ROWS, 10_000);
     // The join of main.exe launches with a subsearch of sub.exe ones, ending in `more`.
     let joining = |more: &str| {
         let text = format!(
@@ -383,7 +371,7 @@ fn a_join_reads_the_first_fifty_thousand_rows_of_its_subsearch() {
 
     // A subsearch row past those the join reads still fails the search, as it does when the
     // subsearch is made whole: `z(` sorts last and is no pattern.
-    records.push(launch("sub.exe", "z(".to_owned()));
+    records.push(launch_on("sub.exe", "z(".to_owned()));
     let failing = joining("| eval a=if(match(\"x\", dest), 1, 0)");
     let whole = run(&records, failing.start().whole().unpruned());
     assert!(whole.is_err(), "{whole:?}");
@@ -396,24 +384,11 @@ fn a_join_reads_the_first_fifty_thousand_rows_of_its_subsearch() {
 /// `table` that go with the batches.
 #[test]
 fn a_search_condition_reads_the_first_ten_thousand_rows_of_its_subsearch() {
-    use std::collections::BTreeMap;
-
-    use detection::datamodel::NodeRecord;
     use detection::eval::SUBSEARCH_MAX_ROWS;
     use detection::spl::{MacroTable, Search};
 
-    let launch = |name: &str, dest: String| NodeRecord {
-        node: "Processes",
-        time_micros: 1_700_000_000_000_000,
-        fields: BTreeMap::from([("process_name", name.to_owned()), ("dest", dest)]),
-    };
-    let host = |n: usize| format!("h{n:06}");
-    let mut records: Vec<NodeRecord> =
-        (0..SUBSEARCH_MAX_ROWS + 3_000).map(|n| launch("sub.exe", host(n))).collect();
     // Subsearch rows come in `dest` order: the last the condition reads holds h009999.
-    let last = host(SUBSEARCH_MAX_ROWS - 1);
-    records.push(launch("main.exe", last.clone()));
-    records.push(launch("main.exe", host(SUBSEARCH_MAX_ROWS)));
+    let (records, last) = launches_around(SUBSEARCH_MAX_ROWS, 3_000);
     let search = Search::compile(
         "| tstats count from datamodel=Endpoint.Processes \
          where Processes.process_name=main.exe by Processes.dest | rename Processes.* as * \
@@ -434,4 +409,27 @@ fn a_search_condition_reads_the_first_ten_thousand_rows_of_its_subsearch() {
     assert_eq!(run(search.start().whole()), vec![last.clone()]);
     assert_eq!(run(search.start()), vec![last.clone()]);
     assert_eq!(run(search.start().in_batches_of(7)), vec![last]);
+}
+
+/// `cap + more` launches of sub.exe on hosts `h000000`, `h000001`…, and two of main.exe: one
+/// on the last host of the first `cap`, whose name is returned, and one on the host after.
+fn launches_around(cap: usize, more: usize) -> (Vec<detection::datamodel::NodeRecord>, String) {
+    let host = |n: usize| format!("h{n:06}");
+    let mut records: Vec<_> = (0..cap + more).map(|n| launch_on("sub.exe", host(n))).collect();
+    let last = host(cap - 1);
+    records.push(launch_on("main.exe", last.clone()));
+    records.push(launch_on("main.exe", host(cap)));
+    (records, last)
+}
+
+/// A launch of `name` on host `dest`.
+fn launch_on(name: &str, dest: String) -> detection::datamodel::NodeRecord {
+    detection::datamodel::NodeRecord {
+        node: "Processes",
+        time_micros: 1_700_000_000_000_000,
+        fields: std::collections::BTreeMap::from([
+            ("process_name", name.to_owned()),
+            ("dest", dest),
+        ]),
+    }
 }

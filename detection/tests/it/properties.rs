@@ -820,15 +820,7 @@ proptest! {
             let command = format!("{image} /c {}", hour % 24);
             text.push_str(&launch_at(hour, image, &command, user, *parent));
         }
-        let rows = |group_memory: usize| {
-            let options = ScanOptions {
-                group_memory,
-                memory_check_every: every,
-                parallel: false,
-                ..ScanOptions::default()
-            };
-            tables_over(&searches, &text, options)
-        };
+        let rows = |group_memory| rows_within(&searches, &text, group_memory, every);
         prop_assert_eq!(rows(0), rows(usize::MAX), "{:?}", groupings);
     }
 }
@@ -856,20 +848,29 @@ fn spilling_a_raw_searchs_stats_keeps_the_rows() {
             launch_at(n / 60, image, &command, user, parents[pick(5, 13)])
         })
         .collect();
-    let rows = |group_memory: usize, every: usize| {
-        let options = ScanOptions {
-            group_memory,
-            memory_check_every: every,
-            parallel: false,
-            ..ScanOptions::default()
-        };
-        tables_over(&searches, &text, options)
-    };
-    let expected = rows(usize::MAX, 0);
+    let expected = rows_within(&searches, &text, usize::MAX, 0);
     assert!(expected.iter().all(|table| !table.is_empty()));
     for every in [1, 7, 300] {
-        assert_eq!(rows(0, every), expected, "spilled every {every} events");
+        let spilled = rows_within(&searches, &text, 0, every);
+        assert_eq!(spilled, expected, "spilled every {every} events");
     }
+}
+
+/// The rows of `searches` over `text` on one thread, their groups held within
+/// `group_memory` bytes, looked at every `every` records or events (0: the default).
+fn rows_within(
+    searches: &[&Search],
+    text: &str,
+    group_memory: usize,
+    every: usize,
+) -> Vec<detection::eval::ResultTable> {
+    let options = ScanOptions {
+        group_memory,
+        memory_check_every: every,
+        parallel: false,
+        ..ScanOptions::default()
+    };
+    tables_over(searches, text, options)
 }
 
 /// A broad `tstats` and commands after it: row by row ones that make the same columns for

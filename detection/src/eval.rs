@@ -796,9 +796,21 @@ impl<'s> PipelineRun<'s> {
             }
             State::Events { boundary, sink, .. } => match sink {
                 Sink::Stats(stats) => {
-                    let mut table = stats.finish()?;
-                    run_commands(&mut table, pipeline, boundary + 1..commands, &env)?;
-                    table
+                    let rows =
+                        |batch: usize, sink: &mut RowSink<'_>| stats.finish_with(batch, sink);
+                    let first = boundary + 1;
+                    match finish_in_batches(
+                        rows,
+                        first,
+                        pipeline,
+                        self.rows_read,
+                        &env,
+                        finish,
+                        each,
+                    )? {
+                        Some(table) => table,
+                        None => return Ok(()),
+                    }
                 }
                 Sink::Buffer(mut table) => {
                     if let Some(Command::Events(condition)) = pipeline.commands.first()
@@ -825,10 +837,7 @@ impl<'s> PipelineRun<'s> {
 }
 
 /// Makes the rows of a pipeline's `tstats` `groups` and runs the rest of `pipeline` over
-/// them: a batch at a time through the commands that allow it (see [`Finish::batch_rows`]),
-/// given to `each` as they are made when every command does and nothing caps them (`None`
-/// then), else as the table returned. `rows_read` is what the command the pipeline is
-/// written in reads of it.
+/// them (see [`finish_in_batches`]).
 fn finish_groups(
     groups: tstats::Groups<'_>,
     pipeline: &Pipeline,
@@ -837,18 +846,40 @@ fn finish_groups(
     finish: Finish,
     each: &mut dyn FnMut(ResultTable),
 ) -> Result<Option<ResultTable>, EvalError> {
-    let commands = pipeline.commands.len();
     let keep = match pipeline.commands.first() {
         Some(Command::Tstats(tstats)) if finish.prune => prune::join_keys(pipeline, tstats, env),
         _ => None,
     };
+    let rows =
+        |batch: usize, sink: &mut RowSink<'_>| groups.finish_with(keep.as_ref(), batch, sink);
+    finish_in_batches(rows, 1, pipeline, rows_read, env, finish, each)
+}
+
+/// Takes rows a batch at a time.
+type RowSink<'a> = dyn FnMut(ResultTable) -> Result<(), EvalError> + 'a;
+
+/// Runs the commands of `pipeline` from `first` on over the rows `rows` makes (a `tstats`'s
+/// groups, a `stats`'s): a batch at a time through those that allow it (see
+/// [`Finish::batch_rows`]), given to `each` as they are made when every command does and
+/// nothing caps them (`None` then), else as the table returned. `rows_read` is what the
+/// command the pipeline is written in reads of it.
+fn finish_in_batches(
+    rows: impl FnOnce(usize, &mut RowSink<'_>) -> Result<(), EvalError>,
+    first: usize,
+    pipeline: &Pipeline,
+    rows_read: Option<usize>,
+    env: &Env<'_>,
+    finish: Finish,
+    each: &mut dyn FnMut(ResultTable),
+) -> Result<Option<ResultTable>, EvalError> {
+    let commands = pipeline.commands.len();
     let alike = match finish.batch_rows {
-        Some(_) => (1..commands)
+        Some(_) => (first..commands)
             .find(|&index| !pipeline.commands.get(index).is_some_and(batches_alike))
             .unwrap_or(commands),
-        None => 1,
+        None => first,
     };
-    let batch = finish.batch_rows.filter(|_| alike > 1).unwrap_or(usize::MAX);
+    let batch = finish.batch_rows.filter(|_| alike > first).unwrap_or(usize::MAX);
     // When every command works row by row, the first rows made are the first of
     // the result: past what the `join` reads, no more are made. A join's broad
     // subsearch (every process launch, renamed) would otherwise be built whole.
@@ -866,9 +897,9 @@ fn finish_groups(
     let mut failed: Option<(usize, EvalError)> = None;
     let mut deduplicated: HashMap<usize, commands::Deduplicated> = HashMap::new();
     let mut resolved: HashMap<usize, Condition> = HashMap::new();
-    groups.finish_with(keep.as_ref(), batch, &mut |mut rows| {
+    rows(batch, &mut |mut rows| {
         let until = failed.as_ref().map_or(alike, |(at, _)| *at);
-        for at in 1..until {
+        for at in first..until {
             let done = match pipeline.commands.get(at) {
                 Some(Command::Dedup(dedup)) => {
                     deduplicated.entry(at).or_default().keep_new(&mut rows, dedup);

@@ -198,53 +198,78 @@ impl<'s> StatsRun<'s> {
     }
 
     /// One row per group.
-    pub(crate) fn finish(mut self) -> Result<ResultTable, EvalError> {
+    pub(crate) fn finish(self) -> Result<ResultTable, EvalError> {
+        let mut table = None;
+        self.finish_with(usize::MAX, &mut |rows| {
+            match &mut table {
+                None => table = Some(rows),
+                Some(table) => table.append(rows),
+            }
+            Ok(())
+        })?;
+        Ok(table.unwrap_or_default())
+    }
+
+    /// One row per group, given to `sink` in order, `batch` rows at a time: at least one
+    /// table, the last perhaps empty, each with every column.
+    pub(crate) fn finish_with(
+        mut self,
+        batch: usize,
+        sink: &mut dyn FnMut(ResultTable) -> Result<(), EvalError>,
+    ) -> Result<(), EvalError> {
         if self.stats.by.is_empty() && self.groups.is_empty() && self.spilled.is_empty() {
             self.groups.insert(Vec::new(), new_states(&self.stats.aggregates));
         }
-        let columns = self
+        let columns: Vec<String> = self
             .stats
             .by
             .iter()
             .cloned()
             .chain(self.stats.aggregates.iter().map(|a| a.output.clone()))
             .collect();
-        let mut table = ResultTable::with_columns(columns);
+        let mut table = ResultTable::with_columns(columns.clone());
+        let mut push = |row: Row| {
+            table.push_row(row);
+            if table.len() < batch {
+                return Ok(());
+            }
+            sink(std::mem::replace(&mut table, ResultTable::with_columns(columns.clone())))
+        };
         if self.spilled.is_empty() {
             for (key, states) in std::mem::take(&mut self.groups) {
-                table.push_row(
+                push(
                     key.into_iter()
                         .map(|v| Some(FieldValue::Single(v)))
                         .chain(states.iter().map(Accumulator::finish))
                         .collect(),
-                );
+                )?;
             }
-            return Ok(table);
+        } else {
+            // The rest is spilled too, to a file of its own, so that every group is merged
+            // the same way.
+            let mut rest = spill::SpillFile::new().map_err(|err| self.spill_error(&err))?;
+            self.spill(&mut rest)?;
+            let functions: Vec<_> =
+                self.stats.aggregates.iter().map(|aggregate| aggregate.function).collect();
+            let runs = std::mem::take(&mut self.spilled);
+            tstats::merge_runs(
+                runs,
+                &functions,
+                None,
+                &|err| self.spill_error(&err),
+                &|| self.location.clone(),
+                &mut |key, states| {
+                    let values = tstats::key_slices(key)
+                        // The bytes came from a `str`: the lossy decoding never replaces
+                        // anything.
+                        .map(|value| {
+                            Some(FieldValue::Single(String::from_utf8_lossy(value).into_owned()))
+                        });
+                    push(values.chain(states.iter().map(Accumulator::finish)).collect())
+                },
+            )?;
         }
-        // The rest is spilled too, to a file of its own, so that every group is merged the
-        // same way.
-        let mut rest = spill::SpillFile::new().map_err(|err| self.spill_error(&err))?;
-        self.spill(&mut rest)?;
-        let functions: Vec<_> =
-            self.stats.aggregates.iter().map(|aggregate| aggregate.function).collect();
-        let runs = std::mem::take(&mut self.spilled);
-        tstats::merge_runs(
-            runs,
-            &functions,
-            None,
-            &|err| self.spill_error(&err),
-            &|| self.location.clone(),
-            &mut |key, states| {
-                let values = tstats::key_slices(key)
-                    // The bytes came from a `str`: the lossy decoding never replaces anything.
-                    .map(|value| {
-                        Some(FieldValue::Single(String::from_utf8_lossy(value).into_owned()))
-                    });
-                table.push_row(values.chain(states.iter().map(Accumulator::finish)).collect());
-                Ok(())
-            },
-        )?;
-        Ok(table)
+        sink(table)
     }
 }
 

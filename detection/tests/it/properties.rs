@@ -970,6 +970,75 @@ proptest! {
     }
 }
 
+/// A raw search's `stats` and commands after it, as [`batched_search`] gives for a `tstats`.
+fn batched_raw_search() -> impl Strategy<Value = String> {
+    let command = prop_oneof![
+        Just("| rename Image as image"),
+        Just("| search User!=u1"),
+        Just("| where count>1"),
+        Just("| eval seen=if(count>1, \"many\", null())"),
+        Just("| fields - cmds"),
+        Just("| table User, I*, count"),
+        Just("| dedup User"),
+        Just("| dedup 2 Image keepempty=true"),
+        Just("| eval a=if(match(\"x\", User), 1, 0)"),
+        Just("| head 2"),
+        Just("| sort - count"),
+        Just("| join User [search EventCode=1 Image=a.exe | stats count as n by User]"),
+        Just("| search [search EventCode=1 Image=b.exe | stats count by User | fields User]"),
+    ];
+    proptest::collection::vec(command, 0..4).prop_map(|commands| {
+        format!(
+            "search EventCode=1 | stats count values(CommandLine) as cmds by Image User {}",
+            commands.join(" ")
+        )
+    })
+}
+
+proptest! {
+    #![proptest_config(config(256))]
+
+    /// A raw search's `stats` rows made and sent through the row-by-row commands after it a
+    /// few at a time give the table those commands give over all of them at once.
+    #[test]
+    fn a_raw_searchs_stats_finished_a_few_rows_at_a_time_keeps_the_table(
+        text in batched_raw_search(),
+        events in proptest::collection::vec(
+            (
+                proptest::sample::select(&["a.exe", "b.exe", "c.exe"][..]),
+                // `u2(` is no pattern: `match` fails on it.
+                proptest::sample::select(&["u1", "u2", "u3", "u2("][..]),
+                proptest::sample::select(&["x", "y"][..]),
+            ),
+            0..24,
+        ),
+        batch in 1..5usize,
+    ) {
+        let search = compile(&text).unwrap();
+        let events: Vec<crate::pipeline::Fake> = events
+            .iter()
+            .enumerate()
+            .map(|(n, (image, user, command))| {
+                let seconds = 1_700_000_000 + i64::try_from(n).unwrap();
+                let pairs = [("EventCode", "1"), ("Image", *image), ("User", *user), ("CommandLine", *command)];
+                crate::pipeline::Fake::at(seconds, &pairs)
+            })
+            .collect();
+        let run = |mut run: detection::eval::SearchRun<'_>| {
+            for event in &events {
+                run.add_event(event).unwrap();
+            }
+            run.finish()
+        };
+        let whole = run(search.start().whole());
+        let batched = run(search.start().in_batches_of(batch));
+        prop_assert_eq!(&batched, &whole, "{}", text);
+        if let Ok(table) = &whole {
+            prop_assert_eq!(batched.as_ref().map(|t| t.columns().to_vec()).ok(), Some(table.columns().to_vec()), "{}", text);
+        }
+    }
+}
+
 /// Sysmon fields as a raw search names them, one derived by the add-on's tables.
 const EVENT_FIELDS: &[&str] = &["Image", "CommandLine", "User", "EventCode", "process_name"];
 

@@ -789,7 +789,16 @@ impl<'s> PipelineRun<'s> {
         let commands = pipeline.commands.len();
         let table = match self.state {
             State::Tstats(groups) => {
-                match finish_groups(groups, pipeline, self.rows_read, &env, finish, each)? {
+                let keep = match pipeline.commands.first() {
+                    Some(Command::Tstats(tstats)) if finish.prune => {
+                        prune::join_keys(pipeline, tstats, &env)
+                    }
+                    _ => None,
+                };
+                let rows = |batch: usize, sink: &mut RowSink<'_>| {
+                    groups.finish_with(keep.as_ref(), batch, sink)
+                };
+                match finish_in_batches(rows, 1, pipeline, self.rows_read, &env, finish, each)? {
                     Some(table) => table,
                     None => return Ok(()),
                 }
@@ -834,25 +843,6 @@ impl<'s> PipelineRun<'s> {
         each(table);
         Ok(())
     }
-}
-
-/// Makes the rows of a pipeline's `tstats` `groups` and runs the rest of `pipeline` over
-/// them (see [`finish_in_batches`]).
-fn finish_groups(
-    groups: tstats::Groups<'_>,
-    pipeline: &Pipeline,
-    rows_read: Option<usize>,
-    env: &Env<'_>,
-    finish: Finish,
-    each: &mut dyn FnMut(ResultTable),
-) -> Result<Option<ResultTable>, EvalError> {
-    let keep = match pipeline.commands.first() {
-        Some(Command::Tstats(tstats)) if finish.prune => prune::join_keys(pipeline, tstats, env),
-        _ => None,
-    };
-    let rows =
-        |batch: usize, sink: &mut RowSink<'_>| groups.finish_with(keep.as_ref(), batch, sink);
-    finish_in_batches(rows, 1, pipeline, rows_read, env, finish, each)
 }
 
 /// Takes rows a batch at a time.

@@ -955,18 +955,11 @@ proptest! {
         batch in 1..5usize,
     ) {
         let search = compile(&text).unwrap();
-        let run = |mut run: detection::eval::SearchRun<'_>| {
+        whole_and_in_batches(&search, batch, |run| {
             for record in &records {
                 run.add(record).unwrap();
             }
-            run.finish()
-        };
-        let whole = run(search.start().whole());
-        let batched = run(search.start().in_batches_of(batch));
-        prop_assert_eq!(&batched, &whole, "{}", text);
-        if let Ok(table) = &whole {
-            prop_assert_eq!(batched.as_ref().map(|t| t.columns().to_vec()).ok(), Some(table.columns().to_vec()), "{}", text);
-        }
+        })?;
     }
 }
 
@@ -1024,19 +1017,34 @@ proptest! {
                 crate::pipeline::Fake::at(seconds, &pairs)
             })
             .collect();
-        let run = |mut run: detection::eval::SearchRun<'_>| {
+        whole_and_in_batches(&search, batch, |run| {
             for event in &events {
                 run.add_event(event).unwrap();
             }
-            run.finish()
-        };
-        let whole = run(search.start().whole());
-        let batched = run(search.start().in_batches_of(batch));
-        prop_assert_eq!(&batched, &whole, "{}", text);
-        if let Ok(table) = &whole {
-            prop_assert_eq!(batched.as_ref().map(|t| t.columns().to_vec()).ok(), Some(table.columns().to_vec()), "{}", text);
-        }
+        })?;
     }
+}
+
+/// Runs `search`, fed by `feed`, with its rows made all at once and `batch` at a time: the
+/// same table with the same columns, or the same error.
+fn whole_and_in_batches(
+    search: &Search,
+    batch: usize,
+    feed: impl Fn(&mut detection::eval::SearchRun<'_>),
+) -> Result<(), TestCaseError> {
+    let run = |mut run: detection::eval::SearchRun<'_>| {
+        feed(&mut run);
+        run.finish()
+    };
+    let whole = run(search.start().whole());
+    let batched = run(search.start().in_batches_of(batch));
+    let text = search.expanded();
+    prop_assert_eq!(&batched, &whole, "{}", text);
+    if let Ok(table) = &whole {
+        let columns = batched.as_ref().map(|t| t.columns().to_vec()).ok();
+        prop_assert_eq!(columns, Some(table.columns().to_vec()), "{}", text);
+    }
+    Ok(())
 }
 
 /// Sysmon fields as a raw search names them, one derived by the add-on's tables.

@@ -548,10 +548,11 @@ impl SearchRun<'_> {
     }
 
     /// [`SearchRun::finish`], the result handed to `each` a piece at a time: the pieces, in
-    /// order, put together are the table `finish` returns. A `tstats` whose every later
-    /// command works row by row (a hunting search that tables every process launch) gives
-    /// its rows a batch at a time, so that they need not all be held; other searches give
-    /// one piece. On an error, the pieces already given are not the search's result.
+    /// order, put together are the table `finish` returns. A `tstats`, or a raw search's
+    /// `stats`, whose every later command works row by row (a hunting search that tables
+    /// every process launch) gives its rows a batch at a time, so that they need not all be
+    /// held; other searches give one piece. On an error, the pieces already given are not
+    /// the search's result.
     pub fn finish_each(self, each: &mut dyn FnMut(ResultTable)) -> Result<(), EvalError> {
         let now = self.now_micros.unwrap_or(self.newest.max(0));
         self.root.finish_each(now, self.finish, each)

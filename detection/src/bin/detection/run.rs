@@ -260,23 +260,28 @@ impl Spool {
         }
     }
 
-    /// Writes a piece of rule `index`'s rows.
+    /// Writes a piece of rule `index`'s rows, straight into the file: a rule that gives its
+    /// whole table at once would otherwise be held twice, as a table and as text.
     fn add(&self, index: usize, rows: &ResultTable) {
         let label = self.labels.get(index).and_then(Option::as_deref).map(|name| ("rule", name));
-        let mut text = Vec::new();
-        let written = rows.write_json_lines_labelled(&mut text, label);
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         if state.failed.is_some() {
             return;
         }
         let state = &mut *state;
-        match written.and_then(|()| state.file.write_all(&text)) {
-            Ok(()) => {
-                let length = text.len() as u64;
+        let mut out = io::BufWriter::with_capacity(1 << 16, &mut state.file);
+        let mut written = rows.write_json_lines_labelled(&mut out, label);
+        if written.is_ok() {
+            written = out.flush();
+        }
+        drop(out);
+        // Pieces only ever go at the end, so where the file now ends is where this one does.
+        match written.and_then(|()| state.file.stream_position()) {
+            Ok(end) => {
                 if let Some(pieces) = state.pieces.get_mut(index) {
-                    pieces.push((state.end, length));
+                    pieces.push((state.end, end - state.end));
                 }
-                state.end += length;
+                state.end = end;
             }
             Err(err) => state.failed = Some(err),
         }

@@ -41,6 +41,7 @@ mod stats;
 mod table;
 mod time;
 pub(crate) mod tstats;
+pub(crate) use table::gather;
 pub(crate) use tstats::RecordKeys;
 mod value;
 
@@ -763,11 +764,8 @@ impl<'s> PipelineRun<'s> {
 
     /// Finishes the subsearches, then this pipeline, into one table.
     fn finish(self, now_micros: i64, finish: Finish) -> Result<ResultTable, EvalError> {
-        let mut table: Option<ResultTable> = None;
-        self.finish_each(now_micros, finish, &mut |rows| match &mut table {
-            Some(table) => table.append(rows),
-            None => table = Some(rows),
-        })?;
+        let mut table = None;
+        self.finish_each(now_micros, finish, &mut |rows| gather(&mut table, rows))?;
         Ok(table.unwrap_or_default())
     }
 
@@ -806,18 +804,9 @@ impl<'s> PipelineRun<'s> {
             }
             State::Events { boundary, sink, .. } => match sink {
                 Sink::Stats(stats) => {
-                    let rows =
-                        |batch: usize, sink: &mut RowSink<'_>| stats.finish_with(batch, sink);
-                    let first = boundary + 1;
-                    match finish_in_batches(
-                        rows,
-                        first,
-                        pipeline,
-                        self.rows_read,
-                        &env,
-                        finish,
-                        each,
-                    )? {
+                    let rows = |batch, sink: &mut RowSink<'_>| stats.finish_with(batch, sink);
+                    let (first, read) = (boundary + 1, self.rows_read);
+                    match finish_in_batches(rows, first, pipeline, read, &env, finish, each)? {
                         Some(table) => table,
                         None => return Ok(()),
                     }
@@ -937,10 +926,8 @@ fn finish_in_batches(
     if streams {
         return Ok(None);
     }
+    // Past what the join reads, batches were cut as they came.
     let mut table = table.unwrap_or_default();
-    if let Some(wanted) = wanted {
-        table.rows.truncate(wanted);
-    }
     run_commands(&mut table, pipeline, alike..commands, env)?;
     Ok(Some(table))
 }

@@ -208,10 +208,7 @@ pub fn scan_inputs(
     let reports = scan_inputs_each(searches, inputs, options, &|index, rows| {
         let Some(table) = tables.get(index) else { return };
         let mut table = table.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        match &mut *table {
-            Some(table) => table.append(rows),
-            None => *table = Some(rows),
-        }
+        crate::eval::gather(&mut table, rows);
     })?;
     let tables = tables
         .into_iter()

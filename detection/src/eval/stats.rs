@@ -201,10 +201,7 @@ impl<'s> StatsRun<'s> {
     pub(crate) fn finish(self) -> Result<ResultTable, EvalError> {
         let mut table = None;
         self.finish_with(usize::MAX, &mut |rows| {
-            match &mut table {
-                None => table = Some(rows),
-                Some(table) => table.append(rows),
-            }
+            super::gather(&mut table, rows);
             Ok(())
         })?;
         Ok(table.unwrap_or_default())
@@ -258,15 +255,7 @@ impl<'s> StatsRun<'s> {
                 None,
                 &|err| self.spill_error(&err),
                 &|| self.location.clone(),
-                &mut |key, states| {
-                    let values = tstats::key_slices(key)
-                        // The bytes came from a `str`: the lossy decoding never replaces
-                        // anything.
-                        .map(|value| {
-                            Some(FieldValue::Single(String::from_utf8_lossy(value).into_owned()))
-                        });
-                    push(values.chain(states.iter().map(Accumulator::finish)).collect())
-                },
+                &mut |key, states| push(tstats::group_row(key, states)),
             )?;
         }
         sink(table)

@@ -108,3 +108,12 @@ impl ResultTable {
         std::mem::take(&mut self.rows)
     }
 }
+
+/// Adds `piece`, the next piece of a table given a piece at a time, to the pieces before it
+/// in `table` (see [`super::SearchRun::finish_each`]).
+pub(crate) fn gather(table: &mut Option<ResultTable>, piece: ResultTable) {
+    match table {
+        Some(table) => table.append(piece),
+        None => *table = Some(piece),
+    }
+}

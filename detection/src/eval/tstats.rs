@@ -266,6 +266,15 @@ pub(super) fn push_key_value(key: &mut Vec<u8>, value: &[u8]) {
     key.extend_from_slice(value.get(..len as usize).unwrap_or_default());
 }
 
+/// The row of the group of `key` (see [`push_key_value`]), whose aggregates are `states`:
+/// its `by` values, then each aggregate's value.
+pub(super) fn group_row(key: &[u8], states: &[Accumulator]) -> super::Row {
+    let values = key_slices(key)
+        // The bytes came from a `str`: the lossy decoding never replaces anything.
+        .map(|value| Some(FieldValue::Single(String::from_utf8_lossy(value).into_owned())));
+    values.chain(states.iter().map(Accumulator::finish)).collect()
+}
+
 /// The bytes of each `by` value of a key [`push_key_value`] wrote.
 pub(super) fn key_slices(mut key: &[u8]) -> impl Iterator<Item = &[u8]> {
     std::iter::from_fn(move || {
@@ -681,10 +690,7 @@ impl<'t, 's> Rows<'t, 's> {
 
     /// Adds the row of the group of `key`, whose aggregates are `states`.
     fn push(&mut self, key: &[u8], states: &[Accumulator]) -> Result<(), EvalError> {
-        let values = key_slices(key)
-            // The bytes came from a `str`: the lossy decoding never replaces anything.
-            .map(|value| Some(FieldValue::Single(String::from_utf8_lossy(value).into_owned())));
-        self.table.push_row(values.chain(states.iter().map(Accumulator::finish)).collect());
+        self.table.push_row(group_row(key, states));
         self.made += 1;
         if self.table.len() >= self.batch {
             let full =

@@ -242,7 +242,6 @@ struct Spool {
 
 struct SpoolState {
     file: SpooledTempFile,
-    end: u64,
     /// Where each rule's pieces are in the file, in order.
     pieces: Vec<Vec<(u64, u64)>>,
     /// The first write that failed.
@@ -256,7 +255,7 @@ impl Spool {
         let pieces = vec![Vec::new(); labels.len()];
         Spool {
             labels: labels.into_iter().map(|label| label.map(str::to_owned)).collect(),
-            state: Mutex::new(SpoolState { file, end: 0, pieces, failed: None }),
+            state: Mutex::new(SpoolState { file, pieces, failed: None }),
         }
     }
 
@@ -269,19 +268,20 @@ impl Spool {
             return;
         }
         let state = &mut *state;
-        let mut out = io::BufWriter::with_capacity(1 << 16, &mut state.file);
-        let mut written = rows.write_json_lines_labelled(&mut out, label);
-        if written.is_ok() {
-            written = out.flush();
-        }
-        drop(out);
-        // Pieces only ever go at the end, so where the file now ends is where this one does.
-        match written.and_then(|()| state.file.stream_position()) {
-            Ok(end) => {
+        // Pieces only ever go at the end: one starts where the file ends, and ends where
+        // the file then ends.
+        let written = state.file.stream_position().and_then(|start| {
+            let mut out = io::BufWriter::with_capacity(1 << 16, &mut state.file);
+            rows.write_json_lines_labelled(&mut out, label)?;
+            out.flush()?;
+            drop(out);
+            Ok((start, state.file.stream_position()?))
+        });
+        match written {
+            Ok((start, end)) => {
                 if let Some(pieces) = state.pieces.get_mut(index) {
-                    pieces.push((state.end, end - state.end));
+                    pieces.push((start, end - start));
                 }
-                state.end = end;
             }
             Err(err) => state.failed = Some(err),
         }
@@ -290,7 +290,7 @@ impl Spool {
     /// Copies every rule's rows to `out`, in the rules' order.
     fn write_out(self, out: &mut impl Write) -> anyhow::Result<()> {
         let state = self.state.into_inner().unwrap_or_else(PoisonError::into_inner);
-        let SpoolState { mut file, pieces, failed, .. } = state;
+        let SpoolState { mut file, pieces, failed } = state;
         if let Some(err) = failed {
             return Err(anyhow::Error::new(err).context(format!(
                 "cannot write the rows to a temporary file in {}",

@@ -14,6 +14,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// jemalloc, where it builds: the folds and the finishing of many rules allocate small
+/// strings from two threads, and it serves them faster than the system allocator.
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Detection-as-code for Splunk `security_content` rules, offline.
 #[derive(Parser)]
 #[command(version, about)]

@@ -34,6 +34,7 @@ mod condition;
 mod expr;
 pub(crate) mod functions;
 mod output;
+mod packed;
 mod prune;
 mod spath;
 pub(crate) mod spill;
@@ -55,6 +56,7 @@ use crate::spl::{Command, Condition, Location, Pipeline, Search, SplError, Stats
 pub(crate) use condition::Matcher;
 use condition::{FieldLookup, condition_holds};
 use expr::Env;
+use packed::PackedTable;
 
 pub use aggregate::LIST_LIMIT;
 pub use combine::{JOIN_MAX_ROWS, SUBSEARCH_MAX_ROWS};
@@ -769,6 +771,14 @@ impl<'s> PipelineRun<'s> {
         Ok(table.unwrap_or_default())
     }
 
+    /// Finishes a subsearch into the packed rows the command that reads it is given,
+    /// packed a batch at a time as they are made.
+    fn finish_packed(self, now_micros: i64, finish: Finish) -> Result<PackedTable, EvalError> {
+        let mut packed = PackedTable::default();
+        self.finish_each(now_micros, finish, &mut |rows| packed.push_table(&rows))?;
+        Ok(packed)
+    }
+
     /// Finishes the subsearches, then this pipeline: its rows given to `each` a batch at a
     /// time when it may (see [`SearchRun::finish_each`]), else as one table.
     fn finish_each(
@@ -780,7 +790,7 @@ impl<'s> PipelineRun<'s> {
         let mut subsearches = HashMap::new();
         for child in std::mem::take(&mut self.children) {
             let start = child.pipeline.start;
-            subsearches.insert(start, child.finish(now_micros, finish)?);
+            subsearches.insert(start, child.finish_packed(now_micros, finish)?);
         }
         let env = Env { search: self.search, now_micros, subsearches: &subsearches };
         self.flush(&env)?;
@@ -864,9 +874,11 @@ fn finish_in_batches(
     // the result: past what the `join` reads, no more are made. A join's broad
     // subsearch (every process launch, renamed) would otherwise be built whole.
     let wanted = rows_read.filter(|_| alike == commands && batch < usize::MAX);
-    // A top pipeline whose every command works row by row gives its batches
-    // as they are made: put together, they are the table.
-    let streams = alike == commands && wanted.is_none();
+    // A pipeline whose every command works row by row gives its batches as they are
+    // made: put together, they are the table. A subsearch's are cut at what its command
+    // reads.
+    let streams = alike == commands;
+    let mut handed = 0;
     let mut table: Option<ResultTable> = None;
     // Over the whole table, the error is that of the first command to fail, at
     // its first failing row. A batch that fails at command `at` ends the rows, but
@@ -901,23 +913,18 @@ fn finish_in_batches(
                 return Ok(());
             }
         }
-        match &mut table {
-            _ if failed.is_some() => {}
-            _ if streams => each(rows),
-            Some(table) if wanted.is_some_and(|wanted| table.len() >= wanted) => {}
-            Some(table) => {
-                if let Some(wanted) = wanted {
-                    rows.rows.truncate(wanted - table.len());
-                }
-                table.append(rows);
-            }
-            None => {
-                if let Some(wanted) = wanted {
-                    rows.rows.truncate(wanted);
-                }
-                table = Some(rows);
-            }
+        if failed.is_some() {
+            return Ok(());
         }
+        if !streams {
+            gather(&mut table, rows);
+            return Ok(());
+        }
+        if let Some(wanted) = wanted {
+            rows.rows.truncate(wanted.saturating_sub(handed));
+        }
+        handed += rows.len();
+        each(rows);
         Ok(())
     })?;
     if let Some((_, err)) = failed {
@@ -926,7 +933,6 @@ fn finish_in_batches(
     if streams {
         return Ok(None);
     }
-    // Past what the join reads, batches were cut as they came.
     let mut table = table.unwrap_or_default();
     run_commands(&mut table, pipeline, alike..commands, env)?;
     Ok(Some(table))
@@ -1040,7 +1046,7 @@ fn run_command(
         Command::Join(join) => combine::join(table, join, env),
         Command::Append(pipeline) => {
             if let Some(rows) = env.subsearches.get(&pipeline.start) {
-                table.append(rows.clone());
+                table.append(rows.unpack());
             }
         }
         Command::Appendpipe(pipeline) => {

@@ -9,6 +9,7 @@ use std::ops::Range;
 use super::commands::search as filter_rows;
 use super::condition::{ExprFields, condition_holds};
 use super::expr::{Env, RowFields};
+use super::packed::{Cell, PackedTable};
 use super::value::parse_number;
 use super::{EvalError, FieldValue, ResultTable, Row, epoch_seconds, parse_epoch_micros};
 use crate::spl::{
@@ -30,7 +31,8 @@ pub(crate) fn resolve(
 ) -> Result<Condition, EvalError> {
     Ok(match condition {
         Condition::Subsearch(pipeline) => {
-            let rows = env.subsearches.get(&pipeline.start).cloned().unwrap_or_default();
+            let rows =
+                env.subsearches.get(&pipeline.start).map(PackedTable::unpack).unwrap_or_default();
             subsearch_condition(&rows).map_err(|message| env.error(span, message))?
         }
         Condition::Not(inner) => Condition::Not(Box::new(resolve(inner, env, span)?)),
@@ -263,26 +265,36 @@ pub(crate) fn lookup(table: &mut ResultTable, command: &LookupCommand, env: &Env
 /// in `<field-list>` are case sensitive"; with no fields, "all of the fields that are common to
 /// both datasets are used"; `overwrite` "Default: true".
 pub(crate) fn join(table: &mut ResultTable, join: &Join, env: &Env<'_>) {
-    let empty = ResultTable::default();
+    let empty = PackedTable::default();
     let right = env.subsearches.get(&join.subsearch.start).unwrap_or(&empty);
     let fields: Vec<String> = if join.fields.is_empty() {
         table.columns.iter().filter(|c| right.column_index(c).is_some()).cloned().collect()
     } else {
         join.fields.clone()
     };
+    // The subsearch's rows by their key: each join field's value, in the order of the
+    // fields; a row lacking one has no key.
+    let key_columns: Vec<Option<usize>> = fields.iter().map(|f| right.column_index(f)).collect();
+    let mut by_key: HashMap<Vec<FieldValue>, Vec<usize>> = HashMap::new();
+    let mut cells: Vec<Cell<'_>> = Vec::new();
+    for index in 0..right.len().min(JOIN_MAX_ROWS) {
+        cells.clear();
+        cells.extend(right.cells(index));
+        let key = key_columns
+            .iter()
+            .map(|column| column.and_then(|at| cells.get(at).copied()).and_then(Cell::to_value))
+            .collect::<Option<Vec<FieldValue>>>();
+        if let Some(key) = key {
+            by_key.entry(key).or_default().push(index);
+        }
+    }
     let key = |t: &ResultTable, row: &Row| -> Option<Vec<FieldValue>> {
         fields
             .iter()
             .map(|f| t.column_index(f).and_then(|i| row.get(i).cloned().flatten()))
             .collect()
     };
-    let mut by_key: HashMap<Vec<FieldValue>, Vec<usize>> = HashMap::new();
-    for (index, row) in right.rows.iter().enumerate().take(JOIN_MAX_ROWS) {
-        if let Some(k) = key(right, row) {
-            by_key.entry(k).or_default().push(index);
-        }
-    }
-    let targets: Vec<usize> = right.columns.iter().map(|c| table.ensure_column(c)).collect();
+    let targets: Vec<usize> = right.columns().iter().map(|c| table.ensure_column(c)).collect();
     let rows = table.take_rows();
     if by_key.is_empty() && !join.left {
         // Nothing to match: an inner join keeps no row (a library's joins of a broad
@@ -305,12 +317,10 @@ pub(crate) fn join(table: &mut ResultTable, join: &Join, env: &Env<'_>) {
             let Some(mut joined) = (if at + 1 == taken { row.take() } else { row.clone() }) else {
                 break;
             };
-            if let Some(source) = right.rows.get(index) {
-                for (value, &target) in source.iter().zip(&targets) {
-                    let Some(slot) = joined.get_mut(target) else { continue };
-                    if value.is_some() && (join.overwrite || slot.is_none()) {
-                        slot.clone_from(value);
-                    }
+            for (cell, &target) in right.cells(index).zip(&targets) {
+                let Some(slot) = joined.get_mut(target) else { continue };
+                if cell != Cell::Empty && (join.overwrite || slot.is_none()) {
+                    *slot = cell.to_value();
                 }
             }
             table.rows.push(joined);

@@ -55,12 +55,13 @@ pub(crate) struct Env<'s> {
     /// `now()`: the time the search runs, microseconds since the epoch.
     pub(crate) now_micros: i64,
     /// The rows of each finished subsearch, by where it starts in the expanded search.
-    pub(crate) subsearches: &'s std::collections::HashMap<usize, super::ResultTable>,
+    pub(crate) subsearches: &'s std::collections::HashMap<usize, super::packed::PackedTable>,
 }
 
 /// No subsearch has finished while events are still being read.
-static NO_SUBSEARCHES: std::sync::LazyLock<std::collections::HashMap<usize, super::ResultTable>> =
-    std::sync::LazyLock::new(std::collections::HashMap::new);
+static NO_SUBSEARCHES: std::sync::LazyLock<
+    std::collections::HashMap<usize, super::packed::PackedTable>,
+> = std::sync::LazyLock::new(std::collections::HashMap::new);
 
 impl<'s> Env<'s> {
     /// What the streaming commands see while events are read: no subsearch results yet, and

@@ -23,6 +23,7 @@ use std::collections::HashSet;
 
 use super::combine::JOIN_MAX_ROWS;
 use super::expr::Env;
+use super::packed::{Cell, PackedTable};
 use super::tstats::{key_slices, push_key_value};
 use super::{FieldValue, ResultTable, commands};
 use crate::spl::{Command, Pipeline, Tstats};
@@ -101,7 +102,7 @@ pub(crate) fn join_keys(pipeline: &Pipeline, tstats: &Tstats, env: &Env<'_>) -> 
 fn keys_of(
     marks: &ResultTable,
     fields: &[String],
-    right: Option<&ResultTable>,
+    right: Option<&PackedTable>,
 ) -> Option<JoinKeys> {
     let mut joined = fields
         .iter()
@@ -119,17 +120,19 @@ fn keys_of(
     let columns: Vec<Option<usize>> = right.map_or_else(Vec::new, |right| {
         joined.iter().map(|(_, field)| right.column_index(field)).collect()
     });
-    for row in right.map_or(&[][..], ResultTable::rows).iter().take(JOIN_MAX_ROWS) {
+    let mut cells: Vec<Cell<'_>> = Vec::new();
+    for row in 0..right.map_or(0, PackedTable::len).min(JOIN_MAX_ROWS) {
+        cells.clear();
+        cells.extend(right.into_iter().flat_map(|right| right.cells(row)));
         key.clear();
-        let complete = columns.iter().all(|column| {
-            match column.and_then(|index| row.get(index)).and_then(Option::as_ref) {
-                Some(FieldValue::Single(value)) => {
+        let complete =
+            columns.iter().all(|column| match column.and_then(|index| cells.get(index)) {
+                Some(Cell::Single(value)) => {
                     push_key_value(&mut key, value.as_bytes());
                     true
                 }
                 _ => false,
-            }
-        });
+            });
         if complete {
             keys.insert(key.as_slice().into());
         }
@@ -158,7 +161,7 @@ mod tests {
         if let (Some(right), Some(Command::Join(join))) =
             (right, pipeline.commands.iter().find(|c| matches!(c, Command::Join(_))))
         {
-            subsearches.insert(join.subsearch.start, right);
+            subsearches.insert(join.subsearch.start, right.into());
         }
         let env = Env { search: &search, now_micros: 0, subsearches: &subsearches };
         join_keys(pipeline, tstats, &env).map(|keys| (keys.by, keys.keys.len()))

@@ -17,9 +17,19 @@ use super::{FieldValue, ResultTable, Row};
 pub(crate) struct PackedTable {
     /// The column names and their index: a table without rows.
     columns: ResultTable,
-    bytes: Vec<u8>,
-    starts: Vec<usize>,
+    /// The packed rows, in pieces of at most [`CHUNK`] bytes (or one larger row): a buffer
+    /// grown whole would hold three times its rows' size while it is copied to a larger
+    /// one.
+    chunks: Vec<Vec<u8>>,
+    /// Where each row starts: its chunk, and where in it. A row ends where the next one
+    /// in its chunk starts, or at the chunk's end.
+    starts: Vec<(usize, usize)>,
+    /// The row being packed.
+    row: Vec<u8>,
 }
+
+/// Bytes a chunk of packed rows holds, unless one row takes more.
+const CHUNK: usize = 1 << 20;
 
 const EMPTY: u8 = 0;
 const SINGLE: u8 = 1;
@@ -78,31 +88,56 @@ impl PackedTable {
         let in_order = targets.iter().enumerate().all(|(at, &target)| at == target);
         let mut cells: Vec<Option<&FieldValue>> = Vec::new();
         for row in &table.rows {
-            self.starts.push(self.bytes.len());
+            let mut packed = std::mem::take(&mut self.row);
+            packed.clear();
             if in_order {
                 for cell in row {
-                    push_cell(&mut self.bytes, cell.as_ref());
+                    push_cell(&mut packed, cell.as_ref());
                 }
-                continue;
-            }
-            cells.clear();
-            cells.resize(self.columns.columns.len(), None);
-            for (cell, &target) in row.iter().zip(&targets) {
-                if let Some(slot) = cells.get_mut(target) {
-                    *slot = cell.as_ref();
+            } else {
+                cells.clear();
+                cells.resize(self.columns.columns.len(), None);
+                for (cell, &target) in row.iter().zip(&targets) {
+                    if let Some(slot) = cells.get_mut(target) {
+                        *slot = cell.as_ref();
+                    }
+                }
+                for cell in &cells {
+                    push_cell(&mut packed, *cell);
                 }
             }
-            for cell in &cells {
-                push_cell(&mut self.bytes, *cell);
-            }
+            self.push_row(&packed);
+            self.row = packed;
+        }
+    }
+
+    /// Adds one packed row, in a new chunk when the last has no room for it.
+    fn push_row(&mut self, packed: &[u8]) {
+        let roomy = self.chunks.last().is_some_and(|chunk| chunk.len() + packed.len() <= CHUNK);
+        if !roomy {
+            // Grown as rows come: a subsearch of a few rows keeps a few rows' bytes.
+            self.chunks.push(Vec::new());
+        }
+        let chunk = self.chunks.len() - 1;
+        if let Some(last) = self.chunks.last_mut() {
+            self.starts.push((chunk, last.len()));
+            last.extend_from_slice(packed);
         }
     }
 
     /// The cells of row `row`, one per column, in order.
     pub(crate) fn cells(&self, row: usize) -> impl Iterator<Item = Cell<'_>> {
-        let start = self.starts.get(row).copied().unwrap_or(self.bytes.len());
-        let end = self.starts.get(row + 1).copied().unwrap_or(self.bytes.len());
-        let mut bytes = self.bytes.get(start..end).unwrap_or_default();
+        let mut bytes: &[u8] = match self.starts.get(row) {
+            Some(&(chunk, start)) => {
+                let packed = self.chunks.get(chunk).map_or(&[][..], Vec::as_slice);
+                let end = match self.starts.get(row + 1) {
+                    Some(&(next, end)) if next == chunk => end,
+                    _ => packed.len(),
+                };
+                packed.get(start..end).unwrap_or_default()
+            }
+            None => &[],
+        };
         (0..self.columns.columns.len()).map(move |_| {
             let (cell, rest) = read_cell(bytes);
             bytes = rest;
@@ -253,6 +288,23 @@ mod tests {
             let unpacked = packed.unpack();
             prop_assert_eq!(unpacked.rows(), appended.rows());
         }
+    }
+
+    #[test]
+    fn rows_across_chunks_and_larger_than_one_unpack_as_packed() {
+        let mut table = ResultTable::with_columns(vec!["a".into(), "b".into()]);
+        for size in [400_000, 400_000, 400_000, 1_500_000, 10, 700_000, 0] {
+            let text = |c: char| Some(FieldValue::Single(c.to_string().repeat(size)));
+            table.push_row(vec![text('x'), text('y')]);
+        }
+        let mut packed = PackedTable::from(table.clone());
+        assert!(packed.chunks.len() > 3, "{} chunks", packed.chunks.len());
+        // A column added after the rows were packed is empty in them.
+        let mut more = ResultTable::with_columns(vec!["c".into()]);
+        more.push_row(vec![Some(FieldValue::Single("z".into()))]);
+        packed.push_table(&more);
+        table.append(more);
+        assert_eq!(packed.unpack().rows(), table.rows());
     }
 
     #[test]

@@ -274,20 +274,7 @@ pub(crate) fn join(table: &mut ResultTable, join: &Join, env: &Env<'_>) {
     };
     // The subsearch's rows by their key: each join field's value, in the order of the
     // fields; a row lacking one has no key.
-    let key_columns: Vec<Option<usize>> = fields.iter().map(|f| right.column_index(f)).collect();
-    let mut by_key: HashMap<Vec<FieldValue>, Vec<usize>> = HashMap::new();
-    let mut cells: Vec<Cell<'_>> = Vec::new();
-    for index in 0..right.len().min(JOIN_MAX_ROWS) {
-        cells.clear();
-        cells.extend(right.cells(index));
-        let key = key_columns
-            .iter()
-            .map(|column| column.and_then(|at| cells.get(at).copied()).and_then(Cell::to_value))
-            .collect::<Option<Vec<FieldValue>>>();
-        if let Some(key) = key {
-            by_key.entry(key).or_default().push(index);
-        }
-    }
+    let by_key = right.rows_by_key(&fields, JOIN_MAX_ROWS);
     let key = |t: &ResultTable, row: &Row| -> Option<Vec<FieldValue>> {
         fields
             .iter()

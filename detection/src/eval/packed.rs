@@ -7,6 +7,10 @@
 //! values' bytes with a byte or two of length each, a fifth of the size. Rows are unpacked
 //! one at a time where they are read.
 
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
 use super::{FieldValue, ResultTable, Row};
 
 /// Rows packed cell after cell: each cell a tag (`EMPTY`, `SINGLE`, `MULTI`), then for a
@@ -26,7 +30,13 @@ pub(crate) struct PackedTable {
     starts: Vec<(usize, usize)>,
     /// The row being packed.
     row: Vec<u8>,
+    /// The rows by their key for the fields a `join` reads them by, made once for all
+    /// the batches it joins (see [`PackedTable::rows_by_key`]).
+    keyed: OnceLock<(Vec<String>, usize, RowsByKey)>,
 }
+
+/// Rows by their key: the values of some fields, in order.
+pub(crate) type RowsByKey = HashMap<Vec<FieldValue>, Vec<usize>>;
 
 /// Bytes a chunk of packed rows holds, unless one row takes more.
 const CHUNK: usize = 1 << 20;
@@ -143,6 +153,39 @@ impl PackedTable {
             bytes = rest;
             cell
         })
+    }
+
+    /// The first `limit` rows by their values of `fields`; a row lacking one is left out.
+    /// The first fields and limit asked for are kept with their rows, so that a `join` reading the
+    /// rows for every batch it joins builds them once.
+    pub(crate) fn rows_by_key(&self, fields: &[String], limit: usize) -> Cow<'_, RowsByKey> {
+        if let Some((known, known_limit, rows)) = self.keyed.get() {
+            if known.as_slice() == fields && *known_limit == limit {
+                return Cow::Borrowed(rows);
+            }
+            return Cow::Owned(self.key_rows(fields, limit));
+        }
+        let (_, _, rows) =
+            self.keyed.get_or_init(|| (fields.to_vec(), limit, self.key_rows(fields, limit)));
+        Cow::Borrowed(rows)
+    }
+
+    fn key_rows(&self, fields: &[String], limit: usize) -> RowsByKey {
+        let columns: Vec<Option<usize>> = fields.iter().map(|f| self.column_index(f)).collect();
+        let mut by_key: RowsByKey = HashMap::new();
+        let mut cells: Vec<Cell<'_>> = Vec::new();
+        for index in 0..self.len().min(limit) {
+            cells.clear();
+            cells.extend(self.cells(index));
+            let key = columns
+                .iter()
+                .map(|column| column.and_then(|at| cells.get(at).copied()).and_then(Cell::to_value))
+                .collect::<Option<Vec<FieldValue>>>();
+            if let Some(key) = key {
+                by_key.entry(key).or_default().push(index);
+            }
+        }
+        by_key
     }
 
     /// Row `row` as a result table holds it.
@@ -305,6 +348,32 @@ mod tests {
         packed.push_table(&more);
         table.append(more);
         assert_eq!(packed.unpack().rows(), table.rows());
+    }
+
+    #[test]
+    fn rows_by_key_leave_out_rows_lacking_a_field_and_keep_to_the_limit() {
+        let single = |text: &str| Some(FieldValue::Single(text.to_owned()));
+        let mut table = ResultTable::with_columns(vec!["a".into(), "b".into()]);
+        table.push_row(vec![single("1"), single("x")]);
+        table.push_row(vec![single("1"), None]);
+        table.push_row(vec![single("2"), single("y")]);
+        table.push_row(vec![single("1"), single("x")]);
+        let packed = PackedTable::from(table);
+        let key = |values: &[&str]| -> Vec<FieldValue> {
+            values.iter().map(|v| FieldValue::Single((*v).to_owned())).collect()
+        };
+        let both = ["a".to_owned(), "b".to_owned()];
+        let by_both = packed.rows_by_key(&both, 10);
+        assert_eq!(by_both.get(&key(&["1", "x"])), Some(&vec![0, 3]));
+        assert_eq!(by_both.len(), 2);
+        // Other fields, or another limit, are not the ones kept.
+        let by_a = packed.rows_by_key(&["a".to_owned()], 10);
+        assert_eq!(by_a.get(&key(&["1"])), Some(&vec![0, 1, 3]));
+        let first_two = packed.rows_by_key(&both, 2);
+        assert_eq!(first_two.get(&key(&["1", "x"])), Some(&vec![0]));
+        assert!(matches!(packed.rows_by_key(&both, 10), std::borrow::Cow::Borrowed(_)));
+        // A field the rows lack leaves every row out.
+        assert!(packed.rows_by_key(&["c".to_owned()], 10).is_empty());
     }
 
     #[test]

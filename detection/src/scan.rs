@@ -81,8 +81,9 @@ pub struct ScanOptions {
     /// the largest tables are written to temporary files (unnamed, gone when the scan ends)
     /// and merged back when the searches finish: the same rows, read back from disk, as
     /// Splunk's `stats` processor "spills data from RAM to disk" past `max_mem_usage_mb`
-    /// (200 MB by default). A table whose aggregates sum floating-point numbers stays in
-    /// memory. `usize::MAX` never spills.
+    /// (200 MB by default, for one search; this budget is for every search of the scan,
+    /// [`DEFAULT_GROUP_MEMORY`] by default). A table whose aggregates sum floating-point
+    /// numbers stays in memory. `usize::MAX` never spills.
     pub group_memory: usize,
     /// Bytes read at a time by the candidate search; 0 for the default. Tests make it tiny
     /// so that literals straddle reads.
@@ -119,8 +120,11 @@ const CANDIDATES_NOTE: &str = "prefilter: only events holding every literal of s
                                parsed and counted; other events and the text between events \
                                were passed over unread";
 
-/// [`ScanOptions::group_memory`] by default: Splunk's `max_mem_usage_mb`.
-pub const DEFAULT_GROUP_MEMORY: usize = 200 * 1024 * 1024;
+/// [`ScanOptions::group_memory`] by default. Splunk's `max_mem_usage_mb` is 200 MB for
+/// each search; a scan runs hundreds together. Spilling past 16 MiB cost the rule library
+/// no time over a 2 GiB export (26.8 s against 28.5 s past 200 MiB) and kept its peak at
+/// 91 MiB against 302 MiB.
+pub const DEFAULT_GROUP_MEMORY: usize = 16 * 1024 * 1024;
 /// Records offered between two looks at the groups' memory: a look walks every `tstats`
 /// of the scan, and a record adds at most one group to each.
 const RECORDS_PER_MEMORY_CHECK: usize = 256;

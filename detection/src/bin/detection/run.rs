@@ -50,9 +50,10 @@ pub(crate) struct Args {
     /// rows, and a read report that counts every event and every skip.
     #[arg(long)]
     no_prefilter: bool,
-    /// Megabytes the rules' `tstats` groups may take in memory before the largest are
-    /// spilled to temporary files and merged back at the end: the same rows, slower. As
-    /// Splunk's `max_mem_usage_mb`; 0 keeps every group in memory.
+    /// Megabytes the rules' groups (their `tstats`, and the `stats` of searches over raw
+    /// events) may take in memory, all rules together, before the largest are spilled to
+    /// temporary files and merged back at the end: the same rows. As Splunk's
+    /// `max_mem_usage_mb`, which is 200 for each search; 0 keeps every group in memory.
     #[arg(long, value_name = "MB", default_value_t = DEFAULT_GROUP_MEMORY >> 20)]
     max_mem_usage_mb: usize,
     /// The `source` every event file was indexed with, as a rule test's `attack_data`

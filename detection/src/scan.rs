@@ -136,7 +136,7 @@ const PARALLEL_MIN_BYTES: u64 = 16 * 1024 * 1024;
 /// Items per message from a search thread, and messages in flight: bounds memory when the
 /// searches select many records and the second half waits for the first.
 const BATCH_ITEMS: usize = 256;
-const BATCHES_IN_FLIGHT: usize = 16;
+const BATCHES_IN_FLIGHT: usize = 4;
 
 /// What a scan read and found.
 #[derive(Debug)]

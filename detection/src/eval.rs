@@ -850,9 +850,9 @@ type RowSink<'a> = dyn FnMut(ResultTable) -> Result<(), EvalError> + 'a;
 
 /// Runs the commands of `pipeline` from `first` on over the rows `rows` makes (a `tstats`'s
 /// groups, a `stats`'s): a batch at a time through those that allow it (see
-/// [`Finish::batch_rows`]), given to `each` as they are made when every command does and
-/// nothing caps them (`None` then), else as the table returned. `rows_read` is what the
-/// command the pipeline is written in reads of it.
+/// [`Finish::batch_rows`]), given to `each` as they are made when every command does
+/// (`None` then), else as the table returned. `rows_read` is what the command the pipeline
+/// is written in reads of it: batches given to `each` stop there.
 fn finish_in_batches(
     rows: impl FnOnce(usize, &mut RowSink<'_>) -> Result<(), EvalError>,
     first: usize,
@@ -871,14 +871,14 @@ fn finish_in_batches(
     };
     let batch = finish.batch_rows.filter(|_| alike > first).unwrap_or(usize::MAX);
     // When every command works row by row, the first rows made are the first of
-    // the result: past what the `join` reads, no more are made. A join's broad
-    // subsearch (every process launch, renamed) would otherwise be built whole.
+    // the result: past what the `join` reads, no more are kept. A join's broad
+    // subsearch (every process launch, renamed) would otherwise be held whole.
     let wanted = rows_read.filter(|_| alike == commands && batch < usize::MAX);
     // A pipeline whose every command works row by row gives its batches as they are
     // made: put together, they are the table. A subsearch's are cut at what its command
     // reads.
     let streams = alike == commands;
-    let mut handed = 0;
+    let (mut handed, mut pieces) = (0, 0);
     let mut table: Option<ResultTable> = None;
     // Over the whole table, the error is that of the first command to fail, at
     // its first failing row. A batch that fails at command `at` ends the rows, but
@@ -921,9 +921,15 @@ fn finish_in_batches(
             return Ok(());
         }
         if let Some(wanted) = wanted {
-            rows.rows.truncate(wanted.saturating_sub(handed));
+            // Past the cap, batches still go through the commands (for their errors),
+            // but only the first, perhaps empty, is handed on.
+            if handed >= wanted && pieces > 0 {
+                return Ok(());
+            }
+            rows.rows.truncate(wanted - handed);
         }
         handed += rows.len();
+        pieces += 1;
         each(rows);
         Ok(())
     })?;
@@ -1113,6 +1119,45 @@ mod tests {
         assert_eq!(epoch_seconds(1), "0.000001");
         assert_eq!(epoch_seconds(-1_500_000), "-1.5");
         assert_eq!(epoch_seconds(i64::MIN), "-9223372036854.775808");
+    }
+
+    #[test]
+    fn a_capped_subsearch_hands_on_its_first_rows_only() {
+        // A join reads the first 50,000 rows of its subsearch: a subsearch's batches are
+        // cut there as they are handed on, and the batches after it are not handed on
+        // (they still go through the commands, for their errors: see
+        // `combine::a_join_reads_the_first_fifty_thousand_rows_of_its_subsearch`).
+        let text = "| tstats count from datamodel=Endpoint.Processes by Processes.process_guid \
+                    | rename Processes.* as * | eval n=tonumber(process_guid)";
+        let search = Search::compile(text, &crate::spl::MacroTable::new(), "").unwrap();
+        let env = Env::streaming(&search);
+        let finish = Finish { prune: true, batch_rows: Some(4) };
+        let run = || {
+            let rows = |batch: usize, sink: &mut RowSink<'_>| {
+                assert_eq!(batch, 4);
+                let columns = vec!["Processes.process_guid".to_owned(), "count".to_owned()];
+                for start in (0..20).step_by(4) {
+                    let mut table = ResultTable::with_columns(columns.clone());
+                    for at in start..start + 4 {
+                        let cells = [at.to_string(), "1".to_owned()];
+                        table.push_row(cells.map(|c| Some(FieldValue::Single(c))).to_vec());
+                    }
+                    sink(table)?;
+                }
+                Ok(())
+            };
+            let mut handed = Vec::new();
+            let each = &mut |table: ResultTable| handed.push(table);
+            let out = finish_in_batches(rows, 1, search.pipeline(), Some(10), &env, finish, each);
+            (out, handed)
+        };
+        let (out, handed) = run();
+        assert!(matches!(out, Ok(None)));
+        let sizes: Vec<usize> = handed.iter().map(ResultTable::len).collect();
+        assert_eq!(sizes, [4, 4, 2]);
+        let last = handed.last().unwrap();
+        assert_eq!(last.columns, ["process_guid", "count", "n"]);
+        assert_eq!(last.value(1, "n"), Some(&FieldValue::Single("9".to_owned())));
     }
 
     #[test]

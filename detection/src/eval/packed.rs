@@ -4,8 +4,9 @@
 //! A `join`'s subsearch may give 50,000 rows, and a library's broad joins give that many:
 //! every process launch, a dozen `by` fields each. As a [`ResultTable`], a row is a vector
 //! of cells of 32 bytes each, and every value a string of its own; packed, a row is its
-//! values' bytes with a byte or two of length each, a fifth of the size. Rows are unpacked
-//! one at a time where they are read.
+//! values' bytes with a byte or two of length each, a fifth of the size. A `join` and the
+//! pruning of its groups read the rows one at a time; `append` and a search condition,
+//! whose subsearches are rarely large, unpack the table whole.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -93,6 +94,8 @@ impl PackedTable {
     /// Packs the rows of `table` after these, matching columns by name and adding the new
     /// ones, as [`ResultTable::append`] does.
     pub(crate) fn push_table(&mut self, table: &ResultTable) {
+        // An index by key made before would miss these rows.
+        self.keyed = OnceLock::new();
         let targets: Vec<usize> =
             table.columns.iter().map(|column| self.columns.ensure_column(column)).collect();
         let in_order = targets.iter().enumerate().all(|(at, &target)| at == target);
@@ -117,7 +120,10 @@ impl PackedTable {
                 }
             }
             self.push_row(&packed);
-            self.row = packed;
+            // One huge row need not keep its buffer's size for the rest.
+            if packed.capacity() <= CHUNK {
+                self.row = packed;
+            }
         }
     }
 
@@ -374,6 +380,29 @@ mod tests {
         assert!(matches!(packed.rows_by_key(&both, 10), std::borrow::Cow::Borrowed(_)));
         // A field the rows lack leaves every row out.
         assert!(packed.rows_by_key(&["c".to_owned()], 10).is_empty());
+    }
+
+    #[test]
+    fn a_row_narrower_than_its_columns_unpacks_full_width() {
+        let mut table = ResultTable::with_columns(vec!["a".into(), "b".into()]);
+        table.rows.push(vec![Some(FieldValue::Single("1".into()))]);
+        table.push_row(vec![None, Some(FieldValue::Single("2".into()))]);
+        let packed = PackedTable::from(table);
+        assert_eq!(packed.row(0), vec![Some(FieldValue::Single("1".into())), None]);
+        assert_eq!(packed.row(1), vec![None, Some(FieldValue::Single("2".into()))]);
+    }
+
+    #[test]
+    fn rows_packed_after_an_index_are_in_the_next() {
+        let single = |text: &str| Some(FieldValue::Single(text.to_owned()));
+        let mut table = ResultTable::with_columns(vec!["a".into()]);
+        table.push_row(vec![single("1")]);
+        let mut packed = PackedTable::from(table.clone());
+        let fields = ["a".to_owned()];
+        assert_eq!(packed.rows_by_key(&fields, 10).len(), 1);
+        table.rows[0] = vec![single("2")];
+        packed.push_table(&table);
+        assert_eq!(packed.rows_by_key(&fields, 10).len(), 2);
     }
 
     #[test]

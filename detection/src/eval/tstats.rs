@@ -597,8 +597,8 @@ pub(super) fn merge_runs(
     location: &dyn Fn() -> crate::spl::Location,
     each: &mut GroupSink<'_>,
 ) -> Result<(), EvalError> {
-    // Reading buffers of 1 MiB in all: a table spilled every few hundred records (the
-    // gate's check) has thousands of pieces.
+    // Reading buffers of about 1 MiB in all, but at least 4 KiB a piece: a table spilled
+    // every few hundred records (the gate's check) has thousands of pieces.
     let buffer = ((1 << 20) / runs.len().max(1)).clamp(4 << 10, 64 << 10);
     let mut cursors = Vec::with_capacity(runs.len());
     for run in runs {

@@ -16,7 +16,7 @@ use clap::{Parser, Subcommand};
 
 /// jemalloc, where it builds: the folds and the finishing of many rules allocate small
 /// strings from two threads, and it serves them faster than the system allocator.
-#[cfg(not(target_env = "msvc"))]
+#[cfg(all(feature = "jemalloc", not(target_env = "msvc")))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

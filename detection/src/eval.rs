@@ -804,9 +804,9 @@ impl<'s> PipelineRun<'s> {
                     }
                     _ => None,
                 };
-                let rows = |batch: usize, sink: &mut RowSink<'_>| {
+                let rows = Box::new(|batch: usize, sink: &mut RowSink<'_>| {
                     groups.finish_with(keep.as_ref(), batch, sink)
-                };
+                });
                 match finish_in_batches(rows, 1, pipeline, self.rows_read, &env, finish, each)? {
                     Some(table) => table,
                     None => return Ok(()),
@@ -814,7 +814,8 @@ impl<'s> PipelineRun<'s> {
             }
             State::Events { boundary, sink, .. } => match sink {
                 Sink::Stats(stats) => {
-                    let rows = |batch, sink: &mut RowSink<'_>| stats.finish_with(batch, sink);
+                    let rows =
+                        Box::new(|batch, sink: &mut RowSink<'_>| stats.finish_with(batch, sink));
                     let (first, read) = (boundary + 1, self.rows_read);
                     match finish_in_batches(rows, first, pipeline, read, &env, finish, each)? {
                         Some(table) => table,
@@ -847,14 +848,18 @@ impl<'s> PipelineRun<'s> {
 
 /// Takes rows a batch at a time.
 type RowSink<'a> = dyn FnMut(ResultTable) -> Result<(), EvalError> + 'a;
+/// Makes rows `batch` at a time (its argument) into a [`RowSink`]: a `tstats`'s groups, a
+/// `stats`'s.
+type RowMaker<'a> = dyn FnOnce(usize, &mut RowSink<'_>) -> Result<(), EvalError> + 'a;
 
 /// Runs the commands of `pipeline` from `first` on over the rows `rows` makes (a `tstats`'s
 /// groups, a `stats`'s): a batch at a time through those that allow it (see
 /// [`Finish::batch_rows`]), given to `each` as they are made when every command does
-/// (`None` then), else as the table returned. `rows_read` is what the command the pipeline
+/// (`None` then), else as the table returned. A `stats` after those commands folds the
+/// batches as they come, and its rows go through the commands after it the same way. `rows_read` is what the command the pipeline
 /// is written in reads of it: batches given to `each` stop there.
 fn finish_in_batches(
-    rows: impl FnOnce(usize, &mut RowSink<'_>) -> Result<(), EvalError>,
+    rows: Box<RowMaker<'_>>,
     first: usize,
     pipeline: &Pipeline,
     rows_read: Option<usize>,
@@ -869,7 +874,18 @@ fn finish_in_batches(
             .unwrap_or(commands),
         None => first,
     };
-    let batch = finish.batch_rows.filter(|_| alike > first).unwrap_or(usize::MAX);
+    // A `stats` where the batches stop folds them as they come: its groups are few
+    // beside the rows (a hunting search's `tstats` by file and hour, then `stats` by
+    // host and extension), and its rows go on through the rest a batch at a time too.
+    let mut folds = match (finish.batch_rows, pipeline.commands.get(alike)) {
+        (Some(_), Some(Command::Stats(stats))) if stats.kind == StatsKind::Stats => {
+            let span = pipeline.spans.get(alike).cloned().unwrap_or(0..0);
+            Some(stats::StatsRun::new(stats, env.search.locate(&span)))
+        }
+        _ => None,
+    };
+    let batch =
+        finish.batch_rows.filter(|_| alike > first || folds.is_some()).unwrap_or(usize::MAX);
     // When every command works row by row, the first rows made are the first of
     // the result: past what the `join` reads, no more are kept. A join's broad
     // subsearch (every process launch, renamed) would otherwise be held whole.
@@ -916,6 +932,12 @@ fn finish_in_batches(
         if failed.is_some() {
             return Ok(());
         }
+        if let Some(run) = &mut folds {
+            if let Err(err) = run.add(&rows, env) {
+                failed = Some((alike, err));
+            }
+            return Ok(());
+        }
         if !streams {
             gather(&mut table, rows);
             return Ok(());
@@ -935,6 +957,10 @@ fn finish_in_batches(
     })?;
     if let Some((_, err)) = failed {
         return Err(err);
+    }
+    if let Some(run) = folds {
+        let rows = Box::new(|batch, sink: &mut RowSink<'_>| run.finish_with(batch, sink));
+        return finish_in_batches(rows, alike + 1, pipeline, rows_read, env, finish, each);
     }
     if streams {
         return Ok(None);
@@ -1148,7 +1174,15 @@ mod tests {
             };
             let mut handed = Vec::new();
             let each = &mut |table: ResultTable| handed.push(table);
-            let out = finish_in_batches(rows, 1, search.pipeline(), Some(10), &env, finish, each);
+            let out = finish_in_batches(
+                Box::new(rows),
+                1,
+                search.pipeline(),
+                Some(10),
+                &env,
+                finish,
+                each,
+            );
             (out, handed)
         };
         let (out, handed) = run();

@@ -901,6 +901,8 @@ fn batched_search() -> impl Strategy<Value = String> {
         Just("| head 3"),
         Just("| sort - dest"),
         Just("| stats count by user"),
+        // Order-dependent aggregates fold the batches in the table's order.
+        Just("| stats latest(dest) as last dc(process_guid) as guids values(user) as u by dest"),
         Just("| dedup user"),
         Just("| dedup 2 dest keepempty=true"),
         Just("| dedup consecutive=true user"),
@@ -977,6 +979,7 @@ fn batched_raw_search() -> impl Strategy<Value = String> {
         Just("| eval a=if(match(\"x\", User), 1, 0)"),
         Just("| head 2"),
         Just("| sort - count"),
+        Just("| stats first(Image) as first count by User"),
         Just("| join User [search EventCode=1 Image=a.exe | stats count as n by User]"),
         Just("| search [search EventCode=1 Image=b.exe | stats count by User | fields User]"),
     ];

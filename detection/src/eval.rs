@@ -856,8 +856,9 @@ type RowMaker<'a> = dyn FnOnce(usize, &mut RowSink<'_>) -> Result<(), EvalError>
 /// groups, a `stats`'s): a batch at a time through those that allow it (see
 /// [`Finish::batch_rows`]), given to `each` as they are made when every command does
 /// (`None` then), else as the table returned. A `stats` after those commands folds the
-/// batches as they come, and its rows go through the commands after it the same way. `rows_read` is what the command the pipeline
-/// is written in reads of it: batches given to `each` stop there.
+/// batches as they come, and its rows go through the commands after it the same way.
+/// `rows_read` is what the command the pipeline is written in reads of it: batches given
+/// to `each` stop there.
 fn finish_in_batches(
     rows: Box<RowMaker<'_>>,
     first: usize,
@@ -1158,34 +1159,23 @@ mod tests {
         let search = Search::compile(text, &crate::spl::MacroTable::new(), "").unwrap();
         let env = Env::streaming(&search);
         let finish = Finish { prune: true, batch_rows: Some(4) };
-        let run = || {
-            let rows = |batch: usize, sink: &mut RowSink<'_>| {
-                assert_eq!(batch, 4);
-                let columns = vec!["Processes.process_guid".to_owned(), "count".to_owned()];
-                for start in (0..20).step_by(4) {
-                    let mut table = ResultTable::with_columns(columns.clone());
-                    for at in start..start + 4 {
-                        let cells = [at.to_string(), "1".to_owned()];
-                        table.push_row(cells.map(|c| Some(FieldValue::Single(c))).to_vec());
-                    }
-                    sink(table)?;
+        let rows = |batch: usize, sink: &mut RowSink<'_>| {
+            assert_eq!(batch, 4);
+            let columns = vec!["Processes.process_guid".to_owned(), "count".to_owned()];
+            for start in (0..20).step_by(4) {
+                let mut table = ResultTable::with_columns(columns.clone());
+                for at in start..start + 4 {
+                    let cells = [at.to_string(), "1".to_owned()];
+                    table.push_row(cells.map(|c| Some(FieldValue::Single(c))).to_vec());
                 }
-                Ok(())
-            };
-            let mut handed = Vec::new();
-            let each = &mut |table: ResultTable| handed.push(table);
-            let out = finish_in_batches(
-                Box::new(rows),
-                1,
-                search.pipeline(),
-                Some(10),
-                &env,
-                finish,
-                each,
-            );
-            (out, handed)
+                sink(table)?;
+            }
+            Ok(())
         };
-        let (out, handed) = run();
+        let mut handed = Vec::new();
+        let each = &mut |table: ResultTable| handed.push(table);
+        let out =
+            finish_in_batches(Box::new(rows), 1, search.pipeline(), Some(10), &env, finish, each);
         assert!(matches!(out, Ok(None)));
         let sizes: Vec<usize> = handed.iter().map(ResultTable::len).collect();
         assert_eq!(sizes, [4, 4, 2]);

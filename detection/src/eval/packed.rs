@@ -1,5 +1,5 @@
-//! A finished subsearch's rows, packed into one buffer until the command that reads them
-//! runs.
+//! A finished subsearch's rows, packed into chunks of bytes until the command that reads
+//! them runs.
 //!
 //! A `join`'s subsearch may give 50,000 rows, and a library's broad joins give that many:
 //! every process launch, a dozen `by` fields each. As a [`ResultTable`], a row is a vector

@@ -117,13 +117,14 @@ fn keys_of(
     // As `combine::join` reads the subsearch: its first rows, and a row's key only when
     // every join field has a value. A group's values are single, so a multivalue never
     // equals one.
-    let columns: Vec<Option<usize>> = right.map_or_else(Vec::new, |right| {
-        joined.iter().map(|(_, field)| right.column_index(field)).collect()
-    });
+    let empty = PackedTable::default();
+    let right = right.unwrap_or(&empty);
+    let columns: Vec<Option<usize>> =
+        joined.iter().map(|(_, field)| right.column_index(field)).collect();
     let mut cells: Vec<Cell<'_>> = Vec::new();
-    for row in 0..right.map_or(0, PackedTable::len).min(JOIN_MAX_ROWS) {
+    for row in 0..right.len().min(JOIN_MAX_ROWS) {
         cells.clear();
-        cells.extend(right.into_iter().flat_map(|right| right.cells(row)));
+        cells.extend(right.cells(row));
         key.clear();
         let complete =
             columns.iter().all(|column| match column.and_then(|index| cells.get(index)) {

@@ -1,7 +1,8 @@
 //! Lookup tables of a content tree: each `lookups/<name>.yml` definition (its CSV file, match
 //! types, case sensitivity, match counts, or a KV store collection) and the CSV beside it,
-//! read once with the `csv` crate and indexed, so that `| lookup` finds a row by hashing
-//! rather than scanning. Matching follows transforms.conf:
+//! read with the `csv` crate and indexed, so that `| lookup` finds a row by hashing rather
+//! than scanning. A CSV is read when a search first needs it, and once: a content tree's
+//! tables hold some hundred thousand rows, and a run of a few rules reads few of them. Matching follows transforms.conf:
 //!
 //! - "EXACT" is the default; `WILDCARD(field)` makes `*` in that column match any run, and
 //!   `CIDR(field)` makes that column a network an address falls in.
@@ -19,7 +20,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde::Deserialize;
 
@@ -65,6 +66,18 @@ pub enum LookupError {
         /// What is wrong.
         message: String,
     },
+}
+
+impl LookupError {
+    /// The file the error is in, when it is one file.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            Self::Read { path, .. } | Self::Definition { path, .. } | Self::Csv { path, .. } => {
+                Some(path)
+            }
+            Self::Content(err) => Some(err.path()),
+        }
+    }
 }
 
 /// A lookup definition as `lookups/<name>.yml` writes it.
@@ -136,7 +149,7 @@ pub enum MatchType {
     Cidr,
 }
 
-/// A loaded lookup: its settings and rows.
+/// A lookup: its settings, and its rows once read.
 #[derive(Debug)]
 pub struct Lookup {
     /// The definition's name.
@@ -145,21 +158,31 @@ pub struct Lookup {
     pub filename: Option<String>,
     /// The KV store collection, when it is one (no rows offline).
     pub collection: Option<String>,
-    /// Column names, in file order.
-    pub columns: Vec<String>,
-    /// Rows, in file order; each as wide as `columns`.
-    pub rows: Vec<Vec<String>>,
     case_sensitive: bool,
     min_matches: usize,
     max_matches: usize,
     default_match: String,
     match_types: HashMap<String, MatchType>,
-    /// Exact columns: value (lower-cased unless case-sensitive) to the rows holding it.
-    index: HashMap<String, HashMap<String, Vec<usize>>>,
+    /// The CSV file the rows are read from; `None` for a table without one (a KV store
+    /// collection, or rows a caller gave).
+    csv: Option<PathBuf>,
+    /// The rows, read from `csv` on first use.
+    table: OnceLock<Result<Table, LookupError>>,
     /// Wildcard columns, their cells compiled on first use (a run uses few of the tree's
     /// lookups) and once: a rule looks up every row of a broad `tstats` in a table of
     /// hundreds of patterns.
-    wildcards: std::sync::OnceLock<HashMap<String, WildcardColumn>>,
+    wildcards: OnceLock<HashMap<String, WildcardColumn>>,
+}
+
+/// A lookup's rows, as its CSV file holds them.
+#[derive(Debug, Default)]
+pub struct Table {
+    /// Column names, in file order.
+    pub columns: Vec<String>,
+    /// Rows, in file order; each as wide as `columns`.
+    pub rows: Vec<Vec<String>>,
+    /// Exact columns: value (lower-cased unless case-sensitive) to the rows holding it.
+    index: HashMap<String, HashMap<String, Vec<usize>>>,
 }
 
 /// A wildcard column's cells ready to match many values, each as
@@ -218,8 +241,9 @@ impl CellPattern {
 }
 
 impl Lookup {
-    /// Builds a lookup from its settings and rows; indexes its exact columns.
-    fn new(definition: Definition, columns: Vec<String>, rows: Vec<Vec<String>>) -> Self {
+    /// A lookup of `definition`'s settings whose rows are `table`, or are read from `csv`
+    /// when first asked for.
+    fn new(definition: Definition, csv: Option<PathBuf>, table: Option<(Vec<String>, Vec<Vec<String>>)>) -> Self {
         let mut match_types = HashMap::new();
         for part in definition.match_type.as_deref().unwrap_or_default().split(',') {
             let part = part.trim();
@@ -232,33 +256,66 @@ impl Lookup {
             };
             match_types.insert(field, kind);
         }
-        let mut lookup = Lookup {
+        let lookup = Lookup {
             name: definition.name,
             filename: definition.filename,
             collection: definition.collection,
-            columns,
-            rows,
             case_sensitive: definition.case_sensitive_match.unwrap_or(true),
             min_matches: definition.min_matches.unwrap_or(0),
             max_matches: definition.max_matches.unwrap_or(DEFAULT_MAX_MATCHES).clamp(1, 1000),
             default_match: definition.default_match.unwrap_or_default(),
             match_types,
-            index: HashMap::new(),
-            wildcards: std::sync::OnceLock::new(),
+            csv,
+            table: OnceLock::new(),
+            wildcards: OnceLock::new(),
         };
-        for (column_index, column) in lookup.columns.iter().enumerate() {
-            if lookup.match_type(column) != MatchType::Exact {
+        if let Some((columns, rows)) = table {
+            let table = lookup.indexed(columns, rows);
+            lookup.table.get_or_init(|| Ok(table));
+        }
+        lookup
+    }
+
+    /// The rows, read from the CSV file the first time they are asked for; why they cannot
+    /// be read, every time. A search's compilation asks, so a table that does not read
+    /// stops the searches that use it, and no other.
+    pub fn table(&self) -> Result<&Table, &LookupError> {
+        self.table
+            .get_or_init(|| match &self.csv {
+                Some(path) => {
+                    let (columns, rows) = read_csv(path)?;
+                    Ok(self.indexed(columns, rows))
+                }
+                None => Ok(Table::default()),
+            })
+            .as_ref()
+    }
+
+    /// Whether the CSV file reads, without keeping its rows unless they are kept already:
+    /// a content check reads every table, and a run only those its searches use.
+    pub fn check(&self) -> Result<(), LookupError> {
+        match (self.table.get(), &self.csv) {
+            (Some(Ok(_)), _) | (_, None) => Ok(()),
+            (_, Some(path)) => read_csv(path).map(|_| ()),
+        }
+    }
+
+    /// The table of `columns` and `rows`, its exact columns indexed.
+    fn indexed(&self, columns: Vec<String>, rows: Vec<Vec<String>>) -> Table {
+        let mut index = HashMap::new();
+        for (column_index, column) in columns.iter().enumerate() {
+            if self.match_type(column) != MatchType::Exact {
                 continue;
             }
             let mut by_value: HashMap<String, Vec<usize>> = HashMap::new();
-            for (row_index, row) in lookup.rows.iter().enumerate() {
+            for (row_index, row) in rows.iter().enumerate() {
                 if let Some(value) = row.get(column_index) {
-                    by_value.entry(lookup.key(value)).or_default().push(row_index);
+                    by_value.entry(self.key(value)).or_default().push(row_index);
                 }
             }
-            lookup.index.insert(column.clone(), by_value);
+            index.insert(column.clone(), by_value);
         }
-        lookup
+        Table { columns, rows, index }
     }
 
     /// How `column` matches.
@@ -270,13 +327,9 @@ impl Lookup {
         if self.case_sensitive { value.to_owned() } else { value.to_lowercase() }
     }
 
-    fn column_index(&self, column: &str) -> Option<usize> {
-        self.columns.iter().position(|c| c == column)
-    }
-
-    fn wildcard_column(&self, column_index: usize) -> WildcardColumn {
+    fn wildcard_column(&self, table: &Table, column_index: usize) -> WildcardColumn {
         let mut column = WildcardColumn::default();
-        for (row_index, row) in self.rows.iter().enumerate() {
+        for (row_index, row) in table.rows.iter().enumerate() {
             let Some(cell) = row.get(column_index) else { continue };
             let pattern = CellPattern::new(cell, self.case_sensitive);
             match pattern.whole() {
@@ -290,14 +343,14 @@ impl Lookup {
     }
 
     /// The rows whose wildcard cell in `column` matches one of `values`, ascending.
-    fn wildcard_rows(&self, column: &str, values: &[&str]) -> Vec<usize> {
+    fn wildcard_rows(&self, table: &Table, column: &str, values: &[&str]) -> Vec<usize> {
         let wildcards = self.wildcards.get_or_init(|| {
             let mut wildcards = HashMap::new();
-            for (index, column) in self.columns.iter().enumerate() {
+            for (index, column) in table.columns.iter().enumerate() {
                 // A name the CSV repeats is its first column, as everywhere else.
                 if self.match_type(column) == MatchType::Wildcard && !wildcards.contains_key(column)
                 {
-                    wildcards.insert(column.clone(), self.wildcard_column(index));
+                    wildcards.insert(column.clone(), self.wildcard_column(table, index));
                 }
             }
             wildcards
@@ -327,23 +380,20 @@ impl Lookup {
         rows
     }
 
-    /// Whether the lookup has the column `name`.
-    pub fn has_column(&self, name: &str) -> bool {
-        self.column_index(name).is_some()
-    }
-
     /// The rows (in file order, at most `max_matches`) whose `inputs` columns match the
     /// given values; each input may have several values (a multivalue field), any of which
-    /// may match.
+    /// may match. A table that cannot be read matches nothing: [`Lookup::table`] says why,
+    /// and a search is not compiled until it has.
     pub fn matches(&self, inputs: &[(&str, Vec<&str>)]) -> Vec<usize> {
+        let Ok(table) = self.table() else { return Vec::new() };
         let mut candidates: Option<Vec<usize>> = None;
         for (column, values) in inputs {
-            let Some(column_index) = self.column_index(column) else { return Vec::new() };
+            let Some(column_index) = table.column_index(column) else { return Vec::new() };
             let rows: Vec<usize> = match self.match_type(column) {
                 MatchType::Exact => {
                     let mut rows: Vec<usize> = values
                         .iter()
-                        .filter_map(|v| self.index.get(*column)?.get(&self.key(v)))
+                        .filter_map(|v| table.index.get(*column)?.get(&self.key(v)))
                         .flatten()
                         .copied()
                         .collect();
@@ -351,10 +401,10 @@ impl Lookup {
                     rows.dedup();
                     rows
                 }
-                MatchType::Wildcard => self.wildcard_rows(column, values),
-                MatchType::Cidr => (0..self.rows.len())
+                MatchType::Wildcard => self.wildcard_rows(table, column, values),
+                MatchType::Cidr => (0..table.rows.len())
                     .filter(|&row| {
-                        let Some(cell) = self.rows[row].get(column_index) else { return false };
+                        let Some(cell) = table.rows[row].get(column_index) else { return false };
                         values.iter().any(|v| crate::eval::cidr_match(cell, v))
                     })
                     .collect(),
@@ -375,9 +425,10 @@ impl Lookup {
     /// ("it provides this `default_match` value one or more times until the `min_matches`
     /// threshold is reached"); `None` when there are none.
     pub fn output(&self, column: &str, rows: &[usize]) -> Option<FieldValue> {
-        let index = self.column_index(column)?;
+        let table = self.table().ok()?;
+        let index = table.column_index(column)?;
         let mut values: Vec<String> =
-            rows.iter().filter_map(|&r| self.rows.get(r)?.get(index).cloned()).collect();
+            rows.iter().filter_map(|&r| table.rows.get(r)?.get(index).cloned()).collect();
         while values.len() < self.min_matches {
             values.push(self.default_match.clone());
         }
@@ -387,6 +438,17 @@ impl Lookup {
             1 => values.pop().map(FieldValue::Single),
             _ => Some(FieldValue::Multi(values)),
         }
+    }
+}
+
+impl Table {
+    fn column_index(&self, column: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c == column)
+    }
+
+    /// Whether the table has the column `name`.
+    pub fn has_column(&self, name: &str) -> bool {
+        self.column_index(name).is_some()
     }
 }
 
@@ -402,8 +464,9 @@ impl Lookups {
         Self::default()
     }
 
-    /// Every lookup defined in `<root>/lookups/`: each `*.yml` with its CSV. A tree without
-    /// the folder has none. KV store lookups load as empty tables.
+    /// Every lookup defined in `<root>/lookups/`: each `*.yml`, its CSV to be read when a
+    /// search first needs it ([`Lookup::table`]). A tree without the folder has none. KV
+    /// store lookups are empty tables.
     pub fn load(root: &Path) -> Result<Self, LookupError> {
         let dir = root.join("lookups");
         let mut lookups = Self::new();
@@ -435,11 +498,9 @@ impl Lookups {
                             ),
                         });
                     }
-                    let csv = dir.join(filename);
-                    let (columns, rows) = read_csv(&csv)?;
-                    Lookup::new(definition.clone(), columns, rows)
+                    Lookup::new(definition.clone(), Some(dir.join(filename)), None)
                 }
-                _ => Lookup::new(definition.clone(), Vec::new(), Vec::new()),
+                _ => Lookup::new(definition.clone(), None, Some((Vec::new(), Vec::new()))),
             };
             lookups.insert(lookup);
         }
@@ -465,7 +526,7 @@ impl Lookups {
             max_matches: None,
             default_match: None,
         };
-        self.insert(Lookup::new(definition, columns, rows));
+        self.insert(Lookup::new(definition, None, Some((columns, rows))));
     }
 
     /// Makes `lookup` known as `name` too.
@@ -484,6 +545,11 @@ impl Lookups {
     /// The lookup `name`, a definition name or a CSV file name.
     pub fn get(&self, name: &str) -> Option<&Arc<Lookup>> {
         self.by_name.get(name)
+    }
+
+    /// Each lookup once, by definition name.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Lookup>> {
+        self.by_name.iter().filter(|(name, lookup)| **name == lookup.name).map(|(_, lookup)| lookup)
     }
 }
 

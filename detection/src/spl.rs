@@ -176,6 +176,12 @@ impl Search {
                 .lookups
                 .get(&name)
                 .ok_or_else(|| locate((SplErrorKind::UnknownLookup(name.clone()), span.clone())))?;
+            // The rows are read here, once for every search of the tree that uses them, so
+            // that a table that does not read stops the searches that use it before they run.
+            lookup.table().map_err(|err| {
+                let message = crate::error_chain(err);
+                locate((SplErrorKind::LookupTable { name: name.clone(), message }, span.clone()))
+            })?;
             lookups.add(&name, lookup);
         }
         let regexes = RegexCache::default();

@@ -222,6 +222,25 @@ impl Tree {
                 crate::lookup::Lookups::new()
             })
         };
+        // A run reads only the tables its searches use; the check reads every one.
+        for lookup in lookups.iter() {
+            if let Err(err) = lookup.check() {
+                let path = err.path().map_or_else(|| root.join("lookups"), Path::to_path_buf);
+                let text = crate::error_chain(&err);
+                let shown = path.display().to_string();
+                let message = text.strip_prefix(&format!("{shown}: ")).unwrap_or(&text).to_owned();
+                findings.push(Finding {
+                    path,
+                    rule_id: "-".to_owned(),
+                    severity: Severity::Error,
+                    message,
+                    line: None,
+                    column: None,
+                    excerpt: None,
+                    blocker: None,
+                });
+            }
+        }
         Ok(Self::new(macros, data_sources, lookups))
     }
 

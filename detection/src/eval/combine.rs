@@ -192,7 +192,10 @@ pub(crate) fn makeresults(table: &mut ResultTable, count: usize, env: &Env<'_>) 
 /// limited set of search query operators … Also supports wildcard string searches"); with
 /// `append=true` after the current results.
 pub(crate) fn inputlookup(table: &mut ResultTable, input: &Inputlookup, env: &Env<'_>) {
-    let Some(lookup) = env.search.lookups().get(&input.table) else { return };
+    // Compiling the search read the table, and refused the search when it could not.
+    let Some(Ok(lookup)) = env.search.lookups().get(&input.table).map(|l| l.table()) else {
+        return;
+    };
     let mut rows = ResultTable::with_columns(lookup.columns.clone());
     for row in &lookup.rows {
         rows.push_row(
@@ -218,8 +221,10 @@ pub(crate) fn inputlookup(table: &mut ResultTable, input: &Inputlookup, env: &En
 /// is reported to clear them).
 pub(crate) fn lookup(table: &mut ResultTable, command: &LookupCommand, env: &Env<'_>) {
     let Some(lookup) = env.search.lookups().get(&command.table) else { return };
+    // Compiling the search read the table, and refused the search when it could not.
+    let Ok(loaded) = lookup.table() else { return };
     let outputs: Vec<(String, String)> = if command.outputs.is_empty() {
-        lookup
+        loaded
             .columns
             .iter()
             .filter(|c| !command.inputs.iter().any(|(input, _)| input == *c))

@@ -196,6 +196,14 @@ pub enum SplErrorKind {
     /// A lookup the content tree does not define.
     #[error("unknown lookup `{0}`: no lookups/<name>.yml defines it")]
     UnknownLookup(String),
+    /// A lookup whose CSV file cannot be read, and why.
+    #[error("lookup `{name}`: {message}")]
+    LookupTable {
+        /// The lookup as the search names it.
+        name: String,
+        /// Why its file cannot be read, with the file and line.
+        message: String,
+    },
     /// A command Splunk has that this engine will not run, and why.
     #[error("command `{name}` is not run here: {reason}")]
     RefusedCommand {

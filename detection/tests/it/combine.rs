@@ -155,6 +155,43 @@ fn unknown_lookups_are_errors() {
 }
 
 #[test]
+fn a_lookup_file_is_read_by_the_searches_that_use_it_alone() {
+    // A tree's tables are read when a search first needs them: one that does not read (its
+    // third line is not UTF-8) stops the searches that use it, naming the file and line,
+    // and no other search.
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("lookups");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join("good.yml"), "name: good\nfilename: good.csv\n").unwrap();
+    std::fs::write(folder.join("good.csv"), "name,score\npsexec.exe,70\n").unwrap();
+    std::fs::write(folder.join("bad.yml"), "name: bad\nfilename: bad.csv\n").unwrap();
+    std::fs::write(folder.join("bad.csv"), b"name,score\na,1\n\xff\xfe,2\n").unwrap();
+    std::fs::write(folder.join("gone.yml"), "name: gone\nfilename: gone.csv\n").unwrap();
+    let lookups = Lookups::load(dir.path()).unwrap();
+
+    let macros = detection::spl::MacroTable::default();
+    let context = detection::spl::Context { macros: &macros, lookups: &lookups };
+    let compile = |search: &str| detection::spl::Search::compile_in(search, context, "f");
+    let bad = compile("* | lookup bad name AS process OUTPUT score").unwrap_err().to_string();
+    let path = folder.join("bad.csv");
+    assert!(bad.starts_with("search: col 5: lookup `bad`: "), "{bad}");
+    assert!(bad.contains(&format!("{}: line 3: ", path.display())), "{bad}");
+    let gone = compile("| inputlookup gone").unwrap_err().to_string();
+    assert!(gone.contains(&format!("{}: cannot read", folder.join("gone.csv").display())));
+
+    check_with(
+        "| inputlookup good | table name score",
+        &[],
+        &lookups,
+        &["name=psexec.exe score=70"],
+    );
+    // The content check reads every table, used or not.
+    assert!(lookups.get("bad").unwrap().check().is_err());
+    assert!(lookups.get("gone").unwrap().check().is_err());
+    assert!(lookups.get("good").unwrap().check().is_ok());
+}
+
+#[test]
 fn a_subsearch_becomes_the_condition_its_rows_format_to() {
     // format: "( ( host="mylaptop" AND source="syslog.log" AND sourcetype="syslog" ) OR ( … ) )"
     // — every row's fields ANDed, rows ORed — and the subsearch runs first.

@@ -243,7 +243,11 @@ impl CellPattern {
 impl Lookup {
     /// A lookup of `definition`'s settings whose rows are `table`, or are read from `csv`
     /// when first asked for.
-    fn new(definition: Definition, csv: Option<PathBuf>, table: Option<(Vec<String>, Vec<Vec<String>>)>) -> Self {
+    fn new(
+        definition: Definition,
+        csv: Option<PathBuf>,
+        table: Option<(Vec<String>, Vec<Vec<String>>)>,
+    ) -> Self {
         let mut match_types = HashMap::new();
         for part in definition.match_type.as_deref().unwrap_or_default().split(',') {
             let part = part.trim();

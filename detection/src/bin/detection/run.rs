@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::sync::{Mutex, PoisonError};
 
 use anyhow::{Context as _, bail};
-use detection::content::{self, Detection};
+use detection::content;
 use detection::eval::ResultTable;
 use detection::events::{EventError, EventReader};
 use detection::fields::Origin;
@@ -96,7 +96,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         bail!("--csv-raw applies to --format csv only");
     }
     let mut tables_by_root: BTreeMap<PathBuf, (MacroTable, Lookups)> = BTreeMap::new();
-    let mut rules: Vec<(Detection, Search)> = Vec::new();
+    // Each rule by its name, which is all the output says of it: a content tree's rules
+    // kept whole would hold every description and reference for the length of the run.
+    let mut rules: Vec<(String, Search)> = Vec::new();
     for path in &rule_paths {
         match compile_rule(path, args.content.as_deref(), &mut tables_by_root) {
             Ok(rule) => rules.push(rule),
@@ -147,8 +149,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             .map(|path| ScanInput { path: path.clone(), origin: origin.clone() })
             .collect();
         let result = if matches!(args.format, Format::Json) {
-            let labels = rules.iter().map(|(detection, _)| several.then_some(&*detection.name));
-            let spool = Spool::new(labels.collect(), options.group_memory);
+            let labels = rules.iter().map(|(name, _)| several.then_some(name.as_str()));
+            let spool = Spool::new(labels.collect(), options.group_memory.min(SPOOL_IN_MEMORY));
             scan_inputs_each(&searches, &inputs, options, &|index, rows| spool.add(index, &rows))
                 .map(|reports| (reports, Rows::Spooled(spool)))
         } else {
@@ -168,7 +170,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             Err(ScanError::Eval { path, index, source }) => {
                 // The scan knows the search by its place in the list; the user, by its rule,
                 // and by the file being read unless the rule failed as it finished.
-                let name = rules.get(index).map_or("?", |(detection, _)| detection.name.as_str());
+                let name = rules.get(index).map_or("?", |(name, _)| name.as_str());
                 let name = detection::terminal::escape_controls(name);
                 let mut err = anyhow::Error::new(source);
                 if !path.as_os_str().is_empty() {
@@ -193,7 +195,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
 /// Prints each rule's rows in the rules' order, as `--format` says.
 fn print_rows(
     rows: Rows,
-    rules: &[(Detection, Search)],
+    rules: &[(String, Search)],
     args: &Args,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
@@ -202,16 +204,16 @@ fn print_rows(
         Rows::Tables(tables) => tables,
     };
     let several = rules.len() > 1;
-    for ((detection, _), table) in rules.iter().zip(&tables) {
+    for ((name, _), table) in rules.iter().zip(&tables) {
         match args.format {
             Format::Table => {
-                let name = detection::terminal::escape_controls(&detection.name);
+                let name = detection::terminal::escape_controls(name);
                 writeln!(out, "{name} ({} rows)", table.len())?;
                 table.write_text(&mut *out)?;
                 writeln!(out)?;
             }
             Format::Json => {
-                let label = several.then_some(("rule", detection.name.as_str()));
+                let label = several.then_some(("rule", name.as_str()));
                 table.write_json_lines_labelled(&mut *out, label)?;
             }
             Format::Csv if args.csv_raw => table.write_csv_raw(&mut *out)?,
@@ -220,6 +222,12 @@ fn print_rows(
     }
     Ok(())
 }
+
+/// Bytes of JSON rows the spool holds before it moves them to a file. The rows are written
+/// as the rules finish, when their groups are merged and each spends its share of the
+/// memory budget: a spool that held a budget of its own as well doubled the peak of a run
+/// over a whole content tree, and a file in the page cache costs the copy little.
+const SPOOL_IN_MEMORY: usize = 1 << 20;
 
 /// The rows of a run, to print in the rules' order.
 enum Rows {
@@ -231,10 +239,10 @@ enum Rows {
 
 /// JSON lines of several rules, whose rows are made in pieces and in no set order (two
 /// threads finish rules), printed in the rules' order without holding them all: each piece
-/// is written as it comes, in memory up to the run's memory budget (`--max-mem-usage-mb`)
-/// and past it to an unnamed temporary file, gone when the run ends; the pieces are copied
-/// out rule by rule at the end. A run over a large export and a whole content tree would
-/// otherwise hold every rule's rows as tables until the last rule finished.
+/// is written as it comes, in memory up to [`SPOOL_IN_MEMORY`] (or the run's smaller memory
+/// budget) and past it to an unnamed temporary file, gone when the run ends; the pieces are
+/// copied out rule by rule at the end. A run over a large export and a whole content tree
+/// would otherwise hold every rule's rows as tables until the last rule finished.
 struct Spool {
     /// Each rule's `"rule"` label, when there are several.
     labels: Vec<Option<String>>,
@@ -320,12 +328,12 @@ fn failed_file(err: &EventError, paths: &[PathBuf]) -> Option<usize> {
 }
 
 /// Loads a rule and compiles its search with the macros and lookups of its content root (or
-/// `content`).
+/// `content`): its name and its search.
 fn compile_rule(
     path: &Path,
     content: Option<&Path>,
     tables_by_root: &mut BTreeMap<PathBuf, (MacroTable, Lookups)>,
-) -> anyhow::Result<(Detection, Search)> {
+) -> anyhow::Result<(String, Search)> {
     let detection = content::load_rule(path)?;
     let root = match content {
         Some(root) => root.to_path_buf(),
@@ -342,5 +350,5 @@ fn compile_rule(
     let tree = Context { macros, lookups };
     let search = Search::compile_in(&detection.search, tree, &detection.filter_macro_name())
         .with_context(|| format!("{}", path.display()))?;
-    Ok((detection, search))
+    Ok((detection.name, search))
 }

@@ -630,9 +630,9 @@ impl EventReader {
             .map_err(|source| EventError::Open { path: name.to_string(), source })?;
         let (head, file) = peek(file, &name)?;
         if head.starts_with(EVTX_MAGIC) {
-            // EVTX needs to seek between chunks, so it reads the file itself.
-            drop(file);
-            let inner = evtx::EvtxReader::from_path(path, &name)?;
+            // EVTX needs to seek between chunks, so it reads the file itself, from its start.
+            let (_, file) = file.into_inner();
+            let inner = evtx::EvtxReader::from_file(file, &name)?;
             return Ok(Self::with(&name, InputFormat::Evtx, false, Box::new(inner)));
         }
         Self::from_peeked(&name, &head, file)

@@ -13,7 +13,6 @@ use std::borrow::Cow;
 use std::collections::{BTreeSet, VecDeque};
 use std::fs::File;
 use std::io::{BufReader, Cursor, Read, Seek, SeekFrom};
-use std::path::Path;
 use std::sync::Arc;
 
 use evtx::err::EvtxError;
@@ -23,6 +22,9 @@ use super::{Event, EventError, FormatReader, Location, Skip, SkipReason, Step, S
 
 /// The most EVTX bytes read into memory when the input cannot seek (a stream, a gzip).
 pub const MAX_IN_MEMORY_EVTX_BYTES: u64 = 512 * 1024 * 1024;
+
+/// The largest EVTX file read whole into memory rather than a chunk at a time.
+const READ_WHOLE_BYTES: u64 = 4 << 20;
 
 const FILE_HEADER_BYTES: u64 = 4096;
 const CHUNK_BYTES: u64 = 65536;
@@ -57,10 +59,26 @@ pub(crate) trait ReadSeekSend: Read + Seek + Send {}
 impl<T: Read + Seek + Send> ReadSeekSend for T {}
 
 impl EvtxReader {
-    pub(crate) fn from_path(path: &Path, source: &Arc<str>) -> Result<Self, EventError> {
-        let file = File::open(path)
-            .map_err(|err| EventError::Open { path: source.to_string(), source: err })?;
-        Self::new(Box::new(BufReader::new(file)), source)
+    /// Reads the EVTX file `file`, from its start whatever was read of it before. A file of
+    /// at most [`READ_WHOLE_BYTES`] is read whole, in one read: the parser seeks to each
+    /// chunk and reads it in growing pieces, and for the small files attack data comes in,
+    /// those reads cost more than the records.
+    pub(crate) fn from_file(mut file: File, source: &Arc<str>) -> Result<Self, EventError> {
+        let read_error = |err| EventError::Read { location: Location::whole(source), source: err };
+        let len = file.seek(SeekFrom::End(0)).map_err(read_error)?;
+        file.seek(SeekFrom::Start(0)).map_err(read_error)?;
+        if len > READ_WHOLE_BYTES {
+            return Self::new(Box::new(BufReader::new(file)), source);
+        }
+        let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or_default());
+        // The file may have grown since its size was taken: what is past it waits for the
+        // chunk-by-chunk reading.
+        file.by_ref().take(READ_WHOLE_BYTES + 1).read_to_end(&mut bytes).map_err(read_error)?;
+        if bytes.len() as u64 > READ_WHOLE_BYTES {
+            file.seek(SeekFrom::Start(0)).map_err(read_error)?;
+            return Self::new(Box::new(BufReader::new(file)), source);
+        }
+        Self::new(Box::new(Cursor::new(bytes)), source)
     }
 
     pub(crate) fn from_read(reader: impl Read, source: &Arc<str>) -> Result<Self, EventError> {

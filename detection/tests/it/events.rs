@@ -798,6 +798,39 @@ fn evtx_built_here_reads_whole() {
     assert_eq!(report.events_of("Microsoft-Windows-Sysmon/Operational", 1), 120);
 }
 
+#[test]
+fn evtx_files_read_whole_or_a_chunk_at_a_time_alike() {
+    // A file of at most 4 MiB is read whole, in one read; a larger one a chunk at a time,
+    // by the parser's seeks. Either way the events, their order and the skips are those of
+    // the same bytes given as a stream, damaged or not.
+    let small = evtx_file::evtx_file(&[1..=40, 41..=90]);
+    let chunks: Vec<_> = (0..70u64).map(|n| n * 30 + 1..=n * 30 + 30).collect();
+    let large = evtx_file::evtx_file(&chunks);
+    assert!(large.bytes.len() > 4 << 20, "{}", large.bytes.len());
+    let mut cut = large.bytes.clone();
+    let chunk_40 = evtx_file::FILE_HEADER_BYTES + 40 * evtx_file::CHUNK_BYTES;
+    cut.drain(chunk_40 + 10_000..chunk_40 + 40_000);
+    let dir = tempfile::tempdir().unwrap();
+    for (name, bytes) in [("small", &small.bytes), ("large", &large.bytes), ("cut", &cut)] {
+        let path = dir.path().join(format!("{name}.evtx"));
+        std::fs::write(&path, bytes).unwrap();
+        let mut reader = EventReader::open(&path).unwrap();
+        let ids: Vec<u64> =
+            reader.by_ref().map(|event| event.unwrap().location.record.unwrap()).collect();
+        let report = reader.into_report();
+        let (streamed, errors, streamed_report) = read_bytes(bytes.clone());
+        assert!(errors.is_empty(), "{errors:?}");
+        let streamed_ids: Vec<u64> =
+            streamed.iter().map(|event| event.location.record.unwrap()).collect();
+        assert_eq!(ids, streamed_ids, "{name}");
+        let reasons = |report: &ReadReport| -> Vec<String> {
+            report.skipped.iter().map(|skip| skip.reason.to_string()).collect()
+        };
+        assert_eq!(reasons(&report), reasons(&streamed_report), "{name}");
+        assert_eq!(report.skipped.is_empty(), name != "cut", "{name}: {:?}", report.skipped);
+    }
+}
+
 /// What a damaged EVTX gives: events read, the skips, the first strict error.
 #[derive(serde::Serialize)]
 struct EvtxDamage {

@@ -441,7 +441,7 @@ struct Finish {
 /// fields with its command lines is a few kilobytes: batches of 4,096 put the peak of a run
 /// over a whole content tree there (107 MB against 99 MB over a 2 GiB export), and cost no
 /// less time.
-const FINISH_BATCH_ROWS: usize = 1024;
+pub const FINISH_BATCH_ROWS: usize = 1024;
 
 impl SearchRun<'_> {
     /// Sets what `now()` and `time()` return: the time the search runs. Without it they

@@ -2,7 +2,8 @@
 //! types, case sensitivity, match counts, or a KV store collection) and the CSV beside it,
 //! read with the `csv` crate and indexed, so that `| lookup` finds a row by hashing rather
 //! than scanning. A CSV is read when a search first needs it, and once: a content tree's
-//! tables hold some hundred thousand rows, and a run of a few rules reads few of them. Matching follows transforms.conf:
+//! tables hold some hundred thousand rows, and a run of a few rules reads few of them.
+//! Matching follows transforms.conf:
 //!
 //! - "EXACT" is the default; `WILDCARD(field)` makes `*` in that column match any run, and
 //!   `CIDR(field)` makes that column a network an address falls in.

@@ -459,7 +459,8 @@ fn rows_handed_on_as_made_put_together_are_the_tables_returned() {
     // A hunting search that tables every launch gives its rows a batch at a time, so that a
     // caller printing or hashing them never holds them all; a search that must see every
     // row first (`sort`) gives one piece. Either way the pieces, in order, are the table.
-    let launches = 2 * 4096 + 7;
+    let batch = detection::eval::FINISH_BATCH_ROWS;
+    let launches = 2 * batch + 7;
     let text: String =
         (0..launches).map(|i| sysmon(r"C:\x\a.exe", &format!("a.exe ({i}"), r"LAB\ann")).collect();
     let file = write_temp(&text);
@@ -489,8 +490,8 @@ fn rows_handed_on_as_made_put_together_are_the_tables_returned() {
         let pieces: Vec<Vec<ResultTable>> =
             pieces.into_iter().map(|pieces| pieces.into_inner().unwrap()).collect();
         assert_eq!(expected[0].len(), launches);
-        assert_eq!(pieces[0].len(), launches.div_ceil(4096));
-        assert!(pieces[0].iter().all(|piece| piece.len() <= 4096));
+        assert_eq!(pieces[0].len(), launches.div_ceil(batch));
+        assert!(pieces[0].iter().all(|piece| piece.len() <= batch));
         assert_eq!(pieces[1].len(), 1);
         for (pieces, expected) in pieces.into_iter().zip(&expected) {
             let mut pieces = pieces.into_iter();

@@ -150,7 +150,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             .collect();
         let result = if matches!(args.format, Format::Json) {
             let labels = rules.iter().map(|(name, _)| several.then_some(name.as_str()));
-            let spool = Spool::new(labels.collect(), options.group_memory.min(SPOOL_IN_MEMORY));
+            // `--max-mem-usage-mb 0` keeps everything in memory, rows as well as groups.
+            let in_memory = match options.group_memory {
+                usize::MAX => usize::MAX,
+                budget => budget.min(SPOOL_IN_MEMORY),
+            };
+            let spool = Spool::new(labels.collect(), in_memory);
             scan_inputs_each(&searches, &inputs, options, &|index, rows| spool.add(index, &rows))
                 .map(|reports| (reports, Rows::Spooled(spool)))
         } else {
@@ -240,9 +245,10 @@ enum Rows {
 /// JSON lines of several rules, whose rows are made in pieces and in no set order (two
 /// threads finish rules), printed in the rules' order without holding them all: each piece
 /// is written as it comes, in memory up to [`SPOOL_IN_MEMORY`] (or the run's smaller memory
-/// budget) and past it to an unnamed temporary file, gone when the run ends; the pieces are
-/// copied out rule by rule at the end. A run over a large export and a whole content tree
-/// would otherwise hold every rule's rows as tables until the last rule finished.
+/// budget, or all of it when the budget is unlimited) and past it to an unnamed temporary
+/// file, gone when the run ends; the pieces are copied out rule by rule at the end. A run
+/// over a large export and a whole content tree would otherwise hold every rule's rows as
+/// tables until the last rule finished.
 struct Spool {
     /// Each rule's `"rule"` label, when there are several.
     labels: Vec<Option<String>>,

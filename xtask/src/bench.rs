@@ -160,6 +160,7 @@ const CASES: &[(&str, Input, &str)] = &[
     ),
     ("evtx-map", Input::Evtx, "read every record and map it to Endpoint.Processes (no rule)"),
     ("evtx-rule", Input::Evtx, "comsvcs rule via scan_files over the corpus"),
+    ("evtx-rule-1thread", Input::Evtx, "the comsvcs rule over the corpus, one file after another"),
 ];
 
 /// The cases timed round by round in one process, so that load from other processes
@@ -618,6 +619,7 @@ fn report(results: &[CaseResult], inputs: &Inputs) -> anyhow::Result<()> {
     ratio("many files without prefilter, two threads / one", "many-full", "many-full-1thread");
     ratio("EVTX map / evtx crate JSON (Python)", "evtx-map", "evtx-py");
     ratio("EVTX rule / evtx crate JSON (Python)", "evtx-rule", "evtx-py");
+    ratio("EVTX rule, two threads / one", "evtx-rule", "evtx-rule-1thread");
     check(results, inputs)
 }
 
@@ -651,7 +653,7 @@ fn check(results: &[CaseResult], inputs: &Inputs) -> anyhow::Result<()> {
             &["many", "many-full", "many-1thread", "many-full-1thread"],
             Some(inputs.many_written.positives),
         ),
-        (&["evtx-rule"], None),
+        (&["evtx-rule", "evtx-rule-1thread"], None),
     ];
     for (family, expected) in families {
         let members: Vec<&CaseResult> = family.iter().filter_map(|name| find(name)).collect();
@@ -870,9 +872,8 @@ impl Prepared {
         }
         let search = match case {
             "rule" | "rule-1thread" | "rule-full" | "rule-gzip" | "many" | "many-full"
-            | "evtx-rule" | "hostile" | "hostile-full" | "many-1thread" | "many-full-1thread" => {
-                Some(comsvcs_rule()?)
-            }
+            | "evtx-rule" | "evtx-rule-1thread" | "hostile" | "hostile-full" | "many-1thread"
+            | "many-full-1thread" => Some(comsvcs_rule()?),
             "no-literal" => Some(compile(NO_LITERAL)?),
             "stats-eval" | "stats-eval-full" => Some(compile(STATS_EVAL)?),
             _ => None,

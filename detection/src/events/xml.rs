@@ -487,6 +487,14 @@ enum Token<T> {
 trait Tokens<'a> {
     type Tag: StartTag<'a>;
     fn next_token(&mut self) -> Result<(Token<Self::Tag>, usize, usize), SkipReason>;
+
+    /// Reads the `<Data Name='…'>value</Data>` elements (and `<Data Name='…'/>`) that
+    /// follow at the reader's place inside `EventData`, each into `event` as
+    /// [`read_tokens`] would put it, and stops before anything else: how many it read.
+    /// A reader without this shortcut reads none, and its tokens say the same.
+    fn data_elements(&mut self, _event: &mut Event) -> usize {
+        0
+    }
 }
 
 /// What is told each attribute's local name and value.
@@ -586,6 +594,7 @@ fn read_tokens<'a, T: Tokens<'a>>(
                     parent.has_children = true;
                 }
                 open.push(Open { element, content: after, has_children: false });
+                data_elements(tokens, &mut open, &mut event);
             }
             Token::Empty(start) => {
                 let element = element(&start, &open, &mut event, &mut time)?;
@@ -606,6 +615,7 @@ fn read_tokens<'a, T: Tokens<'a>>(
                 if open.is_empty() {
                     break;
                 }
+                data_elements(tokens, &mut open, &mut event);
             }
             Token::Eof => {
                 return Err(SkipReason::Malformed("expected </Event> before the end".to_owned()));
@@ -617,6 +627,25 @@ fn read_tokens<'a, T: Tokens<'a>>(
     event.time_micros =
         time.ok_or_else(|| SkipReason::Malformed("no TimeCreated/@SystemTime".to_owned()))?;
     Ok(event)
+}
+
+/// Inside `EventData`, where a Sysmon event holds most of its elements, lets `tokens` read
+/// the `Data` elements that follow in one go.
+fn data_elements<'a, T: Tokens<'a>>(tokens: &mut T, open: &mut [Open<'a>], event: &mut Event) {
+    if let [_, parent] = open
+        && parent.element.section == Section::EventData
+        && tokens.data_elements(event) > 0
+    {
+        parent.has_children = true;
+    }
+}
+
+/// The field name of a `<Data Name='…'>` element: the name, cleaned as Splunk cleans
+/// field names when it is not a word (`Process Name`).
+fn data_field_name(name: Cow<'_, str>) -> Cow<'_, str> {
+    let clean = name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && !name.starts_with(|c: char| c == '_' || c.is_ascii_digit());
+    if clean { name } else { Cow::Owned(super::clean_key(&name)) }
 }
 
 /// Which part of the event an element is in.
@@ -682,10 +711,7 @@ fn element<'a>(
             // `<Data Name='X'>`; an unnamed `<Data>` is the field `Data`. A name that is not
             // a word (`Process Name`) is cleaned as Splunk cleans field names.
             let name = if local == b"Data" {
-                let name = start.attribute(b"Name")?.unwrap_or(Cow::Borrowed("Data"));
-                let clean = name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-                    && !name.starts_with(|c: char| c == '_' || c.is_ascii_digit());
-                Some(if clean { name } else { Cow::Owned(super::clean_key(&name)) })
+                Some(data_field_name(start.attribute(b"Name")?.unwrap_or(Cow::Borrowed("Data"))))
             } else {
                 None
             };

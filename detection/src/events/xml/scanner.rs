@@ -9,7 +9,8 @@ use std::borrow::Cow;
 use memchr::memchr;
 
 use super::{
-    AttributeVisitor, Event, Location, SkipReason, StartTag, Token, Tokens, new_event, read_tokens,
+    AttributeVisitor, Event, Location, SkipReason, StartTag, Token, Tokens, data_field_name,
+    new_event, read_tokens,
 };
 
 /// Deeper events go to quick-xml; a Sysmon event is three deep.
@@ -82,6 +83,25 @@ fn split_attribute(text: &str, at: usize, root: bool) -> Option<(&str, &str, usi
         return None;
     }
     Some((text.get(at..key_end)?, text.get(value_start..value_end)?, value_end + 1))
+}
+
+/// The `Name` of a `<Data Name='…'` (or `"…"`) written at `lt` as exports write it, and
+/// where its tag goes on after the closing quote; `None` for any other tag, or a name
+/// [`split_attribute`] would not take.
+fn data_start(text: &str, lt: usize) -> Option<(&str, usize)> {
+    const START: &[u8] = b"<Data Name=";
+    let bytes = text.as_bytes();
+    let quote = match bytes.get(lt..lt + START.len() + 1)?.split_last()? {
+        (quote @ (b'\'' | b'"'), start) if start == START => *quote,
+        _ => return None,
+    };
+    let name_start = lt + START.len() + 1;
+    let name = bytes.get(name_start..)?;
+    let name_end = name_start + name.iter().position(|byte| !VALUE_BYTES[usize::from(*byte)])?;
+    if bytes.get(name_end) != Some(&quote) {
+        return None;
+    }
+    Some((text.get(name_start..name_end)?, name_end + 1))
 }
 
 /// Giving up: quick-xml reads the event instead, so no message is needed.
@@ -206,6 +226,42 @@ impl<'a> Scanner<'a> {
 
 impl<'a> Tokens<'a> for Scanner<'a> {
     type Tag = Tag<'a>;
+
+    fn data_elements(&mut self, event: &mut Event) -> usize {
+        let (text, bytes) = (self.text, self.text.as_bytes());
+        let mut read = 0;
+        loop {
+            // What lies between elements is never read here, as in `next_token`.
+            let Some(lt) = bytes.get(self.at..).and_then(find_tag).map(|at| self.at + at) else {
+                return read;
+            };
+            let Some((name, after)) = data_start(text, lt) else { return read };
+            let name = data_field_name(Cow::Borrowed(name));
+            match bytes.get(after) {
+                Some(b'>') => {
+                    let value_start = after + 1;
+                    let Some(value_end) =
+                        bytes.get(value_start..).and_then(find_tag).map(|at| value_start + at)
+                    else {
+                        return read;
+                    };
+                    let end_tag = b"</Data>";
+                    if bytes.get(value_end..value_end + end_tag.len()) != Some(end_tag.as_slice()) {
+                        return read;
+                    }
+                    let Some(value) = text.get(value_start..value_end) else { return read };
+                    event.data.push(&name, value);
+                    self.at = value_end + end_tag.len();
+                }
+                Some(b'/') if bytes.get(after + 1) == Some(&b'>') => {
+                    event.data.push(&name, "");
+                    self.at = after + 2;
+                }
+                _ => return read,
+            }
+            read += 1;
+        }
+    }
 
     fn next_token(&mut self) -> Result<(Token<Tag<'a>>, usize, usize), SkipReason> {
         let bytes = self.text.as_bytes();
@@ -334,6 +390,39 @@ mod tests {
         ];
         for (text, why) in cases {
             assert!(parse(&text, &location()).is_none(), "{why}: {text}");
+            assert_eq!(parse_text(&text, location()), parse_text_in_full(&text, location()));
+        }
+    }
+
+    #[test]
+    fn data_elements_are_read_in_one_go_until_one_is_unusual() {
+        // The shortcut reads `<Data Name='…'>…</Data>` and `<Data Name='…'/>` as exports
+        // write them and stops before any other shape, which the tokens then read: the event
+        // is what quick-xml reads either way.
+        let usual =
+            "<Data Name='A'>1</Data>\n  <Data Name=\"B C\">x &amp; y</Data><Data Name='D'/>";
+        let bodies = [
+            (format!("{usual}<Data Name='E' >2</Data>{usual}"), 3),
+            (format!("{usual}<Data Name='E'>2<b/></Data>"), 3),
+            (format!("{usual}<Data Name='E'>2</Data >"), 3),
+            (format!("{usual}<Data Name = 'E'>2</Data>"), 3),
+            (format!("{usual}<Data Name='E' Other='x'>2</Data>"), 3),
+            (format!("{usual}<Data Name='E\"'>2</Data>"), 3),
+            (format!("{usual}<!-- c --><Data Name='E'>2</Data>"), 3),
+            (format!("<Data>unnamed</Data>{usual}"), 0),
+            (format!("{usual}<Data Name='E'>2</Datum>"), 3),
+            (format!("{usual}<Data Name='E'>2"), 3),
+        ];
+        for (body, read) in bodies {
+            let text = format!(
+                "<Event><System><EventID>1</EventID><TimeCreated SystemTime='2021-01-14T23:41:39Z'/>\
+                 </System><EventData>{body}</EventData></Event>"
+            );
+            let at = text.find("<EventData>").unwrap() + "<EventData>".len();
+            let mut scanner = Scanner { text: &text, at, open: [""; MAX_DEPTH], depth: 2 };
+            let mut event = new_event(location());
+            assert_eq!(scanner.data_elements(&mut event), read, "{body}");
+            assert_eq!(event.data.iter().count(), read, "{body}");
             assert_eq!(parse_text(&text, location()), parse_text_in_full(&text, location()));
         }
     }

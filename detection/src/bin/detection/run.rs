@@ -150,12 +150,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             .collect();
         let result = if matches!(args.format, Format::Json) {
             let labels = rules.iter().map(|(name, _)| several.then_some(name.as_str()));
-            // `--max-mem-usage-mb 0` keeps everything in memory, rows as well as groups.
-            let in_memory = match options.group_memory {
-                usize::MAX => usize::MAX,
-                budget => budget.min(SPOOL_IN_MEMORY),
-            };
-            let spool = Spool::new(labels.collect(), in_memory);
+            let spool = Spool::new(labels.collect(), spool_memory(options.group_memory));
             scan_inputs_each(&searches, &inputs, options, &|index, rows| spool.add(index, &rows))
                 .map(|reports| (reports, Rows::Spooled(spool)))
         } else {
@@ -233,6 +228,15 @@ fn print_rows(
 /// memory budget: a spool that held a budget of its own as well doubled the peak of a run
 /// over a whole content tree, and a file in the page cache costs the copy little.
 const SPOOL_IN_MEMORY: usize = 1 << 20;
+
+/// The bytes of JSON rows the spool holds in memory under the groups' budget `budget`:
+/// `--max-mem-usage-mb 0` keeps everything in memory, rows as well as groups.
+fn spool_memory(budget: usize) -> usize {
+    match budget {
+        usize::MAX => usize::MAX,
+        budget => budget.min(SPOOL_IN_MEMORY),
+    }
+}
 
 /// The rows of a run, to print in the rules' order.
 enum Rows {

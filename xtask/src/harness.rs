@@ -274,9 +274,9 @@ pub(crate) fn run(options: &Options, remote: &Remote) -> anyhow::Result<Report> 
     let macros = content::load_macro_table(root)
         .with_context(|| format!("cannot read the macros of {}", root.display()))?;
     let mut notes = Vec::new();
-    // A definition that does not load fails only the rules that use its lookups: they
-    // report the lookup as unknown, and this note says why. A CSV file that does not read
-    // fails the rules that use it as they compile, with the file's own error.
+    // Definitions that do not load leave the tree without lookups: the rules that use one
+    // report it as unknown, and this note says why. A CSV file that does not read fails
+    // only the rules that use it, as they compile, with the file's own error.
     let lookups = Lookups::load(root).unwrap_or_else(|err| {
         notes.push(format!("lookups: {}", detection::error_chain(&err)));
         Lookups::new()

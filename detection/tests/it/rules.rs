@@ -264,6 +264,41 @@ fn a_syntax_error_comes_first_and_alone_at_its_place_in_the_file() {
 }
 
 #[test]
+fn a_lookup_file_that_does_not_read_is_the_contents_error_not_an_engine_limit() {
+    // The table's file is reported where it is, and the rule that uses it as a search
+    // error of its own: the tree is to mend, not the engine.
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("detections/endpoint");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::create_dir_all(dir.path().join("macros")).unwrap();
+    for entry in std::fs::read_dir(fixture(&format!("{COMSVCS}/macros"))).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, dir.path().join("macros").join(path.file_name().unwrap())).unwrap();
+    }
+    let rule = std::fs::read_to_string(fixture(RULE)).unwrap();
+    let rule = rule.replace(
+        "| `drop_dm_object_name(Processes)`",
+        "| `drop_dm_object_name(Processes)` | lookup bad name AS process_name OUTPUT score",
+    );
+    let rule_path = folder.join("dump_lsass_via_comsvcs_dll.yml");
+    std::fs::write(&rule_path, rule).unwrap();
+    let lookups = dir.path().join("lookups");
+    std::fs::create_dir_all(&lookups).unwrap();
+    std::fs::write(lookups.join("bad.yml"), "name: bad\nfilename: bad.csv\n").unwrap();
+    std::fs::write(lookups.join("bad.csv"), b"name,score\na,1\n\xff,2\n").unwrap();
+    let findings = validate::validate_paths(&[dir.path().to_path_buf()], &bundled()).unwrap();
+    let table = findings.iter().find(|f| f.path == lookups.join("bad.csv"));
+    let table = table.unwrap_or_else(|| panic!("{findings:#?}"));
+    assert_eq!(table.severity, Severity::Error);
+    assert!(table.message.starts_with("line 3: "), "{table}");
+    let uses = findings.iter().find(|f| f.path == rule_path && f.message.contains("`bad`"));
+    let uses = uses.unwrap_or_else(|| panic!("{findings:#?}"));
+    assert_eq!(uses.severity, Severity::Error, "{uses}");
+    assert!(uses.message.contains("lookup `bad`: "), "{uses}");
+    assert!(findings.iter().all(|f| f.severity != Severity::Unsupported), "{findings:#?}");
+}
+
+#[test]
 fn a_typo_in_a_data_model_field_gets_a_did_you_mean() {
     let path = fixture("rules/defects/detections/endpoint/field_typo.yml");
     let findings = validate::validate_paths(std::slice::from_ref(&path), &bundled()).unwrap();

@@ -152,7 +152,9 @@ impl<'a> SearchCheck<'a> {
             // Splunk refuses these too: a tstats field outside its node (field names are
             // case-sensitive) or a pattern PCRE does not compile.
             | SplErrorKind::ForeignField { .. }
-            | SplErrorKind::Regex(_) => err.blocker().is_none(),
+            | SplErrorKind::Regex(_)
+            // A table of the tree's own that does not read: the content's to mend.
+            | SplErrorKind::LookupTable { .. } => err.blocker().is_none(),
             // The rule's own text passed the syntax check, so these come from a macro's
             // definition (a defect of that macro) or from the engine reading the text
             // differently (its limit).

@@ -150,7 +150,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             .collect();
         let result = if matches!(args.format, Format::Json) {
             let labels = rules.iter().map(|(name, _)| several.then_some(name.as_str()));
-            let spool = Spool::new(labels.collect(), spool_memory(options.group_memory));
+            let spool = Spool::new(labels.collect(), options.group_memory);
             scan_inputs_each(&searches, &inputs, options, &|index, rows| spool.add(index, &rows))
                 .map(|reports| (reports, Rows::Spooled(spool)))
         } else {
@@ -223,21 +223,6 @@ fn print_rows(
     Ok(())
 }
 
-/// Bytes of JSON rows the spool holds before it moves them to a file. The rows are written
-/// as the rules finish, when their groups are merged and each spends its share of the
-/// memory budget: a spool that held a budget of its own as well doubled the peak of a run
-/// over a whole content tree, and a file in the page cache costs the copy little.
-const SPOOL_IN_MEMORY: usize = 1 << 20;
-
-/// The bytes of JSON rows the spool holds in memory under the groups' budget `budget`:
-/// `--max-mem-usage-mb 0` keeps everything in memory, rows as well as groups.
-fn spool_memory(budget: usize) -> usize {
-    match budget {
-        usize::MAX => usize::MAX,
-        budget => budget.min(SPOOL_IN_MEMORY),
-    }
-}
-
 /// The rows of a run, to print in the rules' order.
 enum Rows {
     /// Every rule's table (`--format table` and `csv` size columns over all of a table's rows).
@@ -248,11 +233,10 @@ enum Rows {
 
 /// JSON lines of several rules, whose rows are made in pieces and in no set order (two
 /// threads finish rules), printed in the rules' order without holding them all: each piece
-/// is written as it comes, in memory up to [`SPOOL_IN_MEMORY`] (or the run's smaller memory
-/// budget, or all of it when the budget is unlimited) and past it to an unnamed temporary
-/// file, gone when the run ends; the pieces are copied out rule by rule at the end. A run
-/// over a large export and a whole content tree would otherwise hold every rule's rows as
-/// tables until the last rule finished.
+/// is written as it comes, in memory up to the run's memory budget (`--max-mem-usage-mb`)
+/// and past it to an unnamed temporary file, gone when the run ends; the pieces are copied
+/// out rule by rule at the end. A run over a large export and a whole content tree would
+/// otherwise hold every rule's rows as tables until the last rule finished.
 struct Spool {
     /// Each rule's `"rule"` label, when there are several.
     labels: Vec<Option<String>>,

@@ -33,7 +33,7 @@ use std::collections::BTreeMap;
 use std::collections::VecDeque;
 use std::fmt;
 use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{self, BufReader, Read, Seek};
 use std::ops::Range;
 use std::path::Path;
 use std::rc::Rc;
@@ -630,9 +630,14 @@ impl EventReader {
             .map_err(|source| EventError::Open { path: name.to_string(), source })?;
         let (head, file) = peek(file, &name)?;
         if head.starts_with(EVTX_MAGIC) {
-            // EVTX needs to seek between chunks, so it reads the file itself, from its start.
-            let (_, file) = file.into_inner();
-            let inner = evtx::EvtxReader::from_file(file, &name)?;
+            // EVTX needs to seek between chunks, so it reads the file itself, from its start;
+            // a path that cannot seek (a pipe, `<(zcat log.evtx.gz)`) is read as a stream.
+            let (head, mut file) = file.into_inner();
+            let inner = if file.seek(io::SeekFrom::Start(0)).is_ok() {
+                evtx::EvtxReader::from_file(file, &name)?
+            } else {
+                evtx::EvtxReader::from_read(head.chain(file), &name)?
+            };
             return Ok(Self::with(&name, InputFormat::Evtx, false, Box::new(inner)));
         }
         Self::from_peeked(&name, &head, file)

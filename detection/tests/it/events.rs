@@ -831,6 +831,28 @@ fn evtx_files_read_whole_or_a_chunk_at_a_time_alike() {
     }
 }
 
+#[cfg(unix)]
+#[test]
+fn evtx_from_a_pipe_is_read_as_a_stream() {
+    // `detection run rule.yml <(zcat log.evtx.gz)`: a path that cannot seek, which the
+    // EVTX parser would need; its bytes are read into memory and parsed from there.
+    let file = evtx_file::evtx_file(&[1..=40, 41..=90]);
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("log.evtx");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let writer = {
+        let (fifo, bytes) = (fifo.clone(), file.bytes.clone());
+        std::thread::spawn(move || std::fs::write(fifo, bytes).unwrap())
+    };
+    let mut reader = EventReader::open(&fifo).unwrap();
+    let ids: Vec<u64> =
+        reader.by_ref().map(|event| event.unwrap().location.record.unwrap()).collect();
+    writer.join().unwrap();
+    assert_eq!(ids, (1..=90).collect::<Vec<u64>>());
+    assert_eq!(reader.into_report().format, Some(InputFormat::Evtx));
+}
+
 /// What a damaged EVTX gives: events read, the skips, the first strict error.
 #[derive(serde::Serialize)]
 struct EvtxDamage {

@@ -602,6 +602,7 @@ fn read_tokens<'a, T: Tokens<'a>>(
                     parent.has_children = true;
                 }
                 leaf(&mut event, &mut event_id, &element, "")?;
+                data_elements(tokens, &mut open, &mut event);
             }
             Token::End => {
                 let Some(closed) = open.pop() else { break };

@@ -496,11 +496,13 @@ fn candidates_apply(
     any_reads_events: bool,
 ) -> Result<bool, EventError> {
     // The fast paths search the file's own bytes: only for a UTF-8 export that starts like
-    // one (other text, read by the streaming reader, gets each piece classified).
+    // one (other text, read by the streaming reader, gets each piece classified), and one
+    // that can be read again: a pipe's bytes are gone once `reader` has read them.
     Ok(!options.strict
         && reader.plain_export_bytes()
         && !any_reads_events
         && !reader.report().gzip
+        && std::fs::metadata(path).is_ok_and(|meta| meta.is_file())
         && !may_hold_classic_records(path, &reader.report().source)?)
 }
 

@@ -254,3 +254,59 @@ fn a_rule_failing_as_it_finishes_is_named_without_a_file() {
     assert!(why.starts_with("error: rule \"Rundll32 Advpack Execution\": search: col "), "{why}");
     assert!(why.contains("missing closing parenthesis"), "{why}");
 }
+
+/// `detection run rule.yml <(zcat export.log.gz)`: the events come through a pipe, which
+/// reads once. Sniffing it before the scan, or a fast path reading its bytes again, left
+/// the scan the rest of them (rows lost, "text outside any <Event>" at byte 0) or nothing
+/// at all, the scan then waiting on a pipe nobody writes.
+#[cfg(unix)]
+#[test]
+fn events_through_a_pipe_are_read_once_and_whole() {
+    let folder = fixture("content/detections/endpoint");
+    let export = fixture("datasets/T1003.001-windows-sysmon.log");
+    let bytes = std::fs::read(&export).unwrap();
+    let mut gzipped = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gzipped, &bytes).unwrap();
+    let gzipped = gzipped.finish().unwrap();
+    let args = |events: &Path| -> Vec<String> {
+        let rule = "dump_lsass_via_comsvcs_dll.yml";
+        ["run", "--format", "json", rule, events.to_str().unwrap()].map(String::from).to_vec()
+    };
+    let from_file =
+        detection(&folder, &args(&export).iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(from_file.status.success(), "{}", stderr(&from_file));
+    assert_eq!(stdout(&from_file).lines().count(), 2, "{}", stdout(&from_file));
+    for (name, content) in [("plain", bytes), ("gzip", gzipped)] {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("events");
+        assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        let writer = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || {
+                let _ = std::fs::write(fifo, content);
+            })
+        };
+        let mut child = Command::new(env!("CARGO_BIN_EXE_detection"))
+            .current_dir(&folder)
+            .args(args(&fifo))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                child.kill().unwrap();
+                panic!("{name}: the run still waits on the pipe after 20 s");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let run = child.wait_with_output().unwrap();
+        // A writer the run never let in is let in and out, so that it ends.
+        drop(std::fs::OpenOptions::new().read(true).write(true).open(&fifo));
+        writer.join().unwrap();
+        assert!(run.status.success(), "{name}: {}", stderr(&run));
+        assert_eq!(stdout(&run), stdout(&from_file), "{name}: {}", stderr(&run));
+        assert!(stderr(&run).contains(": 4 events, 0 skipped"), "{name}: {}", stderr(&run));
+    }
+}

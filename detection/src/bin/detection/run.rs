@@ -117,20 +117,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     if matches!(args.format, Format::Csv) && rules.len() > 1 {
         bail!("--format csv takes one rule; use json or table for several");
     }
-    let mut readable = Vec::with_capacity(event_paths.len());
-    for path in event_paths {
-        // Opening detects the format: a file that is no event log is reported here, and the
-        // others are still read as one index.
-        match EventReader::open(&path) {
-            Ok(_) => readable.push(path),
-            Err(err) if !args.strict => {
-                failed = true;
-                log_error(&anyhow::Error::new(err).context("passed over"));
-            }
-            Err(err) => return Err(err.into()),
-        }
-    }
-    let mut event_paths = readable;
+    let mut event_paths = readable_event_paths(event_paths, args.strict, &mut failed)?;
     let searches: Vec<&Search> = rules.iter().map(|(_, search)| search).collect();
     let options = ScanOptions {
         strict: args.strict,
@@ -190,6 +177,36 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     print_rows(rows, &rules, &args, &mut out)?;
     out.flush()?;
     Ok(if failed { ExitCode::from(2) } else { ExitCode::SUCCESS })
+}
+
+/// The event paths the scan is to read: each file opened, which detects its format, so that
+/// one that is no event log is reported here (or under `--strict` stops the run) and the
+/// others are still read as one index.
+fn readable_event_paths(
+    event_paths: Vec<PathBuf>,
+    strict: bool,
+    failed: &mut bool,
+) -> anyhow::Result<Vec<PathBuf>> {
+    let mut readable = Vec::with_capacity(event_paths.len());
+    for path in event_paths {
+        // A pipe (`<(zcat log.gz)`) reads once: opening it here would leave the scan the
+        // rest of its bytes. The scan opens it, and says so if it is no event log.
+        if std::fs::metadata(&path).is_ok_and(|meta| !meta.is_file()) {
+            readable.push(path);
+            continue;
+        }
+        // Opening detects the format: a file that is no event log is reported here, and the
+        // others are still read as one index.
+        match EventReader::open(&path) {
+            Ok(_) => readable.push(path),
+            Err(err) if !strict => {
+                *failed = true;
+                log_error(&anyhow::Error::new(err).context("passed over"));
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
+    Ok(readable)
 }
 
 /// Prints each rule's rows in the rules' order, as `--format` says.

@@ -150,9 +150,14 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             // others: rows must never mix in part of a file.
             Err(ScanError::Events(err)) if !args.strict => {
                 let Some(index) = failed_file(&err, &event_paths) else { return Err(err.into()) };
+                event_paths.remove(index);
+                // A pipe was read once already: running again would read nothing of it.
+                if event_paths.iter().any(|path| !is_regular_file(path)) {
+                    let why = "a pipe among the other event inputs cannot be read again";
+                    return Err(anyhow::Error::new(err).context(why));
+                }
                 failed = true;
                 log_error(&anyhow::Error::new(err).context("passed over"));
-                event_paths.remove(index);
             }
             Err(ScanError::Eval { path, index, source }) => {
                 // The scan knows the search by its place in the list; the user, by its rule,
@@ -191,7 +196,7 @@ fn readable_event_paths(
     for path in event_paths {
         // A pipe (`<(zcat log.gz)`) reads once: opening it here would leave the scan the
         // rest of its bytes. The scan opens it, and says so if it is no event log.
-        if std::fs::metadata(&path).is_ok_and(|meta| !meta.is_file()) {
+        if std::fs::metadata(&path).is_ok() && !is_regular_file(&path) {
             readable.push(path);
             continue;
         }
@@ -207,6 +212,11 @@ fn readable_event_paths(
         }
     }
     Ok(readable)
+}
+
+/// Whether `path` is a file that can be read again (not a pipe or a device).
+fn is_regular_file(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|meta| meta.is_file())
 }
 
 /// Prints each rule's rows in the rules' order, as `--format` says.

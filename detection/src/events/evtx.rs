@@ -369,16 +369,19 @@ fn event_from_xml(xml: &str, location: Location) -> Result<Event, SkipReason> {
     let end = xml.rfind("</Event>").map_or(xml.len(), |at| at + "</Event>".len());
     let raw = xml.get(start..end).unwrap_or_default();
     let mut event = super::xml::parse_text(raw, location)?;
-    let decode = |value: &mut String| {
-        if let Cow::Owned(decoded) = unescaped(value) {
-            *value = decoded;
-        }
-    };
-    event.system.map_values(unescaped);
-    event.data.map(unescaped);
-    decode(&mut event.channel);
-    decode(&mut event.computer);
-    decode(&mut event.provider);
+    // Without an `&` nothing is escaped, and the values are plain as read.
+    if raw.contains('&') {
+        let decode = |value: &mut String| {
+            if let Cow::Owned(decoded) = unescaped(value) {
+                *value = decoded;
+            }
+        };
+        event.system.map_values(unescaped);
+        event.data.map(unescaped);
+        decode(&mut event.channel);
+        decode(&mut event.computer);
+        decode(&mut event.provider);
+    }
     event.value_form = ValueForm::Plain;
     raw.clone_into(&mut event.raw);
     Ok(event)

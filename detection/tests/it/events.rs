@@ -853,6 +853,22 @@ fn evtx_from_a_pipe_is_read_as_a_stream() {
     assert_eq!(reader.into_report().format, Some(InputFormat::Evtx));
 }
 
+#[test]
+fn evtx_values_are_plain_text_and_raw_is_the_escaped_xml() {
+    // The crate renders a record as XML, escaping `&`, `<` and `>`: the fields hold the
+    // text itself, as the forwarder's rendering gives it, and `_raw` the XML.
+    let parent = r#"cmd.exe /c "a & b" < in.txt > 'out'"#;
+    let file = evtx_file::evtx_file_with_parent(&[1..=3], Some(parent));
+    let (events, errors, _) = read_bytes(file.bytes);
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(events.len(), 3);
+    for event in &events {
+        assert_eq!(event.data("ParentCommandLine"), Some(parent));
+        assert!(event.raw.contains("a &amp; b"), "{}", event.raw);
+        assert_eq!(event.data("User"), Some(r"LAB\alice"));
+    }
+}
+
 /// What a damaged EVTX gives: events read, the skips, the first strict error.
 #[derive(serde::Serialize)]
 struct EvtxDamage {

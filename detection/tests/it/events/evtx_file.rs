@@ -25,10 +25,18 @@ pub(super) fn command_line(id: u64) -> String {
 
 /// A file whose chunks hold the records of `chunks`, ids in order.
 pub(super) fn evtx_file(chunks: &[std::ops::RangeInclusive<u64>]) -> EvtxFile {
+    evtx_file_with_parent(chunks, None)
+}
+
+/// [`evtx_file`] whose records hold a `ParentCommandLine` of `parent` too.
+pub(super) fn evtx_file_with_parent(
+    chunks: &[std::ops::RangeInclusive<u64>],
+    parent: Option<&str>,
+) -> EvtxFile {
     let mut bytes = vec![0; FILE_HEADER_BYTES];
     let mut records = Vec::new();
     for (number, ids) in chunks.iter().enumerate() {
-        let (chunk, offsets) = chunk(ids.clone());
+        let (chunk, offsets) = chunk(ids.clone(), parent);
         let start = FILE_HEADER_BYTES + number * CHUNK_BYTES;
         records.push(offsets.into_iter().map(|(id, at, len)| (id, start + at, len)).collect());
         bytes.extend_from_slice(&chunk);
@@ -60,8 +68,11 @@ pub(super) fn reseal_chunk(bytes: &mut [u8], chunk_start: usize) {
 }
 
 /// One chunk and each record's (id, offset in the chunk, length).
-fn chunk(ids: std::ops::RangeInclusive<u64>) -> (Vec<u8>, Vec<(u64, usize, usize)>) {
-    let mut writer = BinXml { data: vec![0; CHUNK_HEADER_BYTES], names: BTreeMap::new() };
+fn chunk(
+    ids: std::ops::RangeInclusive<u64>,
+    parent: Option<&str>,
+) -> (Vec<u8>, Vec<(u64, usize, usize)>) {
+    let mut writer = BinXml { data: vec![0; CHUNK_HEADER_BYTES], names: BTreeMap::new(), parent };
     let mut offsets = Vec::new();
     for id in ids.clone() {
         let start = writer.data.len();
@@ -86,12 +97,14 @@ fn chunk(ids: std::ops::RangeInclusive<u64>) -> (Vec<u8>, Vec<(u64, usize, usize
 }
 
 /// Binary XML written into a chunk: names are chunk offsets, written inline the first time.
-struct BinXml {
+struct BinXml<'p> {
     data: Vec<u8>,
     names: BTreeMap<String, u32>,
+    /// Each record's `ParentCommandLine`, when it has one.
+    parent: Option<&'p str>,
 }
 
-impl BinXml {
+impl BinXml<'_> {
     fn record(&mut self, id: u64) {
         let start = self.data.len();
         self.data.extend_from_slice(b"\x2a\x2a\0\0");
@@ -116,6 +129,9 @@ impl BinXml {
         self.leaf("Data", &[("Name", "Image")], Some(r"C:\Windows\System32\rundll32.exe"));
         self.leaf("Data", &[("Name", "CommandLine")], Some(&command_line(id)));
         self.leaf("Data", &[("Name", "User")], Some(r"LAB\alice"));
+        if let Some(parent) = self.parent {
+            self.leaf("Data", &[("Name", "ParentCommandLine")], Some(parent));
+        }
         self.data.push(0x04);
         self.data.push(0x04);
         self.data.push(0x00);

@@ -450,11 +450,6 @@ impl Table {
     fn column_index(&self, column: &str) -> Option<usize> {
         self.columns.iter().position(|c| c == column)
     }
-
-    /// Whether the table has the column `name`.
-    pub fn has_column(&self, name: &str) -> bool {
-        self.column_index(name).is_some()
-    }
 }
 
 /// The lookups of a content tree, by definition name and by CSV file name.
@@ -505,7 +500,7 @@ impl Lookups {
                     }
                     Lookup::new(definition.clone(), Some(dir.join(filename)), None)
                 }
-                _ => Lookup::new(definition.clone(), None, Some((Vec::new(), Vec::new()))),
+                _ => Lookup::new(definition.clone(), None, None),
             };
             lookups.insert(lookup);
         }

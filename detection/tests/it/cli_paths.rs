@@ -263,7 +263,7 @@ fn a_rule_failing_as_it_finishes_is_named_without_a_file() {
 #[test]
 fn events_through_a_pipe_are_read_once_and_whole() {
     let folder = fixture("content/detections/endpoint");
-    let export = fixture("datasets/T1003.001-windows-sysmon.log");
+    let export = fixture("content/fixtures/datasets/T1003.001-stand-in.log");
     let bytes = std::fs::read(&export).unwrap();
     let mut gzipped = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     std::io::Write::write_all(&mut gzipped, &bytes).unwrap();
@@ -275,7 +275,7 @@ fn events_through_a_pipe_are_read_once_and_whole() {
     let from_file =
         detection(&folder, &args(&export).iter().map(String::as_str).collect::<Vec<_>>());
     assert!(from_file.status.success(), "{}", stderr(&from_file));
-    assert_eq!(stdout(&from_file).lines().count(), 2, "{}", stdout(&from_file));
+    assert_eq!(stdout(&from_file).lines().count(), 1, "{}", stdout(&from_file));
     let broken = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(broken.path(), &gzipped[..gzipped.len() / 2]).unwrap();
     for (name, content) in
@@ -327,6 +327,6 @@ fn events_through_a_pipe_are_read_once_and_whole() {
         }
         assert!(run.status.success(), "{name}: {}", stderr(&run));
         assert_eq!(stdout(&run), stdout(&from_file), "{name}: {}", stderr(&run));
-        assert!(stderr(&run).contains(": 4 events, 0 skipped"), "{name}: {}", stderr(&run));
+        assert!(stderr(&run).contains(": 1 events, 0 skipped"), "{name}: {}", stderr(&run));
     }
 }

@@ -196,7 +196,7 @@ fn readable_event_paths(
     for path in event_paths {
         // A pipe (`<(zcat log.gz)`) reads once: opening it here would leave the scan the
         // rest of its bytes. The scan opens it, and says so if it is no event log.
-        if std::fs::metadata(&path).is_ok() && !is_regular_file(&path) {
+        if std::fs::metadata(&path).is_ok_and(|meta| !meta.is_file()) {
             readable.push(path);
             continue;
         }

@@ -315,6 +315,17 @@ pub(crate) fn share_record_keys(runs: &mut [SearchRun<'_>], keys: &mut tstats::R
     tstats::share_keys(groups, keys);
 }
 
+/// Lets the `tstats` of `runs` that build the very same groups (the same records, keys and
+/// aggregates) build them once: the first folds each record in, and each finishes the
+/// table into its own rows. `runs` are in the order the scan offers them records.
+pub(crate) fn share_groups(runs: &mut [SearchRun<'_>]) {
+    let mut groups = Vec::new();
+    for run in runs {
+        run.root.tstats_groups(&mut groups);
+    }
+    tstats::share_tables(groups);
+}
+
 /// Whether `condition` may hold: as [`condition_holds`], with each subsearch taken as
 /// holding (it is decided at the end). Only `AND` of terms narrows; any other shape with a
 /// subsearch inside passes everything.

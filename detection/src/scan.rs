@@ -41,7 +41,7 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use crate::datamodel::{self, NodeRecord};
 use crate::eval::spill::SpillFile;
-use crate::eval::{EvalError, RecordKeys, ResultTable, SearchRun, share_record_keys};
+use crate::eval::{EvalError, RecordKeys, ResultTable, SearchRun, share_groups, share_record_keys};
 use crate::events::{
     Event, EventError, EventReader, InputFormat, Location, MAX_EVENT_BYTES, ReadReport, Skip,
     parse_xml_event,
@@ -73,6 +73,10 @@ pub struct ScanOptions {
     /// fields, span and fill value), not once per search; rows are the same either way. On
     /// by default.
     pub share_keys: bool,
+    /// Build the groups of the `tstats` that build the very same ones (the same records,
+    /// keys and aggregates; only column names differ) once, for all of them, not once per
+    /// search; rows are the same either way. On by default.
+    pub share_groups: bool,
     /// Make a finished `tstats`'s rows a batch at a time, each batch going through the
     /// commands after it that work row by row before the next is made (see
     /// [`crate::eval::SearchRun::whole`]); rows are the same either way. On by default.
@@ -106,6 +110,7 @@ impl Default for ScanOptions {
             parallel: true,
             prune_joins: true,
             share_keys: true,
+            share_groups: true,
             finish_in_batches: true,
             group_memory: DEFAULT_GROUP_MEMORY,
             read_block: 0,
@@ -265,6 +270,9 @@ pub fn scan_inputs_each(
     };
     if options.share_keys {
         share_record_keys(&mut feed.runs, &mut feed.keys);
+    }
+    if options.share_groups {
+        share_groups(&mut feed.runs);
     }
     let mut reports = Vec::with_capacity(inputs.len());
     if options.parallel && inputs.len() > 1 {

@@ -504,7 +504,8 @@ fn run_benign(subjects: &mut [Subject], benign: &[PathBuf]) {
 
 /// Rows of each search over `inputs` read with the shortcuts (prefilter, a file's halves
 /// or several files on two threads, groups an inner join drops dropped early, group keys
-/// made once for the searches that group alike, groups spilled to disk, rows made and
+/// made once for the searches that group alike and groups built once for those that build
+/// the same, groups spilled to disk, rows made and
 /// filtered a batch at a time) and without:
 /// they must agree, or the engine is at fault.
 fn scan_both_ways(
@@ -523,6 +524,7 @@ fn scan_both_ways(
             parallel: false,
             prune_joins: false,
             share_keys: false,
+            share_groups: false,
             finish_in_batches: false,
             group_memory: usize::MAX,
             ..ScanOptions::default()

@@ -49,7 +49,8 @@ pub(crate) trait Spill {
 }
 
 /// Groups written to a [`SpillFile`] in the order of their rows: each group's key, then
-/// its aggregates' states.
+/// its aggregates' states. A copy reads the same bytes.
+#[derive(Clone)]
 pub(super) struct Run {
     file: Arc<File>,
     start: u64,

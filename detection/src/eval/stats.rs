@@ -255,6 +255,7 @@ impl<'s> StatsRun<'s> {
                 None,
                 &|err| self.spill_error(&err),
                 &|| self.location.clone(),
+                &mut |_| true,
                 &mut |key, states| push(tstats::group_row(key, states)),
             )?;
         }

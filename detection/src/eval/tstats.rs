@@ -5,6 +5,7 @@
 
 use std::borrow::Cow;
 use std::hash::{BuildHasher, RandomState};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use hashbrown::HashTable;
 
@@ -133,18 +134,8 @@ pub(crate) fn record_fields_read<'t>(tstats: &'t Tstats, into: &mut Vec<&'t str>
 pub(crate) struct Groups<'s> {
     search: &'s Search,
     tstats: &'s Tstats,
-    /// Every group's key (see [`push_key_value`]), one after another in the order the
-    /// groups were first seen: a group is its number in that order.
-    keys: Vec<u8>,
-    /// Where each group's key starts in `keys`.
-    key_starts: Vec<usize>,
-    /// The groups, by the hash of their key.
-    index: HashTable<usize>,
-    /// Each group's hash, so that growing the index does not hash every key again.
-    hashes: Vec<u64>,
+    store: Store,
     hasher: RandomState,
-    /// Every group's aggregates, as many per group as the `tstats` has, in group order.
-    states: Vec<Accumulator>,
     /// The key of the record being added.
     key: Vec<u8>,
     /// The last `_time` (bucket) added, and its text.
@@ -155,10 +146,37 @@ pub(crate) struct Groups<'s> {
     /// The number of this `tstats`'s key recipe among those of a scan (see
     /// [`share_keys`]): the `tstats` of the same recipe make a record's key once.
     recipe: Option<usize>,
-    /// Heap bytes the states hold besides themselves (see [`Accumulator::add`]).
-    state_bytes: usize,
     /// Whether every aggregate's states merge exactly, so that the groups may be spilled.
     spillable: bool,
+}
+
+/// Where a `tstats`'s groups are kept.
+enum Store {
+    Own(Table),
+    /// Shared with the other `tstats` of a scan that build the same groups (see
+    /// [`share_tables`]): the first folds the records in, for all of them.
+    Shared {
+        table: Arc<RwLock<Table>>,
+        folds: bool,
+    },
+}
+
+/// The groups of a `tstats`.
+#[derive(Default)]
+struct Table {
+    /// Every group's key (see [`push_key_value`]), one after another in the order the
+    /// groups were first seen: a group is its number in that order.
+    keys: Vec<u8>,
+    /// Where each group's key starts in `keys`.
+    key_starts: Vec<usize>,
+    /// The groups, by the hash of their key.
+    index: HashTable<usize>,
+    /// Each group's hash, so that growing the index does not hash every key again.
+    hashes: Vec<u64>,
+    /// Every group's aggregates, as many per group as the `tstats` has, in group order.
+    states: Vec<Accumulator>,
+    /// Heap bytes the states hold besides themselves (see [`Accumulator::add`]).
+    state_bytes: usize,
     /// The pieces of groups spilled, oldest first, and how many groups they hold.
     spilled: Vec<spill::Run>,
     spilled_len: usize,
@@ -258,6 +276,23 @@ pub(crate) fn share_keys<'a, 's: 'a>(
     keys.generation = 1;
 }
 
+/// Lets the `tstats` of `groups` (every `tstats` of a scan's searches, in the order the
+/// scan offers them records) that build the same groups (see [`Groups::builds_alike`])
+/// share one table, which the first of them folds the records into. Dozens of a library's
+/// rules join one unfiltered `Processes` side, grouped alike, with a side of their own:
+/// each built a group per process launch, and spilled and merged them, for itself.
+pub(crate) fn share_tables<'a, 's: 'a>(groups: impl IntoIterator<Item = &'a mut Groups<'s>>) {
+    let mut builders: Vec<&'a mut Groups<'s>> = Vec::new();
+    for groups in groups {
+        match builders.iter_mut().find(|builder| builder.builds_alike(groups)) {
+            Some(builder) => {
+                groups.store = Store::Shared { table: builder.share(), folds: false };
+            }
+            None => builders.push(groups),
+        }
+    }
+}
+
 /// Appends one `by` value to a group key: its length (4 bytes), then its bytes. A value
 /// is at most an event's size, far below 4 GiB.
 pub(super) fn push_key_value(key: &mut Vec<u8>, value: &[u8]) {
@@ -291,12 +326,8 @@ impl<'s> Groups<'s> {
         Self {
             search,
             tstats,
-            keys: Vec::new(),
-            key_starts: Vec::new(),
-            index: HashTable::new(),
-            hashes: Vec::new(),
+            store: Store::Own(Table::default()),
             hasher: RandomState::new(),
-            states: Vec::new(),
             key: Vec::new(),
             time_text: (None, String::new()),
             by: tstats.by.iter().map(|field| source(field, &tstats.node)).collect(),
@@ -306,20 +337,45 @@ impl<'s> Groups<'s> {
                 .map(|aggregate| aggregate.field().map(|field| source(field, &tstats.node)))
                 .collect(),
             recipe: None,
-            state_bytes: 0,
             spillable: tstats
                 .aggregates
                 .iter()
                 .all(|aggregate| Accumulator::merges_exactly(aggregate.function)),
-            spilled: Vec::new(),
-            spilled_len: 0,
         }
     }
 
     /// How many groups there are so far, counting those spilled once per piece that holds
     /// them: what finishing them costs, roughly.
     pub(crate) fn len(&self) -> usize {
-        self.key_starts.len() + self.spilled_len
+        match &self.store {
+            Store::Own(table) => table.len(),
+            Store::Shared { table, .. } => read(table).len(),
+        }
+    }
+
+    /// Whether `other` builds the very groups this does: the same records (node and
+    /// `where`), keys and aggregates. Only the names of the columns may differ.
+    fn builds_alike(&self, other: &Groups<'_>) -> bool {
+        let (a, b) = (self.tstats, other.tstats);
+        a.datamodel == b.datamodel
+            && a.dataset == b.dataset
+            && a.node == b.node
+            && a.filter == b.filter
+            && self.recipe_of() == other.recipe_of()
+            && self.aggregated == other.aggregated
+            && a.aggregates.len() == b.aggregates.len()
+            && a.aggregates.iter().zip(&b.aggregates).all(|(x, y)| x.function == y.function)
+    }
+
+    /// The table, shared from now on: the groups fold into it here.
+    fn share(&mut self) -> Arc<RwLock<Table>> {
+        let (table, folds) = match std::mem::replace(&mut self.store, Store::Own(Table::default()))
+        {
+            Store::Own(table) => (Arc::new(RwLock::new(table)), true),
+            Store::Shared { table, folds } => (table, folds),
+        };
+        self.store = Store::Shared { table: Arc::clone(&table), folds };
+        table
     }
 
     fn recipe_of(&self) -> Recipe<'s> {
@@ -352,6 +408,10 @@ impl<'s> Groups<'s> {
         record: &NodeRecord,
         keys: Option<&mut RecordKeys>,
     ) -> Result<(), EvalError> {
+        if let Store::Shared { folds: false, .. } = self.store {
+            // The `tstats` that builds the same groups folds the record in.
+            return Ok(());
+        }
         let shared = keys.zip(self.recipe);
         if let Some((keys, recipe)) = &shared {
             match keys.made(*recipe) {
@@ -412,32 +472,40 @@ impl<'s> Groups<'s> {
     /// Folds `record` into the group of `key`, whose hash is `hash`.
     fn fold_keyed(&mut self, record: &NodeRecord, key: &[u8], hash: u64) -> Result<(), EvalError> {
         let tstats = self.tstats;
-        let (keys, starts) = (&self.keys, &self.key_starts);
-        let found = self.index.find(hash, |&group| key_of(keys, starts, group) == key);
+        let mut guard;
+        let table = match &mut self.store {
+            Store::Own(table) => table,
+            Store::Shared { table, .. } => {
+                guard = table.write().unwrap_or_else(PoisonError::into_inner);
+                &mut *guard
+            }
+        };
+        let (keys, starts) = (&table.keys, &table.key_starts);
+        let found = table.index.find(hash, |&group| key_of(keys, starts, group) == key);
         let group = if let Some(&group) = found {
             group
         } else {
-            let group = self.key_starts.len();
+            let group = table.key_starts.len();
             if group >= MAX_GROUPS {
                 let location = self.search.locate(&tstats.span_in_search);
                 return Err(EvalError::TooManyGroups { location, limit: MAX_GROUPS });
             }
-            self.key_starts.push(self.keys.len());
-            self.keys.extend_from_slice(key);
-            self.states.extend(tstats.aggregates.iter().map(|a| Accumulator::new(a.function)));
-            self.hashes.push(hash);
-            let hashes = &self.hashes;
-            self.index.insert_unique(hash, group, |&group| {
+            table.key_starts.push(table.keys.len());
+            table.keys.extend_from_slice(key);
+            table.states.extend(tstats.aggregates.iter().map(|a| Accumulator::new(a.function)));
+            table.hashes.push(hash);
+            let hashes = &table.hashes;
+            table.index.insert_unique(hash, group, |&group| {
                 hashes.get(group).copied().unwrap_or_default()
             });
             group
         };
         let width = self.aggregated.len();
-        let Some(states) = self.states.get_mut(group * width..(group + 1) * width) else {
+        let Some(states) = table.states.get_mut(group * width..(group + 1) * width) else {
             return Ok(());
         };
         for (state, source) in states.iter_mut().zip(&self.aggregated) {
-            self.state_bytes += match source {
+            table.state_bytes += match source {
                 None => {
                     state.add_row();
                     0
@@ -452,24 +520,6 @@ impl<'s> Groups<'s> {
         Ok(())
     }
 
-    /// The groups held in memory that `keep` admits (all without it), in the order of
-    /// their rows: by their `by` values, a `_time` bucket numerically, not as text. Keys
-    /// are distinct and ties fall to the text, so the order is total.
-    fn sorted_groups(&self, keep: Option<&JoinKeys>) -> Vec<usize> {
-        let (keys, starts) = (&self.keys, &self.key_starts);
-        let mut scratch = Vec::new();
-        let mut groups: Vec<usize> = (0..starts.len())
-            .filter(|&group| {
-                keep.is_none_or(|keep| keep.admits(key_of(keys, starts, group), &mut scratch))
-            })
-            .collect();
-        let time_index = time_index(self.tstats);
-        groups.sort_unstable_by(|&a, &b| {
-            compare_keys(time_index, key_of(keys, starts, a), key_of(keys, starts, b))
-        });
-        groups
-    }
-
     /// The `tstats` result table, given to `sink` in order, `batch` rows at a time: at least
     /// one table, the last perhaps empty, each with every column. Groups are ordered by
     /// their `by` values, `_time` buckets numerically. With `keep`, only the groups it
@@ -480,35 +530,56 @@ impl<'s> Groups<'s> {
         batch: usize,
         sink: &mut dyn FnMut(ResultTable) -> Result<(), EvalError>,
     ) -> Result<(), EvalError> {
-        let mut rows = Rows::new(self.tstats, batch, sink);
-        if self.spilled.is_empty() {
-            let width = self.tstats.aggregates.len();
-            for group in self.sorted_groups(keep) {
-                let key = key_of(&self.keys, &self.key_starts, group);
-                let states =
-                    self.states.get(group * width..(group + 1) * width).unwrap_or_default();
-                rows.push(key, states)?;
+        let (search, tstats) = (self.search, self.tstats);
+        let failed = |err: std::io::Error| spill_failed(search, tstats, &err);
+        let mut rows = Rows::new(tstats, batch, sink);
+        let time_index = time_index(tstats);
+        let width = tstats.aggregates.len();
+        let runs = match &mut self.store {
+            Store::Own(table) if table.spilled.is_empty() => {
+                table.rows_in_memory(time_index, width, keep, &mut rows)?;
+                return rows.end();
             }
-            return rows.end();
-        }
-        // The rest is spilled too (to a file of its own: the scan's may be read by another
-        // thread), so that every group is merged the same way.
-        let mut rest = spill::SpillFile::new().map_err(|err| self.spill_error(&err))?;
-        self.spill(&mut rest)?;
-        self.merge_spilled(keep, &mut rows)?;
+            Store::Own(table) => {
+                // The rest is spilled too (to a file of its own: the scan's may be read by
+                // another thread), so that every group is merged the same way.
+                let mut rest = spill::SpillFile::new().map_err(failed)?;
+                table.spill(&mut rest, time_index, width).map_err(failed)?;
+                std::mem::take(&mut table.spilled)
+            }
+            Store::Shared { table, .. } => {
+                {
+                    // The first of the `tstats` sharing the groups to finish spills the
+                    // rest; the others find it spilled.
+                    let mut table = table.write().unwrap_or_else(PoisonError::into_inner);
+                    if !table.spilled.is_empty() && !table.key_starts.is_empty() {
+                        let mut rest = spill::SpillFile::new().map_err(failed)?;
+                        table.spill(&mut rest, time_index, width).map_err(failed)?;
+                    }
+                }
+                let table = read(table);
+                if table.spilled.is_empty() {
+                    table.rows_in_memory(time_index, width, keep, &mut rows)?;
+                    drop(table);
+                    return rows.end();
+                }
+                table.spilled.clone()
+            }
+        };
+        self.merge_spilled(runs, keep, &mut rows)?;
         rows.end()
     }
 
     /// [`Groups::finish_with`] over spilled groups (see [`merge_runs`]).
     fn merge_spilled(
-        mut self,
+        &self,
+        runs: Vec<spill::Run>,
         keep: Option<&JoinKeys>,
         rows: &mut Rows<'_, '_>,
     ) -> Result<(), EvalError> {
         let tstats = self.tstats;
         let functions: Vec<_> =
             tstats.aggregates.iter().map(|aggregate| aggregate.function).collect();
-        let runs = std::mem::take(&mut self.spilled);
         let location = || self.search.locate(&tstats.span_in_search);
         let mut scratch = Vec::new();
         merge_runs(
@@ -517,17 +588,56 @@ impl<'s> Groups<'s> {
             time_index(tstats),
             &|err| self.spill_error(&err),
             &location,
-            &mut |key, states| {
-                if keep.is_none_or(|keep| keep.admits(key, &mut scratch)) {
-                    rows.push(key, states)?;
-                }
-                Ok(())
-            },
+            &mut |key| keep.is_none_or(|keep| keep.admits(key, &mut scratch)),
+            &mut |key, states| rows.push(key, states),
         )
     }
 }
 
-impl spill::Spill for Groups<'_> {
+/// A shared table, read.
+fn read(table: &RwLock<Table>) -> std::sync::RwLockReadGuard<'_, Table> {
+    table.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Table {
+    fn len(&self) -> usize {
+        self.key_starts.len() + self.spilled_len
+    }
+
+    /// The groups held in memory that `keep` admits (all without it), in the order of
+    /// their rows: by their `by` values, a `_time` bucket numerically, not as text. Keys
+    /// are distinct and ties fall to the text, so the order is total.
+    fn sorted_groups(&self, time_index: Option<usize>, keep: Option<&JoinKeys>) -> Vec<usize> {
+        let (keys, starts) = (&self.keys, &self.key_starts);
+        let mut scratch = Vec::new();
+        let mut groups: Vec<usize> = (0..starts.len())
+            .filter(|&group| {
+                keep.is_none_or(|keep| keep.admits(key_of(keys, starts, group), &mut scratch))
+            })
+            .collect();
+        groups.sort_unstable_by(|&a, &b| {
+            compare_keys(time_index, key_of(keys, starts, a), key_of(keys, starts, b))
+        });
+        groups
+    }
+
+    /// The rows of the groups held in memory that `keep` admits, in order, each group's
+    /// `width` aggregates after its key.
+    fn rows_in_memory(
+        &self,
+        time_index: Option<usize>,
+        width: usize,
+        keep: Option<&JoinKeys>,
+        rows: &mut Rows<'_, '_>,
+    ) -> Result<(), EvalError> {
+        for group in self.sorted_groups(time_index, keep) {
+            let key = key_of(&self.keys, &self.key_starts, group);
+            let states = self.states.get(group * width..(group + 1) * width).unwrap_or_default();
+            rows.push(key, states)?;
+        }
+        Ok(())
+    }
+
     /// About how many bytes the groups held in memory take: their buffers as allocated,
     /// and what their aggregates keep.
     fn memory(&self) -> usize {
@@ -540,28 +650,25 @@ impl spill::Spill for Groups<'_> {
             + self.state_bytes
     }
 
-    /// Whether [`Groups::spill`] can write these groups out: not when an aggregate sums
-    /// floating-point numbers, whose last digits would depend on where the pieces split
-    /// the records.
-    fn spillable(&self) -> bool {
-        self.spillable
-    }
-
-    /// Writes the groups held in memory to `to`, in the order of their rows, and frees
-    /// them: the records still to come start new groups, merged with these by
-    /// [`Groups::finish_with`]. Nothing happens when the groups cannot be spilled.
-    fn spill(&mut self, to: &mut spill::SpillFile) -> Result<(), EvalError> {
-        if !self.spillable || self.key_starts.is_empty() {
+    /// Writes the groups held in memory, each with its `width` aggregates, to `to` in the
+    /// order of their rows, and frees them: the records still to come start new groups,
+    /// merged with these when the search finishes.
+    fn spill(
+        &mut self,
+        to: &mut spill::SpillFile,
+        time_index: Option<usize>,
+        width: usize,
+    ) -> std::io::Result<()> {
+        if self.key_starts.is_empty() {
             return Ok(());
         }
-        let order = self.sorted_groups(None);
-        let width = self.aggregated.len();
+        let order = self.sorted_groups(time_index, None);
         let (keys, starts, states) = (&self.keys, &self.key_starts, &self.states);
         let groups = order.iter().map(|&group| {
             let states = states.get(group * width..(group + 1) * width).unwrap_or_default();
             (key_of(keys, starts, group), states)
         });
-        let run = spill::Run::write(to, groups).map_err(|err| self.spill_error(&err))?;
+        let run = spill::Run::write(to, groups)?;
         self.spilled_len += run.len();
         self.spilled.push(run);
         self.keys = Vec::new();
@@ -572,13 +679,51 @@ impl spill::Spill for Groups<'_> {
         self.state_bytes = 0;
         Ok(())
     }
+}
 
-    fn spill_error(&self, err: &std::io::Error) -> EvalError {
-        EvalError::Spill {
-            location: self.search.locate(&self.tstats.span_in_search),
-            message: err.to_string(),
+impl spill::Spill for Groups<'_> {
+    /// About how many bytes the groups held in memory take: nothing for a `tstats` whose
+    /// groups another folds and counts.
+    fn memory(&self) -> usize {
+        match &self.store {
+            Store::Own(table) => table.memory(),
+            Store::Shared { table, folds: true } => read(table).memory(),
+            Store::Shared { folds: false, .. } => 0,
         }
     }
+
+    /// Whether [`Groups::spill`] can write these groups out: not when an aggregate sums
+    /// floating-point numbers, whose last digits would depend on where the pieces split
+    /// the records, nor groups another `tstats` folds and spills.
+    fn spillable(&self) -> bool {
+        self.spillable && !matches!(self.store, Store::Shared { folds: false, .. })
+    }
+
+    /// Writes the groups held in memory to `to`, in the order of their rows, and frees
+    /// them: the records still to come start new groups, merged with these by
+    /// [`Groups::finish_with`]. Nothing happens when the groups cannot be spilled.
+    fn spill(&mut self, to: &mut spill::SpillFile) -> Result<(), EvalError> {
+        if !self.spillable() {
+            return Ok(());
+        }
+        let (time_index, width) = (time_index(self.tstats), self.aggregated.len());
+        let spilled = match &mut self.store {
+            Store::Own(table) => table.spill(to, time_index, width),
+            Store::Shared { table, .. } => {
+                table.write().unwrap_or_else(PoisonError::into_inner).spill(to, time_index, width)
+            }
+        };
+        spilled.map_err(|err| self.spill_error(&err))
+    }
+
+    fn spill_error(&self, err: &std::io::Error) -> EvalError {
+        spill_failed(self.search, self.tstats, err)
+    }
+}
+
+/// The error of a spill file of `tstats` in `search` that could not be written or read.
+fn spill_failed(search: &Search, tstats: &Tstats, err: &std::io::Error) -> EvalError {
+    EvalError::Spill { location: search.locate(&tstats.span_in_search), message: err.to_string() }
 }
 
 /// Takes each merged group: its key and its aggregates' states.
@@ -587,14 +732,15 @@ pub(super) type GroupSink<'a> = dyn FnMut(&[u8], &[Accumulator]) -> Result<(), E
 /// Merges spilled pieces of groups back into one group each, given to `each` in row
 /// order: the pieces are read side by side, each in the order of the rows, and the states
 /// of a group found in several are merged in the order the pieces were written, which is
-/// the order the records came in. More than [`MAX_GROUPS`] distinct groups is an error at
-/// `location`.
+/// the order the records came in. Only the groups `admit` lets through are merged and
+/// given; more than [`MAX_GROUPS`] distinct ones is an error at `location`.
 pub(super) fn merge_runs(
     runs: Vec<spill::Run>,
     functions: &[crate::spl::AggregateFunction],
     time_index: Option<usize>,
     failed: &dyn Fn(std::io::Error) -> EvalError,
     location: &dyn Fn() -> crate::spl::Location,
+    admit: &mut dyn FnMut(&[u8]) -> bool,
     each: &mut GroupSink<'_>,
 ) -> Result<(), EvalError> {
     // Reading buffers of about 1 MiB in all, but at least 4 KiB a piece: a table spilled
@@ -608,10 +754,15 @@ pub(super) fn merge_runs(
     // The next group of each piece, the first in row order on top; of equal ones, that of
     // the oldest piece.
     let mut heads = std::collections::BinaryHeap::with_capacity(pieces);
+    // A group `admit` turns away is passed over as it is read: a join's side that groups
+    // every process launch keeps a handful of them, and the merge need not order the rest.
     let mut refill = |heads: &mut std::collections::BinaryHeap<Head>, piece: usize| {
-        let next = cursors.get_mut(piece).map(spill::Cursor::next).transpose();
-        if let Some((key, states)) = next.map_err(failed)?.flatten() {
-            heads.push(Head { key, states, piece, time_index });
+        let Some(cursor) = cursors.get_mut(piece) else { return Ok(()) };
+        while let Some((key, states)) = cursor.next().map_err(failed)? {
+            if admit(&key) {
+                heads.push(Head { key, states, piece, time_index });
+                break;
+            }
         }
         Ok::<(), EvalError>(())
     };

@@ -717,6 +717,31 @@ const GROUPINGS: &[&str] = &[
      by Processes.user Processes.process_name]",
 ];
 
+/// A process launch: image, user, parent process id, hour.
+type Launch = (&'static str, &'static str, Option<u32>, u32);
+
+fn launch() -> impl Strategy<Value = Launch> {
+    (
+        proptest::sample::select(&[r"C:\Windows\System32\cmd.exe", r"C:\x\a.exe"][..]),
+        proptest::sample::select(&[r"LAB\ann", r"lab\bob", "x"][..]),
+        proptest::option::of(0..3u32),
+        0..30u32,
+    )
+}
+
+/// `events` as an export, in time order as exports are: hours apart, so that spans part
+/// them.
+fn export_of(events: &[Launch]) -> String {
+    let mut hours: Vec<u32> = events.iter().map(|event| event.3).collect();
+    hours.sort_unstable();
+    let mut text = String::new();
+    for ((image, user, parent, _), hour) in events.iter().zip(hours) {
+        let parent = parent.map(|id| id.to_string());
+        text.push_str(&launch_at(hour, image, &format!("{image} /c"), user, parent.as_deref()));
+    }
+    text
+}
+
 proptest! {
     #![proptest_config(config(96))]
 
@@ -725,32 +750,69 @@ proptest! {
     #[test]
     fn sharing_group_keys_keeps_the_rows(
         groupings in proptest::collection::vec(proptest::sample::select(GROUPINGS), 1..7),
-        events in proptest::collection::vec(
-            (
-                proptest::sample::select(&[r"C:\Windows\System32\cmd.exe", r"C:\x\a.exe"][..]),
-                proptest::sample::select(&[r"LAB\ann", r"lab\bob", "x"][..]),
-                proptest::option::of(0..3u32),
-                0..30u32,
-            ),
-            0..12,
-        ),
+        events in proptest::collection::vec(launch(), 0..12),
     ) {
         let searches: Vec<Search> =
             groupings.iter().map(|tstats| compile(&format!("| tstats {tstats}")).unwrap()).collect();
         let searches: Vec<&Search> = searches.iter().collect();
-        let mut text = String::new();
-        // In time order, as exports are: hours apart, so that spans part them.
-        let mut hours: Vec<u32> = events.iter().map(|event| event.3).collect();
-        hours.sort_unstable();
-        for ((image, user, parent, _), hour) in events.iter().zip(hours) {
-            let parent = parent.map(|id| id.to_string());
-            text.push_str(&launch_at(hour, image, &format!("{image} /c"), user, parent.as_deref()));
-        }
+        let text = export_of(&events);
         let rows = |share_keys: bool| {
             let options = ScanOptions { share_keys, parallel: false, ..ScanOptions::default() };
             tables_over(&searches, &text, options)
         };
         prop_assert_eq!(rows(true), rows(false), "{:?}", groupings);
+    }
+}
+
+/// `tstats` that build the very same groups, whatever their columns are called, and ones
+/// that build others: joins whose `Processes` side is the same and whose subsearches are
+/// not, a subsearch that builds the groups of a top search, an aggregate that does not
+/// spill.
+const ALIKE: &[&str] = &[
+    "count from datamodel=Endpoint.Processes by Processes.user Processes.process_name",
+    "count as n from datamodel=Endpoint.Processes by Processes.user Processes.process_name",
+    "count from datamodel=Endpoint.Processes by Processes.process_name Processes.user",
+    "count from datamodel=Endpoint.Processes where Processes.user=\"lab*\" \
+     by Processes.user Processes.process_name",
+    "count min(_time) as first from datamodel=Endpoint.Processes by Processes.user \
+     | join Processes.user [| tstats count as n from datamodel=Endpoint.Processes \
+     by Processes.user Processes.process_name]",
+    "count min(_time) as earliest from datamodel=Endpoint.Processes by Processes.user \
+     | join Processes.user [| tstats count from datamodel=Endpoint.Processes \
+     where Processes.process_name=\"a.exe\" by Processes.user]",
+    "avg(Processes.parent_process_id) as mean from datamodel=Endpoint.Processes by Processes.user",
+    "avg(Processes.parent_process_id) as m from datamodel=Endpoint.Processes by Processes.user",
+    "count from datamodel=Endpoint.Processes by _time span=1h Processes.user",
+];
+
+proptest! {
+    #![proptest_config(config(96))]
+
+    /// The `tstats` that build the same groups build them once, for all: each gives the
+    /// rows it makes on its own, with its groups in memory or spilled every few records.
+    #[test]
+    fn sharing_groups_keeps_the_rows(
+        groupings in proptest::collection::vec(proptest::sample::select(ALIKE), 1..7),
+        events in proptest::collection::vec(launch(), 0..16),
+        every in 1..4usize,
+    ) {
+        let searches: Vec<Search> =
+            groupings.iter().map(|tstats| compile(&format!("| tstats {tstats}")).unwrap()).collect();
+        let searches: Vec<&Search> = searches.iter().collect();
+        let text = export_of(&events);
+        let rows = |share_groups: bool, group_memory: usize| {
+            let options = ScanOptions {
+                share_groups,
+                group_memory,
+                memory_check_every: every,
+                parallel: false,
+                ..ScanOptions::default()
+            };
+            tables_over(&searches, &text, options)
+        };
+        let alone = rows(false, usize::MAX);
+        prop_assert_eq!(&rows(true, usize::MAX), &alone, "{:?}", groupings);
+        prop_assert_eq!(&rows(true, 0), &alone, "spilled: {:?}", groupings);
     }
 }
 

@@ -652,20 +652,25 @@ impl EventReader {
         Self::from_peeked(&name, &head, reader)
     }
 
-    /// Reads `reader` as the part of an XML export `name` that starts at byte `offset`, line
-    /// `line`: locations count from there and the format is not detected again. For a scan
-    /// that cuts a file right after an `</Event>`, where reading can start afresh.
+    /// Reads `reader` as the part of an XML export `name` that starts at byte `offset`, on
+    /// the line `first_line` gives: locations count from there and the format is not
+    /// detected again. For a scan that cuts a file right after an `</Event>`, where reading
+    /// can start afresh. `first_line` is asked only when a location needs a line (a skip, a
+    /// note, a failure), so that a piece of a file can be read before the lines of those
+    /// before it are counted; `on_end` is told how many newlines the part held once it is
+    /// read to its end.
     #[doc(hidden)]
     pub fn xml_export_part(
         name: &str,
         reader: impl Read + 'static,
         offset: u64,
-        line: u64,
+        first_line: Box<dyn FnOnce() -> u64>,
+        on_end: Box<dyn FnOnce(u64)>,
     ) -> Self {
         let name: Arc<str> = Arc::from(name);
         let buffered = BufReader::with_capacity(BUFFER_BYTES, reader);
-        let inner =
-            xml::XmlExportReader::new(buffered, Arc::clone(&name)).starting_at(offset, line);
+        let inner = xml::XmlExportReader::new(buffered, Arc::clone(&name))
+            .starting_later(offset, first_line, on_end);
         Self::with(&name, InputFormat::XmlExport, false, Box::new(inner))
     }
 

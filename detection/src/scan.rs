@@ -10,9 +10,11 @@
 //! For an XML export (plain or gzip) and a non-strict scan, the searches' [`Prefilter`] picks
 //! candidate events by a case-folded literal search, and only those are split, parsed and
 //! mapped; rows are the same as with [`ScanOptions::prefilter`] off. A large plain file is
-//! cut at an event end into two halves searched on two threads; several files are read two
-//! at a time, each by one thread. Events reach the searches in file order either way. Strict scans, JSON and EVTX read every event (JSON-wrapped XML still
-//! prefilters each event's bytes). The candidate search jumps over the text between XML
+//! cut at event ends into pieces of a few MiB that two threads read in turn, a few pieces
+//! ahead of this thread, which feeds them to the searches; several files are read two at a
+//! time, each by one thread. Events reach the searches in file order either way. Strict
+//! scans, JSON and EVTX read every event (JSON-wrapped XML still prefilters each event's
+//! bytes). The candidate search jumps over the text between XML
 //! events, where classic text events are: when a search reads raw events, when the file
 //! holds a classic event that could map to a record, or when it is gzip (see
 //! `may_hold_classic_records`), the streaming reader reads it instead and prefilters each
@@ -36,8 +38,9 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
 use crate::datamodel::{self, NodeRecord};
 use crate::eval::spill::SpillFile;
@@ -63,7 +66,7 @@ pub struct ScanOptions {
     /// whether they select it (see `scan::select`); rows are the same either way. On by
     /// default.
     pub prefilter: bool,
-    /// Search a large plain XML export as two halves on two threads. On by default.
+    /// Read a large plain XML export in pieces on two threads. On by default.
     pub parallel: bool,
     /// Drop a `tstats` group before it becomes a row when the inner `join` after it would
     /// drop the row (see [`crate::eval::SearchRun::unpruned`]); rows are the same either
@@ -93,7 +96,8 @@ pub struct ScanOptions {
     /// so that literals straddle reads.
     #[doc(hidden)]
     pub read_block: usize,
-    /// Smallest plain export searched as two halves; 0 for the default. Tests lower it.
+    /// Smallest plain export read in pieces (of a quarter of this each); 0 for the default.
+    /// Tests lower it.
     #[doc(hidden)]
     pub split_at_least: u64,
     /// Records offered between two looks at the groups' memory; 0 for the default. Tests
@@ -138,10 +142,19 @@ const RECORDS_PER_MEMORY_CHECK: usize = 256;
 const DEFAULT_READ_BLOCK: usize = 1024 * 1024;
 /// Files smaller than this are searched on one thread: a second would not pay.
 const PARALLEL_MIN_BYTES: u64 = 16 * 1024 * 1024;
-/// Items per message from a search thread, and messages in flight: bounds memory when the
-/// searches select many records and the second half waits for the first.
+/// Items per message from a search thread, and messages in flight from a whole file's
+/// reader: bounds memory when the searches select many records and a file waits for the
+/// one before it.
 const BATCH_ITEMS: usize = 256;
 const BATCHES_IN_FLIGHT: usize = 4;
+/// Messages in flight from the reader of a piece of a file (see [`scan_pieces`]): 2,048
+/// items, more than a piece of 4 MiB of process launches selects (about 800), so that the
+/// reader of the next piece need not wait for this one to be fed.
+const PIECE_BATCHES: usize = 8;
+/// Pieces of a file being read, at most: the one being fed and the next. Eight, each with
+/// room for all its items, let a search over raw events peak at three times the memory
+/// (68 MiB against 21 MiB over the 256 MiB bench export) for no time saved.
+const PIECES_AHEAD: usize = 2;
 
 /// What a scan read and found.
 #[derive(Debug)]
@@ -530,12 +543,15 @@ fn scan_file(
     if plain && !reader.report().gzip && options.parallel {
         let source: Arc<str> = Arc::from(reader.report().source.as_str());
         let len = std::fs::metadata(&feed.path).map_or(0, |meta| meta.len());
-        if len >= split_at_least(options)
-            && let Some(split) = split_point(&feed.path, &source, len)?
-        {
+        let pieces = if len >= split_at_least(options) {
+            cut_points(&feed.path, &source, len, piece_bytes(options))?
+        } else {
+            Vec::new()
+        };
+        if pieces.len() > 1 {
             let mut report = reader.into_report();
             let mode = Mode::Full { prefilter, strict: options.strict };
-            scan_halves(feed, mode, &source, (split, len), &mut report)?;
+            scan_pieces(feed, mode, &source, &pieces, &mut report)?;
             return Ok(report);
         }
     }
@@ -590,7 +606,13 @@ fn split_at_least(options: ScanOptions) -> u64 {
     if options.split_at_least == 0 { PARALLEL_MIN_BYTES } else { options.split_at_least }
 }
 
-/// How each half of a file is read.
+/// About how large the pieces of a file read on two threads are: a quarter of the smallest
+/// file so read, 4 MiB by default.
+fn piece_bytes(options: ScanOptions) -> u64 {
+    (split_at_least(options) / 2).max(1)
+}
+
+/// How each piece of a file is read.
 #[derive(Clone, Copy)]
 enum Mode<'p> {
     /// Candidates only (the fast path).
@@ -611,14 +633,14 @@ fn scan_candidates(
     let file = open(&feed.path, &source)?;
     let len = file.metadata().map_or(0, |meta| meta.len());
     report.notes.push(CANDIDATES_NOTE.to_owned());
-    let split = if report.gzip || !options.parallel || len < split_at_least(options) {
-        None
+    let pieces = if report.gzip || !options.parallel || len < split_at_least(options) {
+        Vec::new()
     } else {
-        split_point(&feed.path, &source, len)?
+        cut_points(&feed.path, &source, len, piece_bytes(options))?
     };
-    if let Some(split) = split {
+    if pieces.len() > 1 {
         let mode = Mode::Candidates { prefilter, block };
-        scan_halves(feed, mode, &source, (split, len), &mut report)?;
+        scan_pieces(feed, mode, &source, &pieces, &mut report)?;
         return Ok(report);
     }
     let input: Box<dyn Read> = if report.gzip {
@@ -704,29 +726,50 @@ fn add_skip(report: &mut ReadReport, skip: Skip) {
     }
 }
 
-/// Where to cut a plain export in two: just after the first `</Event>` from the middle on,
-/// a point where the streaming reader always starts afresh. `None` when there is none within
+/// The pieces to read a plain export of `len` bytes in: about `piece` bytes each, each cut
+/// just after an `</Event>`, a point where the streaming reader always starts afresh. One
+/// piece, the whole file, when no `</Event>` follows the first cut within
 /// [`MAX_EVENT_BYTES`].
-fn split_point(path: &Path, source: &Arc<str>, len: u64) -> Result<Option<u64>, EventError> {
-    let middle = len / 2;
+fn cut_points(
+    path: &Path,
+    source: &Arc<str>,
+    len: u64,
+    piece: u64,
+) -> Result<Vec<(u64, u64)>, EventError> {
+    let mut file = open(path, source)?;
+    let mut pieces = Vec::new();
+    let mut start = 0;
+    while start < len {
+        let end = match start.checked_add(piece).filter(|&at| at < len) {
+            Some(at) => event_end_from(&mut file, source, at)?.unwrap_or(len).min(len),
+            None => len,
+        };
+        pieces.push((start, end));
+        start = end;
+    }
+    Ok(pieces)
+}
+
+/// The offset just after the first `</Event>` at or after `at` in `file`: `None` when there
+/// is none within [`MAX_EVENT_BYTES`].
+fn event_end_from(file: &mut File, source: &Arc<str>, at: u64) -> Result<Option<u64>, EventError> {
     let failed = |err| {
         let location = Location {
             source: Arc::clone(source),
             line: None,
-            byte_offset: Some(middle),
+            byte_offset: Some(at),
             record: None,
         };
         EventError::Read { location, source: err }
     };
-    let mut file = open(path, source)?;
-    file.seek(SeekFrom::Start(middle)).map_err(failed)?;
+    file.seek(SeekFrom::Start(at)).map_err(failed)?;
     let mut window = Vec::with_capacity(64 * 1024);
     let finder = memchr::memmem::Finder::new(b"</Event>");
     while window.len() < MAX_EVENT_BYTES {
         let searched = window.len().saturating_sub(7);
-        let read = (&mut file).take(64 * 1024).read_to_end(&mut window).map_err(failed)?;
-        if let Some(at) = window.get(searched..).and_then(|rest| finder.find(rest)) {
-            return Ok(Some(middle + (searched + at + 8) as u64));
+        let read = (&mut *file).take(64 * 1024).read_to_end(&mut window).map_err(failed)?;
+        if let Some(found) = window.get(searched..).and_then(|rest| finder.find(rest)) {
+            return Ok(Some(at + (searched + found + 8) as u64));
         }
         if read == 0 {
             break;
@@ -735,11 +778,11 @@ fn split_point(path: &Path, source: &Arc<str>, len: u64) -> Result<Option<u64>, 
     Ok(None)
 }
 
-/// What a half's thread sends, in file order.
+/// What a piece's reader sends, in file order.
 enum Item {
     Mapped(Mapped),
     Skip(Skip),
-    /// The half is done: what it read.
+    /// The piece is done: what it read.
     Done(ReadReport),
     Failed(EventError),
     /// The whole file's report, when a thread reads a whole file (see [`scan_many`]): what
@@ -846,7 +889,8 @@ fn read_whole(
             return;
         }
         let block = if options.read_block == 0 { DEFAULT_READ_BLOCK } else { options.read_block };
-        search_half(path, &source, prefilter, (selector, origin), block, (0, len), sender);
+        let search = (prefilter, block, &mut Vec::new());
+        search_half(path, &source, search, (selector, origin), (0, len), sender);
         return;
     }
     let xml = matches!(
@@ -860,49 +904,169 @@ fn read_whole(
     send_selected(reader, (selector, origin), sender, Item::File);
 }
 
-/// Both halves searched at once; the first half's items are fed before the second's.
-fn scan_halves(
+/// The pieces of a file read by two threads, each taking the next piece in turn, while
+/// this thread feeds them to the searches in file order: the rows and the report are those
+/// of reading the file from start to end. A piece is read only when fewer than
+/// [`PIECES_AHEAD`] pieces before it wait to be fed, which bounds what waits; with two
+/// halves, the second half's reader waited for the first's items to be fed as soon as it
+/// had a few batches of its own, and a rule without literals ran on one thread.
+fn scan_pieces(
     feed: &mut Feed<'_>,
     mode: Mode<'_>,
     source: &Arc<str>,
-    (split, len): (u64, u64),
+    pieces: &[(u64, u64)],
     report: &mut ReadReport,
 ) -> Result<(), ScanError> {
     let path = feed.path.clone();
-    let readers = (feed.selector, &feed.origin.clone());
-    std::thread::scope(|scope| {
-        let mut receivers: Vec<Receiver<Vec<Item>>> = Vec::new();
-        for (start, end) in [(0, split), (split, len)] {
-            let (sender, receiver) = sync_channel(BATCHES_IN_FLIGHT);
-            receivers.push(receiver);
+    let origin = feed.origin.clone();
+    let readers = (feed.selector, &origin);
+    let mut receivers = Vec::with_capacity(pieces.len());
+    let mut senders = Vec::with_capacity(pieces.len());
+    for _ in pieces {
+        let (sender, receiver) = sync_channel::<Vec<Item>>(PIECE_BATCHES);
+        senders.push(Mutex::new(Some(sender)));
+        receivers.push(receiver);
+    }
+    let turns = Arc::new(Turns::new(pieces.len()));
+    let next = AtomicUsize::new(0);
+    let read_next = || {
+        // Each thread reads its pieces through buffers of its own, grown once.
+        let mut buffer = Vec::new();
+        loop {
+            let index = next.fetch_add(1, Ordering::Relaxed);
+            let (Some(&(start, end)), Some(slot)) = (pieces.get(index), senders.get(index)) else {
+                return;
+            };
+            let sender = slot.lock().ok().and_then(|mut sender| sender.take());
+            let Some(sender) = sender else { continue };
+            if !turns.may_read(index) {
+                return;
+            }
             let path = path.as_path();
-            scope.spawn(move || match mode {
+            let part = (index, start, end);
+            match mode {
                 Mode::Candidates { prefilter, block } => {
-                    search_half(path, source, prefilter, readers, block, (start, end), &sender);
+                    let search = (prefilter, block, &mut buffer);
+                    search_half(path, source, search, readers, (start, end), &sender);
                 }
                 Mode::Full { prefilter, strict } => {
-                    read_half(path, source, (prefilter, strict), readers, (start, end), &sender);
+                    read_piece(path, source, (prefilter, strict), readers, &turns, part, &sender);
                 }
-            });
+            }
         }
-        for receiver in receivers {
-            for batch in receiver {
-                for item in batch {
-                    match item {
-                        Item::Mapped(mapped) => feed.add_mapped(&mapped)?,
-                        Item::Skip(skip) => add_skip(report, skip),
-                        // A half sends no whole-file report; were one sent, it would add.
-                        Item::Done(half) | Item::File(half) => merge(report, half),
-                        Item::Failed(err) => {
-                            report.failure = Some(err.to_string());
-                            return Err(err.into());
-                        }
+    };
+    std::thread::scope(|scope| {
+        for _ in 0..2 {
+            scope.spawn(read_next);
+        }
+        let outcome = feed_pieces(feed, receivers, &turns, report);
+        // Readers waiting for their turn, or for the lines before their piece, stop.
+        turns.stop();
+        outcome
+    })
+}
+
+/// Feeds the items of each piece, piece after piece, telling `turns` as each is done.
+fn feed_pieces(
+    feed: &mut Feed<'_>,
+    receivers: Vec<Receiver<Vec<Item>>>,
+    turns: &Turns,
+    report: &mut ReadReport,
+) -> Result<(), ScanError> {
+    for (index, receiver) in receivers.into_iter().enumerate() {
+        for batch in receiver {
+            for item in batch {
+                match item {
+                    Item::Mapped(mapped) => feed.add_mapped(&mapped)?,
+                    Item::Skip(skip) => add_skip(report, skip),
+                    // A piece sends no whole-file report; were one sent, it would add.
+                    Item::Done(piece) | Item::File(piece) => merge(report, piece),
+                    Item::Failed(err) => {
+                        report.failure = Some(err.to_string());
+                        return Err(err.into());
                     }
                 }
             }
         }
-        Ok(())
-    })
+        turns.fed(index + 1);
+    }
+    Ok(())
+}
+
+/// What the readers of a file's pieces wait on: how many pieces have been fed, and the
+/// newlines of each piece read, which give the lines of those after it.
+struct Turns {
+    state: Mutex<TurnsState>,
+    changed: Condvar,
+}
+
+struct TurnsState {
+    fed: usize,
+    stopped: bool,
+    newlines: Vec<Option<u64>>,
+}
+
+impl Turns {
+    fn new(pieces: usize) -> Self {
+        let state = TurnsState { fed: 0, stopped: false, newlines: vec![None; pieces] };
+        Turns { state: Mutex::new(state), changed: Condvar::new() }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, TurnsState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn wait<'a>(
+        &self,
+        state: std::sync::MutexGuard<'a, TurnsState>,
+    ) -> std::sync::MutexGuard<'a, TurnsState> {
+        self.changed.wait(state).unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Waits until piece `index` may be read: `false` when the feeding has stopped.
+    fn may_read(&self, index: usize) -> bool {
+        let mut state = self.lock();
+        while !state.stopped && index >= state.fed + PIECES_AHEAD {
+            state = self.wait(state);
+        }
+        !state.stopped
+    }
+
+    /// The first `pieces` pieces are fed.
+    fn fed(&self, pieces: usize) {
+        self.lock().fed = pieces;
+        self.changed.notify_all();
+    }
+
+    /// The feeding has stopped: no piece is read from now on.
+    fn stop(&self) {
+        self.lock().stopped = true;
+        self.changed.notify_all();
+    }
+
+    /// Piece `index` holds `newlines` newlines.
+    fn counted(&self, index: usize, newlines: u64) {
+        if let Some(slot) = self.lock().newlines.get_mut(index) {
+            *slot = Some(newlines);
+        }
+        self.changed.notify_all();
+    }
+
+    /// The line piece `index` starts on, once the pieces before it are read and counted;
+    /// `None` when the feeding has stopped.
+    fn first_line(&self, index: usize) -> Option<u64> {
+        let mut state = self.lock();
+        loop {
+            if state.stopped {
+                return None;
+            }
+            let before = state.newlines.get(..index).unwrap_or_default();
+            if before.iter().all(Option::is_some) {
+                return Some(1 + before.iter().flatten().sum::<u64>());
+            }
+            state = self.wait(state);
+        }
+    }
 }
 
 /// The searches a thread selects for, and the origin of the file's events.
@@ -913,9 +1077,8 @@ type Readers<'a> = (&'a Selector<'a>, &'a Origin);
 fn search_half(
     path: &Path,
     source: &Arc<str>,
-    prefilter: &Prefilter,
+    (prefilter, block, buffer): (&Prefilter, usize, &mut Vec<u8>),
     (selector, origin): Readers<'_>,
-    block: usize,
     (start, end): (u64, u64),
     sender: &SyncSender<Vec<Item>>,
 ) {
@@ -939,7 +1102,8 @@ fn search_half(
     let mut counts = ReadReport::default();
     let mut batch = Vec::with_capacity(BATCH_ITEMS);
     let mut scanner =
-        CandidateScanner::new(file.take(end - start), prefilter, Arc::clone(source), start, block);
+        CandidateScanner::new(file.take(end - start), prefilter, Arc::clone(source), start, block)
+            .with_buffer(std::mem::take(buffer));
     let read = scanner.run(&mut |found| {
         let item = match found {
             Found::Event(bytes, offset) => match candidate(bytes, offset, source, &mut counts) {
@@ -962,43 +1126,55 @@ fn search_half(
             Location { source: Arc::clone(source), line: None, byte_offset: None, record: None };
         batch.push(Item::Failed(EventError::Read { location, source: err }));
     }
+    *buffer = scanner.into_buffer();
     batch.push(Item::Done(counts));
     let _ = sender.send(batch);
 }
 
-/// One half read by the streaming reader, on its own thread; only what some search reads is
-/// sent on. Locations count from the half's start in the whole file.
-fn read_half(
+/// Piece `index`, `start..end` of the file, read by the streaming reader on a reader
+/// thread; only what some search reads is sent on. Locations count from the start of the
+/// whole file: the line a piece starts on is asked of `turns` only when a location needs
+/// it, and the piece tells `turns` its newlines once read.
+fn read_piece(
     path: &Path,
     source: &Arc<str>,
     (prefilter, strict): (Option<&Prefilter>, bool),
     (selector, origin): Readers<'_>,
-    (start, end): (u64, u64),
+    turns: &Arc<Turns>,
+    (index, start, end): (usize, u64, u64),
     sender: &SyncSender<Vec<Item>>,
 ) {
-    let failed = |err: io::Error| {
-        let location = Location {
-            source: Arc::clone(source),
-            line: None,
-            byte_offset: Some(start),
-            record: None,
-        };
-        vec![Item::Failed(EventError::Read { location, source: err })]
-    };
     let opened = open(path, source).map_err(|err| vec![Item::Failed(err)]).and_then(|mut file| {
-        let line = if start == 0 { 1 } else { lines_before(&mut file, start).map_err(failed)? };
-        file.seek(SeekFrom::Start(start)).map_err(failed)?;
-        Ok((file, line))
+        file.seek(SeekFrom::Start(start)).map_err(|err| {
+            let location = Location {
+                source: Arc::clone(source),
+                line: None,
+                byte_offset: Some(start),
+                record: None,
+            };
+            vec![Item::Failed(EventError::Read { location, source: err })]
+        })?;
+        Ok(file)
     });
-    let (file, line) = match opened {
-        Ok(opened) => opened,
+    let file = match opened {
+        Ok(file) => file,
         Err(items) => {
             let _ = sender.send(items);
             return;
         }
     };
+    let first_line = {
+        let turns = Arc::clone(turns);
+        // Once the feeding has stopped, no location is shown.
+        Box::new(move || turns.first_line(index).unwrap_or(1))
+    };
+    let on_end = {
+        let turns = Arc::clone(turns);
+        Box::new(move |newlines| turns.counted(index, newlines))
+    };
     let mut reader =
-        EventReader::xml_export_part(source, file.take(end - start), start, line).strict(strict);
+        EventReader::xml_export_part(source, file.take(end - start), start, first_line, on_end)
+            .strict(strict);
     if let Some(prefilter) = prefilter {
         let prefilter = prefilter.clone();
         reader = reader.prefilter(move |raw| prefilter.may_match(raw));
@@ -1034,24 +1210,7 @@ fn send_selected(
     let _ = sender.send(batch);
 }
 
-/// 1 + the newlines in the first `len` bytes of `file`: the line number at `len`.
-fn lines_before(file: &mut File, len: u64) -> io::Result<u64> {
-    let mut buffer = vec![0; 1 << 20];
-    let mut lines = 1;
-    let mut left = len;
-    while left > 0 {
-        let want = usize::try_from(left).unwrap_or(usize::MAX).min(buffer.len());
-        let read = file.read(buffer.get_mut(..want).unwrap_or_default())?;
-        if read == 0 {
-            break;
-        }
-        lines += memchr::memchr_iter(b'\n', buffer.get(..read).unwrap_or_default()).count() as u64;
-        left -= read as u64;
-    }
-    Ok(lines)
-}
-
-/// Adds what a half read to the file's report, the first half first.
+/// Adds what a piece read to the file's report, piece after piece.
 fn merge(report: &mut ReadReport, half: ReadReport) {
     for (channel, ids) in half.events {
         let merged = report.events.entry(channel).or_default();

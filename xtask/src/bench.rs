@@ -104,7 +104,7 @@ const CASES: &[(&str, Input, &str)] = &[
     (
         "map-2threads",
         Input::Export,
-        "the same through scan_files with no rule: two halves on two threads",
+        "the same through scan_files with no rule: pieces on two threads",
     ),
     ("rule", Input::Export, "comsvcs rule via scan_files, prefilter on, two threads"),
     ("rule-1thread", Input::Export, "comsvcs rule via scan_files, prefilter on, one thread"),

@@ -502,7 +502,7 @@ fn run_benign(subjects: &mut [Subject], benign: &[PathBuf]) {
     }
 }
 
-/// Rows of each search over `inputs` read with the shortcuts (prefilter, a file's halves
+/// Rows of each search over `inputs` read with the shortcuts (prefilter, a file's pieces
 /// or several files on two threads, groups an inner join drops dropped early, group keys
 /// made once for the searches that group alike and groups built once for those that build
 /// the same, groups spilled to disk, rows made and

@@ -65,6 +65,17 @@ struct PendingClassic {
     oversized: bool,
 }
 
+/// The line an input starts on.
+enum FirstLine {
+    Known(u64),
+    /// Asked the first time a location needs it (see [`XmlExportReader::starting_later`]),
+    /// and kept.
+    Later {
+        ask: Option<Box<dyn FnOnce() -> u64>>,
+        known: Option<u64>,
+    },
+}
+
 /// Splits an `XmlWinEventLog` export into events, streaming.
 pub(crate) struct XmlExportReader<R> {
     reader: R,
@@ -72,9 +83,13 @@ pub(crate) struct XmlExportReader<R> {
     /// Unconsumed input; `buf[start..]` is still to be looked at.
     buf: Vec<u8>,
     start: usize,
-    /// Absolute offset and line of `buf[start]`.
+    /// Absolute offset of `buf[start]`, and the newlines consumed before it.
     offset: u64,
-    line: u64,
+    newlines: u64,
+    /// The line the input starts on.
+    first_line: FirstLine,
+    /// Told how many newlines the input held, once it is read to its end.
+    on_end: Option<Box<dyn FnOnce(u64)>>,
     eof: bool,
     gap: GapState,
     /// Skipping the rest of an oversized event up to its `</Event>`.
@@ -97,7 +112,9 @@ impl<R: BufRead> XmlExportReader<R> {
             buf: Vec::with_capacity(READ_BYTES * 2),
             start: 0,
             offset: 0,
-            line: 1,
+            newlines: 0,
+            first_line: FirstLine::Known(1),
+            on_end: None,
             eof: false,
             gap: GapState::Clear,
             discarding: false,
@@ -113,18 +130,63 @@ impl<R: BufRead> XmlExportReader<R> {
     /// the second half of a file cut right after an `</Event>`.
     pub(crate) fn starting_at(mut self, offset: u64, line: u64) -> Self {
         self.offset = offset;
-        self.line = line;
+        self.first_line = FirstLine::Known(line);
         self
     }
 
-    fn location(&self) -> Location {
-        Location::text(&self.source, self.line, self.offset)
+    /// Counts locations from `offset` and the line `first_line` gives, asked only when a
+    /// location needs it (a skip, a note, a failure): for a piece of a file whose line is
+    /// known only once the pieces before it are read. `on_end` is told the newlines the
+    /// input held when it is read to its end.
+    pub(crate) fn starting_later(
+        mut self,
+        offset: u64,
+        first_line: Box<dyn FnOnce() -> u64>,
+        on_end: Box<dyn FnOnce(u64)>,
+    ) -> Self {
+        self.offset = offset;
+        self.first_line = FirstLine::Later { ask: Some(first_line), known: None };
+        self.on_end = Some(on_end);
+        self
+    }
+
+    /// The line of `buf[start]`.
+    fn line(&mut self) -> u64 {
+        let first = match &mut self.first_line {
+            FirstLine::Known(line) => *line,
+            FirstLine::Later { ask, known } => {
+                *known.get_or_insert_with(|| ask.take().map_or(1, |ask| ask()))
+            }
+        };
+        first + self.newlines
+    }
+
+    fn location(&mut self) -> Location {
+        let line = self.line();
+        Location::text(&self.source, line, self.offset)
+    }
+
+    /// Where the event at `buf[start]` starts, as the event keeps it: without its line
+    /// when the line is known only later (see [`XmlExportReader::starting_later`]), as
+    /// the candidate search gives its events, rather than waiting for it.
+    fn event_location(&self) -> Location {
+        match self.first_line {
+            FirstLine::Known(line) => {
+                Location::text(&self.source, line + self.newlines, self.offset)
+            }
+            FirstLine::Later { .. } => Location {
+                source: Arc::clone(&self.source),
+                line: None,
+                byte_offset: Some(self.offset),
+                record: None,
+            },
+        }
     }
 
     /// Moves `start` forward by `len` bytes, keeping the offset and line count right.
     fn consume(&mut self, len: usize) {
         let consumed = self.buf.get(self.start..self.start + len).unwrap_or_default();
-        self.line += memchr::memchr_iter(b'\n', consumed).count() as u64;
+        self.newlines += memchr::memchr_iter(b'\n', consumed).count() as u64;
         self.offset += len as u64;
         self.start += len;
         self.end_searched = 0;
@@ -161,7 +223,9 @@ impl<R: BufRead> XmlExportReader<R> {
         // needs the rest of the reader.
         let buf = std::mem::take(&mut self.buf);
         let text = buf.get(self.start..self.start + len).unwrap_or_default();
-        let mut line = self.line;
+        // Newlines of the text before the line at hand: the line's number is asked only
+        // when a skip or a note needs it.
+        let mut before = 0;
         let mut offset = self.offset;
         for raw in text.split_inclusive(|byte| *byte == b'\n') {
             let content = raw.strip_prefix(UTF8_BOM).unwrap_or(raw);
@@ -170,6 +234,7 @@ impl<R: BufRead> XmlExportReader<R> {
                 // A new classic event ends the one before it.
                 self.end_classic(notes);
                 self.gap = GapState::InTextEvent;
+                let line = self.line() + before;
                 self.classic = Some(PendingClassic {
                     location: Location::text(&self.source, line, offset),
                     bytes: content.to_vec(),
@@ -196,16 +261,18 @@ impl<R: BufRead> XmlExportReader<R> {
                 // Exports carry `#` comment lines (a header, a note between runs); they are not
                 // data, so they are noted rather than counted as skips.
                 let shown: String = String::from_utf8_lossy(trimmed).chars().take(80).collect();
+                let line = self.line() + before;
                 notes.push(format!("line {line}: comment line ignored: {shown}"));
             } else if self.gap == GapState::Clear {
                 self.gap = GapState::InStrayText;
+                let line = self.line() + before;
                 self.queued.push_back(Step::Skip(Skip {
                     location: Location::text(&self.source, line, offset),
                     reason: SkipReason::StrayText,
                 }));
             }
             if raw.ends_with(b"\n") {
-                line += 1;
+                before += 1;
             }
             offset += raw.len() as u64;
         }
@@ -307,15 +374,18 @@ impl<R: BufRead> XmlExportReader<R> {
     /// With an `<Event` at `start`: the event or its skip once `</Event>` is in the buffer,
     /// or `None` when more input is needed.
     fn event_at_start(&mut self) -> Option<Step> {
-        let pending = self.buf.get(self.start..).unwrap_or_default();
         let search_from = self.end_searched.max(START_LEN);
-        let found_end = pending
-            .get(search_from..)
+        let found_end = self
+            .buf
+            .get(self.start..)
+            .and_then(|pending| pending.get(search_from..))
             .and_then(|rest| EVENT_END.find(rest))
             .map(|at| search_from + at);
         let Some(end) = found_end else {
-            let location = self.location();
-            if pending.len() > MAX_EVENT_BYTES {
+            // Asked only for a skip: a piece of a file waits for its line (see `line`).
+            let pending = self.buf.get(self.start..).unwrap_or_default().len();
+            if pending > MAX_EVENT_BYTES {
+                let location = self.location();
                 self.consume(START_LEN);
                 self.discarding = true;
                 self.gap = GapState::Clear;
@@ -324,17 +394,19 @@ impl<R: BufRead> XmlExportReader<R> {
             if self.eof {
                 // The truncated event may still hold whole events after it; resume after
                 // the tag so they are found.
-                let next = pending.get(START_LEN..).map_or(Err(0), find_event_start);
-                let len = next.map_or(pending.len(), |at| at + START_LEN);
+                let location = self.location();
+                let rest = self.buf.get(self.start + START_LEN..).unwrap_or_default();
+                let len = find_event_start(rest).map_or(pending, |at| at + START_LEN);
                 self.consume(len);
                 return Some(Step::Skip(Skip { location, reason: SkipReason::TruncatedEvent }));
             }
-            self.end_searched = pending.len().saturating_sub(END_LEN - 1);
+            self.end_searched = pending.saturating_sub(END_LEN - 1);
             return None;
         };
-        let location = self.location();
         // An `<Event` before this `</Event>` means the first event was cut off.
+        let pending = self.buf.get(self.start..).unwrap_or_default();
         if let Ok(nested) = pending.get(START_LEN..end).map_or(Err(0), find_event_start) {
+            let location = self.location();
             self.consume(START_LEN + nested);
             self.gap = GapState::Clear;
             return Some(Step::Skip(Skip { location, reason: SkipReason::TruncatedEvent }));
@@ -348,9 +420,10 @@ impl<R: BufRead> XmlExportReader<R> {
             self.gap = GapState::Clear;
             return Some(Step::Prefiltered);
         }
-        let step = match pending.get(..len).map(|bytes| parse_event(bytes, location.clone())) {
+        let parsed = pending.get(..len).map(|bytes| parse_event(bytes, self.event_location()));
+        let step = match parsed {
             Some(Ok(event)) => Step::Event(event),
-            Some(Err(reason)) => Step::Skip(Skip { location, reason }),
+            Some(Err(reason)) => Step::Skip(Skip { location: self.location(), reason }),
             None => return None,
         };
         self.consume(len);
@@ -365,7 +438,15 @@ impl<R: BufRead> FormatReader for XmlExportReader<R> {
         if let Some(step) = self.queued.pop_front() {
             return Some(step);
         }
-        self.next_event(notes)
+        let step = self.next_event(notes);
+        if step.is_none()
+            && self.eof
+            && let Some(on_end) = self.on_end.take()
+        {
+            let rest = self.buf.get(self.start..).unwrap_or_default();
+            on_end(self.newlines + memchr::memchr_iter(b'\n', rest).count() as u64);
+        }
+        step
     }
 
     fn set_prefilter(&mut self, prefilter: super::Prefilter) -> bool {

@@ -124,6 +124,20 @@ impl<'p, R: Read> CandidateScanner<'p, R> {
         }
     }
 
+    /// Reads into `buffer`, emptied first, rather than a buffer of its own: a thread that
+    /// searches one piece of a file after another grows one buffer once.
+    #[must_use]
+    pub(crate) fn with_buffer(mut self, mut buffer: Vec<u8>) -> Self {
+        buffer.clear();
+        self.buf = buffer;
+        self
+    }
+
+    /// The buffer read into, for the next scanner (see [`CandidateScanner::with_buffer`]).
+    pub(crate) fn into_buffer(self) -> Vec<u8> {
+        self.buf
+    }
+
     /// Runs to the end of the input, handing each candidate and skip to `found`, or until
     /// `found` returns `false`.
     pub(crate) fn run(&mut self, found: &mut dyn FnMut(Found<'_>) -> bool) -> io::Result<()> {

@@ -253,6 +253,52 @@ proptest! {
     }
 }
 
+/// A file read in pieces on two threads, while this thread feeds them in order, gives the
+/// rows and the report of reading it on one: every record selected (a search without
+/// literals), and skips and notes, with their lines, in pieces read before the lines of
+/// those before them were counted.
+#[test]
+fn a_file_read_in_pieces_gives_the_rows_and_lines_of_one_thread() {
+    let mut text = String::new();
+    for n in 0..400u32 {
+        if n % 37 == 5 {
+            let _ = writeln!(text, "# export note {n}");
+        }
+        if n % 53 == 9 {
+            let _ = writeln!(text, "stray text {n}");
+        }
+        if n % 71 == 13 {
+            // A start tag whose event never ends before the next one.
+            let _ = writeln!(text, "<Event xmlns='x'><System><EventID>1</EventID>");
+        }
+        let image = format!(r"C:\x\p{}.exe", n % 17);
+        text.push_str(&sysmon(&image, &format!("{image} /c {n}"), r"CORP\u"));
+        text.push('\n');
+    }
+    let file = write_temp(&text);
+    let every = Search::compile(
+        &format!("| tstats count min(_time) as firstTime from datamodel=Endpoint.Processes {BY}"),
+        &MacroTable::default(),
+        "none_filter",
+    )
+    .unwrap();
+    let paths = [file.path().to_path_buf()];
+    let one = ScanOptions { parallel: false, ..ScanOptions::default() };
+    let baseline = scan_files(&[&every], &paths, one).unwrap();
+    let report = &baseline.reports[0].1;
+    assert_eq!(total_count(&baseline.tables[0]), 400);
+    assert_eq!(report.skipped_total, 14, "{:?}", report.skipped);
+    assert!(report.skipped.iter().all(|skip| skip.location.line.is_some()));
+    assert_eq!(report.notes.iter().filter(|note| note.starts_with("line ")).count(), 11);
+    // Pieces of about 1, 256 and 4,096 bytes: an event each, a few, dozens.
+    for split_at_least in [1, 1024, 16 << 10] {
+        let options = ScanOptions { split_at_least, ..ScanOptions::default() };
+        let pieces = scan_files(&[&every], &paths, options).unwrap();
+        assert_eq!(pieces.tables, baseline.tables, "split {split_at_least}");
+        assert_eq!(pieces.reports, baseline.reports, "split {split_at_least}");
+    }
+}
+
 #[test]
 fn damaged_input_around_candidates_gives_the_same_rows() {
     let rundll = r"C:\Windows\System32\rundll32.exe";

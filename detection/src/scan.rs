@@ -142,15 +142,13 @@ const RECORDS_PER_MEMORY_CHECK: usize = 256;
 const DEFAULT_READ_BLOCK: usize = 1024 * 1024;
 /// Files smaller than this are searched on one thread: a second would not pay.
 const PARALLEL_MIN_BYTES: u64 = 16 * 1024 * 1024;
-/// Items per message from a search thread, and messages in flight from a whole file's
-/// reader: bounds memory when the searches select many records and a file waits for the
-/// one before it.
+/// Items per message from a search thread.
 const BATCH_ITEMS: usize = 256;
-const BATCHES_IN_FLIGHT: usize = 4;
-/// Messages in flight from the reader of a piece of a file (see [`scan_pieces`]): 2,048
-/// items, more than a piece of 4 MiB of process launches selects (about 800), so that the
-/// reader of the next piece need not wait for this one to be fed.
-const PIECE_BATCHES: usize = 8;
+/// Messages in flight from the reader of a piece of a file (see [`scan_pieces`]) or of a
+/// whole file (see [`scan_many`]): 2,048 items, more than 4 MiB of process launches give
+/// (about 800), so that the reader of the next piece or file need not wait for this one to
+/// be fed, and few enough to bound memory when the searches select many records.
+const BATCHES_IN_FLIGHT: usize = 8;
 /// Pieces of a file being read, at most: the one being fed and the next. Eight, each with
 /// room for all its items, let a search over raw events peak at three times the memory
 /// (68 MiB against 21 MiB over the 256 MiB bench export) for no time saved.
@@ -923,7 +921,7 @@ fn scan_pieces(
     let mut receivers = Vec::with_capacity(pieces.len());
     let mut senders = Vec::with_capacity(pieces.len());
     for _ in pieces {
-        let (sender, receiver) = sync_channel::<Vec<Item>>(PIECE_BATCHES);
+        let (sender, receiver) = sync_channel::<Vec<Item>>(BATCHES_IN_FLIGHT);
         senders.push(Mutex::new(Some(sender)));
         receivers.push(receiver);
     }

@@ -4,7 +4,7 @@
 //! short by a full disk) is an error, never a panic.
 
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::sync::Arc;
 
 use super::aggregate::Accumulator;
@@ -49,7 +49,8 @@ pub(crate) trait Spill {
 }
 
 /// Groups written to a [`SpillFile`] in the order of their rows: each group's key, then
-/// its aggregates' states. A copy reads the same bytes.
+/// its aggregates' states, each written as [`put_bytes`] writes, so that a reader that
+/// wants a group by its key alone passes over the states unread. A copy reads the same bytes.
 #[derive(Clone)]
 pub(super) struct Run {
     file: Arc<File>,
@@ -67,11 +68,14 @@ impl Run {
         // Only the scan writes, and only at the end of what it wrote before.
         let mut out = BufWriter::with_capacity(1 << 16, Counted { file: &to.file, written: 0 });
         let mut count = 0;
+        let mut saved = Vec::new();
         for (key, states) in groups {
             put_bytes(&mut out, key)?;
+            saved.clear();
             for state in states {
-                state.save(&mut out)?;
+                state.save(&mut saved)?;
             }
+            put_bytes(&mut out, &saved)?;
             count += 1;
         }
         let written = out.into_inner().map_err(io::IntoInnerError::into_error)?.written;
@@ -140,30 +144,72 @@ pub(super) struct Cursor<'f> {
     input: BufReader<Segment>,
     left: usize,
     functions: &'f [AggregateFunction],
+    /// The key being read, and its states' bytes.
+    key: Vec<u8>,
+    saved: Vec<u8>,
 }
 
 impl<'f> Cursor<'f> {
     /// Reads `run`, whose states are of `functions`, through a buffer of `buffer` bytes.
     pub(super) fn open(run: Run, functions: &'f [AggregateFunction], buffer: usize) -> Self {
         let segment = Segment { file: run.file, at: run.start, end: run.end };
-        Cursor { input: BufReader::with_capacity(buffer, segment), left: run.groups, functions }
+        Cursor {
+            input: BufReader::with_capacity(buffer, segment),
+            left: run.groups,
+            functions,
+            key: Vec::new(),
+            saved: Vec::new(),
+        }
     }
 
-    /// The next group: its key and states; `None` at the end of the run.
-    pub(super) fn next(&mut self) -> io::Result<Option<(Vec<u8>, Vec<Accumulator>)>> {
-        if self.left == 0 {
-            return Ok(None);
+    /// The next group whose key `admit` lets through: its key and states; `None` at the end
+    /// of the run. The states of the groups passed over are skipped, not read.
+    pub(super) fn next_admitted(
+        &mut self,
+        admit: &mut dyn FnMut(&[u8]) -> bool,
+    ) -> io::Result<Option<(Vec<u8>, Vec<Accumulator>)>> {
+        while self.left > 0 {
+            self.left -= 1;
+            get_bytes_into(&mut self.input, &mut self.key)?;
+            if !admit(&self.key) {
+                skip_bytes(&mut self.input)?;
+                continue;
+            }
+            get_bytes_into(&mut self.input, &mut self.saved)?;
+            let mut saved = self.saved.as_slice();
+            let states = self
+                .functions
+                .iter()
+                .map(|function| Accumulator::load(*function, &mut saved))
+                .collect::<io::Result<_>>()?;
+            if !saved.is_empty() {
+                return Err(bad("states"));
+            }
+            return Ok(Some((self.key.clone(), states)));
         }
-        self.left -= 1;
-        let mut key = Vec::new();
-        get_bytes_into(&mut self.input, &mut key)?;
-        let states = self
-            .functions
-            .iter()
-            .map(|function| Accumulator::load(*function, &mut self.input))
-            .collect::<io::Result<_>>()?;
-        Ok(Some((key, states)))
+        Ok(None)
     }
+}
+
+/// Passes over bytes [`put_bytes`] wrote.
+fn skip_bytes(input: &mut impl BufRead) -> io::Result<()> {
+    let mut left = get_u64(input)?;
+    if left > MAX_TEXT_BYTES {
+        return Err(bad("a length"));
+    }
+    while left > 0 {
+        let available = input.fill_buf()?;
+        if available.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the file ends inside a value",
+            ));
+        }
+        let taken = available.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        input.consume(taken);
+        left -= taken as u64;
+    }
+    Ok(())
 }
 
 /// Longest text read back: a value is at most an event's size (see
@@ -258,5 +304,47 @@ mod tests {
         let mut huge = Vec::new();
         put_u64(&mut huge, u64::MAX).unwrap();
         assert_eq!(get_text(&mut huge.as_slice()).unwrap_err().kind(), io::ErrorKind::InvalidData);
+    }
+
+    /// A cursor hands out the groups it is asked for, with their states, and passes over
+    /// the others unread; either way it reads every group in turn.
+    #[test]
+    fn a_cursor_passes_over_the_groups_it_is_not_asked_for() {
+        let functions = [AggregateFunction::Count, AggregateFunction::Values];
+        let groups: Vec<(Vec<u8>, Vec<Accumulator>)> = (0..50u32)
+            .map(|n| {
+                let mut count = Accumulator::new(AggregateFunction::Count);
+                let mut values = Accumulator::new(AggregateFunction::Values);
+                for value in 0..=n % 7 {
+                    count.add_row();
+                    values.add(&format!("v{value}"), None, false);
+                }
+                (format!("key{n:02}").into_bytes(), vec![count, values])
+            })
+            .collect();
+        let mut file = SpillFile::new().unwrap();
+        let run = Run::write(
+            &mut file,
+            groups.iter().map(|(key, states)| (key.as_slice(), states.as_slice())),
+        )
+        .unwrap();
+        for buffer in [1, 7, 4096] {
+            let mut cursor = Cursor::open(run.clone(), &functions, buffer);
+            let mut admit = |key: &[u8]| key.ends_with(b"3") || key.ends_with(b"8");
+            let mut read = Vec::new();
+            while let Some((key, states)) = cursor.next_admitted(&mut admit).unwrap() {
+                let finished: Vec<_> = states.iter().map(Accumulator::finish).collect();
+                read.push((key, finished));
+            }
+            let wanted: Vec<_> = groups
+                .iter()
+                .filter(|(key, _)| admit(key))
+                .map(|(key, states)| {
+                    (key.clone(), states.iter().map(Accumulator::finish).collect())
+                })
+                .collect();
+            assert_eq!(read.len(), 10);
+            assert_eq!(read, wanted, "buffer {buffer}");
+        }
     }
 }

@@ -757,12 +757,9 @@ pub(super) fn merge_runs(
     // A group `admit` turns away is passed over as it is read: a join's side that groups
     // every process launch keeps a handful of them, and the merge need not order the rest.
     let mut refill = |heads: &mut std::collections::BinaryHeap<Head>, piece: usize| {
-        let Some(cursor) = cursors.get_mut(piece) else { return Ok(()) };
-        while let Some((key, states)) = cursor.next().map_err(failed)? {
-            if admit(&key) {
-                heads.push(Head { key, states, piece, time_index });
-                break;
-            }
+        let next = cursors.get_mut(piece).map(|cursor| cursor.next_admitted(admit)).transpose();
+        if let Some((key, states)) = next.map_err(failed)?.flatten() {
+            heads.push(Head { key, states, piece, time_index });
         }
         Ok::<(), EvalError>(())
     };

@@ -50,9 +50,9 @@ use crate::events::{
     parse_xml_event,
 };
 use crate::fields::{Origin, SplunkEvent};
-use crate::prefilter::Prefilter;
+use crate::prefilter::{Anchors, Prefilter};
 use crate::spl::Search;
-use candidates::{CandidateScanner, Found};
+use candidates::{CandidateScanner, Found, file_anchors};
 use select::Selector;
 
 /// How files are read.
@@ -149,10 +149,15 @@ const BATCH_ITEMS: usize = 256;
 /// (about 800), so that the reader of the next piece or file need not wait for this one to
 /// be fed, and few enough to bound memory when the searches select many records.
 const BATCHES_IN_FLIGHT: usize = 8;
-/// Pieces of a file being read, at most: the one being fed and the next. Eight, each with
-/// room for all its items, let a search over raw events peak at three times the memory
-/// (68 MiB against 21 MiB over the 256 MiB bench export) for no time saved.
+/// Pieces of a file being read by the streaming reader, at most: the one being fed and the
+/// next. Eight, each with room for all its items, let a search over raw events peak at
+/// three times the memory (68 MiB against 21 MiB over the 256 MiB bench export) for no
+/// time saved.
 const PIECES_AHEAD: usize = 2;
+/// The same for the candidate search, which sends few items: a reader done with its piece
+/// starts the next without waiting for this thread to feed the one before, which with two
+/// cost the comsvcs rule a twentieth of its time.
+const CANDIDATE_PIECES_AHEAD: usize = 4;
 
 /// What a scan read and found.
 #[derive(Debug)]
@@ -613,8 +618,8 @@ fn piece_bytes(options: ScanOptions) -> u64 {
 /// How each piece of a file is read.
 #[derive(Clone, Copy)]
 enum Mode<'p> {
-    /// Candidates only (the fast path).
-    Candidates { prefilter: &'p Prefilter, block: usize },
+    /// Candidates only (the fast path), each piece searched for the file's anchors.
+    Candidates { prefilter: &'p Prefilter, block: usize, anchors: &'p Anchors },
     /// Every event, or every event the prefilter keeps, by the streaming reader.
     Full { prefilter: Option<&'p Prefilter>, strict: bool },
 }
@@ -637,7 +642,9 @@ fn scan_candidates(
         cut_points(&feed.path, &source, len, piece_bytes(options))?
     };
     if pieces.len() > 1 {
-        let mode = Mode::Candidates { prefilter, block };
+        let anchors = file_anchors(prefilter, open(&feed.path, &source)?)
+            .map_err(|err| read_error(&source, &mut report, err))?;
+        let mode = Mode::Candidates { prefilter, block, anchors: &anchors };
         scan_pieces(feed, mode, &source, &pieces, &mut report)?;
         return Ok(report);
     }
@@ -888,7 +895,7 @@ fn read_whole(
         }
         let block = if options.read_block == 0 { DEFAULT_READ_BLOCK } else { options.read_block };
         let search = (prefilter, block, &mut Vec::new());
-        search_half(path, &source, search, (selector, origin), (0, len), sender);
+        search_half(path, &source, search, None, (selector, origin), (0, len), sender);
         return;
     }
     let xml = matches!(
@@ -905,7 +912,8 @@ fn read_whole(
 /// The pieces of a file read by two threads, each taking the next piece in turn, while
 /// this thread feeds them to the searches in file order: the rows and the report are those
 /// of reading the file from start to end. A piece is read only when fewer than
-/// [`PIECES_AHEAD`] pieces before it wait to be fed, which bounds what waits; with two
+/// [`PIECES_AHEAD`] pieces before it wait to be fed ([`CANDIDATE_PIECES_AHEAD`] for the
+/// candidate search), which bounds what waits; with two
 /// halves, the second half's reader waited for the first's items to be fed as soon as it
 /// had a few batches of its own, and a rule without literals ran on one thread.
 fn scan_pieces(
@@ -925,7 +933,11 @@ fn scan_pieces(
         senders.push(Mutex::new(Some(sender)));
         receivers.push(receiver);
     }
-    let turns = Arc::new(Turns::new(pieces.len()));
+    let ahead = match mode {
+        Mode::Candidates { .. } => CANDIDATE_PIECES_AHEAD,
+        Mode::Full { .. } => PIECES_AHEAD,
+    };
+    let turns = Arc::new(Turns::new(pieces.len(), ahead));
     let next = AtomicUsize::new(0);
     let read_next = || {
         // Each thread reads its pieces through buffers of its own, grown once.
@@ -943,9 +955,10 @@ fn scan_pieces(
             let path = path.as_path();
             let part = (index, start, end);
             match mode {
-                Mode::Candidates { prefilter, block } => {
+                Mode::Candidates { prefilter, block, anchors } => {
                     let search = (prefilter, block, &mut buffer);
-                    search_half(path, source, search, readers, (start, end), &sender);
+                    let anchors = Some(anchors.clone());
+                    search_half(path, source, search, anchors, readers, (start, end), &sender);
                 }
                 Mode::Full { prefilter, strict } => {
                     read_piece(path, source, (prefilter, strict), readers, &turns, part, &sender);
@@ -996,6 +1009,8 @@ fn feed_pieces(
 struct Turns {
     state: Mutex<TurnsState>,
     changed: Condvar,
+    /// Pieces being read, at most.
+    ahead: usize,
 }
 
 struct TurnsState {
@@ -1005,9 +1020,9 @@ struct TurnsState {
 }
 
 impl Turns {
-    fn new(pieces: usize) -> Self {
+    fn new(pieces: usize, ahead: usize) -> Self {
         let state = TurnsState { fed: 0, stopped: false, newlines: vec![None; pieces] };
-        Turns { state: Mutex::new(state), changed: Condvar::new() }
+        Turns { state: Mutex::new(state), changed: Condvar::new(), ahead }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, TurnsState> {
@@ -1024,7 +1039,7 @@ impl Turns {
     /// Waits until piece `index` may be read: `false` when the feeding has stopped.
     fn may_read(&self, index: usize) -> bool {
         let mut state = self.lock();
-        while !state.stopped && index >= state.fed + PIECES_AHEAD {
+        while !state.stopped && index >= state.fed + self.ahead {
             state = self.wait(state);
         }
         !state.stopped
@@ -1076,6 +1091,7 @@ fn search_half(
     path: &Path,
     source: &Arc<str>,
     (prefilter, block, buffer): (&Prefilter, usize, &mut Vec<u8>),
+    anchors: Option<Anchors>,
     (selector, origin): Readers<'_>,
     (start, end): (u64, u64),
     sender: &SyncSender<Vec<Item>>,
@@ -1102,6 +1118,9 @@ fn search_half(
     let mut scanner =
         CandidateScanner::new(file.take(end - start), prefilter, Arc::clone(source), start, block)
             .with_buffer(std::mem::take(buffer));
+    if let Some(anchors) = anchors {
+        scanner = scanner.with_anchors(anchors);
+    }
     let read = scanner.run(&mut |found| {
         let item = match found {
             Found::Event(bytes, offset) => match candidate(bytes, offset, source, &mut counts) {

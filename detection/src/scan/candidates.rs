@@ -15,7 +15,7 @@ use std::sync::Arc;
 use memchr::memmem::{Finder, FinderRev};
 
 use crate::events::{Location, MAX_EVENT_BYTES, Skip, SkipReason, find_event_start};
-use crate::prefilter::{Prefilter, fold};
+use crate::prefilter::{Anchors, Prefilter, fold};
 
 const START_LEN: usize = b"<Event".len();
 const END_TAG: &[u8] = b"</Event>";
@@ -94,6 +94,20 @@ pub(crate) struct CandidateScanner<'p, R> {
     work: u64,
     end: Finder<'static>,
     end_rev: FinderRev<'static>,
+    /// Anchors chosen already, for a piece of a file (see [`file_anchors`]).
+    anchors: Option<Anchors>,
+}
+
+/// The anchors for the whole of the file `input` starts: chosen from its first
+/// [`SAMPLE_BYTES`], as a scanner of the whole file chooses them. The pieces of a file are
+/// searched with these: each choosing its own sampled a quarter of its bytes again, a
+/// twentieth of the comsvcs rule's time.
+pub(crate) fn file_anchors(prefilter: &Prefilter, input: impl Read) -> io::Result<Anchors> {
+    let mut sample = Vec::with_capacity(SAMPLE_BYTES);
+    input.take(SAMPLE_BYTES as u64).read_to_end(&mut sample)?;
+    let mut folded = Vec::with_capacity(sample.len());
+    fold(&sample, &mut folded);
+    Ok(prefilter.anchors(&folded))
 }
 
 impl<'p, R: Read> CandidateScanner<'p, R> {
@@ -121,7 +135,15 @@ impl<'p, R: Read> CandidateScanner<'p, R> {
             work: 0,
             end: Finder::new(END_TAG).into_owned(),
             end_rev: FinderRev::new(END_TAG).into_owned(),
+            anchors: None,
         }
+    }
+
+    /// Searches for `anchors` rather than those the input's start would choose.
+    #[must_use]
+    pub(crate) fn with_anchors(mut self, anchors: Anchors) -> Self {
+        self.anchors = Some(anchors);
+        self
     }
 
     /// Reads into `buffer`, emptied first, rather than a buffer of its own: a thread that
@@ -151,13 +173,18 @@ impl<'p, R: Read> CandidateScanner<'p, R> {
 
     /// The search proper; `Ok(false)` when `found` asked to stop.
     fn search(&mut self, found: &mut dyn FnMut(Found<'_>) -> bool) -> io::Result<bool> {
-        while self.buf.len() < SAMPLE_BYTES && !self.eof {
-            self.read_more()?;
-        }
-        let sample = self.buf.get(..SAMPLE_BYTES.min(self.buf.len())).unwrap_or_default();
-        fold(sample, &mut self.folded);
-        let anchors = self.prefilter.anchors(&self.folded);
-        self.folded.clear();
+        let anchors = if let Some(anchors) = self.anchors.take() {
+            anchors
+        } else {
+            while self.buf.len() < SAMPLE_BYTES && !self.eof {
+                self.read_more()?;
+            }
+            let sample = self.buf.get(..SAMPLE_BYTES.min(self.buf.len())).unwrap_or_default();
+            fold(sample, &mut self.folded);
+            let anchors = self.prefilter.anchors(&self.folded);
+            self.folded.clear();
+            anchors
+        };
         if anchors.longest() == 0 {
             // No search can select anything: there is nothing to look for.
             return Ok(true);

@@ -150,13 +150,15 @@ const BATCH_ITEMS: usize = 256;
 /// be fed, and few enough to bound memory when the searches select many records.
 const BATCHES_IN_FLIGHT: usize = 8;
 /// Pieces of a file being read by the streaming reader, at most: the one being fed and the
-/// next. Eight, each with room for all its items, let a search over raw events peak at
-/// three times the memory (68 MiB against 21 MiB over the 256 MiB bench export) for no
-/// time saved.
-const PIECES_AHEAD: usize = 2;
+/// two after it. With one after it, a reader done early waited while the main thread
+/// caught up with the other, and a content tree's run took 6% longer than with two halves;
+/// eight, each with room for all its items, let a search over raw events peak at three
+/// times the memory (68 MiB against 21 MiB over the 256 MiB bench export) for no time
+/// saved. Three hold 34 MiB there.
+const PIECES_AHEAD: usize = 3;
 /// The same for the candidate search, which sends few items: a reader done with its piece
 /// starts the next without waiting for this thread to feed the one before, which with two
-/// cost the comsvcs rule a twentieth of its time.
+/// ahead cost the comsvcs rule a twentieth of its time.
 const CANDIDATE_PIECES_AHEAD: usize = 4;
 
 /// What a scan read and found.

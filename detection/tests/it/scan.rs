@@ -299,6 +299,41 @@ fn a_file_read_in_pieces_gives_the_rows_and_lines_of_one_thread() {
     }
 }
 
+/// A strict read fails at the first skip, naming its line, whether the file is read on one
+/// thread or in pieces (the line of a later piece is known only once the pieces before it
+/// are read); the readers of the pieces after it stop.
+#[test]
+fn a_strict_read_in_pieces_fails_where_one_thread_does() {
+    let mut text = String::new();
+    for n in 0..300u32 {
+        if n == 211 {
+            let _ = writeln!(text, "stray text");
+        }
+        text.push_str(&sysmon(r"C:\x\a.exe", &format!("a.exe /c {n}"), r"CORP\u"));
+        text.push('\n');
+    }
+    let file = write_temp(&text);
+    let every = Search::compile(
+        &format!("| tstats count from datamodel=Endpoint.Processes {BY}"),
+        &MacroTable::default(),
+        "none_filter",
+    )
+    .unwrap();
+    let paths = [file.path().to_path_buf()];
+    let error = |options: ScanOptions| {
+        let options = ScanOptions { strict: true, ..options };
+        scan_files(&[&every], &paths, options).map(|_| ()).unwrap_err().to_string()
+    };
+    let one = error(ScanOptions { parallel: false, ..ScanOptions::default() });
+    let stray = text.find("stray text").unwrap();
+    let line = 1 + text[..stray].matches('\n').count();
+    assert!(one.contains(&format!(":{line} (byte {stray})")), "{one}");
+    for split_at_least in [1, 1024, 16 << 10] {
+        let pieces = error(ScanOptions { split_at_least, ..ScanOptions::default() });
+        assert_eq!(pieces, one, "split {split_at_least}");
+    }
+}
+
 #[test]
 fn damaged_input_around_candidates_gives_the_same_rows() {
     let rundll = r"C:\Windows\System32\rundll32.exe";

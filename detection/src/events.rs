@@ -614,6 +614,9 @@ pub struct EventReader {
     export_like: bool,
     /// UTF-16 code units that could not be decoded, counted while reading.
     replaced: Option<Rc<Cell<u64>>>,
+    /// Whether the input is a piece of a file (see [`EventReader::xml_export_part`]), whose
+    /// report says nothing of the whole.
+    part: bool,
 }
 
 const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
@@ -671,7 +674,9 @@ impl EventReader {
         let buffered = BufReader::with_capacity(BUFFER_BYTES, reader);
         let inner = xml::XmlExportReader::new(buffered, Arc::clone(&name))
             .starting_later(offset, first_line, on_end);
-        Self::with(&name, InputFormat::XmlExport, false, Box::new(inner))
+        let mut reader = Self::with(&name, InputFormat::XmlExport, false, Box::new(inner));
+        reader.part = true;
+        reader
     }
 
     fn from_peeked(
@@ -792,6 +797,7 @@ impl EventReader {
             preview: String::new(),
             export_like: format == InputFormat::XmlExport,
             replaced: None,
+            part: false,
         }
     }
 
@@ -900,7 +906,9 @@ impl EventReader {
             report.format,
             Some(InputFormat::XmlExport | InputFormat::XmlExportInJsonString)
         );
+        // A piece of a file holding no event says nothing of the file.
         if xml
+            && !self.part
             && report.events_total() == 0
             && report.prefiltered == 0
             && report.skipped_total > 0

@@ -96,8 +96,8 @@ pub struct ScanOptions {
     /// so that literals straddle reads.
     #[doc(hidden)]
     pub read_block: usize,
-    /// Smallest plain export read in pieces (of a quarter of this each); 0 for the default.
-    /// Tests lower it.
+    /// Smallest plain export read in pieces (of half this each); 0 for the default. Tests
+    /// lower it.
     #[doc(hidden)]
     pub split_at_least: u64,
     /// Records offered between two looks at the groups' memory; 0 for the default. Tests
@@ -145,9 +145,10 @@ const PARALLEL_MIN_BYTES: u64 = 16 * 1024 * 1024;
 /// Items per message from a search thread.
 const BATCH_ITEMS: usize = 256;
 /// Messages in flight from the reader of a piece of a file (see [`scan_pieces`]) or of a
-/// whole file (see [`scan_many`]): 2,048 items, more than 4 MiB of process launches give
-/// (about 800), so that the reader of the next piece or file need not wait for this one to
-/// be fed, and few enough to bound memory when the searches select many records.
+/// whole file (see [`scan_many`]): 2,048 items, more than a piece of 8 MiB of process
+/// launches gives (about 1,600), so that the reader of the next piece or file need not wait
+/// for this one to be fed, and few enough to bound memory when the searches select many
+/// records.
 const BATCHES_IN_FLIGHT: usize = 8;
 /// Pieces of a file being read by the streaming reader, at most: the one being fed and the
 /// two after it. With one after it, a reader done early waited while the main thread
@@ -611,8 +612,9 @@ fn split_at_least(options: ScanOptions) -> u64 {
     if options.split_at_least == 0 { PARALLEL_MIN_BYTES } else { options.split_at_least }
 }
 
-/// About how large the pieces of a file read on two threads are: a quarter of the smallest
-/// file so read, 4 MiB by default.
+/// About how large the pieces of a file read on two threads are: half the smallest file so
+/// read, 8 MiB by default. Pieces of 4 MiB cost the same time and more waits between the
+/// threads.
 fn piece_bytes(options: ScanOptions) -> u64 {
     (split_at_least(options) / 2).max(1)
 }
@@ -734,9 +736,9 @@ fn add_skip(report: &mut ReadReport, skip: Skip) {
 }
 
 /// The pieces to read a plain export of `len` bytes in: about `piece` bytes each, each cut
-/// just after an `</Event>`, a point where the streaming reader always starts afresh. One
-/// piece, the whole file, when no `</Event>` follows the first cut within
-/// [`MAX_EVENT_BYTES`].
+/// just after an `</Event>` that the next `<Event` follows (see [`event_end_from`]), a point
+/// where the streaming reader always starts afresh. The rest is one piece when no such
+/// point follows a cut within [`MAX_EVENT_BYTES`].
 fn cut_points(
     path: &Path,
     source: &Arc<str>,
@@ -757,8 +759,11 @@ fn cut_points(
     Ok(pieces)
 }
 
-/// The offset just after the first `</Event>` at or after `at` in `file`: `None` when there
-/// is none within [`MAX_EVENT_BYTES`].
+/// The offset just after the first `</Event>` at or after `at` in `file` that only
+/// whitespace separates from the next `<Event` tag, or from the end of the file: `None`
+/// when there is none within [`MAX_EVENT_BYTES`]. An `</Event>` in text between events (a
+/// classic event's message, a comment line) is no event's end, and cutting there would
+/// read the text otherwise than reading the file whole does.
 fn event_end_from(file: &mut File, source: &Arc<str>, at: u64) -> Result<Option<u64>, EventError> {
     let failed = |err| {
         let location = Location {
@@ -772,18 +777,50 @@ fn event_end_from(file: &mut File, source: &Arc<str>, at: u64) -> Result<Option<
     file.seek(SeekFrom::Start(at)).map_err(failed)?;
     let mut window = Vec::with_capacity(64 * 1024);
     let finder = memchr::memmem::Finder::new(b"</Event>");
+    let mut searched = 0;
+    let mut eof = false;
     while window.len() < MAX_EVENT_BYTES {
-        let searched = window.len().saturating_sub(7);
-        let read = (&mut *file).take(64 * 1024).read_to_end(&mut window).map_err(failed)?;
-        if let Some(found) = window.get(searched..).and_then(|rest| finder.find(rest)) {
-            return Ok(Some(at + (searched + found + 8) as u64));
+        if !eof {
+            let read = (&mut *file).take(64 * 1024).read_to_end(&mut window).map_err(failed)?;
+            eof = read == 0;
         }
-        if read == 0 {
+        while let Some(found) = window.get(searched..).and_then(|rest| finder.find(rest)) {
+            let end = searched + found + END_TAG.len();
+            match next_is_event(window.get(end..).unwrap_or_default(), eof) {
+                Some(true) => return Ok(Some(at + end as u64)),
+                Some(false) => searched = end,
+                // What follows is not read yet: read more and look again.
+                None => break,
+            }
+        }
+        if eof {
             break;
+        }
+        if window.get(searched..).and_then(|rest| finder.find(rest)).is_none() {
+            searched = window.len().saturating_sub(END_TAG.len() - 1).max(searched);
         }
     }
     Ok(None)
 }
+
+/// Whether `rest`, what follows an `</Event>`, starts with the next `<Event` tag after
+/// whitespace, or is whitespace to the end of the file (`eof`); `None` when `rest` ends
+/// before that is known.
+fn next_is_event(rest: &[u8], eof: bool) -> Option<bool> {
+    let Some(start) = rest.iter().position(|byte| !byte.is_ascii_whitespace()) else {
+        return eof.then_some(true);
+    };
+    let tag = rest.get(start..).unwrap_or_default();
+    match tag.get(START_TAG.len()) {
+        Some(next) => Some(tag.starts_with(START_TAG) && !next.is_ascii_alphanumeric()),
+        // The start of a tag that may be `<Event`, cut short by what has been read.
+        None if !eof && START_TAG.starts_with(tag) => None,
+        None => Some(false),
+    }
+}
+
+const END_TAG: &[u8] = b"</Event>";
+const START_TAG: &[u8] = b"<Event";
 
 /// What a piece's reader sends, in file order.
 enum Item {
@@ -942,6 +979,7 @@ fn scan_pieces(
     let turns = Arc::new(Turns::new(pieces.len(), ahead));
     let next = AtomicUsize::new(0);
     let read_next = || {
+        let _stop_on_panic = StopOnPanic { turns: &turns, senders: &senders };
         // Each thread reads its pieces through buffers of its own, grown once.
         let mut buffer = Vec::new();
         loop {
@@ -977,6 +1015,25 @@ fn scan_pieces(
         turns.stop();
         outcome
     })
+}
+
+/// Should a reader panic, this stops the other reader and closes every piece's channel
+/// no reader holds, so that this thread ends the scan, where the panic is raised again,
+/// rather than wait for items that will never come.
+struct StopOnPanic<'a> {
+    turns: &'a Turns,
+    senders: &'a [Mutex<Option<SyncSender<Vec<Item>>>>],
+}
+
+impl Drop for StopOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.turns.stop();
+            for slot in self.senders {
+                slot.lock().unwrap_or_else(PoisonError::into_inner).take();
+            }
+        }
+    }
 }
 
 /// Feeds the items of each piece, piece after piece, telling `turns` as each is done.
@@ -1241,7 +1298,13 @@ fn merge(report: &mut ReadReport, half: ReadReport) {
     report.skipped_total += half.skipped_total;
     let room = ReadReport::MAX_LISTED_SKIPS.saturating_sub(report.skipped.len());
     report.skipped.extend(half.skipped.into_iter().take(room));
-    report.notes.extend(half.notes);
+    // A note a reader makes once for its input (classic events were read) is made by each
+    // piece that meets its cause: the file's report says it once, as reading it whole does.
+    for note in half.notes {
+        if !report.notes.contains(&note) {
+            report.notes.push(note);
+        }
+    }
     if report.failure.is_none() {
         report.failure = half.failure;
     }

@@ -732,8 +732,9 @@ pub(super) type GroupSink<'a> = dyn FnMut(&[u8], &[Accumulator]) -> Result<(), E
 /// Merges spilled pieces of groups back into one group each, given to `each` in row
 /// order: the pieces are read side by side, each in the order of the rows, and the states
 /// of a group found in several are merged in the order the pieces were written, which is
-/// the order the records came in. Only the groups `admit` lets through are merged and
-/// given; more than [`MAX_GROUPS`] distinct ones is an error at `location`.
+/// the order the records came in. Only the groups `admit` lets through are given; more
+/// than [`MAX_GROUPS`] distinct groups, admitted or not, is an error at `location`, as it
+/// is for groups held in memory.
 pub(super) fn merge_runs(
     runs: Vec<spill::Run>,
     functions: &[crate::spl::AggregateFunction],
@@ -746,6 +747,7 @@ pub(super) fn merge_runs(
     // Reading buffers of about 1 MiB in all, but at least 4 KiB a piece: a table spilled
     // every few hundred records (the gate's check) has thousands of pieces.
     let buffer = ((1 << 20) / runs.len().max(1)).clamp(4 << 10, 64 << 10);
+    let runs_len: usize = runs.iter().map(spill::Run::len).sum();
     let mut cursors = Vec::with_capacity(runs.len());
     for run in runs {
         cursors.push(spill::Cursor::open(run, functions, buffer));
@@ -756,22 +758,28 @@ pub(super) fn merge_runs(
     let mut heads = std::collections::BinaryHeap::with_capacity(pieces);
     // A group `admit` turns away is passed over as it is read: a join's side that groups
     // every process launch keeps a handful of them, and the merge need not order the rest.
-    let mut refill = |heads: &mut std::collections::BinaryHeap<Head>, piece: usize| {
-        let next = cursors.get_mut(piece).map(|cursor| cursor.next_admitted(admit)).transpose();
+    // Only when the pieces cannot hold more than MAX_GROUPS distinct groups, though: past
+    // that, every group is merged and counted, as it is counted when held in memory.
+    let early = runs_len <= MAX_GROUPS;
+    let mut all = |_: &[u8]| true;
+    let mut refill = |heads: &mut std::collections::BinaryHeap<Head>,
+                      piece: usize,
+                      filter: &mut dyn FnMut(&[u8]) -> bool| {
+        let next = cursors.get_mut(piece).map(|cursor| cursor.next_admitted(filter)).transpose();
         if let Some((key, states)) = next.map_err(failed)?.flatten() {
             heads.push(Head { key, states, piece, time_index });
         }
         Ok::<(), EvalError>(())
     };
     for piece in 0..pieces {
-        refill(&mut heads, piece)?;
+        refill(&mut heads, piece, if early { &mut *admit } else { &mut all })?;
     }
     let mut distinct = 0;
     while let Some(Head { key, mut states, piece, .. }) = heads.pop() {
-        refill(&mut heads, piece)?;
+        refill(&mut heads, piece, if early { &mut *admit } else { &mut all })?;
         while heads.peek().is_some_and(|next| next.key == key) {
             let Some(later) = heads.pop() else { break };
-            refill(&mut heads, later.piece)?;
+            refill(&mut heads, later.piece, if early { &mut *admit } else { &mut all })?;
             for (state, later) in states.iter_mut().zip(later.states) {
                 state.merge(later);
             }
@@ -780,7 +788,9 @@ pub(super) fn merge_runs(
         if distinct > MAX_GROUPS {
             return Err(EvalError::TooManyGroups { location: location(), limit: MAX_GROUPS });
         }
-        each(&key, &states)?;
+        if early || admit(&key) {
+            each(&key, &states)?;
+        }
     }
     Ok(())
 }

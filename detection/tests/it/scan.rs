@@ -290,7 +290,7 @@ fn a_file_read_in_pieces_gives_the_rows_and_lines_of_one_thread() {
     assert_eq!(report.skipped_total, 14, "{:?}", report.skipped);
     assert!(report.skipped.iter().all(|skip| skip.location.line.is_some()));
     assert_eq!(report.notes.iter().filter(|note| note.starts_with("line ")).count(), 11);
-    // Pieces of about 1, 256 and 4,096 bytes: an event each, a few, dozens.
+    // Pieces of about 1, 512 and 8,192 bytes: an event each, a few, dozens.
     for split_at_least in [1, 1024, 16 << 10] {
         let options = ScanOptions { split_at_least, ..ScanOptions::default() };
         let pieces = scan_files(&[&every], &paths, options).unwrap();
@@ -331,6 +331,54 @@ fn a_strict_read_in_pieces_fails_where_one_thread_does() {
     for split_at_least in [1, 1024, 16 << 10] {
         let pieces = error(ScanOptions { split_at_least, ..ScanOptions::default() });
         assert_eq!(pieces, one, "split {split_at_least}");
+    }
+}
+
+/// An `</Event>` in the text between events (a comment line, a classic event's message)
+/// ends no event: a file is never cut there, so its pieces read that text as reading the
+/// file whole does. And a note a reader makes once (classic events were read) is made once
+/// for the file, however many pieces hold such events.
+#[test]
+fn event_end_tags_in_text_between_events_do_not_cut_the_file() {
+    let xml = |n: u32| {
+        let image = format!(r"C:\x\p{}.exe", n % 5);
+        sysmon(&image, &format!("{image} /c {n}"), r"CORP\u") + "\n"
+    };
+    let classic = std::fs::read_to_string(fixture("events/classic_export.log")).unwrap();
+    let classic = classic.replace(
+        "Message=A new process has been created.",
+        "Message=A new process has been created. </Event>",
+    );
+    assert!(classic.contains("created. </Event>"));
+    let mut text = String::new();
+    for n in 0..60u32 {
+        text.push_str(&xml(n));
+        match n % 10 {
+            3 => text.push_str("# exported by a tool </Event> at 10:00\n"),
+            5 => text.push_str("# a comment that ends </Event>\n"),
+            7 => text.push_str(&classic),
+            _ => {}
+        }
+    }
+    let file = write_temp(&text);
+    let every = Search::compile(
+        &format!("| tstats count from datamodel=Endpoint.Processes {BY}"),
+        &MacroTable::default(),
+        "none_filter",
+    )
+    .unwrap();
+    let paths = [file.path().to_path_buf()];
+    let one = ScanOptions { parallel: false, ..ScanOptions::default() };
+    let baseline = scan_files(&[&every], &paths, one).unwrap();
+    let report = &baseline.reports[0].1;
+    let classic_note = report.notes.iter().filter(|note| note.starts_with("classic")).count();
+    assert_eq!(classic_note, 1, "{:?}", report.notes);
+    assert!(baseline.tables[0].len() > 5, "{:?}", baseline.tables[0]);
+    for split_at_least in [1, 1024, 16 << 10] {
+        let options = ScanOptions { split_at_least, ..ScanOptions::default() };
+        let pieces = scan_files(&[&every], &paths, options).unwrap();
+        assert_eq!(pieces.tables, baseline.tables, "split {split_at_least}");
+        assert_eq!(pieces.reports, baseline.reports, "split {split_at_least}");
     }
 }
 

@@ -934,7 +934,7 @@ fn read_whole(
         }
         let block = if options.read_block == 0 { DEFAULT_READ_BLOCK } else { options.read_block };
         let search = (prefilter, block, &mut Vec::new());
-        search_half(path, &source, search, None, (selector, origin), (0, len), sender);
+        search_part(path, &source, search, None, (selector, origin), (0, len), sender);
         return;
     }
     let xml = matches!(
@@ -952,9 +952,9 @@ fn read_whole(
 /// this thread feeds them to the searches in file order: the rows and the report are those
 /// of reading the file from start to end. A piece is read only when fewer than
 /// [`PIECES_AHEAD`] pieces before it wait to be fed ([`CANDIDATE_PIECES_AHEAD`] for the
-/// candidate search), which bounds what waits; with two
-/// halves, the second half's reader waited for the first's items to be fed as soon as it
-/// had a few batches of its own, and a rule without literals ran on one thread.
+/// candidate search), which bounds what waits. With two halves, the second half's reader
+/// waited for the first's items to be fed as soon as it had a few batches of its own, and
+/// a rule without literals ran on one thread.
 fn scan_pieces(
     feed: &mut Feed<'_>,
     mode: Mode<'_>,
@@ -998,7 +998,7 @@ fn scan_pieces(
                 Mode::Candidates { prefilter, block, anchors } => {
                     let search = (prefilter, block, &mut buffer);
                     let anchors = Some(anchors.clone());
-                    search_half(path, source, search, anchors, readers, (start, end), &sender);
+                    search_part(path, source, search, anchors, readers, (start, end), &sender);
                 }
                 Mode::Full { prefilter, strict } => {
                     read_piece(path, source, (prefilter, strict), readers, &turns, part, &sender);
@@ -1144,9 +1144,10 @@ impl Turns {
 /// The searches a thread selects for, and the origin of the file's events.
 type Readers<'a> = (&'a Selector<'a>, &'a Origin);
 
-/// One half's search, on its own thread: candidates parsed and mapped, and only what some
-/// search reads sent on (the rest changes no result).
-fn search_half(
+/// The candidate search of a piece of a file, or of a whole file, on a reader thread:
+/// candidates parsed and mapped, and only what some search reads sent on (the rest changes
+/// no result).
+fn search_part(
     path: &Path,
     source: &Arc<str>,
     (prefilter, block, buffer): (&Prefilter, usize, &mut Vec<u8>),
@@ -1287,25 +1288,25 @@ fn send_selected(
 }
 
 /// Adds what a piece read to the file's report, piece after piece.
-fn merge(report: &mut ReadReport, half: ReadReport) {
-    for (channel, ids) in half.events {
+fn merge(report: &mut ReadReport, piece: ReadReport) {
+    for (channel, ids) in piece.events {
         let merged = report.events.entry(channel).or_default();
         for (id, n) in ids {
             *merged.entry(id).or_default() += n;
         }
     }
-    report.prefiltered += half.prefiltered;
-    report.skipped_total += half.skipped_total;
+    report.prefiltered += piece.prefiltered;
+    report.skipped_total += piece.skipped_total;
     let room = ReadReport::MAX_LISTED_SKIPS.saturating_sub(report.skipped.len());
-    report.skipped.extend(half.skipped.into_iter().take(room));
+    report.skipped.extend(piece.skipped.into_iter().take(room));
     // A note a reader makes once for its input (classic events were read) is made by each
     // piece that meets its cause: the file's report says it once, as reading it whole does.
-    for note in half.notes {
+    for note in piece.notes {
         if !report.notes.contains(&note) {
             report.notes.push(note);
         }
     }
     if report.failure.is_none() {
-        report.failure = half.failure;
+        report.failure = piece.failure;
     }
 }

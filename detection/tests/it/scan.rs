@@ -275,28 +275,41 @@ fn a_file_read_in_pieces_gives_the_rows_and_lines_of_one_thread() {
         text.push_str(&sysmon(&image, &format!("{image} /c {n}"), r"CORP\u"));
         text.push('\n');
     }
-    let file = write_temp(&text);
-    let every = Search::compile(
-        &format!("| tstats count min(_time) as firstTime from datamodel=Endpoint.Processes {BY}"),
-        &MacroTable::default(),
-        "none_filter",
-    )
-    .unwrap();
-    let paths = [file.path().to_path_buf()];
-    let one = ScanOptions { parallel: false, ..ScanOptions::default() };
-    let baseline = scan_files(&[&every], &paths, one).unwrap();
+    let baseline = same_in_pieces(&text);
     let report = &baseline.reports[0].1;
     assert_eq!(total_count(&baseline.tables[0]), 400);
     assert_eq!(report.skipped_total, 14, "{:?}", report.skipped);
     assert!(report.skipped.iter().all(|skip| skip.location.line.is_some()));
     assert_eq!(report.notes.iter().filter(|note| note.starts_with("line ")).count(), 11);
-    // Pieces of about 1, 512 and 8,192 bytes: an event each, a few, dozens.
-    for split_at_least in [1, 1024, 16 << 10] {
+}
+
+/// Pieces of about 1, 512 and 8,192 bytes (see `ScanOptions::split_at_least`): an event
+/// each, a few, dozens.
+const PIECE_SPLITS: [u64; 3] = [1, 1024, 16 << 10];
+
+/// A search that selects every process launch.
+fn every_launch() -> Search {
+    let text =
+        format!("| tstats count min(_time) as firstTime from datamodel=Endpoint.Processes {BY}");
+    Search::compile(&text, &MacroTable::default(), "none_filter").unwrap()
+}
+
+/// The outcome of [`every_launch`] over `text` on one thread, asserted the same, rows and
+/// report, when the file is read in pieces of every size of [`PIECE_SPLITS`].
+#[track_caller]
+fn same_in_pieces(text: &str) -> detection::scan::ScanOutcome {
+    let file = write_temp(text);
+    let every = every_launch();
+    let paths = [file.path().to_path_buf()];
+    let one = ScanOptions { parallel: false, ..ScanOptions::default() };
+    let baseline = scan_files(&[&every], &paths, one).unwrap();
+    for split_at_least in PIECE_SPLITS {
         let options = ScanOptions { split_at_least, ..ScanOptions::default() };
         let pieces = scan_files(&[&every], &paths, options).unwrap();
         assert_eq!(pieces.tables, baseline.tables, "split {split_at_least}");
         assert_eq!(pieces.reports, baseline.reports, "split {split_at_least}");
     }
+    baseline
 }
 
 /// A strict read fails at the first skip, naming its line, whether the file is read on one
@@ -313,12 +326,7 @@ fn a_strict_read_in_pieces_fails_where_one_thread_does() {
         text.push('\n');
     }
     let file = write_temp(&text);
-    let every = Search::compile(
-        &format!("| tstats count from datamodel=Endpoint.Processes {BY}"),
-        &MacroTable::default(),
-        "none_filter",
-    )
-    .unwrap();
+    let every = every_launch();
     let paths = [file.path().to_path_buf()];
     let error = |options: ScanOptions| {
         let options = ScanOptions { strict: true, ..options };
@@ -328,7 +336,7 @@ fn a_strict_read_in_pieces_fails_where_one_thread_does() {
     let stray = text.find("stray text").unwrap();
     let line = 1 + text[..stray].matches('\n').count();
     assert!(one.contains(&format!(":{line} (byte {stray})")), "{one}");
-    for split_at_least in [1, 1024, 16 << 10] {
+    for split_at_least in PIECE_SPLITS {
         let pieces = error(ScanOptions { split_at_least, ..ScanOptions::default() });
         assert_eq!(pieces, one, "split {split_at_least}");
     }
@@ -360,26 +368,11 @@ fn event_end_tags_in_text_between_events_do_not_cut_the_file() {
             _ => {}
         }
     }
-    let file = write_temp(&text);
-    let every = Search::compile(
-        &format!("| tstats count from datamodel=Endpoint.Processes {BY}"),
-        &MacroTable::default(),
-        "none_filter",
-    )
-    .unwrap();
-    let paths = [file.path().to_path_buf()];
-    let one = ScanOptions { parallel: false, ..ScanOptions::default() };
-    let baseline = scan_files(&[&every], &paths, one).unwrap();
+    let baseline = same_in_pieces(&text);
     let report = &baseline.reports[0].1;
     let classic_note = report.notes.iter().filter(|note| note.starts_with("classic")).count();
     assert_eq!(classic_note, 1, "{:?}", report.notes);
     assert!(baseline.tables[0].len() > 5, "{:?}", baseline.tables[0]);
-    for split_at_least in [1, 1024, 16 << 10] {
-        let options = ScanOptions { split_at_least, ..ScanOptions::default() };
-        let pieces = scan_files(&[&every], &paths, options).unwrap();
-        assert_eq!(pieces.tables, baseline.tables, "split {split_at_least}");
-        assert_eq!(pieces.reports, baseline.reports, "split {split_at_least}");
-    }
 }
 
 #[test]

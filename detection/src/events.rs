@@ -769,8 +769,8 @@ impl EventReader {
             // Anything else, binary garbage included, is read as an XML export: events are
             // found wherever `<Event` starts and everything else is a located skip.
             _ => {
-                let inner = xml::XmlExportReader::new(buffered, Arc::clone(name))
-                    .starting_at(mark as u64, 1);
+                let inner =
+                    xml::XmlExportReader::new(buffered, Arc::clone(name)).starting_at(mark as u64);
                 Self::with(name, InputFormat::XmlExport, false, Box::new(inner))
             }
         };

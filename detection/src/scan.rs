@@ -34,7 +34,7 @@ mod select;
 #[doc(hidden)]
 pub mod synthetic;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -646,8 +646,8 @@ fn scan_candidates(
         cut_points(&feed.path, &source, len, piece_bytes(options))?
     };
     if pieces.len() > 1 {
-        let anchors = file_anchors(prefilter, open(&feed.path, &source)?)
-            .map_err(|err| read_error(&source, &mut report, err))?;
+        let anchors =
+            file_anchors(prefilter, &file).map_err(|err| read_error(&source, &mut report, err))?;
         let mode = Mode::Candidates { prefilter, block, anchors: &anchors };
         scan_pieces(feed, mode, &source, &pieces, &mut report)?;
         return Ok(report);
@@ -682,6 +682,21 @@ fn scan_candidates(
 
 fn open(path: &Path, source: &Arc<str>) -> Result<File, EventError> {
     File::open(path).map_err(|err| EventError::Open { path: source.to_string(), source: err })
+}
+
+/// The file at `path`, opened at byte `start`.
+fn open_at(path: &Path, source: &Arc<str>, start: u64) -> Result<File, EventError> {
+    let mut file = open(path, source)?;
+    file.seek(SeekFrom::Start(start)).map_err(|err| {
+        let location = Location {
+            source: Arc::clone(source),
+            line: None,
+            byte_offset: Some(start),
+            record: None,
+        };
+        EventError::Read { location, source: err }
+    })?;
+    Ok(file)
 }
 
 fn read_error(source: &Arc<str>, report: &mut ReadReport, err: io::Error) -> EventError {
@@ -784,7 +799,12 @@ fn event_end_from(file: &mut File, source: &Arc<str>, at: u64) -> Result<Option<
             let read = (&mut *file).take(64 * 1024).read_to_end(&mut window).map_err(failed)?;
             eof = read == 0;
         }
-        while let Some(found) = window.get(searched..).and_then(|rest| finder.find(rest)) {
+        loop {
+            let Some(found) = window.get(searched..).and_then(|rest| finder.find(rest)) else {
+                // A tag may straddle what is read and what is not.
+                searched = window.len().saturating_sub(END_TAG.len() - 1).max(searched);
+                break;
+            };
             let end = searched + found + END_TAG.len();
             match next_is_event(window.get(end..).unwrap_or_default(), eof) {
                 Some(true) => return Ok(Some(at + end as u64)),
@@ -795,9 +815,6 @@ fn event_end_from(file: &mut File, source: &Arc<str>, at: u64) -> Result<Option<
         }
         if eof {
             break;
-        }
-        if window.get(searched..).and_then(|rest| finder.find(rest)).is_none() {
-            searched = window.len().saturating_sub(END_TAG.len() - 1).max(searched);
         }
     }
     Ok(None)
@@ -1043,6 +1060,9 @@ fn feed_pieces(
     turns: &Turns,
     report: &mut ReadReport,
 ) -> Result<(), ScanError> {
+    // A note a reader makes once for its input (classic events were read) is made by each
+    // piece that meets its cause: the file's report says it once, as reading it whole does.
+    let mut noted: HashSet<String> = report.notes.iter().cloned().collect();
     for (index, receiver) in receivers.into_iter().enumerate() {
         for batch in receiver {
             for item in batch {
@@ -1050,7 +1070,10 @@ fn feed_pieces(
                     Item::Mapped(mapped) => feed.add_mapped(&mapped)?,
                     Item::Skip(skip) => add_skip(report, skip),
                     // A piece sends no whole-file report; were one sent, it would add.
-                    Item::Done(piece) | Item::File(piece) => merge(report, piece),
+                    Item::Done(mut piece) | Item::File(mut piece) => {
+                        piece.notes.retain(|note| noted.insert(note.clone()));
+                        merge(report, piece);
+                    }
                     Item::Failed(err) => {
                         report.failure = Some(err.to_string());
                         return Err(err.into());
@@ -1156,23 +1179,13 @@ fn search_part(
     (start, end): (u64, u64),
     sender: &SyncSender<Vec<Item>>,
 ) {
-    let mut file = match open(path, source) {
+    let file = match open_at(path, source, start) {
         Ok(file) => file,
         Err(err) => {
             let _ = sender.send(vec![Item::Failed(err)]);
             return;
         }
     };
-    if let Err(err) = file.seek(SeekFrom::Start(start)) {
-        let location = Location {
-            source: Arc::clone(source),
-            line: None,
-            byte_offset: Some(start),
-            record: None,
-        };
-        let _ = sender.send(vec![Item::Failed(EventError::Read { location, source: err })]);
-        return;
-    }
     let mut counts = ReadReport::default();
     let mut batch = Vec::with_capacity(BATCH_ITEMS);
     let mut scanner =
@@ -1221,22 +1234,10 @@ fn read_piece(
     (index, start, end): (usize, u64, u64),
     sender: &SyncSender<Vec<Item>>,
 ) {
-    let opened = open(path, source).map_err(|err| vec![Item::Failed(err)]).and_then(|mut file| {
-        file.seek(SeekFrom::Start(start)).map_err(|err| {
-            let location = Location {
-                source: Arc::clone(source),
-                line: None,
-                byte_offset: Some(start),
-                record: None,
-            };
-            vec![Item::Failed(EventError::Read { location, source: err })]
-        })?;
-        Ok(file)
-    });
-    let file = match opened {
+    let file = match open_at(path, source, start) {
         Ok(file) => file,
-        Err(items) => {
-            let _ = sender.send(items);
+        Err(err) => {
+            let _ = sender.send(vec![Item::Failed(err)]);
             return;
         }
     };
@@ -1299,13 +1300,7 @@ fn merge(report: &mut ReadReport, piece: ReadReport) {
     report.skipped_total += piece.skipped_total;
     let room = ReadReport::MAX_LISTED_SKIPS.saturating_sub(report.skipped.len());
     report.skipped.extend(piece.skipped.into_iter().take(room));
-    // A note a reader makes once for its input (classic events were read) is made by each
-    // piece that meets its cause: the file's report says it once, as reading it whole does.
-    for note in piece.notes {
-        if !report.notes.contains(&note) {
-            report.notes.push(note);
-        }
-    }
+    report.notes.extend(piece.notes);
     if report.failure.is_none() {
         report.failure = piece.failure;
     }

@@ -536,27 +536,22 @@ impl<'s> Groups<'s> {
         let time_index = time_index(tstats);
         let width = tstats.aggregates.len();
         let runs = match &mut self.store {
-            Store::Own(table) if table.spilled.is_empty() => {
-                table.rows_in_memory(time_index, width, keep, &mut rows)?;
-                return rows.end();
-            }
             Store::Own(table) => {
-                // The rest is spilled too (to a file of its own: the scan's may be read by
-                // another thread), so that every group is merged the same way.
-                let mut rest = spill::SpillFile::new().map_err(failed)?;
-                table.spill(&mut rest, time_index, width).map_err(failed)?;
+                table.spill_rest(time_index, width).map_err(failed)?;
+                if table.spilled.is_empty() {
+                    table.rows_in_memory(time_index, width, keep, &mut rows)?;
+                    return rows.end();
+                }
                 std::mem::take(&mut table.spilled)
             }
             Store::Shared { table, .. } => {
-                {
-                    // The first of the `tstats` sharing the groups to finish spills the
-                    // rest; the others find it spilled.
-                    let mut table = table.write().unwrap_or_else(PoisonError::into_inner);
-                    if !table.spilled.is_empty() && !table.key_starts.is_empty() {
-                        let mut rest = spill::SpillFile::new().map_err(failed)?;
-                        table.spill(&mut rest, time_index, width).map_err(failed)?;
-                    }
-                }
+                // The first of the `tstats` sharing the groups to finish spills the rest;
+                // the others find it spilled.
+                let spilled = table
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .spill_rest(time_index, width);
+                spilled.map_err(failed)?;
                 let table = read(table);
                 if table.spilled.is_empty() {
                     table.rows_in_memory(time_index, width, keep, &mut rows)?;
@@ -648,6 +643,15 @@ impl Table {
             + self.index.capacity() * (word + 1)
             + self.states.capacity() * std::mem::size_of::<Accumulator>()
             + self.state_bytes
+    }
+
+    /// When some groups are spilled, spills the rest too (to a file of its own: the scan's
+    /// may be read by another thread), so that every group is merged the same way.
+    fn spill_rest(&mut self, time_index: Option<usize>, width: usize) -> std::io::Result<()> {
+        if self.spilled.is_empty() || self.key_starts.is_empty() {
+            return Ok(());
+        }
+        self.spill(&mut spill::SpillFile::new()?, time_index, width)
     }
 
     /// Writes the groups held in memory, each with its `width` aggregates, to `to` in the

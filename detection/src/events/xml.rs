@@ -126,11 +126,10 @@ impl<R: BufRead> XmlExportReader<R> {
         }
     }
 
-    /// Counts locations from `offset` and `line`: for input that continues another, e.g.
-    /// the second half of a file cut right after an `</Event>`.
-    pub(crate) fn starting_at(mut self, offset: u64, line: u64) -> Self {
+    /// Counts byte offsets from `offset`: past a byte order mark, offsets still count from
+    /// the file's start.
+    pub(crate) fn starting_at(mut self, offset: u64) -> Self {
         self.offset = offset;
-        self.first_line = FirstLine::Known(line);
         self
     }
 

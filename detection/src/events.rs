@@ -787,18 +787,17 @@ impl EventReader {
     fn with(name: &str, format: InputFormat, gzip: bool, inner: Box<dyn FormatReader>) -> Self {
         EventReader {
             inner: Some(inner),
-            report: ReadReport {
-                source: name.to_owned(),
-                format: Some(format),
-                gzip,
-                ..ReadReport::default()
-            },
+            report: Self::base_report(name, format, gzip),
             strict: false,
             preview: String::new(),
             export_like: format == InputFormat::XmlExport,
             replaced: None,
             part: false,
         }
+    }
+
+    fn base_report(name: &str, format: InputFormat, gzip: bool) -> ReadReport {
+        ReadReport { source: name.to_owned(), format: Some(format), gzip, ..ReadReport::default() }
     }
 
     /// In strict mode any skipped input is yielded as an [`EventError::Skipped`] error.
@@ -960,6 +959,95 @@ fn peek<R: Read>(mut reader: R, name: &Arc<str>) -> Result<(Vec<u8>, Replayed<R>
         if read < wanted || !blank || head.len() >= MAX_LEADING_BLANK_BYTES {
             return Ok((head.clone(), io::Cursor::new(head).chain(reader)));
         }
+    }
+}
+
+/// An EVTX file read on several threads: [`EvtxChunks::next`] hands out its chunks in file
+/// order, and each is decoded by whichever thread takes it, into an [`EventReader`] of its
+/// own. Their events in turn, and their reports added up in turn, are those of one reader
+/// of the whole file: a chunk holds its strings and templates, so its records decode alone.
+pub(crate) struct EvtxChunks {
+    reader: evtx::EvtxReader,
+    name: Arc<str>,
+}
+
+/// One piece of an EVTX file's reading, to be read on any thread: a run of chunks.
+pub(crate) struct EvtxPart {
+    work: Vec<evtx::Work>,
+    decoder: evtx::ChunkDecoder,
+    name: Arc<str>,
+}
+
+impl EvtxChunks {
+    /// The chunks of `path` when it is an EVTX file, not compressed.
+    pub(crate) fn open(path: &Path) -> Result<Option<Self>, EventError> {
+        let name: Arc<str> = Arc::from(path.display().to_string());
+        let mut file = File::open(path)
+            .map_err(|source| EventError::Open { path: name.to_string(), source })?;
+        let mut magic = [0; EVTX_MAGIC.len()];
+        let read = file.read_exact(&mut magic).and_then(|()| file.rewind());
+        if read.is_err() || magic != EVTX_MAGIC {
+            return Ok(None);
+        }
+        let reader = evtx::EvtxReader::from_file(file, &name)?;
+        Ok(Some(EvtxChunks { reader, name }))
+    }
+
+    /// The file's report before any chunk is read: what each part reports adds to it.
+    pub(crate) fn report(&self) -> ReadReport {
+        EventReader::base_report(&self.name, InputFormat::Evtx, false)
+    }
+
+    /// The next piece of the file, in file order; `None` after the last. A piece is a run
+    /// of chunks that together list about [`EvtxChunks::PART_RECORDS`] records: a chunk
+    /// can hold one record or hundreds, and handing out a chunk costs two thread switches
+    /// whatever it holds.
+    pub(crate) fn next(&mut self) -> Option<EvtxPart> {
+        let mut work = Vec::new();
+        let mut records = 0;
+        while records < Self::PART_RECORDS && work.len() < Self::PART_CHUNKS {
+            let Some(next) = self.reader.next_work() else { break };
+            if let evtx::Work::Chunk(chunk) = &next {
+                // A damaged header's range counts as one record.
+                let (first, last) =
+                    (chunk.header.first_event_record_id, chunk.header.last_event_record_id);
+                records += last.saturating_sub(first).saturating_add(1);
+            }
+            work.push(next);
+        }
+        (!work.is_empty()).then(|| EvtxPart {
+            work,
+            decoder: self.reader.decoder(),
+            name: Arc::clone(&self.name),
+        })
+    }
+
+    /// Records a piece lists, about.
+    const PART_RECORDS: u64 = 256;
+    /// Chunks a piece holds, at most: a chunk listing no record may still hold some.
+    const PART_CHUNKS: usize = 16;
+}
+
+impl EvtxPart {
+    /// Decodes the piece: its events and skips, and a report of them alone.
+    pub(crate) fn read(self) -> EventReader {
+        let mut steps = Steps::new();
+        for work in self.work {
+            match work {
+                evtx::Work::Ready(ready) => steps.extend(ready),
+                evtx::Work::Chunk(chunk) => steps.extend(self.decoder.decode(chunk)),
+            }
+        }
+        EventReader::with(&self.name, InputFormat::Evtx, false, Box::new(Ready(steps)))
+    }
+}
+
+/// Steps made in advance.
+struct Ready(Steps);
+
+impl FormatReader for Ready {
+    fn next_step(&mut self, _notes: &mut Vec<String>) -> Option<Step> {
+        self.0.pop_front()
     }
 }
 

@@ -46,8 +46,8 @@ use crate::datamodel::{self, NodeRecord};
 use crate::eval::spill::SpillFile;
 use crate::eval::{EvalError, RecordKeys, ResultTable, SearchRun, share_groups, share_record_keys};
 use crate::events::{
-    Event, EventError, EventReader, InputFormat, Location, MAX_EVENT_BYTES, ReadReport, Skip,
-    parse_xml_event,
+    Event, EventError, EventReader, EvtxChunks, InputFormat, Location, MAX_EVENT_BYTES, ReadReport,
+    Skip, parse_xml_event,
 };
 use crate::fields::{Origin, SplunkEvent};
 use crate::prefilter::{Anchors, Prefilter};
@@ -96,8 +96,9 @@ pub struct ScanOptions {
     /// so that literals straddle reads.
     #[doc(hidden)]
     pub read_block: usize,
-    /// Smallest plain export read in pieces (of half this each); 0 for the default. Tests
-    /// lower it.
+    /// Smallest plain export read in pieces (of half this each), and smallest EVTX file
+    /// whose chunks are decoded on two threads; 0 for the defaults. Tests and the gate's
+    /// check of the shortcuts lower it.
     #[doc(hidden)]
     pub split_at_least: u64,
     /// Records offered between two looks at the groups' memory; 0 for the default. Tests
@@ -142,6 +143,9 @@ const RECORDS_PER_MEMORY_CHECK: usize = 256;
 const DEFAULT_READ_BLOCK: usize = 1024 * 1024;
 /// Files smaller than this are searched on one thread: a second would not pay.
 const PARALLEL_MIN_BYTES: u64 = 16 * 1024 * 1024;
+/// EVTX files at least this large have their chunks decoded on two threads: sixteen chunks,
+/// whose decoding takes far longer than starting a thread.
+const EVTX_PARALLEL_MIN_BYTES: u64 = 1024 * 1024;
 /// Items per message from a search thread.
 const BATCH_ITEMS: usize = 256;
 /// Messages in flight from the reader of a piece of a file (see [`scan_pieces`]) or of a
@@ -541,6 +545,19 @@ fn scan_file(
     let mut reader = EventReader::open(&feed.path)?.strict(options.strict);
     let format = reader.report().format;
     let plain = reader.plain_export_bytes();
+    if format == Some(InputFormat::Evtx) && options.parallel {
+        let len = std::fs::metadata(&feed.path).map_or(0, |meta| meta.len());
+        let at_least = if options.split_at_least == 0 {
+            EVTX_PARALLEL_MIN_BYTES
+        } else {
+            options.split_at_least
+        };
+        if len >= at_least
+            && let Some(chunks) = EvtxChunks::open(&feed.path)?
+        {
+            return scan_evtx_chunks(feed, options.strict, chunks);
+        }
+    }
     if let Some(prefilter) = prefilter
         && candidates_apply(&reader, &feed.path, options, feed.any_reads_events)?
     {
@@ -1027,11 +1044,53 @@ fn scan_pieces(
         for _ in 0..2 {
             scope.spawn(read_next);
         }
-        let outcome = feed_pieces(feed, receivers, &turns, report);
+        let outcome = feed_pieces(feed, receivers, |fed| turns.fed(fed), report);
         // Readers waiting for their turn, or for the lines before their piece, stop.
         turns.stop();
         outcome
     })
+}
+
+/// An EVTX file's chunks decoded on two threads, each taking the next chunk in turn, while
+/// this thread feeds them to the searches in file order. Decoding (the binary XML rendered,
+/// then read as an XML event) is nearly all of the work, and one thread did all of it. A
+/// thread takes a chunk and queues the channel its items will come through in the same
+/// step, so that the channels queue in file order; at most [`PIECES_AHEAD`] wait.
+fn scan_evtx_chunks(
+    feed: &mut Feed<'_>,
+    strict: bool,
+    chunks: EvtxChunks,
+) -> Result<ReadReport, ScanError> {
+    let mut report = chunks.report();
+    let origin = feed.origin.clone();
+    let readers = (feed.selector, &origin);
+    let chunks = Mutex::new(chunks);
+    let (queue, queued) = sync_channel::<Receiver<Vec<Item>>>(PIECES_AHEAD);
+    let read_next = |queue: SyncSender<Receiver<Vec<Item>>>| {
+        loop {
+            let (part, sender) = {
+                let mut chunks = chunks.lock().unwrap_or_else(PoisonError::into_inner);
+                let Some(part) = chunks.next() else { return };
+                let (sender, receiver) = sync_channel(BATCHES_IN_FLIGHT);
+                // The feeding has stopped.
+                if queue.send(receiver).is_err() {
+                    return;
+                }
+                (part, sender)
+            };
+            send_selected(part.read().strict(strict), readers, &sender, Item::Done);
+        }
+    };
+    std::thread::scope(|scope| {
+        for _ in 0..2 {
+            let queue = queue.clone();
+            scope.spawn(move || read_next(queue));
+        }
+        // The queue ends when both readers are done.
+        drop(queue);
+        feed_pieces(feed, queued, |_| {}, &mut report)
+    })?;
+    Ok(report)
 }
 
 /// Should a reader panic, this stops the other reader and closes every piece's channel
@@ -1056,8 +1115,8 @@ impl Drop for StopOnPanic<'_> {
 /// Feeds the items of each piece, piece after piece, telling `turns` as each is done.
 fn feed_pieces(
     feed: &mut Feed<'_>,
-    receivers: Vec<Receiver<Vec<Item>>>,
-    turns: &Turns,
+    receivers: impl IntoIterator<Item = Receiver<Vec<Item>>>,
+    mut fed_up_to: impl FnMut(usize),
     report: &mut ReadReport,
 ) -> Result<(), ScanError> {
     // A note a reader makes once for its input (classic events were read) is made by each
@@ -1081,7 +1140,7 @@ fn feed_pieces(
                 }
             }
         }
-        turns.fed(index + 1);
+        fed_up_to(index + 1);
     }
     Ok(())
 }

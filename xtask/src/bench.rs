@@ -87,6 +87,8 @@ enum Input {
     Many,
     /// The EVTX corpus: every `.evtx` file found, named `--evtx-repeat` times.
     Evtx,
+    /// One large EVTX file made of the corpus's chunks (see [`write_evtx_large`]).
+    EvtxLarge,
 }
 
 /// The cases, in the order printed: name, what it reads, what it measures. Each group's
@@ -161,6 +163,13 @@ const CASES: &[(&str, Input, &str)] = &[
     ("evtx-map", Input::Evtx, "read every record and map it to Endpoint.Processes (no rule)"),
     ("evtx-rule", Input::Evtx, "comsvcs rule via scan_files over the corpus"),
     ("evtx-rule-1thread", Input::Evtx, "the comsvcs rule over the corpus, one file after another"),
+    (
+        "evtx-large-py",
+        Input::EvtxLarge,
+        "peer: records_json() from Python over one large EVTX file (the corpus's chunks over and over), one thread",
+    ),
+    ("evtx-large", Input::EvtxLarge, "comsvcs rule via scan_files: chunks decoded on two threads"),
+    ("evtx-large-1thread", Input::EvtxLarge, "the same on one thread"),
 ];
 
 /// The cases timed round by round in one process, so that load from other processes
@@ -178,6 +187,8 @@ struct Inputs {
     many_written: synthetic::Written,
     evtx: Vec<PathBuf>,
     evtx_bytes: u64,
+    evtx_large: Option<PathBuf>,
+    evtx_large_bytes: u64,
 }
 
 impl Inputs {
@@ -188,6 +199,7 @@ impl Inputs {
             Input::OrExport => vec![self.or_export.clone()],
             Input::Many => self.many.clone(),
             Input::Evtx => self.evtx.clone(),
+            Input::EvtxLarge => self.evtx_large.iter().cloned().collect(),
         }
     }
 
@@ -198,6 +210,7 @@ impl Inputs {
             Input::OrExport => self.or_written.bytes,
             Input::Many => self.many_written.bytes,
             Input::Evtx => self.evtx_bytes,
+            Input::EvtxLarge => self.evtx_large_bytes,
         }
     }
 }
@@ -249,6 +262,10 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         }
         if let Some(missing) = peers.missing(case) {
             println!("{case}: not measured: {missing}");
+            continue;
+        }
+        if input == Input::EvtxLarge && inputs.evtx_large.is_none() {
+            println!("{case}: not measured: no .evtx file found to build it from (see --evtx-dir)");
             continue;
         }
         if input == Input::Evtx && inputs.evtx.is_empty() {
@@ -429,7 +446,7 @@ impl Peers {
     fn missing(&self, case: &str) -> Option<&'static str> {
         match case {
             "rg" if !self.rg => Some("ripgrep (`rg`) is not installed (apt-get install ripgrep)"),
-            "evtx-py" if !self.python_evtx => {
+            "evtx-py" | "evtx-large-py" if !self.python_evtx => {
                 Some("the evtx Python module is not installed (pip install evtx)")
             }
             _ => None,
@@ -466,12 +483,18 @@ fn inputs(args: &Args, wanted: &dyn Fn(&str) -> bool) -> anyhow::Result<Inputs> 
     }
     let mut evtx = Vec::new();
     let mut evtx_bytes = 0;
-    if wants(Input::Evtx) {
+    let (mut evtx_large, mut evtx_large_bytes) = (None, 0);
+    if wants(Input::Evtx) || wants(Input::EvtxLarge) {
         let dir =
             args.evtx_dir.clone().unwrap_or_else(|| project_root().join("../shared/datasets"));
         let mut found = Vec::new();
         if dir.is_dir() {
             evtx_files(&dir, &mut found)?;
+        }
+        if wants(Input::EvtxLarge) && !found.is_empty() {
+            let path = write_evtx_large(&found, EVTX_LARGE_BYTES)?;
+            evtx_large_bytes = std::fs::metadata(&path)?.len();
+            evtx_large = Some(path);
         }
         for _ in 0..args.evtx_repeat {
             for path in &found {
@@ -490,7 +513,56 @@ fn inputs(args: &Args, wanted: &dyn Fn(&str) -> bool) -> anyhow::Result<Inputs> 
         many_written,
         evtx,
         evtx_bytes,
+        evtx_large,
+        evtx_large_bytes,
     })
+}
+
+/// About how large the large EVTX file is: a day of a busy host's Sysmon log.
+const EVTX_LARGE_BYTES: u64 = 64 << 20;
+
+/// One EVTX file of about `size` bytes: the first file's header, then the chunks of every
+/// file of `corpus` over and over, the header's chunk count and checksum set to match. A
+/// chunk holds its own strings and templates, so each copy reads as it did in its file.
+fn write_evtx_large(corpus: &[PathBuf], size: u64) -> anyhow::Result<PathBuf> {
+    const HEADER: usize = 4096;
+    const CHUNK: usize = 65536;
+    let dir = project_root().join("target/bench");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let path = dir.join(format!("evtx-large-{}-{size}.evtx", corpus.len()));
+    if path.exists() {
+        return Ok(path);
+    }
+    let mut header = Vec::new();
+    let mut chunks = Vec::new();
+    for file in corpus {
+        let bytes =
+            std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+        if header.is_empty() {
+            header = bytes.get(..HEADER).context("an EVTX file shorter than its header")?.to_vec();
+        }
+        let slots = bytes.get(HEADER..).unwrap_or_default().chunks_exact(CHUNK);
+        chunks.extend(slots.filter(|chunk| chunk.starts_with(b"ElfChnk\0")).map(<[u8]>::to_vec));
+    }
+    ensure!(!chunks.is_empty(), "no chunk in the EVTX corpus");
+    let count = usize::try_from(size)? / CHUNK;
+    let count_u16 = u16::try_from(count).context("too many chunks for one EVTX file")?;
+    header.splice(16..24, u64::from(count_u16 - 1).to_le_bytes());
+    header.splice(42..44, count_u16.to_le_bytes());
+    let mut crc = flate2::Crc::new();
+    crc.update(header.get(..120).unwrap_or_default());
+    header.splice(124..128, crc.sum().to_le_bytes());
+    eprintln!("writing {} …", path.display());
+    let temp = tempfile::NamedTempFile::new_in(&dir)?;
+    let mut out = BufWriter::with_capacity(1 << 20, temp.reopen()?);
+    out.write_all(&header)?;
+    for chunk in chunks.iter().cycle().take(count) {
+        out.write_all(chunk)?;
+    }
+    out.flush()?;
+    drop(out);
+    temp.persist(&path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
 }
 
 /// The `.evtx` files below `dir`, in name order.
@@ -620,6 +692,13 @@ fn report(results: &[CaseResult], inputs: &Inputs) -> anyhow::Result<()> {
     ratio("EVTX map / evtx crate JSON (Python)", "evtx-map", "evtx-py");
     ratio("EVTX rule / evtx crate JSON (Python)", "evtx-rule", "evtx-py");
     ratio("EVTX rule, two threads / one", "evtx-rule", "evtx-rule-1thread");
+    ratio("large EVTX, rule on two threads / crate JSON (Python)", "evtx-large", "evtx-large-py");
+    ratio(
+        "large EVTX, rule on one thread / crate JSON (Python)",
+        "evtx-large-1thread",
+        "evtx-large-py",
+    );
+    ratio("large EVTX, two threads / one", "evtx-large", "evtx-large-1thread");
     check(results, inputs)
 }
 
@@ -654,6 +733,7 @@ fn check(results: &[CaseResult], inputs: &Inputs) -> anyhow::Result<()> {
             Some(inputs.many_written.positives),
         ),
         (&["evtx-rule", "evtx-rule-1thread"], None),
+        (&["evtx-large", "evtx-large-1thread"], None),
     ];
     for (family, expected) in families {
         let members: Vec<&CaseResult> = family.iter().filter_map(|name| find(name)).collect();
@@ -797,7 +877,7 @@ fn measure(
     cases: &[String],
     library: &Path,
 ) -> anyhow::Result<()> {
-    if case == "evtx-py" {
+    if case == "evtx-py" || case == "evtx-large-py" {
         return python_evtx(files, runs);
     }
     let mut buffer = vec![0u8; 1 << 20];
@@ -872,8 +952,10 @@ impl Prepared {
         }
         let search = match case {
             "rule" | "rule-1thread" | "rule-full" | "rule-gzip" | "many" | "many-full"
-            | "evtx-rule" | "evtx-rule-1thread" | "hostile" | "hostile-full" | "many-1thread"
-            | "many-full-1thread" => Some(comsvcs_rule()?),
+            | "evtx-rule" | "evtx-rule-1thread" | "evtx-large" | "evtx-large-1thread"
+            | "hostile" | "hostile-full" | "many-1thread" | "many-full-1thread" => {
+                Some(comsvcs_rule()?)
+            }
             "no-literal" => Some(compile(NO_LITERAL)?),
             "stats-eval" | "stats-eval-full" => Some(compile(STATS_EVAL)?),
             _ => None,

@@ -35,8 +35,7 @@ const MAX_RECORDS_PER_CHUNK: u64 = 65_024 / 28;
 
 pub(crate) struct EvtxReader {
     chunks: IntoIterChunks<Box<dyn ReadSeekSend>>,
-    settings: Arc<ParserSettings>,
-    source: Arc<str>,
+    decoder: ChunkDecoder,
     ready: Steps,
     /// Chunks read or found unreadable, by number.
     seen: BTreeSet<u64>,
@@ -121,11 +120,9 @@ impl EvtxReader {
             ready.push_back(Step::Skip(Skip { location: Location::whole(source), reason }));
         }
         let layout = Layout { slots: tail.slots, cut_tail: tail.cut, counted };
-        let settings = Arc::new(settings);
         Ok(EvtxReader {
-            chunks: parser.with_configuration((*settings).clone()).into_chunks(),
-            settings,
-            source: Arc::clone(source),
+            chunks: parser.with_configuration(settings.clone()).into_chunks(),
+            decoder: ChunkDecoder { settings: Arc::new(settings), source: Arc::clone(source) },
             ready,
             seen: BTreeSet::new(),
             layout,
@@ -133,6 +130,101 @@ impl EvtxReader {
         })
     }
 
+    /// The next work in file order, `None` after the last: steps made here, where a chunk
+    /// cannot be read or the file's end shows chunks missing, or a chunk to decode, which
+    /// any thread may do with [`EvtxReader::decoder`].
+    pub(crate) fn next_work(&mut self) -> Option<Work> {
+        if !self.ready.is_empty() {
+            return Some(Work::Ready(self.ready.drain(..).collect()));
+        }
+        let Some(chunk) = self.chunks.next() else {
+            if self.finished {
+                return None;
+            }
+            self.finished = true;
+            self.missing_chunks();
+            return Some(Work::Ready(self.ready.drain(..).collect()));
+        };
+        match chunk {
+            Ok(chunk) => {
+                self.seen.insert(chunk.number.unwrap_or_default());
+                Some(Work::Chunk(chunk))
+            }
+            Err(err) => {
+                // A chunk that cannot be read loses all its records; which they are, its
+                // header cannot say.
+                let number = match &err {
+                    EvtxError::FailedToParseChunk { chunk_id, .. } => Some(*chunk_id),
+                    _ => None,
+                };
+                let shown = number.map_or_else(|| "a chunk".to_owned(), |n| format!("chunk {n}"));
+                self.seen.extend(number);
+                let step =
+                    self.decoder.skip(None, format!("{shown}: {}", crate::error_chain(&err)));
+                Some(Work::Ready(vec![step]))
+            }
+        }
+    }
+
+    /// What decodes this file's chunks, on any thread.
+    pub(crate) fn decoder(&self) -> ChunkDecoder {
+        self.decoder.clone()
+    }
+
+    /// After the last chunk: a chunk cut off by the end of the file, and chunks the file
+    /// header counts that were never found (zeroed, or past the end of the file).
+    fn missing_chunks(&mut self) {
+        let Layout { slots, cut_tail, counted } = self.layout;
+        let mut lost = Vec::new();
+        if let Some(bytes) = cut_tail {
+            lost.push((
+                slots,
+                format!("chunk {slots}: the file ends {bytes} bytes into it; its records are lost"),
+            ));
+        }
+        if let Some(counted) = counted {
+            for number in (0..counted).filter(|n| !self.seen.contains(n)) {
+                if number == slots && cut_tail.is_some() {
+                    continue;
+                }
+                let why = if number < slots {
+                    "all zeros, yet the file header counts"
+                } else {
+                    "missing: the file ends before it, yet the file header counts"
+                };
+                lost.push((
+                    number,
+                    format!("chunk {number}: {why} {counted} chunks; its records are lost"),
+                ));
+            }
+        }
+        lost.sort();
+        for (_, reason) in lost {
+            self.ready.push_back(self.decoder.skip(None, reason));
+        }
+    }
+}
+
+/// A piece of an EVTX file's reading, in file order (see [`EvtxReader::next_work`]).
+// Each chunk is moved once, from the reader to the thread that decodes it: boxing it would
+// cost an allocation per chunk for the few pieces of steps.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Work {
+    /// Steps made without decoding.
+    Ready(Vec<Step>),
+    /// A chunk, read and not yet decoded.
+    Chunk(EvtxChunkData),
+}
+
+/// Decodes the chunks of one file into steps: a chunk is whole in itself (its strings and
+/// templates are its own), so chunks can be decoded on several threads at once.
+#[derive(Clone)]
+pub(crate) struct ChunkDecoder {
+    settings: Arc<ParserSettings>,
+    source: Arc<str>,
+}
+
+impl ChunkDecoder {
     fn record_location(&self, record: Option<u64>) -> Location {
         Location { record, ..Location::whole(&self.source) }
     }
@@ -147,37 +239,9 @@ impl EvtxReader {
         Step::Skip(Skip { location: self.record_location(record), reason })
     }
 
-    /// Decodes the next chunk's records into `ready`; `false` when there are no more chunks.
-    fn next_chunk(&mut self) -> bool {
-        let Some(chunk) = self.chunks.next() else {
-            if !self.finished {
-                self.finished = true;
-                self.missing_chunks();
-                return true;
-            }
-            return false;
-        };
-        match chunk {
-            Ok(chunk) => self.read_chunk(chunk),
-            Err(err) => {
-                // A chunk that cannot be read loses all its records; which they are, its
-                // header cannot say.
-                let number = match &err {
-                    EvtxError::FailedToParseChunk { chunk_id, .. } => Some(*chunk_id),
-                    _ => None,
-                };
-                let shown = number.map_or_else(|| "a chunk".to_owned(), |n| format!("chunk {n}"));
-                self.seen.extend(number);
-                let step = self.skip(None, format!("{shown}: {}", crate::error_chain(&err)));
-                self.ready.push_back(step);
-            }
-        }
-        true
-    }
-
-    fn read_chunk(&mut self, mut chunk: EvtxChunkData) {
+    /// The steps of a chunk's records, in record order, what concerns the whole chunk first.
+    pub(crate) fn decode(&self, mut chunk: EvtxChunkData) -> Vec<Step> {
         let number = chunk.number.unwrap_or_default();
-        self.seen.insert(number);
         let header_intact = chunk.validate_header_checksum();
         let mut steps: Vec<(Option<u64>, Step)> = Vec::new();
         if let Some(reason) = checksum_failure(&chunk, number) {
@@ -234,7 +298,7 @@ impl EvtxReader {
         }
         // In record order, what concerns the whole chunk first.
         steps.sort_by_key(|(id, _)| *id);
-        self.ready.extend(steps.into_iter().map(|(_, step)| step));
+        steps.into_iter().map(|(_, step)| step).collect()
     }
 
     /// The event of a decoded record, or why it is not one.
@@ -243,39 +307,6 @@ impl EvtxReader {
         match event_from_xml(&record.data, location.clone()) {
             Ok(event) => Step::Event(event),
             Err(reason) => Step::Skip(Skip { location, reason }),
-        }
-    }
-
-    /// After the last chunk: a chunk cut off by the end of the file, and chunks the file
-    /// header counts that were never found (zeroed, or past the end of the file).
-    fn missing_chunks(&mut self) {
-        let Layout { slots, cut_tail, counted } = self.layout;
-        let mut lost = Vec::new();
-        if let Some(bytes) = cut_tail {
-            lost.push((
-                slots,
-                format!("chunk {slots}: the file ends {bytes} bytes into it; its records are lost"),
-            ));
-        }
-        if let Some(counted) = counted {
-            for number in (0..counted).filter(|n| !self.seen.contains(n)) {
-                if number == slots && cut_tail.is_some() {
-                    continue;
-                }
-                let why = if number < slots {
-                    "all zeros, yet the file header counts"
-                } else {
-                    "missing: the file ends before it, yet the file header counts"
-                };
-                lost.push((
-                    number,
-                    format!("chunk {number}: {why} {counted} chunks; its records are lost"),
-                ));
-            }
-        }
-        lost.sort();
-        for (_, reason) in lost {
-            self.ready.push_back(self.skip(None, reason));
         }
     }
 }
@@ -347,9 +378,11 @@ fn crc32(parts: &[&[u8]]) -> u32 {
 impl FormatReader for EvtxReader {
     fn next_step(&mut self, _notes: &mut Vec<String>) -> Option<Step> {
         while self.ready.is_empty() {
-            if !self.next_chunk() {
-                return None;
-            }
+            let steps = match self.next_work()? {
+                Work::Ready(steps) => steps,
+                Work::Chunk(chunk) => self.decoder.decode(chunk),
+            };
+            self.ready.extend(steps);
         }
         self.ready.pop_front()
     }

@@ -10,6 +10,9 @@ use detection::events::{
     SkipReason, TextEncoding, ValueForm,
 };
 
+use detection::scan::{ScanOptions, scan_files};
+use detection::spl::{MacroTable, Search};
+
 use crate::support::{fixture, repo_root, shared_datasets, with_snapshots};
 
 mod evtx_file;
@@ -964,6 +967,60 @@ fn evtx_chunks_lost_whole_are_each_a_skip() {
     assert_eq!(damage.events, 14 * 30);
     assert_eq!(damage.skipped.len(), 3, "{:#?}", damage.skipped);
     with_snapshots(|| insta::assert_yaml_snapshot!("evtx_damage@lost_chunks", damage));
+}
+
+/// A large EVTX file has its chunks decoded on two threads (`ScanOptions::split_at_least`
+/// lowers the size that takes to one byte here); the rows, their order and the report,
+/// every loss with its chunk and record, are those of one thread. The file is damaged each
+/// way the reader reports: a chunk header that fails its checksum, records zeroed in a
+/// sealed chunk, a chunk zeroed, and the file cut inside a chunk, so that the last two
+/// chunks the file header counts are lost (said once the last chunk is read).
+#[test]
+fn evtx_chunks_decoded_on_two_threads_give_the_rows_and_report_of_one() {
+    let file = seventeen_chunks();
+    let chunk = |n: usize| evtx_file::FILE_HEADER_BYTES + n * evtx_file::CHUNK_BYTES;
+    let whole = file.bytes.clone();
+    let mut damaged = file.bytes.clone();
+    damaged[chunk(2) + 124] ^= 0x01;
+    for (id, at, len) in &file.records[1] {
+        if (35..=37).contains(id) {
+            damaged[*at..*at + *len].fill(0);
+        }
+    }
+    evtx_file::reseal_chunk(&mut damaged, chunk(1));
+    damaged[chunk(5)..chunk(6)].fill(0);
+    damaged.truncate(chunk(15) + 1000);
+    // Rows in event order: a chunk fed out of turn changes the table.
+    let in_order = Search::compile(
+        "search EventCode=1 | table CommandLine",
+        &MacroTable::default(),
+        "none_filter",
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for (name, bytes, events, skips) in [("whole", &whole, 510, 0), ("damaged", &damaged, 417, 7)] {
+        let path = dir.path().join(format!("{name}.evtx"));
+        std::fs::write(&path, bytes).unwrap();
+        let paths = [path];
+        let run = |parallel: bool, strict: bool| {
+            let options =
+                ScanOptions { parallel, strict, split_at_least: 1, ..ScanOptions::default() };
+            scan_files(&[&in_order], &paths, options)
+        };
+        let one = run(false, false).unwrap();
+        let two = run(true, false).unwrap();
+        assert_eq!(one.tables[0].len(), events, "{name}");
+        assert_eq!(one.reports[0].1.skipped_total, skips, "{name}: {:#?}", one.reports[0].1);
+        assert_eq!(two.tables, one.tables, "{name}");
+        assert_eq!(two.reports, one.reports, "{name}");
+        // A strict read fails at the first loss, the same one.
+        let failed = |outcome: Result<_, detection::scan::ScanError>| match outcome {
+            Ok(_) => None,
+            Err(err) => Some(detection::error_chain(&err)),
+        };
+        assert_eq!(failed(run(true, true)), failed(run(false, true)), "{name}");
+        assert_eq!(failed(run(true, true)).is_some(), skips > 0, "{name}");
+    }
 }
 
 #[test]

@@ -522,6 +522,47 @@ fn many_files_read_on_two_threads_give_what_one_after_another_gives() {
     assert_eq!(parallel.to_string(), sequential.to_string());
 }
 
+/// Many small files, more than the readers may take ahead of the feeding: the rows, in
+/// event order, and every file's report are those of reading them one after another, and a
+/// file far down the list that cannot be read, or that holds a skip in a strict read,
+/// stops the scan with the same error.
+#[test]
+fn many_small_files_are_fed_in_order_with_the_readers_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut paths = Vec::new();
+    for n in 0..120u32 {
+        let mut text = String::new();
+        for k in 0..(n % 4) {
+            let image = format!(r"C:\x\p{}.exe", (n + k) % 7);
+            text.push_str(&sysmon(&image, &format!("{image} /c {n}.{k}"), r"CORP\u"));
+        }
+        if n % 29 == 3 && n > 60 {
+            text.push_str("stray text\n");
+        }
+        let path = dir.path().join(format!("{n:03}.log"));
+        std::fs::write(&path, text).unwrap();
+        paths.push(path);
+    }
+    let in_order = raw("search EventCode=1 | table CommandLine");
+    let searches = [&in_order, &every_launch()];
+    let one = ScanOptions { parallel: false, ..ScanOptions::default() };
+    let expected = scan_files(&searches, &paths, one).unwrap();
+    let got = scan_files(&searches, &paths, ScanOptions::default()).unwrap();
+    assert_eq!(expected.tables[0].len(), 180);
+    assert_eq!(got.tables, expected.tables);
+    assert_eq!(got.reports, expected.reports);
+    let error = |paths: &[PathBuf], options: ScanOptions| {
+        scan_files(&searches, paths, options).map(|_| ()).unwrap_err().to_string()
+    };
+    let mut with_bad = paths.clone();
+    with_bad.insert(100, dir.path().join("missing.log"));
+    assert_eq!(error(&with_bad, ScanOptions::default()), error(&with_bad, one));
+    let strict = ScanOptions { strict: true, ..ScanOptions::default() };
+    let failed = error(&paths, strict);
+    assert!(failed.contains("061.log"), "{failed}");
+    assert_eq!(failed, error(&paths, ScanOptions { parallel: false, ..strict }));
+}
+
 #[test]
 fn now_is_the_newest_record_the_search_reads_whatever_else_is_read() {
     // Splunk's `now()` "returns the time that the search was started"; offline there is no

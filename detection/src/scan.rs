@@ -923,8 +923,8 @@ fn scan_many(
 /// Files read ahead of the one being fed, at most (see [`scan_many`]).
 const FILES_AHEAD: usize = 32;
 /// Files the feeding waits to be read before it wakes, when it has caught up with the
-/// readers: waking for each small file cost more than its events (300 EVTX files of a few
-/// records each were read 16% slower than once all were read).
+/// readers: waking for each small file cost more than its events (the comsvcs rule over
+/// 3,000 EVTX files of a few records each took 15% longer than with every file read first).
 const FILES_TOGETHER: usize = 8;
 
 /// The feeding side of [`scan_many`].

@@ -15,7 +15,7 @@
 //! This module defines its own CIM field tables for the datasets it maps; a general CIM field
 //! table for every model may live elsewhere, and the two must agree.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::events::Event;
 use crate::fields::{Family, Origin, SplunkEvent, derived_is_verbatim};
@@ -833,6 +833,19 @@ fn is_within(node: Node, ancestor: Node) -> bool {
 /// dataset must be refused: it would run and return no rows where Splunk returns some.
 pub fn is_mapped_node(model: &str, node: &str) -> bool {
     resolve_node(&format!("{model}.{node}"), None).is_ok()
+}
+
+/// The `EventCode`s of the events whose records `model.node` holds (those of its root
+/// dataset's members, whatever their family), or `None` when no event maps to it.
+pub fn node_event_codes(model: &str, node: &str) -> Option<BTreeSet<u32>> {
+    let root = resolve_node(&format!("{model}.{node}"), None).ok()?.root();
+    Some(
+        member_datasets()
+            .iter()
+            .filter(|(_, dataset)| std::ptr::eq(*dataset, root.dataset))
+            .map(|(member, _)| member.code)
+            .collect(),
+    )
 }
 
 /// The dataset of process launches, as `tstats … from datamodel=Endpoint.Processes` names it.

@@ -18,6 +18,12 @@
 //! branch, `NOT` and `!=` give none. A search with several pipelines that read the input (a
 //! subsearch, a `join`) needs an event that one of them could read.
 //!
+//! # Codes
+//!
+//! A search without such a literal still reads only some events when it reads data model
+//! records: a dataset's records come from events of a few codes ([`EventCodes`]). An event
+//! whose bytes show its code plainly, and no search reads that code, is passed over too.
+//!
 //! # Case
 //!
 //! The evaluator lower-cases with Unicode rules; the search here is ASCII case-insensitive.
@@ -31,7 +37,7 @@ use std::collections::BTreeSet;
 use aho_corasick::{AhoCorasick, MatchKind};
 use memchr::memmem::Finder;
 
-use crate::datamodel::{is_mapped_node, literals_are_sound};
+use crate::datamodel::{is_mapped_node, literals_are_sound, node_event_codes};
 use crate::fields::is_verbatim_in_xml_export;
 use crate::spl::{CompareOp, Condition, Input, Pattern, Search};
 
@@ -277,6 +283,89 @@ impl Anchors {
     }
 }
 
+/// The `EventCode`s of every event some search can read, when that is known: a `tstats`
+/// reads the records of its dataset, and a dataset's records come from events of a few
+/// codes (`Processes`: Sysmon 1, Security 4688). Without a literal to look for, an event of
+/// another code can still be passed over unparsed, when its bytes show its code plainly
+/// ([`event_code`]). A search over raw events may read any event, and so no code is ruled
+/// out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventCodes(BTreeSet<u32>);
+
+impl EventCodes {
+    /// The codes `searches` run together can read; `None` when any code can be read.
+    pub fn for_searches(searches: &[&Search]) -> Option<Self> {
+        let mut codes = BTreeSet::new();
+        for search in searches {
+            for input in search.inputs() {
+                match input {
+                    Input::Records(tstats) => {
+                        codes.extend(node_event_codes(&tstats.datamodel, &tstats.node)?);
+                    }
+                    Input::Events(_) => return None,
+                }
+            }
+        }
+        Some(EventCodes(codes))
+    }
+
+    /// Whether an event whose raw XML bytes are `event` may be read: `false` only when its
+    /// code shows in the bytes and no search reads that code.
+    pub fn may_read(&self, event: &[u8]) -> bool {
+        let code = event_code(event);
+        // Debug builds (the gate's, the tests') check every code read off the bytes against
+        // the parser, as they check the XML scanner against quick-xml.
+        #[cfg(debug_assertions)]
+        if let Some(code) = code {
+            let location = crate::events::Location {
+                source: std::sync::Arc::from("event"),
+                line: None,
+                byte_offset: None,
+                record: None,
+            };
+            if let Ok(parsed) = crate::events::parse_xml_event(event, location) {
+                assert_eq!(parsed.event_id, code, "a code read off the bytes differs");
+            }
+        }
+        code.is_none_or(|code| self.0.contains(&code))
+    }
+}
+
+/// The `EventID` of an XML event, read off its bytes when they show it plainly: no `<!`
+/// anywhere (a comment, CDATA, a declaration may hide or split an element), and `EventID`
+/// exactly twice, as the start and end tags, without a prefix, of one element whose text is
+/// a number and nothing else. The parser takes the text of such an element, trimmed, as the
+/// event's code; for anything else this says nothing, and the event is parsed.
+pub fn event_code(event: &[u8]) -> Option<u32> {
+    const NAME: &[u8] = b"EventID";
+    if memchr::memmem::find(event, b"<!").is_some() {
+        return None;
+    }
+    let mut tags = memchr::memmem::find_iter(event, NAME);
+    let (open, close) = (tags.next()?, tags.next()?);
+    if tags.next().is_some() || event.get(open.checked_sub(1)?) != Some(&b'<') {
+        return None;
+    }
+    let after_name = open + NAME.len();
+    let attributes_end = after_name + memchr::memchr(b'>', event.get(after_name..)?)?;
+    let attributes = event.get(after_name..attributes_end)?;
+    if attributes.first().is_some_and(|byte| !byte.is_ascii_whitespace())
+        || attributes.last() == Some(&b'/')
+    {
+        return None;
+    }
+    if event.get(close.checked_sub(2)?..close)? != b"</"
+        || event.get(close + NAME.len()) != Some(&b'>')
+    {
+        return None;
+    }
+    let text = event.get(attributes_end + 1..close - 2)?;
+    if text.iter().any(|byte| matches!(byte, b'<' | b'&')) {
+        return None;
+    }
+    std::str::from_utf8(text).ok()?.trim().parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -301,6 +390,63 @@ mod tests {
         let cut: Vec<String> = pieces("a\u{e9}b").collect();
         assert_eq!(cut, ["a", "b"]);
         assert_eq!(pieces("kik").count(), 0);
+    }
+
+    /// `event_code` reads a code only where the parser reads the same one: for each shape,
+    /// the code read off the bytes (if any) and the parsed event's.
+    #[test]
+    fn a_code_read_off_the_bytes_is_the_one_the_parser_reads() {
+        let event = |system: &str| {
+            format!(
+                "<Event xmlns='x'><System><Provider Name='p'/>{system}\
+                 <TimeCreated SystemTime='2024-03-01T10:00:00.000000Z'/>\
+                 <Channel>Security</Channel><Computer>h</Computer></System>\
+                 <EventData><Data Name='a'>b</Data></EventData></Event>"
+            )
+        };
+        let cases = [
+            ("<EventID>4688</EventID>", Some(4688)),
+            ("<EventID Qualifiers='16384'>7045</EventID>", Some(7045)),
+            ("<EventID> 1\n</EventID>", Some(1)),
+            // Comments and CDATA may hide or split the element; a prefix, entities, a second
+            // element, a name in a value, or odd tags: the bytes do not say, the parser does.
+            ("<!-- <EventID>1</EventID> --><EventID>7</EventID>", None),
+            ("<EventID><![CDATA[1]]></EventID>", None),
+            ("<e:EventID xmlns:e='x'>1</e:EventID>", None),
+            ("<EventID>&#49;</EventID>", None),
+            ("<EventID>1</EventID><EventID>7</EventID>", None),
+            ("<EventID Note='EventID'>7</EventID>", None),
+            ("<EventID Note='a>b'>7</EventID>", None),
+            ("<EventIDs>7</EventIDs>", None),
+            ("<EventID>7</EventID >", None),
+            ("<EventID/><EventID>7</EventID>", None),
+            ("<EventID>7x</EventID>", None),
+        ];
+        for (system, expected) in cases {
+            let text = event(system);
+            let code = event_code(text.as_bytes());
+            assert_eq!(code, expected, "{system}");
+            let location = crate::events::Location {
+                source: std::sync::Arc::from("t"),
+                line: None,
+                byte_offset: None,
+                record: None,
+            };
+            let parsed = crate::events::parse_xml_event(text.as_bytes(), location);
+            if let Some(code) = code {
+                assert_eq!(parsed.map(|event| event.event_id), Ok(code), "{system}");
+            }
+        }
+    }
+
+    #[test]
+    fn events_of_codes_no_search_reads_are_passed_over() {
+        let codes = EventCodes([1, 4688].into());
+        assert!(codes.may_read(b"<Event><System><EventID>1</EventID></System></Event>"));
+        assert!(!codes.may_read(b"<Event><System><EventID>7</EventID></System></Event>"));
+        // A code the bytes do not show plainly is read, whatever it is.
+        assert!(codes.may_read(b"<Event><System><EventID>&#55;</EventID></System></Event>"));
+        assert!(codes.may_read(b"LogName=Security\nEventCode=7\n"));
     }
 
     #[test]

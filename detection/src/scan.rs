@@ -50,7 +50,7 @@ use crate::events::{
     Skip, parse_xml_event,
 };
 use crate::fields::{Origin, SplunkEvent};
-use crate::prefilter::{Anchors, Prefilter};
+use crate::prefilter::{Anchors, EventCodes, Prefilter};
 use crate::spl::Search;
 use candidates::{CandidateScanner, Found, file_anchors};
 use select::Selector;
@@ -66,7 +66,8 @@ pub struct ScanOptions {
     /// whether they select it (see `scan::select`); rows are the same either way. On by
     /// default.
     pub prefilter: bool,
-    /// Read a large plain XML export in pieces on two threads. On by default.
+    /// Read a large plain XML export in pieces, and a large EVTX file's chunks, on two
+    /// threads, and several files two at a time. On by default.
     pub parallel: bool,
     /// Drop a `tstats` group before it becomes a row when the inner `join` after it would
     /// drop the row (see [`crate::eval::SearchRun::unpruned`]); rows are the same either
@@ -268,6 +269,8 @@ pub fn scan_inputs_each(
     each: &(dyn Fn(usize, ResultTable) + Sync),
 ) -> Result<Vec<(PathBuf, ReadReport)>, ScanError> {
     let prefilter = if options.prefilter { Prefilter::for_searches(searches) } else { None };
+    let codes = if options.prefilter { EventCodes::for_searches(searches) } else { None };
+    let tests = RawTests { literals: prefilter.as_ref(), codes: codes.as_ref() };
     let selector = Selector::new(searches, options.prefilter);
     let mut feed = Feed {
         selector: &selector,
@@ -299,12 +302,12 @@ pub fn scan_inputs_each(
     }
     let mut reports = Vec::with_capacity(inputs.len());
     if options.parallel && inputs.len() > 1 {
-        scan_many(&mut feed, inputs, options, prefilter.as_ref(), &mut reports)?;
+        scan_many(&mut feed, inputs, options, tests, &mut reports)?;
     } else {
         for input in inputs {
             input.path.clone_into(&mut feed.path);
             input.origin.clone_into(&mut feed.origin);
-            let report = scan_file(&mut feed, options, prefilter.as_ref())?;
+            let report = scan_file(&mut feed, options, tests)?;
             reports.push((input.path.clone(), report));
         }
     }
@@ -537,15 +540,36 @@ fn candidates_apply(
         && !may_hold_classic_records(path, &reader.report().source)?)
 }
 
+/// What each event's raw bytes are tested with before it is parsed: the literals some
+/// search needs, and the codes of the events some search can read.
+#[derive(Clone, Copy)]
+struct RawTests<'p> {
+    literals: Option<&'p Prefilter>,
+    codes: Option<&'p EventCodes>,
+}
+
+impl RawTests<'_> {
+    /// `reader`, which reads XML text, with the tests installed.
+    fn install(self, reader: EventReader) -> EventReader {
+        if self.literals.is_none() && self.codes.is_none() {
+            return reader;
+        }
+        let (literals, codes) = (self.literals.cloned(), self.codes.cloned());
+        reader.prefilter(move |raw| {
+            codes.as_ref().is_none_or(|codes| codes.may_read(raw))
+                && literals.as_ref().is_none_or(|literals| literals.may_match(raw))
+        })
+    }
+}
+
 fn scan_file(
     feed: &mut Feed<'_>,
     options: ScanOptions,
-    prefilter: Option<&Prefilter>,
+    tests: RawTests<'_>,
 ) -> Result<ReadReport, ScanError> {
-    let mut reader = EventReader::open(&feed.path)?.strict(options.strict);
-    let format = reader.report().format;
-    let plain = reader.plain_export_bytes();
-    if format == Some(InputFormat::Evtx) && options.parallel {
+    // Before the reader, which would read a small EVTX file whole only for it to be read
+    // again.
+    if options.parallel {
         let len = std::fs::metadata(&feed.path).map_or(0, |meta| meta.len());
         let at_least = if options.split_at_least == 0 {
             EVTX_PARALLEL_MIN_BYTES
@@ -558,7 +582,10 @@ fn scan_file(
             return scan_evtx_chunks(feed, options.strict, chunks);
         }
     }
-    if let Some(prefilter) = prefilter
+    let mut reader = EventReader::open(&feed.path)?.strict(options.strict);
+    let format = reader.report().format;
+    let plain = reader.plain_export_bytes();
+    if let Some(prefilter) = tests.literals
         && candidates_apply(&reader, &feed.path, options, feed.any_reads_events)?
     {
         return scan_candidates(feed, options, prefilter, reader.into_report());
@@ -573,7 +600,7 @@ fn scan_file(
         };
         if pieces.len() > 1 {
             let mut report = reader.into_report();
-            let mode = Mode::Full { prefilter, strict: options.strict };
+            let mode = Mode::Full { tests, strict: options.strict };
             scan_pieces(feed, mode, &source, &pieces, &mut report)?;
             return Ok(report);
         }
@@ -581,9 +608,8 @@ fn scan_file(
     // Only XML text has raw bytes a rule's values are verbatim in; other formats would only
     // gain a note saying so.
     let xml = matches!(format, Some(InputFormat::XmlExport | InputFormat::XmlExportInJsonString));
-    if let Some(prefilter) = prefilter.filter(|_| xml) {
-        let prefilter = prefilter.clone();
-        reader = reader.prefilter(move |raw| prefilter.may_match(raw));
+    if xml {
+        reader = tests.install(reader);
     }
     for event in &mut reader {
         feed.add_event(&event?)?;
@@ -641,8 +667,8 @@ fn piece_bytes(options: ScanOptions) -> u64 {
 enum Mode<'p> {
     /// Candidates only (the fast path), each piece searched for the file's anchors.
     Candidates { prefilter: &'p Prefilter, block: usize, anchors: &'p Anchors },
-    /// Every event, or every event the prefilter keeps, by the streaming reader.
-    Full { prefilter: Option<&'p Prefilter>, strict: bool },
+    /// Every event, or every event the raw tests keep, by the streaming reader.
+    Full { tests: RawTests<'p>, strict: bool },
 }
 
 /// The fast path over an XML export: candidates only, on two threads when it pays.
@@ -877,7 +903,7 @@ fn scan_many(
     feed: &mut Feed<'_>,
     inputs: &[ScanInput],
     options: ScanOptions,
-    prefilter: Option<&Prefilter>,
+    tests: RawTests<'_>,
     reports: &mut Vec<(PathBuf, ReadReport)>,
 ) -> Result<(), ScanError> {
     let selector = feed.selector;
@@ -891,7 +917,12 @@ fn scan_many(
     }
     let progress = Progress::new(inputs.len());
     let next = std::sync::atomic::AtomicUsize::new(0);
+    let stop = || {
+        next.store(inputs.len(), Ordering::Relaxed);
+        progress.stop();
+    };
     let read_next = || {
+        let _stop_on_panic = StopOnPanic { stop: &stop, senders: &senders };
         loop {
             let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let (Some(input), Some(slot)) = (inputs.get(index), senders.get(index)) else {
@@ -903,7 +934,7 @@ fn scan_many(
             let sender = slot.lock().ok().and_then(|mut sender| sender.take());
             if let Some(sender) = sender {
                 let readers = (selector, &input.origin);
-                read_whole(&input.path, options, prefilter, readers, any_reads_events, &sender);
+                read_whole(&input.path, options, tests, readers, any_reads_events, &sender);
             }
             progress.read(index);
         }
@@ -914,13 +945,12 @@ fn scan_many(
         }
         let outcome = feed_many(feed, inputs, receivers, &progress, reports);
         // Stop the readers at the next file they would take, or wait to take.
-        next.store(inputs.len(), std::sync::atomic::Ordering::Relaxed);
-        progress.stop();
+        stop();
         outcome
     })
 }
 
-/// Files read ahead of the one being fed, at most (see [`scan_many`]).
+/// Files that may be read at once, from the one being fed on (see [`scan_many`]).
 const FILES_AHEAD: usize = 32;
 /// Files the feeding waits to be read before it wakes, when it has caught up with the
 /// readers: waking for each small file cost more than its events (the comsvcs rule over
@@ -1072,11 +1102,12 @@ impl Progress {
 fn read_whole(
     path: &Path,
     options: ScanOptions,
-    prefilter: Option<&Prefilter>,
+    tests: RawTests<'_>,
     (selector, origin): Readers<'_>,
     any_reads_events: bool,
     sender: &SyncSender<Vec<Item>>,
 ) {
+    let prefilter = tests.literals;
     let opened = EventReader::open(path).map(|reader| reader.strict(options.strict));
     let mut reader = match opened {
         Ok(reader) => reader,
@@ -1110,9 +1141,8 @@ fn read_whole(
         reader.report().format,
         Some(InputFormat::XmlExport | InputFormat::XmlExportInJsonString)
     );
-    if let Some(prefilter) = prefilter.filter(|_| xml) {
-        let prefilter = prefilter.clone();
-        reader = reader.prefilter(move |raw| prefilter.may_match(raw));
+    if xml {
+        reader = tests.install(reader);
     }
     send_selected(reader, (selector, origin), sender, Item::File);
 }
@@ -1148,7 +1178,7 @@ fn scan_pieces(
     let turns = Arc::new(Turns::new(pieces.len(), ahead));
     let next = AtomicUsize::new(0);
     let read_next = || {
-        let _stop_on_panic = StopOnPanic { turns: &turns, senders: &senders };
+        let _stop_on_panic = StopOnPanic { stop: &|| turns.stop(), senders: &senders };
         // Each thread reads its pieces through buffers of its own, grown once.
         let mut buffer = Vec::new();
         loop {
@@ -1169,8 +1199,8 @@ fn scan_pieces(
                     let anchors = Some(anchors.clone());
                     search_part(path, source, search, anchors, readers, (start, end), &sender);
                 }
-                Mode::Full { prefilter, strict } => {
-                    read_piece(path, source, (prefilter, strict), readers, &turns, part, &sender);
+                Mode::Full { tests, strict } => {
+                    read_piece(path, source, (tests, strict), readers, &turns, part, &sender);
                 }
             }
         }
@@ -1190,7 +1220,8 @@ fn scan_pieces(
 /// this thread feeds them to the searches in file order. Decoding (the binary XML rendered,
 /// then read as an XML event) is nearly all of the work, and one thread did all of it. A
 /// thread takes a chunk and queues the channel its items will come through in the same
-/// step, so that the channels queue in file order; at most [`PIECES_AHEAD`] wait.
+/// step, so that the channels queue in file order. What waits is bounded: [`PIECES_AHEAD`]
+/// parts in the queue besides the one being fed, and one being decoded by each thread.
 fn scan_evtx_chunks(
     feed: &mut Feed<'_>,
     strict: bool,
@@ -1201,10 +1232,16 @@ fn scan_evtx_chunks(
     let readers = (feed.selector, &origin);
     let chunks = Mutex::new(chunks);
     let (queue, queued) = sync_channel::<Receiver<Vec<Item>>>(PIECES_AHEAD);
+    let stopped = std::sync::atomic::AtomicBool::new(false);
     let read_next = |queue: SyncSender<Receiver<Vec<Item>>>| {
+        let stop = || stopped.store(true, Ordering::Relaxed);
+        let _stop_on_panic = StopOnPanic { stop: &stop, senders: &[] };
         loop {
             let (part, sender) = {
                 let mut chunks = chunks.lock().unwrap_or_else(PoisonError::into_inner);
+                if stopped.load(Ordering::Relaxed) {
+                    return;
+                }
                 let Some(part) = chunks.next() else { return };
                 let (sender, receiver) = sync_channel(BATCHES_IN_FLIGHT);
                 // The feeding has stopped.
@@ -1228,18 +1265,18 @@ fn scan_evtx_chunks(
     Ok(report)
 }
 
-/// Should a reader panic, this stops the other reader and closes every piece's channel
-/// no reader holds, so that this thread ends the scan, where the panic is raised again,
-/// rather than wait for items that will never come.
+/// Should a reader panic, this stops the other reader (`stop`) and closes every channel no
+/// reader holds, so that this thread ends the scan, where the panic is raised again, rather
+/// than wait for items that will never come.
 struct StopOnPanic<'a> {
-    turns: &'a Turns,
+    stop: &'a dyn Fn(),
     senders: &'a [Mutex<Option<SyncSender<Vec<Item>>>>],
 }
 
 impl Drop for StopOnPanic<'_> {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            self.turns.stop();
+            (self.stop)();
             for slot in self.senders {
                 slot.lock().unwrap_or_else(PoisonError::into_inner).take();
             }
@@ -1422,7 +1459,7 @@ fn search_part(
 fn read_piece(
     path: &Path,
     source: &Arc<str>,
-    (prefilter, strict): (Option<&Prefilter>, bool),
+    (tests, strict): (RawTests<'_>, bool),
     (selector, origin): Readers<'_>,
     turns: &Arc<Turns>,
     (index, start, end): (usize, u64, u64),
@@ -1444,14 +1481,10 @@ fn read_piece(
         let turns = Arc::clone(turns);
         Box::new(move |newlines| turns.counted(index, newlines))
     };
-    let mut reader =
+    let reader =
         EventReader::xml_export_part(source, file.take(end - start), start, first_line, on_end)
             .strict(strict);
-    if let Some(prefilter) = prefilter {
-        let prefilter = prefilter.clone();
-        reader = reader.prefilter(move |raw| prefilter.may_match(raw));
-    }
-    send_selected(reader, (selector, origin), sender, Item::Done);
+    send_selected(tests.install(reader), (selector, origin), sender, Item::Done);
 }
 
 /// Reads every event of `reader` and sends on, in batches, what some search reads, then
@@ -1497,5 +1530,32 @@ fn merge(report: &mut ReadReport, piece: ReadReport) {
     report.notes.extend(piece.notes);
     if report.failure.is_none() {
         report.failure = piece.failure;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc::channel;
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn a_reader_waits_while_the_files_before_its_own_are_not_fed() {
+        let progress = Progress::new(FILES_AHEAD + 2);
+        assert!(progress.may_read(FILES_AHEAD - 1));
+        std::thread::scope(|scope| {
+            let (told, heard) = channel();
+            let progress = &progress;
+            scope.spawn(move || told.send(progress.may_read(FILES_AHEAD)).unwrap());
+            assert!(heard.recv_timeout(Duration::from_millis(100)).is_err(), "read too far ahead");
+            progress.fed(1);
+            assert_eq!(heard.recv_timeout(Duration::from_secs(10)), Ok(true));
+            // A reader waiting when the feeding stops reads nothing more.
+            let (told, heard) = channel();
+            scope.spawn(move || told.send(progress.may_read(FILES_AHEAD + 1)).unwrap());
+            progress.stop();
+            assert_eq!(heard.recv_timeout(Duration::from_secs(10)), Ok(false));
+        });
     }
 }

@@ -512,9 +512,10 @@ fn scan_both_ways(
     searches: &[&Search],
     inputs: &[ScanInput],
 ) -> Vec<Result<Vec<serde_yaml::Value>, Status>> {
-    // A budget of nothing spills every `tstats` table every few hundred records, and a
-    // file of 64 KiB is read in pieces (an EVTX file, its chunks on two threads): rule
-    // datasets are far below the default budget and sizes, and would never take those paths.
+    // A budget of nothing spills every `tstats` table every few hundred records, and a rule
+    // that reads one file of 64 KiB or more reads it in pieces (an EVTX file, its chunks on
+    // two threads; several files are read two at a time): rule datasets are far below the
+    // default budget and sizes, and would never take those paths.
     let shortcuts =
         ScanOptions { group_memory: 0, split_at_least: 64 << 10, ..ScanOptions::default() };
     let fast = scan_inputs(searches, inputs, shortcuts);

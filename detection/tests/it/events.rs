@@ -974,7 +974,8 @@ fn evtx_chunks_lost_whole_are_each_a_skip() {
 /// every loss with its chunk and record, are those of one thread. The file is damaged each
 /// way the reader reports: a chunk header that fails its checksum, records zeroed in a
 /// sealed chunk, a chunk zeroed, and the file cut inside a chunk, so that the last two
-/// chunks the file header counts are lost (said once the last chunk is read).
+/// chunks the file header counts are lost (said once the last chunk is read); and a file
+/// of many parts that loses more records than a report lists.
 #[test]
 fn evtx_chunks_decoded_on_two_threads_give_the_rows_and_report_of_one() {
     let file = seventeen_chunks();
@@ -990,6 +991,19 @@ fn evtx_chunks_decoded_on_two_threads_give_the_rows_and_report_of_one() {
     evtx_file::reseal_chunk(&mut damaged, chunk(1));
     damaged[chunk(5)..chunk(6)].fill(0);
     damaged.truncate(chunk(15) + 1000);
+    // Eight parts of sixteen chunks, and more losses than a report lists (1,000), most of
+    // a part's records lost: the parts queue up, and the listed losses are the first ones.
+    let ten_each: Vec<_> = (0..128u64).map(|n| n * 10 + 1..=n * 10 + 10).collect();
+    let many = evtx_file::evtx_file(&ten_each);
+    let mut lossy = many.bytes.clone();
+    for (number, records) in many.records.iter().enumerate() {
+        for (id, at, len) in records {
+            if id % 10 != 1 {
+                lossy[*at..*at + *len].fill(0);
+            }
+        }
+        evtx_file::reseal_chunk(&mut lossy, chunk(number));
+    }
     // Rows in event order: a chunk fed out of turn changes the table.
     let in_order = Search::compile(
         "search EventCode=1 | table CommandLine",
@@ -998,7 +1012,12 @@ fn evtx_chunks_decoded_on_two_threads_give_the_rows_and_report_of_one() {
     )
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    for (name, bytes, events, skips) in [("whole", &whole, 510, 0), ("damaged", &damaged, 417, 7)] {
+    let files = [
+        ("whole", &whole, 510, 0),
+        ("damaged", &damaged, 417, 7),
+        ("many parts", &lossy, 128, 1152),
+    ];
+    for (name, bytes, events, skips) in files {
         let path = dir.path().join(format!("{name}.evtx"));
         std::fs::write(&path, bytes).unwrap();
         let paths = [path];

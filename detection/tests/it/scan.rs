@@ -493,6 +493,47 @@ fn classic_events_between_xml_ones_reach_tstats_with_the_prefilter_on() {
     assert_eq!(tables[0].value(0, "user").unwrap().joined(), "LAB\\erin");
 }
 
+/// A `tstats` without literals reads the records of its dataset, and those come from events
+/// of a few codes (`Processes`: Sysmon 1, Security 4688): events of other codes are passed
+/// over unparsed where their bytes show the code plainly, and parsed where they do not (a
+/// comment or CDATA near the `EventID`, a prefix, an entity). The rows are those of reading
+/// every event; a search over raw events reads any code, so then nothing is passed over.
+#[test]
+fn a_rule_without_literals_passes_over_events_of_codes_its_dataset_lacks() {
+    let sysmon = "Microsoft-Windows-Sysmon/Operational";
+    let launch = |n: u32| {
+        [("Image", r"C:\x\a.exe"), ("CommandLine", if n.is_multiple_of(2) { "a" } else { "b" })]
+    };
+    let mut text = String::new();
+    for n in 0..40u32 {
+        text.push_str(&event(1, sysmon, &launch(n)));
+        text.push_str(&event(7, sysmon, &[("ImageLoaded", r"C:\x\b.dll")]));
+        text.push_str(&event(3, sysmon, &[("DestinationIp", "10.0.0.1")]));
+        text.push_str(&event(4688, "Security", &[("NewProcessName", r"C:\x\c.exe")]));
+    }
+    // Shapes whose code the bytes do not show plainly, or show with attributes and spaces:
+    // parsed, so their records count. (The parser keeps CDATA as written, so that event is
+    // skipped as malformed either way.)
+    let odd = |system: &str| event(1, sysmon, &launch(0)).replace("<EventID>1</EventID>", system);
+    text.push_str(&odd("<!-- 7 --><EventID>1</EventID>"));
+    text.push_str(&odd("<e:EventID xmlns:e='x'>1</e:EventID>"));
+    text.push_str(&odd("<EventID Qualifiers='0'> 1 </EventID>"));
+    text.push_str(&odd("<EventID><![CDATA[1]]></EventID>"));
+    let file = write_temp(&text);
+    let launches =
+        raw("| tstats count from datamodel=Endpoint.Processes by Processes.process_name");
+    let tables = same_rows(&[&launches], file.path());
+    assert_eq!(total_count(&tables[0]), 40 + 40 + 3, "{:?}", tables[0]);
+    let paths = [file.path().to_path_buf()];
+    let prefiltered = |searches: &[&Search]| {
+        let outcome = scan_files(searches, &paths, ScanOptions::default()).unwrap();
+        outcome.reports[0].1.prefiltered
+    };
+    assert_eq!(prefiltered(&[&launches]), 80);
+    let by_code = raw("search EventCode=7 | stats count");
+    assert_eq!(prefiltered(&[&launches, &by_code]), 0);
+}
+
 #[test]
 fn many_files_read_on_two_threads_give_what_one_after_another_gives() {
     // Files are read two at a time and fed in the order given: rows and each file's report

@@ -84,7 +84,9 @@ impl Token {
 /// Splits `text` into tokens, or the error with the byte range it is about.
 pub(crate) fn tokenize(text: &str) -> Result<Vec<Token>, (SplErrorKind, Range<usize>)> {
     let bytes = text.as_bytes();
-    let mut tokens = Vec::new();
+    // About a token per eight bytes in rules and long lists alike, so that a list of
+    // thousands of terms is not copied a dozen times as the vector grows.
+    let mut tokens = Vec::with_capacity(text.len() / 8);
     let mut idx = 0;
     while let Some(&byte) = bytes.get(idx) {
         let start = idx;

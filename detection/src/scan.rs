@@ -567,20 +567,14 @@ fn scan_file(
     options: ScanOptions,
     tests: RawTests<'_>,
 ) -> Result<ReadReport, ScanError> {
+    let len = std::fs::metadata(&feed.path).map_or(0, |meta| meta.len());
     // Before the reader, which would read a small EVTX file whole only for it to be read
     // again.
-    if options.parallel {
-        let len = std::fs::metadata(&feed.path).map_or(0, |meta| meta.len());
-        let at_least = if options.split_at_least == 0 {
-            EVTX_PARALLEL_MIN_BYTES
-        } else {
-            options.split_at_least
-        };
-        if len >= at_least
-            && let Some(chunks) = EvtxChunks::open(&feed.path)?
-        {
-            return scan_evtx_chunks(feed, options.strict, chunks);
-        }
+    if options.parallel
+        && len >= split_at_least(options, EVTX_PARALLEL_MIN_BYTES)
+        && let Some(chunks) = EvtxChunks::open(&feed.path)?
+    {
+        return scan_evtx_chunks(feed, options.strict, chunks);
     }
     let mut reader = EventReader::open(&feed.path)?.strict(options.strict);
     let format = reader.report().format;
@@ -592,8 +586,7 @@ fn scan_file(
     }
     if plain && !reader.report().gzip && options.parallel {
         let source: Arc<str> = Arc::from(reader.report().source.as_str());
-        let len = std::fs::metadata(&feed.path).map_or(0, |meta| meta.len());
-        let pieces = if len >= split_at_least(options) {
+        let pieces = if len >= split_at_least(options, PARALLEL_MIN_BYTES) {
             cut_points(&feed.path, &source, len, piece_bytes(options))?
         } else {
             Vec::new()
@@ -651,15 +644,16 @@ fn may_hold_classic_records(path: &Path, source: &str) -> Result<bool, EventErro
     }
 }
 
-fn split_at_least(options: ScanOptions) -> u64 {
-    if options.split_at_least == 0 { PARALLEL_MIN_BYTES } else { options.split_at_least }
+/// The smallest file read on two threads: `default`, unless the options lower it.
+fn split_at_least(options: ScanOptions, default: u64) -> u64 {
+    if options.split_at_least == 0 { default } else { options.split_at_least }
 }
 
 /// About how large the pieces of a file read on two threads are: half the smallest file so
 /// read, 8 MiB by default. Pieces of 4 MiB cost the same time and more waits between the
 /// threads.
 fn piece_bytes(options: ScanOptions) -> u64 {
-    (split_at_least(options) / 2).max(1)
+    (split_at_least(options, PARALLEL_MIN_BYTES) / 2).max(1)
 }
 
 /// How each piece of a file is read.
@@ -683,11 +677,12 @@ fn scan_candidates(
     let file = open(&feed.path, &source)?;
     let len = file.metadata().map_or(0, |meta| meta.len());
     report.notes.push(CANDIDATES_NOTE.to_owned());
-    let pieces = if report.gzip || !options.parallel || len < split_at_least(options) {
-        Vec::new()
-    } else {
-        cut_points(&feed.path, &source, len, piece_bytes(options))?
-    };
+    let pieces =
+        if report.gzip || !options.parallel || len < split_at_least(options, PARALLEL_MIN_BYTES) {
+            Vec::new()
+        } else {
+            cut_points(&feed.path, &source, len, piece_bytes(options))?
+        };
     if pieces.len() > 1 {
         let anchors =
             file_anchors(prefilter, &file).map_err(|err| read_error(&source, &mut report, err))?;
@@ -916,7 +911,7 @@ fn scan_many(
         receivers.push(receiver);
     }
     let progress = Progress::new(inputs.len());
-    let next = std::sync::atomic::AtomicUsize::new(0);
+    let next = AtomicUsize::new(0);
     let stop = || {
         next.store(inputs.len(), Ordering::Relaxed);
         progress.stop();
@@ -924,7 +919,7 @@ fn scan_many(
     let read_next = || {
         let _stop_on_panic = StopOnPanic { stop: &stop, senders: &senders };
         loop {
-            let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let index = next.fetch_add(1, Ordering::Relaxed);
             let (Some(input), Some(slot)) = (inputs.get(index), senders.get(index)) else {
                 return;
             };
@@ -1216,12 +1211,13 @@ fn scan_pieces(
     })
 }
 
-/// An EVTX file's chunks decoded on two threads, each taking the next chunk in turn, while
-/// this thread feeds them to the searches in file order. Decoding (the binary XML rendered,
-/// then read as an XML event) is nearly all of the work, and one thread did all of it. A
-/// thread takes a chunk and queues the channel its items will come through in the same
-/// step, so that the channels queue in file order. What waits is bounded: [`PIECES_AHEAD`]
-/// parts in the queue besides the one being fed, and one being decoded by each thread.
+/// An EVTX file's chunks decoded on two threads, each taking the next run of chunks in
+/// turn, while this thread feeds them to the searches in file order. Decoding (the binary
+/// XML rendered, then read as an XML event) is nearly all of the work, and one thread did
+/// all of it. A thread takes a run and queues the channel its items will come through in
+/// the same step, so that the channels queue in file order. What waits is bounded:
+/// [`PIECES_AHEAD`] runs in the queue besides the one being fed, and one being decoded by
+/// each thread.
 fn scan_evtx_chunks(
     feed: &mut Feed<'_>,
     strict: bool,
@@ -1284,7 +1280,7 @@ impl Drop for StopOnPanic<'_> {
     }
 }
 
-/// Feeds the items of each piece, piece after piece, telling `turns` as each is done.
+/// Feeds the items of each piece, piece after piece, telling `fed_up_to` how many are done.
 fn feed_pieces(
     feed: &mut Feed<'_>,
     receivers: impl IntoIterator<Item = Receiver<Vec<Item>>>,

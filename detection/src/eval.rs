@@ -447,8 +447,8 @@ struct Finish {
     batch_rows: Option<usize>,
 }
 
-/// Rows of a `tstats` made at a time when its groups become rows (see [`Finish::batch_rows`]).
-/// Two searches finish at once, each with a batch of rows in hand, and a row of process
+/// Rows of a `tstats` made at a time when its groups become rows, when a search finishes in
+/// batches. Two searches finish at once, each with a batch of rows in hand, and a row of process
 /// fields with its command lines is a few kilobytes: batches of 4,096 put the peak of a run
 /// over a whole content tree there (107 MB against 99 MB over a 2 GiB export), and cost no
 /// less time.

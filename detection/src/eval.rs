@@ -47,12 +47,15 @@ pub(crate) use tstats::RecordKeys;
 mod value;
 
 use std::borrow::Borrow;
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::collections::{BTreeSet, HashMap};
 use std::ops::Range;
 
 use crate::datamodel::NodeRecord;
-use crate::spl::{Command, Condition, Location, Pipeline, Search, SplError, StatsKind};
+use crate::spl::{
+    AggregateArgument, Command, Condition, Expr, ExprKind, FieldGlob, Location, Pipeline, Search,
+    SplError, StatsKind,
+};
 pub(crate) use condition::Matcher;
 use condition::{FieldLookup, condition_holds};
 use expr::Env;
@@ -198,6 +201,12 @@ pub trait EventFields {
     fn any_value(&self, field: &str, test: &mut dyn FnMut(&str) -> bool) -> Option<bool>;
     /// Every field with its value, `_raw` and `_time` included, for a result row.
     fn fields(&self) -> Vec<(String, FieldValue)>;
+    /// [`EventFields::fields`] of those named in `names`, and every internal one (`_…`).
+    fn fields_named(&self, names: &BTreeSet<String>) -> Vec<(String, FieldValue)> {
+        let mut fields = self.fields();
+        fields.retain(|(name, _)| name.starts_with('_') || names.contains(name));
+        fields
+    }
 }
 
 struct EventLookup<'e>(&'e dyn EventFields);
@@ -426,6 +435,128 @@ fn keeps_event_order(command: &Command) -> bool {
     }
 }
 
+/// The fields of an event that a pipeline over raw events (its `commands`) can read, when its
+/// text says which: those named by its commands up to the first that keeps only the fields
+/// it names (`stats`, `table`, `fields`), since no later command sees the others. Every
+/// internal field is read too (`_time` orders the rows; `_raw` is what a free-text term
+/// reads). `None` when the condition holds a subsearch, or a command may read a field it
+/// does not name (a wildcard, a dynamic
+/// `eval {name}`, `searchmatch`, `fillnull` or a `lookup` of every field, a command not
+/// listed here) or none keeps only named fields: the rows then hold every field, as the
+/// results would. A row of every field of a Sysmon event is some eighty values, each worked
+/// out, where a `stats count by Computer` reads one.
+fn fields_named(commands: &[Command]) -> Option<BTreeSet<String>> {
+    // A condition with a subsearch is tested on the rows, once the subsearch's rows, and so
+    // the fields the condition names, are known.
+    if let Some(Command::Events(condition)) = commands.first()
+        && condition.has_subsearch()
+    {
+        return None;
+    }
+    let mut named = BTreeSet::new();
+    for command in commands.iter().skip(1) {
+        let (reads, keeps_only_these) = command_reads(command)?;
+        for field in reads {
+            if field.contains(['*', '{']) {
+                return None;
+            }
+            named.insert(field.to_owned());
+        }
+        if keeps_only_these {
+            return Some(named);
+        }
+    }
+    None
+}
+
+/// The fields `command` names, and whether it keeps only those (see [`fields_named`]);
+/// `None` when it may read others.
+fn command_reads(command: &Command) -> Option<(Vec<&str>, bool)> {
+    // `searchmatch` reads the fields its search text names, which only a run sees.
+    fn expression(expr: &Expr) -> Option<Vec<&str>> {
+        let mut plain = true;
+        expr.visit(&mut |inner| {
+            if let ExprKind::Call { name, .. } = &inner.kind {
+                plain &= name != "searchmatch";
+            }
+        });
+        plain.then(|| expr.fields())
+    }
+    let mut reads = Vec::new();
+    let keeps_only_these = match command {
+        Command::Stats(stats) => {
+            for aggregate in &stats.aggregates {
+                match &aggregate.argument {
+                    Some(AggregateArgument::Field(field)) => reads.push(field.as_str()),
+                    Some(AggregateArgument::Eval(expr)) => reads.extend(expression(expr)?),
+                    None => {}
+                }
+            }
+            reads.extend(stats.by.iter().map(String::as_str));
+            stats.kind == StatsKind::Stats
+        }
+        Command::Table(fields) | Command::Fields { remove: false, fields } => {
+            reads.extend(fields.iter().map(FieldGlob::text));
+            true
+        }
+        Command::Eval(assignments) => {
+            for assignment in assignments {
+                reads.push(&assignment.field);
+                reads.extend(expression(&assignment.expr)?);
+            }
+            false
+        }
+        Command::Where(expr) => {
+            reads.extend(expression(expr)?);
+            false
+        }
+        Command::Search(condition) if !condition.has_subsearch() => {
+            reads.extend(condition.fields());
+            false
+        }
+        Command::Rename(pairs) => {
+            reads.extend(pairs.iter().flat_map(|pair| [pair.from.text(), pair.to.text()]));
+            false
+        }
+        Command::Bin(bin) => {
+            reads.push(&bin.field);
+            reads.extend(bin.output.as_deref());
+            false
+        }
+        Command::Rex(rex) => {
+            reads.push(&rex.field);
+            false
+        }
+        Command::Regex(regex) => {
+            reads.push(&regex.field);
+            false
+        }
+        Command::Fillnull(fillnull) if !fillnull.fields.is_empty() => {
+            reads.extend(fillnull.fields.iter().map(String::as_str));
+            false
+        }
+        Command::Dedup(dedup) => {
+            reads.extend(dedup.fields.iter().map(String::as_str));
+            reads.extend(dedup.sort_by.iter().map(|key| key.field.as_str()));
+            false
+        }
+        Command::Sort(sort) => {
+            reads.extend(sort.keys.iter().map(|key| key.field.as_str()));
+            false
+        }
+        Command::Head(_) | Command::Tail(_) | Command::Reverse => false,
+        // `OUTPUTNEW` leaves a row's own value alone, so the outputs are read too.
+        Command::Lookup(lookup) if !lookup.outputs.is_empty() => {
+            for (column, field) in lookup.inputs.iter().chain(&lookup.outputs) {
+                reads.extend([column.as_str(), field.as_str()]);
+            }
+            false
+        }
+        _ => return None,
+    };
+    Some((reads, keeps_only_these))
+}
+
 /// A search being run record by record; see [`Search::start`].
 pub struct SearchRun<'s> {
     root: PipelineRun<'s>,
@@ -470,6 +601,14 @@ impl SearchRun<'_> {
     #[must_use]
     pub fn unpruned(mut self) -> Self {
         self.finish.prune = false;
+        self
+    }
+
+    /// Gives a search over raw events every field of each event it reads, not only those its
+    /// commands name: the same rows, slower. For checking that naming them changes nothing.
+    #[must_use]
+    pub fn every_field(mut self) -> Self {
+        self.root.every_field();
         self
     }
 
@@ -595,6 +734,9 @@ enum State<'s> {
     Events {
         /// Whether the condition holds a subsearch (see [`preselects`]).
         subsearch: bool,
+        /// The fields of an event the pipeline can read, when its commands say
+        /// ([`fields_named`]); `None`: every field.
+        named: Option<BTreeSet<String>>,
         /// Index of the first command that waits for every row.
         boundary: usize,
         /// Selected events not yet through the streaming commands.
@@ -613,12 +755,20 @@ enum Sink<'s> {
 }
 
 /// Selected events gathered before the streaming commands run over them. Each holds every
-/// field of its event, and a content tree's searches over raw events each gather their own
+/// field of its event the search may read (see [`fields_named`]), and a content tree's searches over raw events each gather their own
 /// until the scan ends: at 256, a tree's batches held 7 MB at the peak of its run. A batch
 /// of 64 runs the commands as fast, per event.
 const BATCH_ROWS: usize = 64;
 
 impl<'s> PipelineRun<'s> {
+    /// See [`SearchRun::every_field`].
+    fn every_field(&mut self) {
+        if let State::Events { named, .. } = &mut self.state {
+            *named = None;
+        }
+        self.children.iter_mut().for_each(PipelineRun::every_field);
+    }
+
     fn new(search: &'s Search, pipeline: &'s Pipeline) -> Self {
         let commands = &pipeline.commands;
         let span_of = |index: usize| pipeline.spans.get(index).cloned().unwrap_or(0..0);
@@ -655,7 +805,8 @@ impl<'s> PipelineRun<'s> {
                     }
                 };
                 let subsearch = condition.has_subsearch();
-                State::Events { subsearch, boundary, pending: ResultTable::default(), sink }
+                let named = fields_named(commands);
+                State::Events { subsearch, named, boundary, pending: ResultTable::default(), sink }
             }
             _ => State::Generated,
         };
@@ -751,14 +902,19 @@ impl<'s> PipelineRun<'s> {
         for child in &mut self.children {
             read |= child.add_event(event, false)?;
         }
-        let State::Events { pending, subsearch, .. } = &mut self.state else { return Ok(read) };
+        let State::Events { pending, subsearch, named, .. } = &mut self.state else {
+            return Ok(read);
+        };
         let Some(Command::Events(condition)) = self.pipeline.commands.first() else {
             return Ok(read);
         };
         if !selected && !preselects(condition, *subsearch, &EventLookup(event)) {
             return Ok(read);
         }
-        pending.push_pairs(event.fields());
+        match named {
+            Some(named) => pending.push_pairs(event.fields_named(named)),
+            None => pending.push_pairs(event.fields()),
+        }
         if pending.len() >= BATCH_ROWS {
             let env = Env::streaming(self.search);
             self.flush(&env)?;
@@ -1156,6 +1312,38 @@ pub(crate) fn parse_epoch_micros(text: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pipeline_names_the_fields_it_reads_up_to_its_first_projection() {
+        let named = |text: &str| {
+            let search =
+                Search::compile(text, &crate::spl::MacroTable::default(), "none_filter").unwrap();
+            fields_named(&search.pipeline().commands)
+                .map(|named| named.into_iter().collect::<Vec<_>>().join(" "))
+        };
+        assert_eq!(
+            named("search EventCode=1 | eval x=lower(Image) | stats count by x Computer | table *")
+                .as_deref(),
+            Some("Computer Image x")
+        );
+        assert_eq!(
+            named("search a | eventstats dc(User) as n by Image | fields + Image n").as_deref(),
+            Some("Image User n")
+        );
+        for every in [
+            "search a | head 3",
+            "search a | table *",
+            "search a | fields - Image | table Image",
+            "search a | eval {Image}=1 | stats count",
+            "search a | where searchmatch(\"x\") | stats count",
+            "search a | fillnull | stats count by Image",
+            "search a | stats values(*) as * by Image",
+            "search a | transaction Image | table Image",
+            "search a [search b | fields User] | table Image",
+        ] {
+            assert_eq!(named(every), None, "{every}");
+        }
+    }
 
     #[test]
     fn prints_epoch_seconds_like_splunk() {

@@ -26,7 +26,7 @@
 mod tables;
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::eval::FieldValue;
 use crate::events::{Event, RawFormat, ValueForm};
@@ -548,13 +548,14 @@ impl<'a> SplunkEvent<'a> {
     /// Every field of the event with its value, by name: what the event shows as a result
     /// row.
     pub fn fields(&self) -> BTreeMap<String, FieldValue> {
-        self.sorted_fields().into_iter().collect()
+        self.sorted_fields(None).into_iter().collect()
     }
 
     /// [`SplunkEvent::fields`] as pairs in name order: what a search over raw events makes
-    /// a row of, for every event it reads. A field's value depends on its name alone, so
-    /// each name is looked up once, after sorting.
-    fn sorted_fields(&self) -> Vec<(String, FieldValue)> {
+    /// a row of, for every event it reads; with `only`, only those and the internal ones
+    /// (see [`crate::eval::EventFields::fields_named`]). A field's value depends on its name
+    /// alone, so each name is looked up once, after sorting.
+    fn sorted_fields(&self, only: Option<&BTreeSet<String>>) -> Vec<(String, FieldValue)> {
         let mut names: Vec<&'a str> = INDEXED_FIELDS.to_vec();
         for table in self.tables {
             names.extend(table.iter().map(|(name, _)| *name));
@@ -564,6 +565,9 @@ impl<'a> SplunkEvent<'a> {
         names.extend(self.event.data.iter().map(|(name, _)| name));
         names.sort_unstable();
         names.dedup();
+        if let Some(only) = only {
+            names.retain(|name| name.starts_with('_') || only.contains(*name));
+        }
         names.into_iter().filter_map(|name| Some((name.to_owned(), self.value(name)?))).collect()
     }
 }
@@ -579,7 +583,11 @@ impl crate::eval::EventFields for SplunkEvent<'_> {
     }
 
     fn fields(&self) -> Vec<(String, FieldValue)> {
-        self.sorted_fields()
+        self.sorted_fields(None)
+    }
+
+    fn fields_named(&self, names: &BTreeSet<String>) -> Vec<(String, FieldValue)> {
+        self.sorted_fields(Some(names))
     }
 }
 

@@ -69,6 +69,10 @@ pub struct ScanOptions {
     /// whether they select it (see `scan::select`); rows are the same either way. On by
     /// default.
     pub prefilter: bool,
+    /// Give a search over raw events only the fields of an event its commands name, when
+    /// they say (see [`crate::eval::SearchRun::every_field`]); rows are the same either way.
+    /// On by default.
+    pub named_fields_only: bool,
     /// Read a large plain XML export in pieces, and a large EVTX file's chunks, on two
     /// threads, and several files two at a time. On by default.
     pub parallel: bool,
@@ -116,6 +120,7 @@ impl Default for ScanOptions {
         ScanOptions {
             strict: false,
             prefilter: true,
+            named_fields_only: true,
             parallel: true,
             prune_joins: true,
             share_keys: true,
@@ -283,6 +288,7 @@ pub fn scan_inputs_each(
             .map(|search| {
                 let run = search.start();
                 let run = if options.prune_joins { run } else { run.unpruned() };
+                let run = if options.named_fields_only { run } else { run.every_field() };
                 if options.finish_in_batches { run } else { run.whole() }
             })
             .collect(),

@@ -502,12 +502,12 @@ fn run_benign(subjects: &mut [Subject], benign: &[PathBuf]) {
     }
 }
 
-/// Rows of each search over `inputs` read with the shortcuts (prefilter, a file's pieces
-/// or several files on two threads, groups an inner join drops dropped early, group keys
-/// made once for the searches that group alike and groups built once for those that build
-/// the same, groups spilled to disk, rows made and
-/// filtered a batch at a time) and without:
-/// they must agree, or the engine is at fault.
+/// Rows of each search over `inputs` read with the shortcuts (prefilter, only the fields a
+/// search over raw events names, a file's pieces or several files on two threads, groups
+/// an inner join drops dropped early, group keys made once for the searches that group
+/// alike and groups built once for those that build the same, groups spilled to disk, rows
+/// made and filtered a batch at a time) and without: they must agree, or the engine is at
+/// fault.
 fn scan_both_ways(
     searches: &[&Search],
     inputs: &[ScanInput],
@@ -524,6 +524,7 @@ fn scan_both_ways(
         inputs,
         ScanOptions {
             prefilter: false,
+            named_fields_only: false,
             parallel: false,
             prune_joins: false,
             share_keys: false,

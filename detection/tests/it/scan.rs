@@ -534,6 +534,65 @@ fn a_rule_without_literals_passes_over_events_of_codes_its_dataset_lacks() {
     assert_eq!(prefiltered(&[&launches, &by_code]), 0);
 }
 
+/// A search over raw events gets only the fields of an event its commands name, up to the
+/// first command that keeps only the fields it names (`stats`, `table`, `fields`), and the
+/// internal ones; the rows are those of giving it every field. Searches whose commands may
+/// read a field they do not name (a wildcard, `searchmatch`, `fillnull` of every field, no
+/// command that keeps only named fields) get every field.
+#[test]
+fn a_search_over_raw_events_reads_the_fields_it_names_with_the_rows_of_every_field() {
+    let mut text = String::new();
+    for n in 0..30u32 {
+        let image = format!(r"C:\x\P{}.exe", n % 4);
+        let mut data = vec![
+            ("Image", image.as_str()),
+            ("CommandLine", if n % 3 == 0 { "cmd /c whoami" } else { "cmd /c dir" }),
+            ("User", r"CORP\u"),
+        ];
+        if n % 5 == 0 {
+            data.push(("ParentImage", r"C:\x\parent.exe"));
+        }
+        text.push_str(&event(1, "Microsoft-Windows-Sysmon/Operational", &data));
+        text.push_str(&event(
+            3,
+            "Microsoft-Windows-Sysmon/Operational",
+            &[("DestinationIp", "10.0.0.9")],
+        ));
+    }
+    let file = write_temp(&text);
+    let searches = [
+        r#"search EventCode=1 | eval exe=lower(mvindex(split(Image, "\\"), -1)) | where len(exe) > 3 | stats count by exe Computer"#,
+        "search EventCode=1 | table CommandLine Image",
+        "search EventCode=1 | fields + Image User",
+        "search EventCode=1 | rename Image as img | stats values(img) as images by Computer",
+        "search EventCode=1 | dedup Image | sort - Image | head 3 | table Image _time",
+        r#"search EventCode=1 | rex field=CommandLine "/c (?<verb>\w+)" | stats count by verb"#,
+        "search EventCode=1 | fillnull value=none ParentImage | stats count by ParentImage",
+        "search EventCode=1 | eventstats count as seen by Image | table Image seen",
+        "search EventCode=1 | bin _time span=1h | stats count by _time",
+        "search EventCode=1 | search whoami | stats count by User",
+        "search EventCode=1 | stats count(eval(Image!=\"x\")) as images dc(CommandLine) as lines",
+        // Every field: a wildcard, searchmatch, fillnull of every field, no projection.
+        "search EventCode=1 | table *",
+        "search EventCode=1 | stats values(*) as * by Image",
+        r#"search EventCode=1 | where searchmatch("User=*u") | stats count"#,
+        "search EventCode=1 | fillnull value=none | stats count by ParentImage",
+        "search EventCode=1 | head 4",
+        "search EventCode=3",
+    ];
+    let paths = [file.path().to_path_buf()];
+    for search in searches {
+        let compiled = raw(search);
+        let run = |named_fields_only: bool| {
+            let options = ScanOptions { named_fields_only, ..ScanOptions::default() };
+            scan_files(&[&compiled], &paths, options).unwrap().tables
+        };
+        let every_field = run(false);
+        assert!(!every_field[0].is_empty(), "{search}: no rows");
+        assert_eq!(run(true), every_field, "{search}");
+    }
+}
+
 #[test]
 fn many_files_read_on_two_threads_give_what_one_after_another_gives() {
     // Files are read two at a time and fed in the order given: rows and each file's report

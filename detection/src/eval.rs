@@ -470,7 +470,9 @@ fn fields_named(commands: &[Command]) -> Option<BTreeSet<String>> {
 }
 
 /// The fields `command` names, and whether it keeps only those (see [`fields_named`]);
-/// `None` when it may read others.
+/// `None` when it may read others. A command belongs on the list only if it reads a field by
+/// naming it, never by a pattern or by looking at every column (`fillnull` or `join` without
+/// fields, `addtotals`, `foreach` would read fields they do not name).
 fn command_reads(command: &Command) -> Option<(Vec<&str>, bool)> {
     // `searchmatch` reads the fields its search text names, which only a run sees.
     fn expression(expr: &Expr) -> Option<Vec<&str>> {

@@ -572,6 +572,14 @@ fn a_search_over_raw_events_reads_the_fields_it_names_with_the_rows_of_every_fie
         "search EventCode=1 | bin _time span=1h | stats count by _time",
         "search EventCode=1 | search whoami | stats count by User",
         "search EventCode=1 | stats count(eval(Image!=\"x\")) as images dc(CommandLine) as lines",
+        // Fields written over, or renamed from one an event lacks; a regex over `_raw`.
+        "search EventCode=1 | eventstats count as User by ParentImage | stats count by User",
+        r#"search EventCode=1 | rename Missing as User | eval u=coalesce(User, "none") | stats count by u"#,
+        "search EventCode=1 | regex \"whoami\" | table Image",
+        // Subsearches and the pipelines of `join` and `append` name their own fields.
+        "search EventCode=1 | join Image [search EventCode=1 | stats count as n by Image] | table Image n",
+        "search EventCode=1 | append [search EventCode=1 | table User] | table Image User",
+        "search EventCode=1 [search EventCode=1 CommandLine=*whoami* | fields Image] | table Image",
         // Every field: a wildcard, searchmatch, fillnull of every field, no projection.
         "search EventCode=1 | table *",
         "search EventCode=1 | stats values(*) as * by Image",

@@ -439,12 +439,12 @@ fn keeps_event_order(command: &Command) -> bool {
 /// text says which: those named by its commands up to the first that keeps only the fields
 /// it names (`stats`, `table`, `fields`), since no later command sees the others. Every
 /// internal field is read too (`_time` orders the rows; `_raw` is what a free-text term
-/// reads). `None` when the condition holds a subsearch, or a command may read a field it
-/// does not name (a wildcard, a dynamic
-/// `eval {name}`, `searchmatch`, `fillnull` or a `lookup` of every field, a command not
-/// listed here) or none keeps only named fields: the rows then hold every field, as the
-/// results would. A row of every field of a Sysmon event is some eighty values, each worked
-/// out, where a `stats count by Computer` reads one.
+/// reads). `None` when the condition holds a subsearch, when a command may read a field it
+/// does not name (a wildcard, a dynamic `eval {name}`, `searchmatch`, `fillnull` or a
+/// `lookup` of every field, a command not listed here), or when none keeps only named
+/// fields: the rows then hold every field, as the results would. A row of every field of a
+/// Sysmon event is some eighty values, each worked out, where a `stats count by Computer`
+/// reads one.
 fn fields_named(commands: &[Command]) -> Option<BTreeSet<String>> {
     // A condition with a subsearch is tested on the rows, once the subsearch's rows, and so
     // the fields the condition names, are known.

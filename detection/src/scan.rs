@@ -638,10 +638,7 @@ fn may_hold_classic_records(path: &Path, source: &str) -> Result<bool, EventErro
             Ok(0) => return Ok(false),
             Ok(read) => read,
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-            Err(err) => {
-                let location = Location { source, line: None, byte_offset: None, record: None };
-                return Err(EventError::Read { location, source: err });
-            }
+            Err(err) => return Err(read_failure(&source, None, err)),
         };
         let filled = kept + read;
         if finder.find(block.get(..filled).unwrap_or_default()).is_some() {
@@ -734,22 +731,22 @@ fn open(path: &Path, source: &Arc<str>) -> Result<File, EventError> {
 /// The file at `path`, opened at byte `start`.
 fn open_at(path: &Path, source: &Arc<str>, start: u64) -> Result<File, EventError> {
     let mut file = open(path, source)?;
-    file.seek(SeekFrom::Start(start)).map_err(|err| {
-        let location = Location {
-            source: Arc::clone(source),
-            line: None,
-            byte_offset: Some(start),
-            record: None,
-        };
-        EventError::Read { location, source: err }
-    })?;
+    file.seek(SeekFrom::Start(start)).map_err(|err| read_failure(source, Some(start), err))?;
     Ok(file)
 }
 
+/// Where in a file, by its byte offset when known (the scan's readers count no lines).
+fn at_byte(source: &Arc<str>, byte_offset: Option<u64>) -> Location {
+    Location { source: Arc::clone(source), line: None, byte_offset, record: None }
+}
+
+/// A read of `source` that failed, at `byte_offset` when known.
+fn read_failure(source: &Arc<str>, byte_offset: Option<u64>, err: io::Error) -> EventError {
+    EventError::Read { location: at_byte(source, byte_offset), source: err }
+}
+
 fn read_error(source: &Arc<str>, report: &mut ReadReport, err: io::Error) -> EventError {
-    let location =
-        Location { source: Arc::clone(source), line: None, byte_offset: None, record: None };
-    let error = EventError::Read { location, source: err };
+    let error = read_failure(source, None, err);
     report.failure = Some(error.to_string());
     error
 }
@@ -765,12 +762,7 @@ enum Candidate {
 
 /// Parses a candidate, counting it in `report` as the streaming reader would.
 fn candidate(bytes: &[u8], offset: u64, source: &Arc<str>, report: &mut ReadReport) -> Candidate {
-    let location = Location {
-        source: Arc::clone(source),
-        line: None,
-        byte_offset: Some(offset),
-        record: None,
-    };
+    let location = at_byte(source, Some(offset));
     match parse_xml_event(bytes, location.clone()) {
         Ok(event) => {
             count(&mut report.events, &event);
@@ -827,15 +819,7 @@ fn cut_points(
 /// classic event's message, a comment line) is no event's end, and cutting there would
 /// read the text otherwise than reading the file whole does.
 fn event_end_from(file: &mut File, source: &Arc<str>, at: u64) -> Result<Option<u64>, EventError> {
-    let failed = |err| {
-        let location = Location {
-            source: Arc::clone(source),
-            line: None,
-            byte_offset: Some(at),
-            record: None,
-        };
-        EventError::Read { location, source: err }
-    };
+    let failed = |err| read_failure(source, Some(at), err);
     file.seek(SeekFrom::Start(at)).map_err(failed)?;
     let mut window = Vec::with_capacity(64 * 1024);
     let finder = memchr::memmem::Finder::new(b"</Event>");
@@ -1448,9 +1432,7 @@ fn search_part(
         true
     });
     if let Err(err) = read {
-        let location =
-            Location { source: Arc::clone(source), line: None, byte_offset: None, record: None };
-        batch.push(Item::Failed(EventError::Read { location, source: err }));
+        batch.push(Item::Failed(read_failure(source, None, err)));
     }
     *buffer = scanner.into_buffer();
     batch.push(Item::Done(counts));

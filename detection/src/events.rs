@@ -1007,11 +1007,8 @@ impl EvtxChunks {
         let mut records = 0;
         while records < Self::PART_RECORDS && work.len() < Self::PART_CHUNKS {
             let Some(next) = self.reader.next_work() else { break };
-            if let evtx::Work::Chunk(chunk) = &next {
-                // A damaged header's range counts as one record.
-                let (first, last) =
-                    (chunk.header.first_event_record_id, chunk.header.last_event_record_id);
-                records += last.saturating_sub(first).saturating_add(1);
+            if let evtx::Work::Chunk(planned) = &next {
+                records += planned.listed;
             }
             work.push(next);
         }
@@ -1035,7 +1032,7 @@ impl EvtxPart {
         for work in self.work {
             match work {
                 evtx::Work::Ready(ready) => steps.extend(ready),
-                evtx::Work::Chunk(chunk) => steps.extend(self.decoder.decode(chunk)),
+                evtx::Work::Chunk(planned) => steps.extend(self.decoder.read(planned.number)),
             }
         }
         EventReader::with(&self.name, InputFormat::Evtx, false, Box::new(Ready(steps)))

@@ -14,6 +14,7 @@ pub mod lookup;
 pub mod prefilter;
 pub mod render;
 pub mod scan;
+mod segment;
 pub mod spl;
 pub mod terminal;
 

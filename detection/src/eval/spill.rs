@@ -8,6 +8,7 @@ use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::sync::Arc;
 
 use super::aggregate::Accumulator;
+use crate::segment::Segment;
 use crate::spl::AggregateFunction;
 
 /// The temporary file a scan spills its groups to: one for all its `tstats`, however
@@ -106,37 +107,6 @@ impl Write for Counted<'_> {
     fn flush(&mut self) -> io::Result<()> {
         self.file.flush()
     }
-}
-
-/// The bytes of a run, read at their offsets: the runs of one file are read side by side,
-/// and by two threads when two searches finish at once, so none moves the file's cursor.
-struct Segment {
-    file: Arc<File>,
-    at: u64,
-    end: u64,
-}
-
-impl Read for Segment {
-    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
-        let left = usize::try_from(self.end - self.at).unwrap_or(usize::MAX);
-        let Some(buffer) = buffer.get_mut(..left.min(buffer.len())) else { return Ok(0) };
-        if buffer.is_empty() {
-            return Ok(0);
-        }
-        let read = read_at(&self.file, buffer, self.at)?;
-        self.at += read as u64;
-        Ok(read)
-    }
-}
-
-#[cfg(unix)]
-fn read_at(file: &File, buffer: &mut [u8], offset: u64) -> io::Result<usize> {
-    std::os::unix::fs::FileExt::read_at(file, buffer, offset)
-}
-
-#[cfg(windows)]
-fn read_at(file: &File, buffer: &mut [u8], offset: u64) -> io::Result<usize> {
-    std::os::windows::fs::FileExt::seek_read(file, buffer, offset)
 }
 
 /// A run read back group by group.

@@ -1,7 +1,8 @@
 //! Binary EVTX files through the `evtx` crate: each record rendered as XML (compact, as the
 //! Windows event log renders it for Splunk's forwarder), which is the event's `_raw`, and
 //! read by the XML export parser; values are then decoded to plain text, the form of a decoded
-//! record. Chunks are read one at a time (64 KiB each), so memory stays flat.
+//! record. Chunks are read one at a time (64 KiB each), so memory stays flat, and each by its
+//! place in the file, so that threads decoding chunks read them too.
 //!
 //! Damage never goes unreported: a record that cannot be decoded is a skip naming its record
 //! number, and so is every record a chunk's header lists but its walk never reached (zeroed
@@ -12,13 +13,14 @@
 use std::borrow::Cow;
 use std::collections::{BTreeSet, VecDeque};
 use std::fs::File;
-use std::io::{BufReader, Cursor, Read, Seek, SeekFrom};
+use std::io::{Cursor, Read, Seek, SeekFrom};
 use std::sync::Arc;
 
-use evtx::err::EvtxError;
-use evtx::{EvtxChunkData, EvtxParser, IntoIterChunks, ParserSettings};
+use evtx::err::{ChunkError, EvtxError};
+use evtx::{EvtxChunkData, EvtxChunkHeader, EvtxParser, ParserSettings};
 
 use super::{Event, EventError, FormatReader, Location, Skip, SkipReason, Step, Steps, ValueForm};
+use crate::segment::Segment;
 
 /// The most EVTX bytes read into memory when the input cannot seek (a stream, a gzip).
 pub const MAX_IN_MEMORY_EVTX_BYTES: u64 = 512 * 1024 * 1024;
@@ -27,20 +29,64 @@ pub const MAX_IN_MEMORY_EVTX_BYTES: u64 = 512 * 1024 * 1024;
 const READ_WHOLE_BYTES: u64 = 4 << 20;
 
 const FILE_HEADER_BYTES: u64 = 4096;
-const CHUNK_BYTES: u64 = 65536;
+const CHUNK_BYTES: u64 = CHUNK_LEN as u64;
+const CHUNK_LEN: usize = 65536;
 const CHUNK_HEADER_BYTES: usize = 512;
 /// More records than fit in a chunk's 65,024 bytes of records (each is at least 28 bytes
 /// of header and size copy, plus its binary XML): a header listing more is damaged.
 const MAX_RECORDS_PER_CHUNK: u64 = 65_024 / 28;
 
 pub(crate) struct EvtxReader {
-    chunks: IntoIterChunks<Box<dyn ReadSeekSend>>,
+    /// The chunks to read, in the parser's order (see [`chunk_order`]), each with the
+    /// records its header lists.
+    order: VecDeque<Planned>,
     decoder: ChunkDecoder,
     ready: Steps,
-    /// Chunks read or found unreadable, by number.
+    /// Chunks that are not all zeros, by number.
     seen: BTreeSet<u64>,
     layout: Layout,
     finished: bool,
+}
+
+/// A chunk to read: its number, and about how many records its header lists (a damaged
+/// header's range counts as one).
+#[derive(Clone, Copy)]
+pub(crate) struct Planned {
+    pub(crate) number: u64,
+    pub(crate) listed: u64,
+}
+
+/// Where a file's bytes are read from, by offset: the file itself, or its bytes in memory.
+#[derive(Clone)]
+pub(crate) enum Source {
+    File(Arc<File>),
+    Bytes(Arc<Vec<u8>>),
+}
+
+impl Source {
+    fn len(&self) -> std::io::Result<u64> {
+        match self {
+            Source::File(file) => file.metadata().map(|meta| meta.len()),
+            Source::Bytes(bytes) => Ok(bytes.len() as u64),
+        }
+    }
+
+    /// Appends to `buffer` the `len` bytes from `offset` on, or as many as the input holds.
+    fn read_into(&self, offset: u64, len: usize, buffer: &mut Vec<u8>) -> std::io::Result<()> {
+        match self {
+            Source::Bytes(bytes) => {
+                let start = usize::try_from(offset).unwrap_or(usize::MAX).min(bytes.len());
+                let end = start.saturating_add(len).min(bytes.len());
+                buffer.extend_from_slice(bytes.get(start..end).unwrap_or_default());
+                Ok(())
+            }
+            Source::File(file) => {
+                let end = offset.saturating_add(len as u64);
+                let mut segment = Segment { file: Arc::clone(file), at: offset, end };
+                segment.read_to_end(buffer).map(|_| ())
+            }
+        }
+    }
 }
 
 /// What the file's size and header say about its chunks.
@@ -53,31 +99,25 @@ struct Layout {
     counted: Option<u64>,
 }
 
-/// What the parser needs of its input.
-pub(crate) trait ReadSeekSend: Read + Seek + Send {}
-impl<T: Read + Seek + Send> ReadSeekSend for T {}
-
 impl EvtxReader {
     /// Reads the EVTX file `file`, from its start whatever was read of it before. A file of
-    /// at most [`READ_WHOLE_BYTES`] is read whole, in one read: the parser seeks to each
-    /// chunk and reads it in growing pieces, and for the small files attack data comes in,
-    /// those reads cost more than the records.
+    /// at most [`READ_WHOLE_BYTES`] is read whole, in one read: reading a chunk header by
+    /// header and then chunk by chunk costs two reads a chunk, and for the small files
+    /// attack data comes in, those reads cost more than the records.
     pub(crate) fn from_file(mut file: File, source: &Arc<str>) -> Result<Self, EventError> {
         let read_error = |err| EventError::Read { location: Location::whole(source), source: err };
         let len = file.seek(SeekFrom::End(0)).map_err(read_error)?;
         file.seek(SeekFrom::Start(0)).map_err(read_error)?;
         if len > READ_WHOLE_BYTES {
-            return Self::new(Box::new(BufReader::new(file)), source);
+            return Self::new(Source::File(Arc::new(file)), source);
         }
         let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or_default());
-        // The file may have grown since its size was taken: what is past it waits for the
-        // chunk-by-chunk reading.
+        // The file may have grown since its size was taken: then it is read by offsets.
         file.by_ref().take(READ_WHOLE_BYTES + 1).read_to_end(&mut bytes).map_err(read_error)?;
         if bytes.len() as u64 > READ_WHOLE_BYTES {
-            file.seek(SeekFrom::Start(0)).map_err(read_error)?;
-            return Self::new(Box::new(BufReader::new(file)), source);
+            return Self::new(Source::File(Arc::new(file)), source);
         }
-        Self::new(Box::new(Cursor::new(bytes)), source)
+        Self::new(Source::Bytes(Arc::new(bytes)), source)
     }
 
     pub(crate) fn from_read(reader: impl Read, source: &Arc<str>) -> Result<Self, EventError> {
@@ -95,49 +135,70 @@ impl EvtxReader {
                 )),
             });
         }
-        Self::new(Box::new(Cursor::new(bytes)), source)
+        Self::new(Source::Bytes(Arc::new(bytes)), source)
     }
 
-    fn new(mut input: Box<dyn ReadSeekSend>, source: &Arc<str>) -> Result<Self, EventError> {
+    fn new(input: Source, source: &Arc<str>) -> Result<Self, EventError> {
         let read_error = |err| EventError::Read { location: Location::whole(source), source: err };
-        let tail = tail_of(&mut input).map_err(read_error)?;
+        let len = input.len().map_err(read_error)?;
+        let tail = tail_of(&input, len).map_err(read_error)?;
         // Without the `multithreading` feature the parser reads one chunk at a time anyway;
         // asking it for a thread count only makes it log a warning.
         let settings = ParserSettings::new().indent(false);
-        let parser = EvtxParser::from_read_seek(input).map_err(|err| EventError::Evtx {
+        // The parser reads the file header, from where the file stands; the chunks are read
+        // here, by offset.
+        if let Source::File(file) = &input {
+            (&**file).rewind().map_err(read_error)?;
+        }
+        let parsed = match &input {
+            Source::File(file) => {
+                EvtxParser::from_read_seek(&**file).map(|parser| header_facts(parser.header()))
+            }
+            Source::Bytes(bytes) => EvtxParser::from_read_seek(Cursor::new(&bytes[..]))
+                .map(|parser| header_facts(parser.header())),
+        };
+        let header = parsed.map_err(|err| EventError::Evtx {
             location: Location::whole(source),
             source: Box::new(err),
         })?;
-        let header = parser.header();
-        let counted = header.validate_checksum().then_some(u64::from(header.chunk_count));
+        let counted = header.intact.then_some(header.chunk_count);
         let mut ready = VecDeque::new();
         if counted.is_none() {
             let reason = SkipReason::DamagedEvtx(format!(
                 "the file header fails its checksum (stored {:#010x}, computed {:#010x}); \
                  chunks were still found at their places and checked by their own checksums",
-                header.checksum, header.computed_checksum
+                header.stored, header.computed
             ));
             ready.push_back(Step::Skip(Skip { location: Location::whole(source), reason }));
         }
         let layout = Layout { slots: tail.slots, cut_tail: tail.cut, counted };
+        // The parser's count: what follows the header block the file header states, in
+        // whole chunks.
+        let calculated = len.saturating_sub(u64::from(header.block_size)) / CHUNK_BYTES;
+        let order = chunk_order(&input, len, calculated).map_err(read_error)?;
+        let seen = order.iter().map(|planned| planned.number).collect();
         Ok(EvtxReader {
-            chunks: parser.with_configuration(settings.clone()).into_chunks(),
-            decoder: ChunkDecoder { settings: Arc::new(settings), source: Arc::clone(source) },
+            order,
+            decoder: ChunkDecoder {
+                settings: Arc::new(settings),
+                source: Arc::clone(source),
+                input,
+            },
             ready,
-            seen: BTreeSet::new(),
+            seen,
             layout,
             finished: false,
         })
     }
 
-    /// The next work in file order, `None` after the last: steps made here, where a chunk
-    /// cannot be read or the file's end shows chunks missing, or a chunk to decode, which
-    /// any thread may do with [`EvtxReader::decoder`].
+    /// The next work in file order, `None` after the last: steps made here, where the
+    /// file's header or end shows damage, or a chunk to read and decode, which any thread
+    /// may do with [`EvtxReader::decoder`].
     pub(crate) fn next_work(&mut self) -> Option<Work> {
         if !self.ready.is_empty() {
             return Some(Work::Ready(self.ready.drain(..).collect()));
         }
-        let Some(chunk) = self.chunks.next() else {
+        let Some(planned) = self.order.pop_front() else {
             if self.finished {
                 return None;
             }
@@ -145,25 +206,7 @@ impl EvtxReader {
             self.missing_chunks();
             return Some(Work::Ready(self.ready.drain(..).collect()));
         };
-        match chunk {
-            Ok(chunk) => {
-                self.seen.insert(chunk.number.unwrap_or_default());
-                Some(Work::Chunk(chunk))
-            }
-            Err(err) => {
-                // A chunk that cannot be read loses all its records; which they are, its
-                // header cannot say.
-                let number = match &err {
-                    EvtxError::FailedToParseChunk { chunk_id, .. } => Some(*chunk_id),
-                    _ => None,
-                };
-                let shown = number.map_or_else(|| "a chunk".to_owned(), |n| format!("chunk {n}"));
-                self.seen.extend(number);
-                let step =
-                    self.decoder.skip(None, format!("{shown}: {}", crate::error_chain(&err)));
-                Some(Work::Ready(vec![step]))
-            }
-        }
+        Some(Work::Chunk(planned))
     }
 
     /// What decodes this file's chunks, on any thread.
@@ -205,23 +248,41 @@ impl EvtxReader {
     }
 }
 
-/// A piece of an EVTX file's reading, in file order (see [`EvtxReader::next_work`]).
-// Each chunk is moved once, from the reader to the thread that decodes it: boxing it would
-// cost an allocation per chunk for the few pieces of steps.
-#[allow(clippy::large_enum_variant)]
-pub(crate) enum Work {
-    /// Steps made without decoding.
-    Ready(Vec<Step>),
-    /// A chunk, read and not yet decoded.
-    Chunk(EvtxChunkData),
+/// What the file header says that the reading needs.
+struct HeaderFacts {
+    intact: bool,
+    chunk_count: u64,
+    stored: u32,
+    computed: u32,
+    block_size: u16,
 }
 
-/// Decodes the chunks of one file into steps: a chunk is whole in itself (its strings and
-/// templates are its own), so chunks can be decoded on several threads at once.
+fn header_facts(header: &evtx::EvtxFileHeader) -> HeaderFacts {
+    HeaderFacts {
+        intact: header.validate_checksum(),
+        chunk_count: u64::from(header.chunk_count),
+        stored: header.checksum,
+        computed: header.computed_checksum,
+        block_size: header.header_block_size,
+    }
+}
+
+/// A piece of an EVTX file's reading, in file order (see [`EvtxReader::next_work`]).
+pub(crate) enum Work {
+    /// Steps made without reading a chunk.
+    Ready(Vec<Step>),
+    /// A chunk to read and decode.
+    Chunk(Planned),
+}
+
+/// Reads and decodes the chunks of one file into steps: a chunk is whole in itself (its
+/// strings and templates are its own), so chunks can be read and decoded on several
+/// threads at once.
 #[derive(Clone)]
 pub(crate) struct ChunkDecoder {
     settings: Arc<ParserSettings>,
     source: Arc<str>,
+    input: Source,
 }
 
 impl ChunkDecoder {
@@ -239,8 +300,22 @@ impl ChunkDecoder {
         Step::Skip(Skip { location: self.record_location(record), reason })
     }
 
+    /// The steps of chunk `number`: none for a chunk of zeros, a skip for one that cannot
+    /// be read, else its records' (see [`ChunkDecoder::decode`]).
+    pub(crate) fn read(&self, number: u64) -> Vec<Step> {
+        match read_chunk(&self.input, number) {
+            Ok(None) => Vec::new(),
+            Ok(Some(chunk)) => self.decode(chunk),
+            // A chunk that cannot be read loses all its records; which they are, its header
+            // cannot say.
+            Err(err) => {
+                vec![self.skip(None, format!("chunk {number}: {}", crate::error_chain(&err)))]
+            }
+        }
+    }
+
     /// The steps of a chunk's records, in record order, what concerns the whole chunk first.
-    pub(crate) fn decode(&self, mut chunk: EvtxChunkData) -> Vec<Step> {
+    fn decode(&self, mut chunk: EvtxChunkData) -> Vec<Step> {
         let number = chunk.number.unwrap_or_default();
         let header_intact = chunk.validate_header_checksum();
         let mut steps: Vec<(Option<u64>, Step)> = Vec::new();
@@ -312,27 +387,133 @@ impl ChunkDecoder {
 }
 
 /// The whole chunks after the file header, and the size of a cut-off last one unless it is
-/// all zeros; leaves `input` at its start.
+/// all zeros.
 struct Tail {
     slots: u64,
     cut: Option<u64>,
 }
 
-fn tail_of(input: &mut Box<dyn ReadSeekSend>) -> std::io::Result<Tail> {
-    let len = input.seek(SeekFrom::End(0))?;
+fn tail_of(input: &Source, len: u64) -> std::io::Result<Tail> {
     let after_header = len.saturating_sub(FILE_HEADER_BYTES);
     let (slots, tail) = (after_header / CHUNK_BYTES, after_header % CHUNK_BYTES);
     let mut cut = None;
     if tail > 0 && len > FILE_HEADER_BYTES {
-        input.seek(SeekFrom::Start(len - tail))?;
         let mut bytes = Vec::new();
-        input.take(tail).read_to_end(&mut bytes)?;
+        input.read_into(len - tail, usize::try_from(tail).unwrap_or(usize::MAX), &mut bytes)?;
         if bytes.iter().any(|byte| *byte != 0) {
             cut = Some(tail);
         }
     }
-    input.seek(SeekFrom::Start(0))?;
     Ok(Tail { slots, cut })
+}
+
+fn chunk_offset(number: u64) -> u64 {
+    FILE_HEADER_BYTES.saturating_add(number.saturating_mul(CHUNK_BYTES))
+}
+
+/// The chunks of a file of `len` bytes in the order the `evtx` parser reads them, less those
+/// of zeros, which it passes over; `calculated` is its count of whole chunks (after the
+/// header block the file header states). Its walk starts at the chunk whose header names the
+/// lowest first record (the oldest, where a log that has wrapped around starts), goes to the
+/// end, then from the start up to it. Each chunk comes with the records its header lists,
+/// for handing out runs of chunks of about the same size.
+fn chunk_order(input: &Source, len: u64, calculated: u64) -> std::io::Result<VecDeque<Planned>> {
+    let mut header = Vec::with_capacity(CHUNK_HEADER_BYTES);
+    let mut glances = Vec::new();
+    let mut oldest = (u64::MAX, 0);
+    for number in 0..calculated {
+        // The parser stops looking at the first header it cannot read whole.
+        let Some(glance) = glance(input, number, &mut header)? else { break };
+        if let Some((first, last)) = glance.range
+            && first <= last
+            && first < oldest.0
+        {
+            oldest = (first, number);
+        }
+        glances.push(glance);
+    }
+    let oldest = oldest.1;
+    let mut order = VecDeque::with_capacity(glances.len());
+    let plan = |number: u64, order: &mut VecDeque<Planned>| -> std::io::Result<()> {
+        match usize::try_from(number).ok().and_then(|at| glances.get(at)) {
+            // Past a header that could not be read: the parser reads the chunk and says why.
+            None => order.push_back(Planned { number, listed: 1 }),
+            Some(glance) if glance.blank && all_zeros(input, number)? => {}
+            Some(glance) => order.push_back(Planned { number, listed: glance.listed() }),
+        }
+        Ok(())
+    };
+    for number in oldest..calculated {
+        plan(number, &mut order)?;
+    }
+    // Past its count, the parser goes on while chunks are whole in the file and their headers
+    // read, passing over chunks of zeros; any other chunk ends its walk, unreported.
+    let mut number = calculated;
+    while chunk_offset(number).saturating_add(CHUNK_BYTES) <= len {
+        let Some(glance) = glance(input, number, &mut header)? else { break };
+        if glance.range.is_some() {
+            order.push_back(Planned { number, listed: glance.listed() });
+        } else if !(glance.blank && all_zeros(input, number)?) {
+            break;
+        }
+        number += 1;
+    }
+    for number in 0..oldest {
+        plan(number, &mut order)?;
+    }
+    Ok(order)
+}
+
+/// What a chunk's header says, read without the rest of the chunk.
+struct Glance {
+    /// The first and last record it lists, when it reads as a chunk header.
+    range: Option<(u64, u64)>,
+    /// Whether the header is all zeros, as the rest of the chunk may be.
+    blank: bool,
+}
+
+impl Glance {
+    /// Records listed, about: a damaged header's range counts as one.
+    fn listed(&self) -> u64 {
+        self.range.map_or(1, |(first, last)| last.saturating_sub(first).saturating_add(1))
+    }
+}
+
+/// The header of chunk `number`, `None` when the input ends inside it.
+fn glance(input: &Source, number: u64, header: &mut Vec<u8>) -> std::io::Result<Option<Glance>> {
+    header.clear();
+    input.read_into(chunk_offset(number), CHUNK_HEADER_BYTES, header)?;
+    if header.len() < CHUNK_HEADER_BYTES {
+        return Ok(None);
+    }
+    let range = EvtxChunkHeader::from_bytes(header)
+        .ok()
+        .map(|chunk| (chunk.first_event_record_id, chunk.last_event_record_id));
+    Ok(Some(Glance { range, blank: header.iter().all(|byte| *byte == 0) }))
+}
+
+/// Whether chunk `number` is whole in the input and all zeros.
+fn all_zeros(input: &Source, number: u64) -> std::io::Result<bool> {
+    let mut chunk = Vec::with_capacity(CHUNK_LEN);
+    input.read_into(chunk_offset(number), CHUNK_LEN, &mut chunk)?;
+    Ok(chunk.len() == CHUNK_LEN && chunk.iter().all(|byte| *byte == 0))
+}
+
+/// Chunk `number` as the `evtx` parser reads it: `None` when it is all zeros, an error when
+/// the file ends inside it or its header cannot be read.
+fn read_chunk(input: &Source, number: u64) -> Result<Option<EvtxChunkData>, EvtxError> {
+    let failed = |err| EvtxError::FailedToParseChunk { chunk_id: number, source: Box::new(err) };
+    let mut data = Vec::with_capacity(CHUNK_LEN);
+    let read = input.read_into(chunk_offset(number), CHUNK_LEN, &mut data);
+    if read.is_err() || data.len() != CHUNK_LEN {
+        return Err(failed(ChunkError::IncompleteChunk));
+    }
+    if data.iter().all(|byte| *byte == 0) {
+        return Ok(None);
+    }
+    let mut chunk = EvtxChunkData::new(data, false).map_err(failed)?;
+    chunk.number = Some(number);
+    Ok(Some(chunk))
 }
 
 /// Why a chunk's header or records fail their CRC32, if they do. Its records are read all
@@ -380,7 +561,7 @@ impl FormatReader for EvtxReader {
         while self.ready.is_empty() {
             let steps = match self.next_work()? {
                 Work::Ready(steps) => steps,
-                Work::Chunk(chunk) => self.decoder.decode(chunk),
+                Work::Chunk(planned) => self.decoder.read(planned.number),
             };
             self.ready.extend(steps);
         }
@@ -418,4 +599,105 @@ fn event_from_xml(xml: &str, location: Location) -> Result<Event, SkipReason> {
     event.value_form = ValueForm::Plain;
     raw.clone_into(&mut event.raw);
     Ok(event)
+}
+
+#[cfg(test)]
+#[allow(dead_code, unreachable_pub)]
+#[path = "../../tests/it/events/evtx_file.rs"]
+mod evtx_file;
+
+#[cfg(test)]
+mod tests {
+    use super::evtx_file::{self, CHUNK_BYTES, FILE_HEADER_BYTES};
+    use super::{EvtxReader, Source, read_chunk};
+    use evtx::EvtxParser;
+    use std::io::Write;
+    use std::sync::Arc;
+
+    /// What reading the chunks of `input` gives, in the order this reader finds them.
+    fn our_walk(input: Source) -> Vec<String> {
+        let reader = EvtxReader::new(input, &Arc::from("input")).unwrap();
+        let input = &reader.decoder.input;
+        let read = |number| match read_chunk(input, number) {
+            Ok(None) => None,
+            Ok(Some(chunk)) => {
+                Some(format!("chunk {number}: records from {}", chunk.header.first_event_record_id))
+            }
+            Err(err) => Some(crate::error_chain(&err)),
+        };
+        reader.order.iter().filter_map(|planned| read(planned.number)).collect()
+    }
+
+    /// The same from the `evtx` parser's own walk over the chunks.
+    fn the_parsers_walk(bytes: &[u8]) -> Vec<String> {
+        let parser = EvtxParser::from_buffer(bytes.to_vec()).unwrap();
+        let shown = |chunk: Result<evtx::EvtxChunkData, _>| match chunk {
+            Ok(chunk) => format!(
+                "chunk {}: records from {}",
+                chunk.number.unwrap(),
+                chunk.header.first_event_record_id
+            ),
+            Err(err) => crate::error_chain(&err),
+        };
+        parser.into_chunks().map(shown).collect()
+    }
+
+    /// Chunks are found by their offsets here, so that the threads that decode them can read
+    /// them, where the `evtx` parser's walk found them before: the walk here must find the
+    /// same chunks in the same order and fail on the same ones, in a log that has wrapped
+    /// around, past the parser's count of chunks, and with every kind of damage that
+    /// changes the walk.
+    #[test]
+    fn chunks_are_found_in_the_order_the_parser_finds_them() {
+        let chunk = |n: usize| FILE_HEADER_BYTES + n * CHUNK_BYTES;
+        let ranges: Vec<_> = (0..17u64).map(|n| n * 30 + 1..=n * 30 + 30).collect();
+        let whole = evtx_file::evtx_file(&ranges).bytes;
+        let block_size = |bytes: &mut Vec<u8>, size: u16| {
+            bytes[40..42].copy_from_slice(&size.to_le_bytes());
+        };
+        // The oldest records (1 to 30) in chunk 6: the walk starts there and wraps around.
+        let mut wrapped = whole.clone();
+        wrapped[chunk(0)..chunk(17)].rotate_right(6 * CHUNK_BYTES);
+        let mut wrapped_with_zeros = wrapped.clone();
+        wrapped_with_zeros[chunk(2)..chunk(3)].fill(0);
+        wrapped_with_zeros[chunk(9)..chunk(10)].fill(0);
+        // The oldest chunk's header zeroed: the walk starts elsewhere and fails on it.
+        let mut blank_header = wrapped.clone();
+        blank_header[chunk(6)..chunk(6) + 512].fill(0);
+        let mut cut = whole.clone();
+        cut.truncate(chunk(15) + 1000);
+        // A header block of 8 KiB: the parser counts 16 chunks and reads the 17th past them.
+        let mut past_count = whole.clone();
+        block_size(&mut past_count, 0x2000);
+        let mut past_count_damaged = past_count.clone();
+        past_count_damaged[chunk(16)] ^= 0xff;
+        let mut past_count_zeros = past_count.clone();
+        past_count_zeros[chunk(16)..chunk(17)].fill(0);
+        past_count_zeros.extend_from_slice(&whole[chunk(3)..chunk(4)]);
+        // A header block of 2 KiB: the parser counts a 17th chunk the file cuts short.
+        let mut counted_short = whole.clone();
+        block_size(&mut counted_short, 0x800);
+        counted_short.truncate(chunk(16) + 64_000);
+        let variants = [
+            ("whole", whole),
+            ("wrapped", wrapped),
+            ("wrapped, two chunks of zeros", wrapped_with_zeros),
+            ("the oldest chunk's header zeroed", blank_header),
+            ("cut inside chunk 15", cut),
+            ("a chunk past the parser's count", past_count),
+            ("a damaged chunk past the count", past_count_damaged),
+            ("zeros, then a chunk, past the count", past_count_zeros),
+            ("a counted chunk cut short", counted_short),
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        for (name, bytes) in variants {
+            let expected = the_parsers_walk(&bytes);
+            assert_eq!(our_walk(Source::Bytes(Arc::new(bytes.clone()))), expected, "{name}");
+            let path = dir.path().join("file.evtx");
+            std::fs::File::create(&path).unwrap().write_all(&bytes).unwrap();
+            let file = std::fs::File::open(&path).unwrap();
+            assert_eq!(our_walk(Source::File(Arc::new(file))), expected, "{name}, from a file");
+            assert!(expected.len() > 10, "{name}: {expected:#?}");
+        }
+    }
 }

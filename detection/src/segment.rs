@@ -1,0 +1,37 @@
+//! A part of a file read at its offsets, without moving the file's cursor: several readers,
+//! on one thread or several, share one open file that way (the runs of spilled groups, the
+//! chunks of an EVTX file).
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::sync::Arc;
+
+/// The bytes of `file` from `at` up to `end`.
+pub(crate) struct Segment {
+    pub(crate) file: Arc<File>,
+    pub(crate) at: u64,
+    pub(crate) end: u64,
+}
+
+impl Read for Segment {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        let left = usize::try_from(self.end.saturating_sub(self.at)).unwrap_or(usize::MAX);
+        let Some(buffer) = buffer.get_mut(..left.min(buffer.len())) else { return Ok(0) };
+        if buffer.is_empty() {
+            return Ok(0);
+        }
+        let read = read_at(&self.file, buffer, self.at)?;
+        self.at += read as u64;
+        Ok(read)
+    }
+}
+
+#[cfg(unix)]
+fn read_at(file: &File, buffer: &mut [u8], offset: u64) -> io::Result<usize> {
+    std::os::unix::fs::FileExt::read_at(file, buffer, offset)
+}
+
+#[cfg(windows)]
+fn read_at(file: &File, buffer: &mut [u8], offset: u64) -> io::Result<usize> {
+    std::os::windows::fs::FileExt::seek_read(file, buffer, offset)
+}

@@ -1,6 +1,7 @@
-//! A part of a file read at its offsets, without moving the file's cursor: several readers,
-//! on one thread or several, share one open file that way (the runs of spilled groups, the
-//! chunks of an EVTX file).
+//! A part of a file read at its offsets, whatever the file's cursor says: several readers, on
+//! one thread or several, share one open file that way (the runs of spilled groups, the
+//! chunks of an EVTX file). On Unix the cursor stays where it is; on Windows a read moves it,
+//! so nothing that shares the file may count on where it stands.
 
 use std::fs::File;
 use std::io::{self, Read};

@@ -2,7 +2,9 @@
 //! Windows event log renders it for Splunk's forwarder), which is the event's `_raw`, and
 //! read by the XML export parser; values are then decoded to plain text, the form of a decoded
 //! record. Chunks are read one at a time (64 KiB each), so memory stays flat, and each by its
-//! place in the file, so that threads decoding chunks read them too.
+//! place in the file, so that threads decoding chunks read them too. Which chunks to read, and
+//! in which order, is worked out here as the `evtx` crate's own walk works it out (see
+//! [`Walk`]).
 //!
 //! Damage never goes unreported: a record that cannot be decoded is a skip naming its record
 //! number, and so is every record a chunk's header lists but its walk never reached (zeroed
@@ -37,19 +39,18 @@ const CHUNK_HEADER_BYTES: usize = 512;
 const MAX_RECORDS_PER_CHUNK: u64 = 65_024 / 28;
 
 pub(crate) struct EvtxReader {
-    /// The chunks to read, in the parser's order (see [`chunk_order`]), each with the
-    /// records its header lists.
-    order: VecDeque<Planned>,
+    /// Where the walk over the chunks stands.
+    walk: Walk,
     decoder: ChunkDecoder,
     ready: Steps,
-    /// Chunks that are not all zeros, by number.
+    /// Of the chunks the file header counts, those the walk has handed out, by number.
     seen: BTreeSet<u64>,
     layout: Layout,
     finished: bool,
 }
 
-/// A chunk to read: its number, and about how many records its header lists (a damaged
-/// header's range counts as one).
+/// A chunk to read: its number, and about how many records its header lists (see
+/// [`Glance::listed`]).
 #[derive(Clone, Copy)]
 pub(crate) struct Planned {
     pub(crate) number: u64,
@@ -64,13 +65,6 @@ pub(crate) enum Source {
 }
 
 impl Source {
-    fn len(&self) -> std::io::Result<u64> {
-        match self {
-            Source::File(file) => file.metadata().map(|meta| meta.len()),
-            Source::Bytes(bytes) => Ok(bytes.len() as u64),
-        }
-    }
-
     /// Appends to `buffer` the `len` bytes from `offset` on, or as many as the input holds.
     fn read_into(&self, offset: u64, len: usize, buffer: &mut Vec<u8>) -> std::io::Result<()> {
         match self {
@@ -109,15 +103,19 @@ impl EvtxReader {
         let len = file.seek(SeekFrom::End(0)).map_err(read_error)?;
         file.seek(SeekFrom::Start(0)).map_err(read_error)?;
         if len > READ_WHOLE_BYTES {
-            return Self::new(Source::File(Arc::new(file)), source);
+            return Self::new(Source::File(Arc::new(file)), len, source);
         }
         let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or_default());
         // The file may have grown since its size was taken: then it is read by offsets.
         file.by_ref().take(READ_WHOLE_BYTES + 1).read_to_end(&mut bytes).map_err(read_error)?;
         if bytes.len() as u64 > READ_WHOLE_BYTES {
-            return Self::new(Source::File(Arc::new(file)), source);
+            // The size a seek to the end gives, as the parser takes it: a block device's
+            // metadata says 0.
+            let len = file.seek(SeekFrom::End(0)).map_err(read_error)?;
+            return Self::new(Source::File(Arc::new(file)), len, source);
         }
-        Self::new(Source::Bytes(Arc::new(bytes)), source)
+        let len = bytes.len() as u64;
+        Self::new(Source::Bytes(Arc::new(bytes)), len, source)
     }
 
     pub(crate) fn from_read(reader: impl Read, source: &Arc<str>) -> Result<Self, EventError> {
@@ -135,12 +133,13 @@ impl EvtxReader {
                 )),
             });
         }
-        Self::new(Source::Bytes(Arc::new(bytes)), source)
+        let len = bytes.len() as u64;
+        Self::new(Source::Bytes(Arc::new(bytes)), len, source)
     }
 
-    fn new(input: Source, source: &Arc<str>) -> Result<Self, EventError> {
+    /// The reader of `input`, `len` bytes long.
+    fn new(input: Source, len: u64, source: &Arc<str>) -> Result<Self, EventError> {
         let read_error = |err| EventError::Read { location: Location::whole(source), source: err };
-        let len = input.len().map_err(read_error)?;
         let tail = tail_of(&input, len).map_err(read_error)?;
         // Without the `multithreading` feature the parser reads one chunk at a time anyway;
         // asking it for a thread count only makes it log a warning.
@@ -175,17 +174,15 @@ impl EvtxReader {
         // The parser's count: what follows the header block the file header states, in
         // whole chunks.
         let calculated = len.saturating_sub(u64::from(header.block_size)) / CHUNK_BYTES;
-        let order = chunk_order(&input, len, calculated).map_err(read_error)?;
-        let seen = order.iter().map(|planned| planned.number).collect();
         Ok(EvtxReader {
-            order,
+            walk: Walk::start(&input, len, calculated),
             decoder: ChunkDecoder {
                 settings: Arc::new(settings),
                 source: Arc::clone(source),
                 input,
             },
             ready,
-            seen,
+            seen: BTreeSet::new(),
             layout,
             finished: false,
         })
@@ -198,7 +195,7 @@ impl EvtxReader {
         if !self.ready.is_empty() {
             return Some(Work::Ready(self.ready.drain(..).collect()));
         }
-        let Some(planned) = self.order.pop_front() else {
+        let Some(planned) = self.walk.next(&self.decoder.input) else {
             if self.finished {
                 return None;
             }
@@ -206,6 +203,10 @@ impl EvtxReader {
             self.missing_chunks();
             return Some(Work::Ready(self.ready.drain(..).collect()));
         };
+        // Only counted chunks are looked up, and a file header counts at most 65,535.
+        if self.layout.counted.is_some_and(|counted| planned.number < counted) {
+            self.seen.insert(planned.number);
+        }
         Some(Work::Chunk(planned))
     }
 
@@ -411,57 +412,86 @@ fn chunk_offset(number: u64) -> u64 {
     FILE_HEADER_BYTES.saturating_add(number.saturating_mul(CHUNK_BYTES))
 }
 
-/// The chunks of a file of `len` bytes in the order the `evtx` parser reads them, less those
-/// of zeros, which it passes over; `calculated` is its count of whole chunks (after the
-/// header block the file header states). Its walk starts at the chunk whose header names the
-/// lowest first record (the oldest, where a log that has wrapped around starts), goes to the
-/// end, then from the start up to it. Each chunk comes with the records its header lists,
-/// for handing out runs of chunks of about the same size.
-fn chunk_order(input: &Source, len: u64, calculated: u64) -> std::io::Result<VecDeque<Planned>> {
-    let mut header = Vec::with_capacity(CHUNK_HEADER_BYTES);
-    let mut glances = Vec::new();
-    let mut oldest = (u64::MAX, 0);
-    for number in 0..calculated {
-        // The parser stops looking at the first header it cannot read whole.
-        let Some(glance) = glance(input, number, &mut header)? else { break };
-        if let Some((first, last)) = glance.range
-            && first <= last
-            && first < oldest.0
-        {
-            oldest = (first, number);
+/// The walk over a file's chunks the `evtx` parser makes, step by step, with none of the
+/// chunks of zeros it passes over: from the chunk whose header names the lowest first record
+/// (the oldest, where a log that has wrapped around starts) to the end of the parser's count
+/// of whole chunks (after the header block the file header states), on past it while the
+/// chunks are whole in the file and their headers read, then from the first chunk up to the
+/// oldest. A chunk's header is read again when the walk reaches it, so that memory stays
+/// flat whatever the file's size; a file that changes while it is read is read as it is
+/// then, where the parser's walk would depend on when it looked.
+struct Walk {
+    len: u64,
+    calculated: u64,
+    oldest: u64,
+    next: u64,
+    stage: Stage,
+    /// A chunk header's bytes, read into the same buffer each time.
+    header: Vec<u8>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// From the oldest chunk to the end of the count.
+    Counted,
+    /// Past the count.
+    Past,
+    /// From the first chunk up to the oldest.
+    Wrapped,
+    Done,
+}
+
+impl Walk {
+    /// The walk over a file of `len` bytes and `calculated` chunks, by the parser's count.
+    fn start(input: &Source, len: u64, calculated: u64) -> Walk {
+        let mut header = Vec::with_capacity(CHUNK_HEADER_BYTES);
+        let mut oldest = (u64::MAX, 0);
+        for number in 0..calculated {
+            // The parser stops looking at the first header it cannot read whole.
+            let Some(glance) = glance(input, number, &mut header) else { break };
+            if let Some((first, last)) = glance.range
+                && first <= last
+                && first < oldest.0
+            {
+                oldest = (first, number);
+            }
         }
-        glances.push(glance);
+        let oldest = oldest.1;
+        Walk { len, calculated, oldest, next: oldest, stage: Stage::Counted, header }
     }
-    let oldest = oldest.1;
-    let mut order = VecDeque::with_capacity(glances.len());
-    let plan = |number: u64, order: &mut VecDeque<Planned>| -> std::io::Result<()> {
-        match usize::try_from(number).ok().and_then(|at| glances.get(at)) {
-            // Past a header that could not be read: the parser reads the chunk and says why.
-            None => order.push_back(Planned { number, listed: 1 }),
-            Some(glance) if glance.blank && all_zeros(input, number)? => {}
-            Some(glance) => order.push_back(Planned { number, listed: glance.listed() }),
+
+    /// The next chunk of the walk, `None` at its end.
+    fn next(&mut self, input: &Source) -> Option<Planned> {
+        loop {
+            let number = self.next;
+            match self.stage {
+                Stage::Counted if number >= self.calculated => self.stage = Stage::Past,
+                Stage::Wrapped if number >= self.oldest => self.stage = Stage::Done,
+                Stage::Counted | Stage::Wrapped => {
+                    self.next += 1;
+                    match glance(input, number, &mut self.header) {
+                        // The parser reads the chunk and says why it cannot.
+                        None => return Some(Planned { number, listed: 1 }),
+                        Some(glance) if glance.blank && all_zeros(input, number) => {}
+                        Some(glance) => return Some(Planned { number, listed: glance.listed() }),
+                    }
+                }
+                Stage::Past => {
+                    let whole = chunk_offset(number).saturating_add(CHUNK_BYTES) <= self.len;
+                    match glance(input, number, &mut self.header).filter(|_| whole) {
+                        Some(glance) if glance.range.is_some() => {
+                            self.next += 1;
+                            return Some(Planned { number, listed: glance.listed() });
+                        }
+                        Some(glance) if glance.blank && all_zeros(input, number) => self.next += 1,
+                        // Any other chunk ends this part of the walk, unreported.
+                        _ => (self.stage, self.next) = (Stage::Wrapped, 0),
+                    }
+                }
+                Stage::Done => return None,
+            }
         }
-        Ok(())
-    };
-    for number in oldest..calculated {
-        plan(number, &mut order)?;
     }
-    // Past its count, the parser goes on while chunks are whole in the file and their headers
-    // read, passing over chunks of zeros; any other chunk ends its walk, unreported.
-    let mut number = calculated;
-    while chunk_offset(number).saturating_add(CHUNK_BYTES) <= len {
-        let Some(glance) = glance(input, number, &mut header)? else { break };
-        if glance.range.is_some() {
-            order.push_back(Planned { number, listed: glance.listed() });
-        } else if !(glance.blank && all_zeros(input, number)?) {
-            break;
-        }
-        number += 1;
-    }
-    for number in 0..oldest {
-        plan(number, &mut order)?;
-    }
-    Ok(order)
 }
 
 /// What a chunk's header says, read without the rest of the chunk.
@@ -473,30 +503,35 @@ struct Glance {
 }
 
 impl Glance {
-    /// Records listed, about: a damaged header's range counts as one.
+    /// Records listed, about, for handing out runs of chunks of about the same size: a
+    /// header that does not read, or lists its records backwards, counts as one; one that
+    /// lists more than a chunk can hold, as that many.
     fn listed(&self) -> u64 {
-        self.range.map_or(1, |(first, last)| last.saturating_sub(first).saturating_add(1))
+        self.range.map_or(1, |(first, last)| {
+            last.saturating_sub(first).saturating_add(1).min(MAX_RECORDS_PER_CHUNK)
+        })
     }
 }
 
-/// The header of chunk `number`, `None` when the input ends inside it.
-fn glance(input: &Source, number: u64, header: &mut Vec<u8>) -> std::io::Result<Option<Glance>> {
+/// The header of chunk `number`, `None` when the input cannot give it whole (it ends
+/// before the header does, or the read fails), as the parser's reading of it fails then.
+fn glance(input: &Source, number: u64, header: &mut Vec<u8>) -> Option<Glance> {
     header.clear();
-    input.read_into(chunk_offset(number), CHUNK_HEADER_BYTES, header)?;
+    input.read_into(chunk_offset(number), CHUNK_HEADER_BYTES, header).ok()?;
     if header.len() < CHUNK_HEADER_BYTES {
-        return Ok(None);
+        return None;
     }
     let range = EvtxChunkHeader::from_bytes(header)
         .ok()
         .map(|chunk| (chunk.first_event_record_id, chunk.last_event_record_id));
-    Ok(Some(Glance { range, blank: header.iter().all(|byte| *byte == 0) }))
+    Some(Glance { range, blank: header.iter().all(|byte| *byte == 0) })
 }
 
-/// Whether chunk `number` is whole in the input and all zeros.
-fn all_zeros(input: &Source, number: u64) -> std::io::Result<bool> {
+/// Whether chunk `number` is whole in the input, and all zeros.
+fn all_zeros(input: &Source, number: u64) -> bool {
     let mut chunk = Vec::with_capacity(CHUNK_LEN);
-    input.read_into(chunk_offset(number), CHUNK_LEN, &mut chunk)?;
-    Ok(chunk.len() == CHUNK_LEN && chunk.iter().all(|byte| *byte == 0))
+    let read = input.read_into(chunk_offset(number), CHUNK_LEN, &mut chunk);
+    read.is_ok() && chunk.len() == CHUNK_LEN && chunk.iter().all(|byte| *byte == 0)
 }
 
 /// Chunk `number` as the `evtx` parser reads it: `None` when it is all zeros, an error when
@@ -609,51 +644,95 @@ mod evtx_file;
 #[cfg(test)]
 mod tests {
     use super::evtx_file::{self, CHUNK_BYTES, FILE_HEADER_BYTES};
-    use super::{EvtxReader, Source, read_chunk};
+    use super::{EvtxReader, Source, Work, read_chunk};
     use evtx::EvtxParser;
     use std::io::Write;
     use std::sync::Arc;
 
-    /// What reading the chunks of `input` gives, in the order this reader finds them.
-    fn our_walk(input: Source) -> Vec<String> {
-        let reader = EvtxReader::new(input, &Arc::from("input")).unwrap();
-        let input = &reader.decoder.input;
-        let read = |number| match read_chunk(input, number) {
-            Ok(None) => None,
-            Ok(Some(chunk)) => {
-                Some(format!("chunk {number}: records from {}", chunk.header.first_event_record_id))
-            }
-            Err(err) => Some(crate::error_chain(&err)),
-        };
-        reader.order.iter().filter_map(|planned| read(planned.number)).collect()
+    /// What reading the chunks of `input` gives, in the order this reader's walk hands them
+    /// out; and the counted chunks it says it has seen, for the skips of missing ones.
+    fn our_walk(input: Source, len: u64) -> Result<(Vec<String>, Vec<u64>), String> {
+        let mut reader =
+            EvtxReader::new(input, len, &Arc::from("input")).map_err(|err| err.to_string())?;
+        let mut walk = Vec::new();
+        while let Some(work) = reader.next_work() {
+            let Work::Chunk(planned) = work else { continue };
+            let number = planned.number;
+            // A chunk of zeros handed out is a difference too: the parser passes over it,
+            // and the reader would count it as seen.
+            walk.push(match read_chunk(&reader.decoder.input, number) {
+                Ok(None) => format!("chunk {number}: zeros"),
+                Ok(Some(chunk)) => {
+                    format!("chunk {number}: records from {}", chunk.header.first_event_record_id)
+                }
+                Err(err) => crate::error_chain(&err),
+            });
+        }
+        Ok((walk, reader.seen.into_iter().collect()))
     }
 
-    /// The same from the `evtx` parser's own walk over the chunks.
-    fn the_parsers_walk(bytes: &[u8]) -> Vec<String> {
-        let parser = EvtxParser::from_buffer(bytes.to_vec()).unwrap();
-        let shown = |chunk: Result<evtx::EvtxChunkData, _>| match chunk {
-            Ok(chunk) => format!(
-                "chunk {}: records from {}",
-                chunk.number.unwrap(),
-                chunk.header.first_event_record_id
-            ),
-            Err(err) => crate::error_chain(&err),
-        };
-        parser.into_chunks().map(shown).collect()
+    /// The same from the `evtx` parser's own walk over the chunks, and the counted chunks it
+    /// reads or fails on.
+    fn the_parsers_walk(bytes: &[u8]) -> Result<(Vec<String>, Vec<u64>), String> {
+        let parser = EvtxParser::from_buffer(bytes.to_vec()).map_err(|err| err.to_string())?;
+        let header = parser.header();
+        let counted = header.validate_checksum().then_some(u64::from(header.chunk_count));
+        let mut seen = Vec::new();
+        let mut walk = Vec::new();
+        for chunk in parser.into_chunks() {
+            let (number, shown) = match chunk {
+                Ok(chunk) => {
+                    let number = chunk.number.unwrap();
+                    let first = chunk.header.first_event_record_id;
+                    (number, format!("chunk {number}: records from {first}"))
+                }
+                Err(err) => {
+                    let evtx::err::EvtxError::FailedToParseChunk { chunk_id, .. } = &err else {
+                        panic!("{err}")
+                    };
+                    (*chunk_id, crate::error_chain(&err))
+                }
+            };
+            if counted.is_some_and(|counted| number < counted) {
+                seen.push(number);
+            }
+            walk.push(shown);
+        }
+        seen.sort_unstable();
+        Ok((walk, seen))
+    }
+
+    /// Both walks over `bytes`, from memory and from a file, for `name`.
+    fn assert_same_walks(name: &str, bytes: &[u8], dir: &std::path::Path) {
+        let len = bytes.len() as u64;
+        let expected = the_parsers_walk(bytes);
+        let from_memory = our_walk(Source::Bytes(Arc::new(bytes.to_vec())), len);
+        // Only whether the file header reads must agree: the messages are worded apart.
+        match (&expected, &from_memory) {
+            (Err(_), Err(_)) => return,
+            _ => assert_eq!(from_memory, expected, "{name}"),
+        }
+        let path = dir.join("file.evtx");
+        std::fs::File::create(&path).unwrap().write_all(bytes).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        let from_file = our_walk(Source::File(Arc::new(file)), len);
+        assert_eq!(from_file, expected, "{name}, from a file");
     }
 
     /// Chunks are found by their offsets here, so that the threads that decode them can read
     /// them, where the `evtx` parser's walk found them before: the walk here must find the
     /// same chunks in the same order and fail on the same ones, in a log that has wrapped
-    /// around, past the parser's count of chunks, and with every kind of damage that
-    /// changes the walk.
+    /// around, past the parser's count of chunks, and with chunks of zeros, zeroed headers
+    /// and files cut short.
     #[test]
     fn chunks_are_found_in_the_order_the_parser_finds_them() {
         let chunk = |n: usize| FILE_HEADER_BYTES + n * CHUNK_BYTES;
         let ranges: Vec<_> = (0..17u64).map(|n| n * 30 + 1..=n * 30 + 30).collect();
         let whole = evtx_file::evtx_file(&ranges).bytes;
-        let block_size = |bytes: &mut Vec<u8>, size: u16| {
+        let block_size = |bytes: &[u8], size: u16| {
+            let mut bytes = bytes.to_vec();
             bytes[40..42].copy_from_slice(&size.to_le_bytes());
+            bytes
         };
         // The oldest records (1 to 30) in chunk 6: the walk starts there and wraps around.
         let mut wrapped = whole.clone();
@@ -666,38 +745,89 @@ mod tests {
         blank_header[chunk(6)..chunk(6) + 512].fill(0);
         let mut cut = whole.clone();
         cut.truncate(chunk(15) + 1000);
-        // A header block of 8 KiB: the parser counts 16 chunks and reads the 17th past them.
-        let mut past_count = whole.clone();
-        block_size(&mut past_count, 0x2000);
+        // A header block of 8 KiB: the parser counts 16 chunks and reads the 17th past them,
+        // unless it is damaged; one of zeros it passes over.
+        let past_count = block_size(&whole, 0x2000);
         let mut past_count_damaged = past_count.clone();
         past_count_damaged[chunk(16)] ^= 0xff;
         let mut past_count_zeros = past_count.clone();
         past_count_zeros[chunk(16)..chunk(17)].fill(0);
-        past_count_zeros.extend_from_slice(&whole[chunk(3)..chunk(4)]);
         // A header block of 2 KiB: the parser counts a 17th chunk the file cuts short.
-        let mut counted_short = whole.clone();
-        block_size(&mut counted_short, 0x800);
+        let mut counted_short = block_size(&whole, 0x800);
         counted_short.truncate(chunk(16) + 64_000);
+        let mut one_chunk = whole.clone();
+        one_chunk.truncate(chunk(1));
+        let mut header_only = whole.clone();
+        header_only.truncate(chunk(0));
+        let mut zeros = whole.clone();
+        zeros[chunk(0)..].fill(0);
         let variants = [
-            ("whole", whole),
-            ("wrapped", wrapped),
+            ("whole", whole.clone()),
+            ("wrapped", wrapped.clone()),
             ("wrapped, two chunks of zeros", wrapped_with_zeros),
             ("the oldest chunk's header zeroed", blank_header),
             ("cut inside chunk 15", cut),
             ("a chunk past the parser's count", past_count),
             ("a damaged chunk past the count", past_count_damaged),
-            ("zeros, then a chunk, past the count", past_count_zeros),
+            ("zeros past the count", past_count_zeros),
             ("a counted chunk cut short", counted_short),
+            ("wrapped, a chunk past the count", block_size(&wrapped, 0x2000)),
+            ("wrapped, a header block of 0", block_size(&wrapped, 0)),
+            ("one chunk", one_chunk),
+            ("no chunk", header_only),
+            ("chunks of zeros only", zeros),
         ];
         let dir = tempfile::tempdir().unwrap();
-        for (name, bytes) in variants {
-            let expected = the_parsers_walk(&bytes);
-            assert_eq!(our_walk(Source::Bytes(Arc::new(bytes.clone()))), expected, "{name}");
-            let path = dir.path().join("file.evtx");
-            std::fs::File::create(&path).unwrap().write_all(&bytes).unwrap();
-            let file = std::fs::File::open(&path).unwrap();
-            assert_eq!(our_walk(Source::File(Arc::new(file))), expected, "{name}, from a file");
-            assert!(expected.len() > 10, "{name}: {expected:#?}");
+        for (name, bytes) in &variants {
+            assert_same_walks(name, bytes, dir.path());
+        }
+        let (walk, _) = the_parsers_walk(&variants[5].1).unwrap();
+        assert_eq!(walk.last().map(String::as_str), Some("chunk 16: records from 481"));
+    }
+
+    /// The same over files damaged at random, seeded: chunks moved, added, zeroed whole or
+    /// in part, headers with other magic or record ranges, header blocks of any size, and
+    /// files cut anywhere.
+    #[test]
+    fn chunks_are_found_as_the_parser_finds_them_in_files_damaged_at_random() {
+        let chunk = |n: usize| FILE_HEADER_BYTES + n * CHUNK_BYTES;
+        let ranges: Vec<_> = (0..6u64).map(|n| n * 30 + 1..=n * 30 + 30).collect();
+        let whole = evtx_file::evtx_file(&ranges).bytes;
+        let mut seed = 0x9E37_79B9_7F4A_7C15_u64;
+        let mut below = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            usize::try_from(seed % n.max(1)).unwrap()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        for round in 0..400 {
+            let mut bytes = whole.clone();
+            bytes[chunk(0)..chunk(6)].rotate_right(below(6) * CHUNK_BYTES);
+            for _ in 0..below(3) {
+                let from = below(6);
+                bytes.extend_from_slice(&whole[chunk(from)..chunk(from + 1)]);
+            }
+            let chunks = (bytes.len() - FILE_HEADER_BYTES) / CHUNK_BYTES;
+            for _ in 0..below(6) {
+                let at = chunk(below(chunks as u64));
+                let id = (below(200) as u64).to_le_bytes();
+                match below(6) {
+                    0 => bytes[at..at + CHUNK_BYTES].fill(0),
+                    1 => bytes[at..at + 512].fill(0),
+                    2 => bytes[at + 512..at + CHUNK_BYTES].fill(0),
+                    3 => bytes[at] ^= 0xff,
+                    4 => bytes[at + 24..at + 32].copy_from_slice(&id),
+                    _ => bytes[at + 32..at + 40].copy_from_slice(&id),
+                }
+            }
+            let size: u16 = [0, 0x800, 0x1000, 0x1001, 0x2000, 0xffff][below(6)];
+            bytes[40..42].copy_from_slice(&size.to_le_bytes());
+            if below(2) == 0 {
+                let cut = below(3 * CHUNK_BYTES as u64);
+                bytes.truncate(bytes.len().saturating_sub(cut).max(4096 + below(600)));
+            }
+            assert_same_walks(&format!("round {round}"), &bytes, dir.path());
         }
     }
 }

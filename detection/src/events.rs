@@ -586,7 +586,7 @@ enum Step {
 
 /// A test on an event's raw bytes, before it is parsed: `false` means the event cannot
 /// matter to the caller and is only counted.
-pub type Prefilter = Box<dyn FnMut(&[u8]) -> bool>;
+pub type Prefilter = Box<dyn FnMut(&[u8]) -> bool + Send>;
 
 /// What every format reader does: hand out the next step, adding notes to the report.
 trait FormatReader {
@@ -809,16 +809,19 @@ impl EventReader {
 
     /// Parses only the events whose raw bytes pass `keep`; the others are counted in
     /// [`ReadReport::prefiltered`]. Applies to XML exports (plain, gzip or in a JSON string),
-    /// where the bytes are the `<Event …>…</Event>` text with entities as written; JSON and
-    /// EVTX events are always parsed (their raw form is not what a rule's values look like),
-    /// and the report's notes say so.
+    /// where the bytes are the `<Event …>…</Event>` text with entities as written, and to
+    /// EVTX records, where they are the XML the record is rendered as (its values are decoded
+    /// from that text, so a test there should read none of them: the scan tests the code
+    /// alone). JSON events are always parsed (their raw form is not what a rule's values
+    /// look like), and the report's notes say so.
     #[must_use]
-    pub fn prefilter(mut self, keep: impl FnMut(&[u8]) -> bool + 'static) -> Self {
+    pub fn prefilter(mut self, keep: impl FnMut(&[u8]) -> bool + Send + 'static) -> Self {
         if let Some(inner) = self.inner.as_mut()
             && !inner.set_prefilter(Box::new(keep))
         {
             self.report.notes.push(
-                "the prefilter applies to XML exports only; every event of this input was parsed"
+                "the prefilter applies to XML exports and EVTX files only; every event of this \
+                 input was parsed"
                     .to_owned(),
             );
         }
@@ -969,13 +972,18 @@ fn peek<R: Read>(mut reader: R, name: &Arc<str>) -> Result<(Vec<u8>, Replayed<R>
 pub(crate) struct EvtxChunks {
     reader: evtx::EvtxReader,
     name: Arc<str>,
+    keep: Option<SharedPrefilter>,
 }
+
+/// A [`Prefilter`] that threads share.
+type SharedPrefilter = Arc<dyn Fn(&[u8]) -> bool + Send + Sync>;
 
 /// One piece of an EVTX file's reading, to be read on any thread: a run of chunks.
 pub(crate) struct EvtxPart {
     work: Vec<evtx::Work>,
     decoder: evtx::ChunkDecoder,
     name: Arc<str>,
+    keep: Option<SharedPrefilter>,
 }
 
 impl EvtxChunks {
@@ -990,7 +998,13 @@ impl EvtxChunks {
             return Ok(None);
         }
         let reader = evtx::EvtxReader::from_file(file, &name)?;
-        Ok(Some(EvtxChunks { reader, name }))
+        Ok(Some(EvtxChunks { reader, name, keep: None }))
+    }
+
+    /// Each record's XML is tested with `keep` before it is parsed, as
+    /// [`EventReader::prefilter`] does for one reader.
+    pub(crate) fn prefilter(self, keep: impl Fn(&[u8]) -> bool + Send + Sync + 'static) -> Self {
+        EvtxChunks { keep: Some(Arc::new(keep)), ..self }
     }
 
     /// The file's report before any chunk is read: what each part reports adds to it.
@@ -1016,6 +1030,7 @@ impl EvtxChunks {
             work,
             decoder: self.reader.decoder(),
             name: Arc::clone(&self.name),
+            keep: self.keep.clone(),
         })
     }
 
@@ -1029,10 +1044,14 @@ impl EvtxPart {
     /// Decodes the piece: its events and skips, and a report of them alone.
     pub(crate) fn read(self) -> EventReader {
         let mut steps = Steps::new();
+        let mut keep = self.keep.as_deref().map(|keep| move |raw: &[u8]| keep(raw));
         for work in self.work {
             match work {
                 evtx::Work::Ready(ready) => steps.extend(ready),
-                evtx::Work::Chunk(planned) => steps.extend(self.decoder.read(planned.number)),
+                evtx::Work::Chunk(planned) => {
+                    let keep = keep.as_mut().map(|keep| keep as &mut evtx::Keep<'_>);
+                    steps.extend(self.decoder.read(planned.number, keep));
+                }
             }
         }
         EventReader::with(&self.name, InputFormat::Evtx, false, Box::new(Ready(steps)))

@@ -558,12 +558,20 @@ struct RawTests<'p> {
 }
 
 impl RawTests<'_> {
-    /// `reader`, which reads XML text, with the tests installed.
+    /// `reader` with the tests its format allows installed: both on XML text, whose values
+    /// are verbatim in it; on the XML an EVTX record is rendered as, which shows the code as
+    /// plainly, the codes alone, as its values are decoded from it. Other formats have no
+    /// text to test before they are parsed.
     fn install(self, reader: EventReader) -> EventReader {
-        if self.literals.is_none() && self.codes.is_none() {
+        let literals = match reader.report().format {
+            Some(InputFormat::XmlExport | InputFormat::XmlExportInJsonString) => self.literals,
+            Some(InputFormat::Evtx) => None,
+            _ => return reader,
+        };
+        if literals.is_none() && self.codes.is_none() {
             return reader;
         }
-        let (literals, codes) = (self.literals.cloned(), self.codes.cloned());
+        let (literals, codes) = (literals.cloned(), self.codes.cloned());
         reader.prefilter(move |raw| {
             codes.as_ref().is_none_or(|codes| codes.may_read(raw))
                 && literals.as_ref().is_none_or(|literals| literals.may_match(raw))
@@ -583,10 +591,13 @@ fn scan_file(
         && len >= split_at_least(options, EVTX_PARALLEL_MIN_BYTES)
         && let Some(chunks) = EvtxChunks::open(&feed.path)?
     {
+        let chunks = match tests.codes.cloned() {
+            Some(codes) => chunks.prefilter(move |raw| codes.may_read(raw)),
+            None => chunks,
+        };
         return scan_evtx_chunks(feed, options.strict, chunks);
     }
     let mut reader = EventReader::open(&feed.path)?.strict(options.strict);
-    let format = reader.report().format;
     let plain = reader.plain_export_bytes();
     if let Some(prefilter) = tests.literals
         && candidates_apply(&reader, &feed.path, options, feed.any_reads_events)?
@@ -607,12 +618,7 @@ fn scan_file(
             return Ok(report);
         }
     }
-    // Only XML text has raw bytes a rule's values are verbatim in; other formats would only
-    // gain a note saying so.
-    let xml = matches!(format, Some(InputFormat::XmlExport | InputFormat::XmlExportInJsonString));
-    if xml {
-        reader = tests.install(reader);
-    }
+    reader = tests.install(reader);
     for event in &mut reader {
         feed.add_event(&event?)?;
     }
@@ -1097,7 +1103,7 @@ fn read_whole(
 ) {
     let prefilter = tests.literals;
     let opened = EventReader::open(path).map(|reader| reader.strict(options.strict));
-    let mut reader = match opened {
+    let reader = match opened {
         Ok(reader) => reader,
         Err(err) => {
             let _ = sender.send(vec![Item::Failed(err)]);
@@ -1125,14 +1131,7 @@ fn read_whole(
         search_part(path, &source, search, None, (selector, origin), (0, len), sender);
         return;
     }
-    let xml = matches!(
-        reader.report().format,
-        Some(InputFormat::XmlExport | InputFormat::XmlExportInJsonString)
-    );
-    if xml {
-        reader = tests.install(reader);
-    }
-    send_selected(reader, (selector, origin), sender, Item::File);
+    send_selected(tests.install(reader), (selector, origin), sender, Item::File);
 }
 
 /// The pieces of a file read by two threads, each taking the next piece in turn, while

@@ -47,7 +47,13 @@ pub(crate) struct EvtxReader {
     seen: BTreeSet<u64>,
     layout: Layout,
     finished: bool,
+    /// The test each record's XML passes before it is parsed (see
+    /// [`super::EventReader::prefilter`]).
+    prefilter: Option<super::Prefilter>,
 }
+
+/// A test on a record's XML before it is parsed: `false` passes over the record.
+pub(crate) type Keep<'k> = dyn FnMut(&[u8]) -> bool + 'k;
 
 /// A chunk to read: its number, and about how many records its header lists (see
 /// [`Glance::listed`]).
@@ -185,6 +191,7 @@ impl EvtxReader {
             seen: BTreeSet::new(),
             layout,
             finished: false,
+            prefilter: None,
         })
     }
 
@@ -303,10 +310,10 @@ impl ChunkDecoder {
 
     /// The steps of chunk `number`: none for a chunk of zeros, a skip for one that cannot
     /// be read, else its records' (see [`ChunkDecoder::decode`]).
-    pub(crate) fn read(&self, number: u64) -> Vec<Step> {
+    pub(crate) fn read(&self, number: u64, keep: Option<&mut Keep<'_>>) -> Vec<Step> {
         match read_chunk(&self.input, number) {
             Ok(None) => Vec::new(),
-            Ok(Some(chunk)) => self.decode(chunk),
+            Ok(Some(chunk)) => self.decode(chunk, keep),
             // A chunk that cannot be read loses all its records; which they are, its header
             // cannot say.
             Err(err) => {
@@ -316,7 +323,8 @@ impl ChunkDecoder {
     }
 
     /// The steps of a chunk's records, in record order, what concerns the whole chunk first.
-    fn decode(&self, mut chunk: EvtxChunkData) -> Vec<Step> {
+    /// A record whose XML `keep` rejects is passed over unparsed.
+    fn decode(&self, mut chunk: EvtxChunkData, mut keep: Option<&mut Keep<'_>>) -> Vec<Step> {
         let number = chunk.number.unwrap_or_default();
         let header_intact = chunk.validate_header_checksum();
         let mut steps: Vec<(Option<u64>, Step)> = Vec::new();
@@ -339,7 +347,8 @@ impl ChunkDecoder {
                     match record.and_then(evtx::EvtxRecord::into_xml) {
                         Ok(record) => {
                             read_ids.insert(record.event_record_id);
-                            steps.push((Some(record.event_record_id), self.record_step(&record)));
+                            let step = self.record_step(&record, keep.as_deref_mut());
+                            steps.push((Some(record.event_record_id), step));
                         }
                         Err(EvtxError::FailedToParseRecord { record_id, source }) => {
                             read_ids.insert(record_id);
@@ -377,11 +386,22 @@ impl ChunkDecoder {
         steps.into_iter().map(|(_, step)| step).collect()
     }
 
-    /// The event of a decoded record, or why it is not one.
-    fn record_step(&self, record: &evtx::SerializedEvtxRecord<String>) -> Step {
+    /// The event of a decoded record, or why it is not one, or that `keep` passes over it.
+    fn record_step(
+        &self,
+        record: &evtx::SerializedEvtxRecord<String>,
+        keep: Option<&mut Keep<'_>>,
+    ) -> Step {
         let location = self.record_location(Some(record.event_record_id));
-        match event_from_xml(&record.data, location.clone()) {
-            Ok(event) => Step::Event(event),
+        let event = event_text(&record.data).and_then(|raw| {
+            if keep.is_some_and(|keep| !keep(raw.as_bytes())) {
+                return Ok(None);
+            }
+            event_from_xml(raw, location.clone()).map(Some)
+        });
+        match event {
+            Ok(Some(event)) => Step::Event(event),
+            Ok(None) => Step::Prefiltered,
             Err(reason) => Step::Skip(Skip { location, reason }),
         }
     }
@@ -596,11 +616,21 @@ impl FormatReader for EvtxReader {
         while self.ready.is_empty() {
             let steps = match self.next_work()? {
                 Work::Ready(steps) => steps,
-                Work::Chunk(planned) => self.decoder.read(planned.number),
+                Work::Chunk(planned) => {
+                    let keep = self.prefilter.as_mut().map(|keep| &mut **keep as &mut Keep<'_>);
+                    self.decoder.read(planned.number, keep)
+                }
             };
             self.ready.extend(steps);
         }
         self.ready.pop_front()
+    }
+
+    /// A record's XML shows its code as an XML export's text does; its values are decoded
+    /// from the text, so only tests that read no value belong here.
+    fn set_prefilter(&mut self, prefilter: super::Prefilter) -> bool {
+        self.prefilter = Some(prefilter);
+        true
     }
 }
 
@@ -610,13 +640,18 @@ fn unescaped(text: &str) -> Cow<'_, str> {
     quick_xml::escape::unescape(text).unwrap_or(Cow::Borrowed(text))
 }
 
-/// The event of a record's XML rendering: `_raw` is the `<Event …>…</Event>` text (without
-/// the XML declaration the crate writes first); values are decoded to plain text.
-fn event_from_xml(xml: &str, location: Location) -> Result<Event, SkipReason> {
+/// The `<Event …>…</Event>` text of a record's XML rendering, without the XML declaration
+/// the crate writes first: the event's `_raw`.
+fn event_text(xml: &str) -> Result<&str, SkipReason> {
     let start =
         xml.find("<Event").ok_or_else(|| SkipReason::BadRecord("no Event element".to_owned()))?;
     let end = xml.rfind("</Event>").map_or(xml.len(), |at| at + "</Event>".len());
-    let raw = xml.get(start..end).unwrap_or_default();
+    Ok(xml.get(start..end).unwrap_or_default())
+}
+
+/// The event of a record's XML rendering `raw` (see [`event_text`]); values are decoded to
+/// plain text.
+fn event_from_xml(raw: &str, location: Location) -> Result<Event, SkipReason> {
     let mut event = super::xml::parse_text(raw, location)?;
     // Without an `&` nothing is escaped, and the values are plain as read.
     if raw.contains('&') {

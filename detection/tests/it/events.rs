@@ -667,7 +667,7 @@ fn prefilter_skips_parsing_of_rejected_events() {
     let mut reader =
         EventReader::open(&fixture("events/flat_lines.json")).unwrap().prefilter(|_| false);
     assert_eq!(reader.by_ref().count(), 4);
-    assert!(reader.report().notes.iter().any(|note| note.contains("XML exports only")));
+    assert!(reader.report().notes.iter().any(|note| note.contains("XML exports and EVTX")));
 }
 
 #[test]
@@ -1040,6 +1040,55 @@ fn evtx_chunks_decoded_on_two_threads_give_the_rows_and_report_of_one() {
         assert_eq!(failed(run(true, true)), failed(run(false, true)), "{name}");
         assert_eq!(failed(run(true, true)).is_some(), skips > 0, "{name}");
     }
+}
+
+/// The XML an EVTX record is rendered as shows its code as an export's text does: a rule
+/// without literals passes over records of codes its dataset lacks before they are parsed,
+/// on one thread and with the chunks decoded on two, with the rows of parsing every record.
+/// A search over raw events may read any code, and then none is passed over.
+#[test]
+fn evtx_records_of_codes_no_search_reads_are_passed_over_unparsed() {
+    let chunks: Vec<_> = (0..40u64).map(|n| n * 30 + 1..=n * 30 + 30).collect();
+    // Every third record an image load (Sysmon 7), which no process launch comes from.
+    let file = evtx_file::evtx_file_of_codes(&chunks, |id| if id % 3 == 0 { 7 } else { 1 });
+    let dir = tempfile::tempdir().unwrap();
+    let paths = [dir.path().join("launches.evtx")];
+    std::fs::write(&paths[0], &file.bytes).unwrap();
+    let compile = |text| Search::compile(text, &MacroTable::default(), "none_filter").unwrap();
+    let launches =
+        compile("| tstats count from datamodel=Endpoint.Processes by Processes.process_name");
+    let every = ScanOptions { prefilter: false, parallel: false, ..ScanOptions::default() };
+    let baseline = scan_files(&[&launches], &paths, every).unwrap();
+    assert_eq!(baseline.reports[0].1.prefiltered, 0);
+    let counts = baseline.tables[0].value(0, "count").map(detection::eval::FieldValue::joined);
+    assert_eq!(counts.as_deref(), Some("800"));
+    for parallel in [false, true] {
+        let options = ScanOptions { parallel, split_at_least: 1, ..ScanOptions::default() };
+        let outcome = scan_files(&[&launches], &paths, options).unwrap();
+        assert_eq!(outcome.tables, baseline.tables, "parallel: {parallel}");
+        assert_eq!(outcome.reports[0].1.prefiltered, 400, "parallel: {parallel}");
+        let report = &outcome.reports[0].1;
+        let sysmon = "Microsoft-Windows-Sysmon/Operational";
+        assert_eq!((report.events_of(sysmon, 1), report.events_of(sysmon, 7)), (800, 0));
+        let by_code = compile("search EventCode=7 | stats count");
+        let outcome = scan_files(&[&launches, &by_code], &paths, options).unwrap();
+        assert_eq!(outcome.reports[0].1.prefiltered, 0, "parallel: {parallel}");
+        assert_eq!(outcome.tables[0], baseline.tables[0], "parallel: {parallel}");
+    }
+    // The report a user reads accounts for every record.
+    let rule =
+        repo_root().join("fixtures/content/detections/endpoint/dump_lsass_via_comsvcs_dll.yml");
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_detection"))
+        .arg("run")
+        .arg(rule)
+        .arg(&paths[0])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(run.stderr).unwrap();
+    assert!(run.status.success(), "{stderr}");
+    let said =
+        "Evtx: 800 events, 0 skipped, 400 passed over unparsed (no search could select them)";
+    assert!(stderr.contains(said), "{stderr}");
 }
 
 #[test]

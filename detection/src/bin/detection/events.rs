@@ -168,8 +168,14 @@ pub(crate) fn has_extension(path: &Path, extensions: &[&str]) -> bool {
 pub(crate) fn print_report(report: &ReadReport) {
     let format = report.format.map_or_else(|| "unknown".to_owned(), |format| format!("{format:?}"));
     let gzip = if report.gzip { ", gzip" } else { "" };
+    // Events the prefilter passed over are neither events read nor skips: without this, a
+    // file of six events would say two and leave the other four unaccounted for.
+    let passed_over = match report.prefiltered {
+        0 => String::new(),
+        count => format!(", {count} passed over unparsed (no search could select them)"),
+    };
     note(format_args!(
-        "{}: {format}{gzip}: {} events, {} skipped",
+        "{}: {format}{gzip}: {} events, {} skipped{passed_over}",
         report.source,
         report.events_total(),
         report.skipped_total

@@ -33,10 +33,27 @@ pub(super) fn evtx_file_with_parent(
     chunks: &[std::ops::RangeInclusive<u64>],
     parent: Option<&str>,
 ) -> EvtxFile {
+    built(chunks, parent, |_| 1)
+}
+
+/// [`evtx_file`] whose record `id` has the event code `code(id)` (its data stays a process
+/// launch's).
+pub(super) fn evtx_file_of_codes(
+    chunks: &[std::ops::RangeInclusive<u64>],
+    code: fn(u64) -> u32,
+) -> EvtxFile {
+    built(chunks, None, code)
+}
+
+fn built(
+    chunks: &[std::ops::RangeInclusive<u64>],
+    parent: Option<&str>,
+    code: fn(u64) -> u32,
+) -> EvtxFile {
     let mut bytes = vec![0; FILE_HEADER_BYTES];
     let mut records = Vec::new();
     for (number, ids) in chunks.iter().enumerate() {
-        let (chunk, offsets) = chunk(ids.clone(), parent);
+        let (chunk, offsets) = chunk(ids.clone(), parent, code);
         let start = FILE_HEADER_BYTES + number * CHUNK_BYTES;
         records.push(offsets.into_iter().map(|(id, at, len)| (id, start + at, len)).collect());
         bytes.extend_from_slice(&chunk);
@@ -71,8 +88,10 @@ pub(super) fn reseal_chunk(bytes: &mut [u8], chunk_start: usize) {
 fn chunk(
     ids: std::ops::RangeInclusive<u64>,
     parent: Option<&str>,
+    code: fn(u64) -> u32,
 ) -> (Vec<u8>, Vec<(u64, usize, usize)>) {
-    let mut writer = BinXml { data: vec![0; CHUNK_HEADER_BYTES], names: BTreeMap::new(), parent };
+    let names = BTreeMap::new();
+    let mut writer = BinXml { data: vec![0; CHUNK_HEADER_BYTES], names, parent, code };
     let mut offsets = Vec::new();
     for id in ids.clone() {
         let start = writer.data.len();
@@ -102,6 +121,8 @@ struct BinXml<'p> {
     names: BTreeMap<String, u32>,
     /// Each record's `ParentCommandLine`, when it has one.
     parent: Option<&'p str>,
+    /// Each record's event code, by its id.
+    code: fn(u64) -> u32,
 }
 
 impl BinXml<'_> {
@@ -119,7 +140,7 @@ impl BinXml<'_> {
         self.open("Event", &[]);
         self.open("System", &[]);
         self.leaf("Provider", &[("Name", "Microsoft-Windows-Sysmon")], None);
-        self.leaf("EventID", &[], Some("1"));
+        self.leaf("EventID", &[], Some(&(self.code)(id).to_string()));
         self.leaf("TimeCreated", &[("SystemTime", &time)], None);
         self.leaf("EventRecordID", &[], Some(&id.to_string()));
         self.leaf("Channel", &[], Some("Microsoft-Windows-Sysmon/Operational"));

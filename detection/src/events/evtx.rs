@@ -22,7 +22,7 @@ use evtx::err::{ChunkError, EvtxError};
 use evtx::{EvtxChunkData, EvtxChunkHeader, EvtxParser, ParserSettings};
 
 use super::{Event, EventError, FormatReader, Location, Skip, SkipReason, Step, Steps, ValueForm};
-use crate::segment::Segment;
+use crate::segment::append_at;
 
 /// The most EVTX bytes read into memory when the input cannot seek (a stream, a gzip).
 pub const MAX_IN_MEMORY_EVTX_BYTES: u64 = 512 * 1024 * 1024;
@@ -80,11 +80,7 @@ impl Source {
                 buffer.extend_from_slice(bytes.get(start..end).unwrap_or_default());
                 Ok(())
             }
-            Source::File(file) => {
-                let end = offset.saturating_add(len as u64);
-                let mut segment = Segment { file: Arc::clone(file), at: offset, end };
-                segment.read_to_end(buffer).map(|_| ())
-            }
+            Source::File(file) => append_at(file, offset, len, buffer),
         }
     }
 }

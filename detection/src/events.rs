@@ -811,9 +811,10 @@ impl EventReader {
     /// [`ReadReport::prefiltered`]. Applies to XML exports (plain, gzip or in a JSON string),
     /// where the bytes are the `<Event …>…</Event>` text with entities as written, and to
     /// EVTX records, where they are the XML the record is rendered as (its values are decoded
-    /// from that text, so a test there should read none of them: the scan tests the code
-    /// alone). JSON events are always parsed (their raw form is not what a rule's values
-    /// look like), and the report's notes say so.
+    /// from that text, so a test there must allow for the entities the `evtx` crate writes,
+    /// as [`crate::prefilter::Prefilter::for_rendered_xml`] does). JSON events are always
+    /// parsed (their raw form is not what a rule's values look like), and the report's notes
+    /// say so.
     #[must_use]
     pub fn prefilter(mut self, keep: impl FnMut(&[u8]) -> bool + Send + 'static) -> Self {
         if let Some(inner) = self.inner.as_mut()

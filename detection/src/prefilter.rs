@@ -1,8 +1,9 @@
 //! A sound test on the raw bytes of XML export events, derived from the searches' `tstats
 //! where` clauses and the conditions of searches over raw events: an event lacking a literal
 //! that every match of every search must contain is passed over unparsed. It only rules
-//! events out; matching is still the evaluator's, on the parsed event and its record. JSON
-//! and EVTX input never reach it.
+//! events out; matching is still the evaluator's, on the parsed event and its record. EVTX
+//! records are tested on the XML they are rendered as, with the literals cut where that XML
+//! escapes ([`Prefilter::for_rendered_xml`]); JSON input never reaches it.
 //!
 //! # Which literals
 //!
@@ -178,6 +179,27 @@ impl Prefilter {
                     .extend(alternatives.into_iter().map(|pieces| pieces.into_iter().collect())),
             }
         }
+        Self::from_pieces(described)
+    }
+
+    /// This prefilter for the XML an EVTX record is rendered as, or `None` when no piece
+    /// survives for some search. The `evtx` crate writes a value's `&`, `<` and `>` as
+    /// entities (in an attribute, its quotes too), and the event's values are that XML
+    /// decoded, so a piece holding one of those characters need not be in the XML as it is
+    /// in the value: each piece is cut at them, and what is left is written as the value
+    /// holds it. No other character is written otherwise than it is read back: a control
+    /// character the crate writes as `_` is `_` in the value too.
+    pub fn for_rendered_xml(&self) -> Option<Self> {
+        let escaped = |c: char| matches!(c, '&' | '<' | '>' | '"' | '\'');
+        let described = self
+            .described
+            .iter()
+            .map(|pieces| {
+                let cut = pieces.iter().flat_map(|piece| piece.split(escaped));
+                let cut: BTreeSet<&str> = cut.filter(|piece| !piece.is_empty()).collect();
+                cut.into_iter().map(str::to_owned).collect()
+            })
+            .collect();
         Self::from_pieces(described)
     }
 
@@ -463,5 +485,22 @@ mod tests {
         let anchors = prefilter.anchors(b"comsvcs.dll comsvcs.dll dump");
         assert_eq!(anchors.find(b"aa procdump comsvcs.dll"), Some(3));
         assert_eq!(anchors.longest(), 8);
+    }
+
+    #[test]
+    fn for_rendered_evtx_xml_pieces_are_cut_where_the_xml_escapes() {
+        // The evtx crate writes `a&b <x> "q"` in an element as `a&amp;b &lt;x&gt; "q"`, and
+        // in an attribute with `&quot;` as well: the whole piece is in neither.
+        let prefilter = Prefilter::from_pieces(vec![vec![r#"a&b <x> "q" 'r'"#.into()]]).unwrap();
+        let element = br#"<Data Name='ParentCommandLine'>a&amp;b &lt;x&gt; "q" 'r'</Data>"#;
+        let attribute = b"<Data Name='A&amp;B &lt;X&gt; &quot;q&quot; &apos;r&apos;'/>";
+        assert!(!prefilter.may_match(element));
+        let rendered = prefilter.for_rendered_xml().unwrap();
+        assert_eq!(rendered.pieces(), [vec![" ", "a", "b ", "q", "r", "x"]]);
+        assert!(rendered.may_match(element) && rendered.may_match(attribute));
+        assert!(!rendered.may_match(b"<Data>a b x q</Data>"));
+        // A search whose pieces are all escaped characters needs nothing the XML must hold.
+        let escaped = Prefilter::from_pieces(vec![vec!["&".into()], vec!["dump".into()]]);
+        assert!(escaped.unwrap().for_rendered_xml().is_none());
     }
 }

@@ -278,7 +278,12 @@ pub fn scan_inputs_each(
 ) -> Result<Vec<(PathBuf, ReadReport)>, ScanError> {
     let prefilter = if options.prefilter { Prefilter::for_searches(searches) } else { None };
     let codes = if options.prefilter { EventCodes::for_searches(searches) } else { None };
-    let tests = RawTests { literals: prefilter.as_ref(), codes: codes.as_ref() };
+    let rendered = prefilter.as_ref().and_then(Prefilter::for_rendered_xml);
+    let tests = RawTests {
+        literals: prefilter.as_ref(),
+        rendered: rendered.as_ref(),
+        codes: codes.as_ref(),
+    };
     let selector = Selector::new(searches, options.prefilter);
     let mut feed = Feed {
         selector: &selector,
@@ -554,29 +559,49 @@ fn candidates_apply(
 #[derive(Clone, Copy)]
 struct RawTests<'p> {
     literals: Option<&'p Prefilter>,
+    /// The literals cut where the XML an EVTX record is rendered as escapes (see
+    /// [`Prefilter::for_rendered_xml`]).
+    rendered: Option<&'p Prefilter>,
     codes: Option<&'p EventCodes>,
 }
 
 impl RawTests<'_> {
-    /// `reader` with the tests its format allows installed: both on XML text, whose values
-    /// are verbatim in it; on the XML an EVTX record is rendered as, which shows the code as
-    /// plainly, the codes alone, as its values are decoded from it. Other formats have no
-    /// text to test before they are parsed.
+    /// `reader` with the tests its format allows installed: on XML text, whose values are
+    /// verbatim in it, the codes and literals; on the XML an EVTX record is rendered as, the
+    /// codes and the literals cut where it escapes. Other formats have no text to test before
+    /// they are parsed.
     fn install(self, reader: EventReader) -> EventReader {
         let literals = match reader.report().format {
             Some(InputFormat::XmlExport | InputFormat::XmlExportInJsonString) => self.literals,
-            Some(InputFormat::Evtx) => None,
+            Some(InputFormat::Evtx) => self.rendered,
             _ => return reader,
         };
-        if literals.is_none() && self.codes.is_none() {
-            return reader;
+        match test(literals, self.codes) {
+            Some(test) => reader.prefilter(test),
+            None => reader,
         }
-        let (literals, codes) = (literals.cloned(), self.codes.cloned());
-        reader.prefilter(move |raw| {
-            codes.as_ref().is_none_or(|codes| codes.may_read(raw))
-                && literals.as_ref().is_none_or(|literals| literals.may_match(raw))
-        })
     }
+
+    /// The test of an EVTX record's XML, for its chunks read on several threads.
+    fn for_evtx(self) -> Option<impl Fn(&[u8]) -> bool + Send + Sync + 'static> {
+        test(self.rendered, self.codes)
+    }
+}
+
+/// An event passes when some search can read its code and holds the literals it needs;
+/// `None` when neither is tested.
+fn test(
+    literals: Option<&Prefilter>,
+    codes: Option<&EventCodes>,
+) -> Option<impl Fn(&[u8]) -> bool + Send + Sync + 'static> {
+    if literals.is_none() && codes.is_none() {
+        return None;
+    }
+    let (literals, codes) = (literals.cloned(), codes.cloned());
+    Some(move |raw: &[u8]| {
+        codes.as_ref().is_none_or(|codes| codes.may_read(raw))
+            && literals.as_ref().is_none_or(|literals| literals.may_match(raw))
+    })
 }
 
 fn scan_file(
@@ -591,8 +616,8 @@ fn scan_file(
         && len >= split_at_least(options, EVTX_PARALLEL_MIN_BYTES)
         && let Some(chunks) = EvtxChunks::open(&feed.path)?
     {
-        let chunks = match tests.codes.cloned() {
-            Some(codes) => chunks.prefilter(move |raw| codes.may_read(raw)),
+        let chunks = match tests.for_evtx() {
+            Some(test) => chunks.prefilter(test),
             None => chunks,
         };
         return scan_evtx_chunks(feed, options.strict, chunks);

@@ -623,7 +623,7 @@ impl FormatReader for EvtxReader {
     }
 
     /// A record's XML shows its code as an XML export's text does; its values are decoded
-    /// from the text, so only tests that read no value belong here.
+    /// from the text, so a test of them must allow for the entities the crate writes.
     fn set_prefilter(&mut self, prefilter: super::Prefilter) -> bool {
         self.prefilter = Some(prefilter);
         true

@@ -1092,6 +1092,41 @@ fn evtx_records_of_codes_no_search_reads_are_passed_over_unparsed() {
 }
 
 #[test]
+fn evtx_records_without_a_rules_literals_are_passed_over_escaped_values_kept() {
+    // The literal test only passes over what no search could select: the rows are the same
+    // with it and without. The crate writes `a&b <x>` as `a&amp;b &lt;x&gt;` in the
+    // record's XML, where the values are read from; those records must still be read.
+    let dir = tempfile::tempdir().unwrap();
+    let special = evtx_file::evtx_file_with_parent(&[1..=30, 31..=60], Some("cmd /c a&b <x> 'q'"));
+    let plain = evtx_file::evtx_file_with_parent(&[1..=40], Some("explorer.exe"));
+    let paths = [dir.path().join("special.evtx"), dir.path().join("plain.evtx")];
+    std::fs::write(&paths[0], &special.bytes).unwrap();
+    std::fs::write(&paths[1], &plain.bytes).unwrap();
+    let compile = |text| Search::compile(text, &MacroTable::default(), "none_filter").unwrap();
+    let searches = [
+        compile(
+            "| tstats count from datamodel=Endpoint.Processes \
+             where Processes.parent_process=\"*a&b <x> 'q'*\" by Processes.process_name",
+        ),
+        compile("search ParentCommandLine=\"*A&B <X>*\" | stats count by Image"),
+    ];
+    for search in &searches {
+        let every = ScanOptions { prefilter: false, parallel: false, ..ScanOptions::default() };
+        let baseline = scan_files(&[search], &paths, every).unwrap();
+        let counts = baseline.tables[0].value(0, "count").map(detection::eval::FieldValue::joined);
+        assert_eq!(counts.as_deref(), Some("60"), "{search:?}");
+        for parallel in [false, true] {
+            let options = ScanOptions { parallel, split_at_least: 1, ..ScanOptions::default() };
+            let outcome = scan_files(&[search], &paths, options).unwrap();
+            assert_eq!(outcome.tables, baseline.tables, "parallel: {parallel}");
+            let prefiltered: Vec<u64> =
+                outcome.reports.iter().map(|(_, report)| report.prefiltered).collect();
+            assert_eq!(prefiltered, [0, 40], "parallel: {parallel}");
+        }
+    }
+}
+
+#[test]
 fn evtx_shared_sample_damaged_is_reported() {
     let Some(datasets) = shared_datasets("evtx_shared_sample_damaged_is_reported") else {
         return;

@@ -165,6 +165,11 @@ fn a_search_without_raw_literals_turns_the_prefilter_off() {
     // `process_name` is computed from the command line when an event has no image, so it
     // gives no literal; `process` may be the filled `unknown`, which these literals rule out.
     assert_eq!(prefilter.pieces(), [vec!["comsvcs.dll", "dump", "m", "n"]]);
+    // An `OR` needs what all its terms need: `comsvcs` of three, none of the other pieces.
+    let three = search(
+        r#"Processes.process="*comsvcs*dump*" OR Processes.process="*dump*comsvcs*" OR Processes.process="*comsvcs*""#,
+    );
+    assert_eq!(Prefilter::for_searches(&[&three]).unwrap().pieces(), [vec!["comsvcs"]]);
 }
 
 #[test]

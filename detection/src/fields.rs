@@ -245,6 +245,16 @@ pub struct SplunkEvent<'a> {
 /// and thread: searching `wanted` for every table entry of every event cost about a sixth
 /// of reading and mapping an export.
 fn positions_in(table: Table, wanted: &'static [&'static str]) -> std::rc::Rc<[u16]> {
+    let list = (table.as_ptr() as usize, table.len());
+    positions_of(list, || table.iter().map(|(name, _)| *name), wanted)
+}
+
+/// [`positions_in`] for the names of a static list known by its address and length, `list`.
+fn positions_of<I: Iterator<Item = &'static str>>(
+    list: (usize, usize),
+    names: impl FnOnce() -> I,
+    wanted: &'static [&'static str],
+) -> std::rc::Rc<[u16]> {
     type Key = (usize, usize, usize, usize);
     // A few dozen pairs at most (tables by data model datasets): a list searched in order
     // costs less than hashing the key.
@@ -252,17 +262,16 @@ fn positions_in(table: Table, wanted: &'static [&'static str]) -> std::rc::Rc<[u
         static CACHE: std::cell::RefCell<Vec<(Key, std::rc::Rc<[u16]>)>> =
             std::cell::RefCell::default();
     }
-    let key = (table.as_ptr() as usize, table.len(), wanted.as_ptr() as usize, wanted.len());
+    let key = (list.0, list.1, wanted.as_ptr() as usize, wanted.len());
     CACHE.with(|cache| {
         let mut cache = cache.borrow_mut();
         if let Some((_, positions)) = cache.iter().find(|(each, _)| *each == key) {
             return std::rc::Rc::clone(positions);
         }
-        let positions: std::rc::Rc<[u16]> = table
-            .iter()
-            .map(|(name, _)| {
+        let positions: std::rc::Rc<[u16]> = names()
+            .map(|name| {
                 wanted
-                    .binary_search(name)
+                    .binary_search(&name)
                     .ok()
                     .and_then(|at| u16::try_from(at).ok())
                     .unwrap_or(u16::MAX)
@@ -475,8 +484,14 @@ impl<'a> SplunkEvent<'a> {
             let fresh = !std::mem::replace(done.get_mut(at)?, true);
             fresh.then(|| wanted.get(at).copied()).flatten()
         };
-        for name in INDEXED_FIELDS {
-            if let Some(name) = first(name, done)
+        // Every event has these: where they fall in `wanted` is worked out once.
+        let list = (INDEXED_FIELDS.as_ptr() as usize, INDEXED_FIELDS.len());
+        for &at in positions_of(list, || INDEXED_FIELDS.iter().copied(), wanted).iter() {
+            let at = usize::from(at);
+            let (Some(&name), Some(done)) = (wanted.get(at), done.get_mut(at)) else {
+                continue;
+            };
+            if !std::mem::replace(done, true)
                 && let Some(value) = self.indexed(name)
             {
                 found(name, value);

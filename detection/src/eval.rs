@@ -757,9 +757,10 @@ enum Sink<'s> {
 }
 
 /// Selected events gathered before the streaming commands run over them. Each holds every
-/// field of its event the search may read (see [`fields_named`]), and a content tree's searches over raw events each gather their own
-/// until the scan ends: at 256, a tree's batches held 7 MB at the peak of its run. A batch
-/// of 64 runs the commands as fast, per event.
+/// field of its event the search may read (see [`fields_named`]), and a content tree's
+/// searches over raw events each gather their own until the scan ends: at 256, a tree's
+/// batches held 7 MB at the peak of its run. A batch of 64 runs the commands as fast, per
+/// event.
 const BATCH_ROWS: usize = 64;
 
 impl<'s> PipelineRun<'s> {

@@ -103,7 +103,8 @@ impl Location {
         }
     }
 
-    fn whole(source: &Arc<str>) -> Self {
+    /// All of `source`, no place in it named.
+    pub(crate) fn whole(source: &Arc<str>) -> Self {
         Location { source: Arc::clone(source), line: None, byte_offset: None, record: None }
     }
 }

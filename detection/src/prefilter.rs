@@ -345,12 +345,7 @@ impl EventCodes {
         // the parser, as they check the XML scanner against quick-xml.
         #[cfg(debug_assertions)]
         if let Some(code) = code {
-            let location = crate::events::Location {
-                source: std::sync::Arc::from("event"),
-                line: None,
-                byte_offset: None,
-                record: None,
-            };
+            let location = crate::events::Location::whole(&std::sync::Arc::from("event"));
             if let Ok(parsed) = crate::events::parse_xml_event(event, location) {
                 assert_eq!(parsed.event_id, code, "a code read off the bytes differs");
             }
@@ -454,12 +449,7 @@ mod tests {
             let text = event(system);
             let code = event_code(text.as_bytes());
             assert_eq!(code, expected, "{system}");
-            let location = crate::events::Location {
-                source: std::sync::Arc::from("t"),
-                line: None,
-                byte_offset: None,
-                record: None,
-            };
+            let location = crate::events::Location::whole(&std::sync::Arc::from("t"));
             let parsed = crate::events::parse_xml_event(text.as_bytes(), location);
             if let Some(code) = code {
                 assert_eq!(parsed.map(|event| event.event_id), Ok(code), "{system}");

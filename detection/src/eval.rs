@@ -267,13 +267,16 @@ impl Search {
     pub fn selects_event(&self, event: &dyn EventFields) -> bool {
         let lookup = EventLookup(event);
         match self.nested_inputs() {
-            None => self
-                .events()
-                .is_some_and(|condition| preselects(condition, self.events_subsearch(), &lookup)),
-            Some(inputs) => inputs
-                .events
-                .iter()
-                .any(|input| preselects(&input.condition, input.subsearch, &lookup)),
+            None => match self.events_matcher() {
+                Some(matcher) => matcher.holds(&lookup),
+                None => self.events().is_some_and(|condition| {
+                    preselects(condition, self.events_subsearch(), &lookup)
+                }),
+            },
+            Some(inputs) => inputs.events.iter().any(|input| match &input.matcher {
+                Some(matcher) => matcher.holds(&lookup),
+                None => preselects(&input.condition, input.subsearch, &lookup),
+            }),
         }
     }
 
@@ -736,6 +739,9 @@ enum State<'s> {
     Events {
         /// Whether the condition holds a subsearch (see [`preselects`]).
         subsearch: bool,
+        /// The condition made ready for many events, when it holds no subsearch: built
+        /// when an event not selected beforehand first comes.
+        matcher: std::cell::OnceCell<Matcher>,
         /// The fields of an event the pipeline can read, when its commands say
         /// ([`fields_named`]); `None`: every field.
         named: Option<BTreeSet<String>>,
@@ -809,7 +815,14 @@ impl<'s> PipelineRun<'s> {
                 };
                 let subsearch = condition.has_subsearch();
                 let named = fields_named(commands);
-                State::Events { subsearch, named, boundary, pending: ResultTable::default(), sink }
+                State::Events {
+                    subsearch,
+                    matcher: std::cell::OnceCell::new(),
+                    named,
+                    boundary,
+                    pending: ResultTable::default(),
+                    sink,
+                }
             }
             _ => State::Generated,
         };
@@ -905,13 +918,20 @@ impl<'s> PipelineRun<'s> {
         for child in &mut self.children {
             read |= child.add_event(event, false)?;
         }
-        let State::Events { pending, subsearch, named, .. } = &mut self.state else {
+        let State::Events { pending, subsearch, matcher, named, .. } = &mut self.state else {
             return Ok(read);
         };
         let Some(Command::Events(condition)) = self.pipeline.commands.first() else {
             return Ok(read);
         };
-        if !selected && !preselects(condition, *subsearch, &EventLookup(event)) {
+        let holds = |lookup: &EventLookup<'_>| {
+            if *subsearch {
+                preselects(condition, true, lookup)
+            } else {
+                matcher.get_or_init(|| Matcher::new(condition)).holds(lookup)
+            }
+        };
+        if !selected && !holds(&EventLookup(event)) {
             return Ok(read);
         }
         match named {

@@ -104,6 +104,8 @@ pub struct Search {
     /// Whether the top pipeline's condition on raw events, if it has one, holds a
     /// subsearch (see [`EventsInput`]).
     events_subsearch: bool,
+    /// That condition made ready for many events, when it holds no subsearch.
+    events_matcher: Option<crate::eval::Matcher>,
 }
 
 /// Copies of the inputs of every pipeline of a search with more than one, in the order of
@@ -120,6 +122,14 @@ pub(crate) struct NestedInputs {
 pub(crate) struct EventsInput {
     pub(crate) condition: Condition,
     pub(crate) subsearch: bool,
+    /// The condition made ready for many events, when it holds no subsearch.
+    pub(crate) matcher: Option<crate::eval::Matcher>,
+}
+
+/// `condition` made ready for many events, unless it holds a subsearch: such a condition
+/// is decided at the end, and until then selection takes it as holding where it can.
+fn events_matcher(condition: &Condition) -> Option<crate::eval::Matcher> {
+    (!condition.has_subsearch()).then(|| crate::eval::Matcher::new(condition))
 }
 
 /// What a search may use besides its text: the macros and lookups of its content tree.
@@ -199,6 +209,7 @@ impl Search {
             nested_inputs: None,
             record_fields: Vec::new(),
             events_subsearch: false,
+            events_matcher: None,
         };
         let inputs = search.inputs();
         let nested = inputs.len()
@@ -219,6 +230,7 @@ impl Search {
                 Input::Events(condition) if nested => copies.events.push(EventsInput {
                     condition: (*condition).clone(),
                     subsearch: condition.has_subsearch(),
+                    matcher: events_matcher(condition),
                 }),
                 Input::Events(_) => {}
             }
@@ -229,6 +241,7 @@ impl Search {
         search.nested_inputs = nested.then_some(copies);
         search.record_fields = fields;
         search.events_subsearch = search.events().is_some_and(Condition::has_subsearch);
+        search.events_matcher = search.events().and_then(events_matcher);
         crate::eval::check_templates(&search)?;
         Ok(search)
     }
@@ -293,6 +306,12 @@ impl Search {
     /// Whether the top pipeline's condition on raw events holds a subsearch.
     pub(crate) fn events_subsearch(&self) -> bool {
         self.events_subsearch
+    }
+
+    /// The top pipeline's condition on raw events made ready for many events, when it has
+    /// one without a subsearch.
+    pub(crate) fn events_matcher(&self) -> Option<&crate::eval::Matcher> {
+        self.events_matcher.as_ref()
     }
 
     /// Every pipeline's input when a pipeline inside the search reads the input too (see

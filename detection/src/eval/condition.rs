@@ -91,10 +91,26 @@ impl Matcher {
                 Matcher::AnyOf { field: field.clone(), patterns: PatternSet::new(values) }
             }
             Condition::Not(inner) => Matcher::Not(Box::new(Matcher::new(inner))),
-            Condition::And(terms) => Matcher::And(terms.iter().map(Matcher::new).collect()),
+            Condition::And(terms) => Self::all_of(terms),
             Condition::Or(terms) => Self::any_of(terms),
             other => Matcher::Condition(other.clone()),
         }
+    }
+
+    /// An `AND`, its terms in the order that fails most records soonest: first those whose
+    /// guard no common value satisfies (see [`is_weak`]), then the others as written. A
+    /// rule over raw events names its source and event code first (`` `sysmon`
+    /// EventCode=1 ``), and nearly every event of that source and code passes them, then
+    /// fails on what the rule looks for. Terms have no effects, so their order does not
+    /// change the outcome.
+    fn all_of(terms: &[Condition]) -> Self {
+        let mut matchers: Vec<Matcher> = terms.iter().map(Matcher::new).collect();
+        matchers.sort_by_key(|matcher| {
+            !matcher.guard().is_some_and(|guard| {
+                guard.iter().all(|(field, needles)| needles.iter().all(|n| !is_weak(field, *n)))
+            })
+        });
+        Matcher::And(matchers)
     }
 
     /// An `OR` (with the `OR`s nested in it, as `OR` is associative): the value terms
@@ -196,6 +212,29 @@ impl Matcher {
         }
     }
 }
+
+/// Whether many records are likely to have `field` hold `needle`: any value of a field
+/// that says where an event comes from or what kind it is ([`KIND_FIELDS`]), a whole value
+/// of digits (a logon type, an access mask), or a run shorter than [`WEAK_RUN`] (`-e` is
+/// in many command lines).
+fn is_weak(field: &str, needle: Needle<'_>) -> bool {
+    if KIND_FIELDS.iter().any(|kind| kind.eq_ignore_ascii_case(field)) {
+        return true;
+    }
+    match needle {
+        Needle::Is(value) => value.bytes().all(|byte| byte.is_ascii_digit()),
+        Needle::Holds(run) => run.len() < WEAK_RUN,
+    }
+}
+
+/// Fields whose values name an event's source or kind: Splunk's default fields that do,
+/// and the Windows event's log and code.
+const KIND_FIELDS: [&str; 8] =
+    ["index", "source", "sourcetype", "eventtype", "tag", "Channel", "EventCode", "EventID"];
+
+/// Length below which a run a value must hold is too common to fail many records on (see
+/// [`is_weak`]).
+const WEAK_RUN: usize = 4;
 
 fn ordering_satisfies(op: CompareOp, ordering: Ordering) -> bool {
     match op {
@@ -323,14 +362,19 @@ mod tests {
     }
 
     /// A quoted value over letters whose case folds differently (`İ` lower-cases to two
-    /// characters, `ǅ` is title case), with `*` wildcards.
+    /// characters, `ǅ` is title case), with `*` wildcards; or a number, which an `AND`
+    /// tries last.
     fn value() -> impl Strategy<Value = String> {
-        "[aAbBéÉİǅ *]{0,4}".prop_map(|text| format!("\"{text}\""))
+        prop_oneof![
+            3 => "[aAbBéÉİǅ *]{0,4}".prop_map(|text| format!("\"{text}\"")),
+            1 => "[12]{1,2}",
+        ]
     }
 
-    /// Conditions heavy in `OR` lists over two fields, nested in `AND` and `NOT`.
+    /// Conditions heavy in `OR` lists over two fields and a kind field (whose terms an
+    /// `AND` tries last), nested in `AND` and `NOT`.
     fn condition() -> impl Strategy<Value = String> {
-        let field = proptest::sample::select(&["f", "g"][..]);
+        let field = proptest::sample::select(&["f", "g", "EventCode"][..]);
         let op = proptest::sample::select(&["=", "=", "!=", "<"][..]);
         let leaf = prop_oneof![
             4 => (field.clone(), op, value()).prop_map(|(f, op, v)| format!("{f}{op}{v}")),
@@ -349,11 +393,13 @@ mod tests {
     }
 
     fn record() -> impl Strategy<Value = Record> {
-        let values = proptest::option::of(proptest::collection::vec("[aAbBéÉİǅi̇ ]{0,4}", 1..3));
-        (values.clone(), values, "[aAbB ]{0,6}").prop_map(|(f, g, raw)| {
+        let values = proptest::option::of(proptest::collection::vec("[aAbBéÉİǅi̇ 12]{0,4}", 1..3));
+        let codes = proptest::option::of(proptest::collection::vec("[12]{1,2}", 1..3));
+        (values.clone(), values, codes, "[aAbB ]{0,6}").prop_map(|(f, g, code, raw)| {
             let mut fields = BTreeMap::new();
             fields.extend(f.map(|f| ("f", f)));
             fields.extend(g.map(|g| ("g", g)));
+            fields.extend(code.map(|code| ("EventCode", code)));
             fields.insert("_raw", vec![raw]);
             Record(fields)
         })
@@ -437,6 +483,39 @@ mod tests {
         assert_eq!(guard("f!=a"), None);
         assert_eq!(guard("f<a"), None);
         assert_eq!(guard("a"), None);
+    }
+
+    /// Splunk's documentation does not say in which order it tries the terms of an `AND`;
+    /// they have no effects, so any order gives the same answer (the property above holds
+    /// the matcher to the terms tried as written). The matcher tries first the terms a
+    /// common value cannot satisfy, so that the events of a rule's source and code that
+    /// lack what it looks for fail on the first term tried.
+    #[test]
+    fn an_and_tries_its_source_and_code_terms_last() {
+        let order = |text: &str| {
+            let condition = crate::spl::parse_condition(text).expect("parses");
+            let Matcher::And(terms) = Matcher::new(&condition) else { panic!("an AND") };
+            terms
+                .iter()
+                .map(|term| match term {
+                    Matcher::Condition(Condition::Compare { field, .. })
+                    | Matcher::AnyOf { field, .. } => field.clone(),
+                    Matcher::Not(_) => "NOT".to_owned(),
+                    Matcher::Or(_) => "OR".to_owned(),
+                    other => format!("{other:?}"),
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            order("(sourcetype=a OR source=b) EventCode=1 Image=*\\rundll32.exe f=*comsvcs*"),
+            ["Image", "f", "OR", "EventCode"]
+        );
+        // Short runs and numbers are common too; a term without a guard is tried after the
+        // terms with a strong one.
+        assert_eq!(
+            order("EventCode=4688 NOT user=system g=*-e* LogonType=3 f=cmd.exe"),
+            ["f", "EventCode", "NOT", "g", "LogonType"]
+        );
     }
 
     #[test]

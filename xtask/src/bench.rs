@@ -150,6 +150,12 @@ const CASES: &[(&str, Input, &str)] = &[
     ("in-20000", Input::OrExport, "the same 2 names among 20,000 values of `IN (…)`"),
     ("wild-2", Input::OrExport, "process = one of 2 `*…*` patterns, as `OR` terms"),
     ("wild-1000", Input::OrExport, "the same 2 patterns among 1,000 `*…*` `OR` terms"),
+    (
+        "raw-or-2",
+        Input::OrExport,
+        "a search over raw Sysmon events: process_name = one of 2 names, as `OR` terms",
+    ),
+    ("raw-or-20000", Input::OrExport, "the same 2 names among 20,000 `OR` terms"),
     ("many-read", Input::Many, "read every file (page cache) into a reused 1 MiB buffer"),
     ("many", Input::Many, "comsvcs rule via scan_files over all the files, prefilter on"),
     ("many-full", Input::Many, "the same, prefilter off: every event parsed"),
@@ -685,6 +691,7 @@ fn report(results: &[CaseResult], inputs: &Inputs) -> anyhow::Result<()> {
         ratio(&format!("{long} / or-2"), long, "or-2");
     }
     ratio("wild-1000 / wild-2", "wild-1000", "wild-2");
+    ratio("raw-or-20000 / raw-or-2", "raw-or-20000", "raw-or-2");
     ratio("many files, rule / read", "many", "many-read");
     ratio("many files, rule without prefilter / read", "many-full", "many-read");
     ratio("many files, two threads / one", "many", "many-1thread");
@@ -728,6 +735,7 @@ fn check(results: &[CaseResult], inputs: &Inputs) -> anyhow::Result<()> {
         (&["library", "library-full", "library-memory", "library-200mb"], None),
         (&["or-2", "or-1000", "or-5000", "or-20000", "in-20000"], None),
         (&["wild-2", "wild-1000"], None),
+        (&["raw-or-2", "raw-or-20000"], None),
         (
             &["many", "many-full", "many-1thread", "many-full-1thread"],
             Some(inputs.many_written.positives),
@@ -954,7 +962,7 @@ impl Prepared {
         }
         // A list case's text is what a rule file holds: built here, compiled in the timed
         // run, since a long list costs in the parser too.
-        if ["or-", "in-", "wild-"].iter().any(|kind| case.starts_with(kind)) {
+        if ["or-", "in-", "wild-", "raw-or-"].iter().any(|kind| case.starts_with(kind)) {
             let list = Some(list_search(case)?);
             return Ok(Prepared { case: case.to_owned(), search: None, library: Vec::new(), list });
         }
@@ -1149,10 +1157,15 @@ const NO_LITERAL: &str = "| tstats count from datamodel=Endpoint.Processes by Pr
 /// launch is given the fields the add-on gives it, two eval fields, and folded into `stats`.
 const STATS_EVAL: &str = r#"search EventCode=1 | eval cmd_len=len(CommandLine), exe=lower(mvindex(split(Image, "\\"), -1)) | stats count avg(cmd_len) as avg_len max(cmd_len) as max_len dc(Computer) as hosts by exe | where count > 0 | sort - count"#;
 
-/// The search of an `or-N`, `in-N` or `wild-N` case: N terms of which two match events of
-/// the generated export (the rest are names it never holds), the matching ones last so
-/// that a term-by-term evaluation goes through the whole list.
+/// The search of an `or-N`, `in-N`, `wild-N` or `raw-or-N` case: N terms of which two match
+/// events of the generated export (the rest are names it never holds), the matching ones
+/// last so that a term-by-term evaluation goes through the whole list. A `raw-` case
+/// searches the raw Sysmon events, the others a data model.
 fn list_search(case: &str) -> anyhow::Result<String> {
+    let (raw, case) = match case.strip_prefix("raw-") {
+        Some(rest) => (true, rest),
+        None => (false, case),
+    };
     let (kind, terms) = case.split_once('-').context("a list case is KIND-N")?;
     let terms: usize = terms.parse().with_context(|| format!("bad case {case}"))?;
     let filler = terms.checked_sub(2).context("a list has at least 2 terms")?;
@@ -1174,12 +1187,18 @@ fn list_search(case: &str) -> anyhow::Result<String> {
         ),
         other => bail!("unknown list case {other}"),
     };
+    let field = if raw { field.trim_start_matches("Processes.") } else { field };
     let condition = if kind == "in" {
         format!("{field} IN ({})", values.join(", "))
     } else {
         let terms: Vec<String> = values.iter().map(|value| format!("{field}={value}")).collect();
         format!("({})", terms.join(" OR "))
     };
+    if raw {
+        return Ok(format!(
+            "search EventCode=1 {condition} | stats count by Computer process_name"
+        ));
+    }
     Ok(format!(
         "| tstats count from datamodel=Endpoint.Processes where {condition} \
          by Processes.dest Processes.process_name"

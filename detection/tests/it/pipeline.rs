@@ -118,6 +118,24 @@ fn a_search_over_events_returns_them_newest_first() {
 }
 
 #[test]
+fn a_long_list_decides_as_its_terms_over_events_and_over_rows() {
+    // Search Reference, search: "use error IN (400, 402, 404, 500) instead of error=400 OR
+    // error=402 OR error=404 OR error=500"; and the Search Manual: "By default, searches are
+    // case-insensitive." A list of thousands selects events, and filters rows after
+    // `stats`, as its one matching value alone does.
+    let filler: Vec<String> = (0..3000).map(|n| format!("u{n}")).collect();
+    let list = format!("({}, ALICE, c*)", filler.join(", "));
+    let terms: Vec<String> = filler.iter().map(|value| format!("user={value}")).collect();
+    let ors = format!("({} OR user=ALICE OR user=c*)", terms.join(" OR "));
+    for condition in [format!("user IN {list}"), ors] {
+        let events = run(&format!("{condition} | table _time"), &users());
+        assert_eq!(cells(&events), ["_time=300", "_time=100"], "events, {} terms", filler.len());
+        let rows = format!("* | stats count by user host | search NOT {condition} | table user");
+        assert_eq!(cells(&run(&rows, &users())), ["user=bob"], "rows, {} terms", filler.len());
+    }
+}
+
+#[test]
 fn not_keeps_events_without_the_field_and_not_equal_does_not() {
     // Search Reference, search: "NOT fieldA="value2" … returns everything except
     // fieldA="value2"", while "fieldA!="value2"" "returns events where fieldA exists and does

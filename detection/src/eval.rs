@@ -56,8 +56,8 @@ use crate::spl::{
     AggregateArgument, Command, Condition, Expr, ExprKind, FieldGlob, Location, Pipeline, Search,
     SplError, StatsKind,
 };
-pub(crate) use condition::Matcher;
 use condition::{FieldLookup, condition_holds};
+pub(crate) use condition::{Guard, Matcher};
 use expr::Env;
 use packed::PackedTable;
 

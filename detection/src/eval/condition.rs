@@ -182,33 +182,84 @@ impl Matcher {
     /// The needles the matcher needs one of (see [`Guard`]), or `None` when it can hold
     /// without any: a negation, a comparison, a free-text term, a `*` alone.
     pub(crate) fn guard(&self) -> Option<Guard<'_>> {
+        self.guard_avoiding(None)
+    }
+
+    /// [`Matcher::guard`] among the terms that do not test field `avoid`: what else a
+    /// record needs, once what `avoid` needs is known to hold.
+    pub(crate) fn guard_avoiding(&self, avoid: Option<&str>) -> Option<Guard<'_>> {
         match self {
-            Matcher::AnyOf { field, patterns } => Some(vec![(field.as_str(), patterns.needles()?)]),
+            Matcher::AnyOf { field, patterns } if avoid != Some(field.as_str()) => {
+                Some(vec![(field.as_str(), patterns.needles()?)])
+            }
             Matcher::Condition(Condition::Compare {
                 field,
                 op: CompareOp::Eq | CompareOp::EqEq,
                 value,
-            }) => Some(vec![(field.as_str(), vec![value.needle()?])]),
+            }) if avoid != Some(field.as_str()) => {
+                Some(vec![(field.as_str(), vec![value.needle()?])])
+            }
             // Every term holds, so any term's guard is one: the one that lets the fewest
-            // records through, as far as can be told: whole values before runs, then the
-            // longest shortest run, then the fewest needles.
-            Matcher::And(terms) => terms.iter().filter_map(Matcher::guard).min_by_key(|guard| {
-                let needles = guard.iter().flat_map(|(_, needles)| needles);
-                let shortest_run = needles
-                    .clone()
-                    .filter_map(|needle| match needle {
-                        Needle::Is(_) => None,
-                        Needle::Holds(piece) => Some(piece.len()),
-                    })
-                    .min();
-                (shortest_run.is_some(), std::cmp::Reverse(shortest_run), needles.count())
-            }),
+            // records through, as far as can be told: none of its needles common (see
+            // [`is_weak`]) before some, then whole values before runs, then the longest
+            // shortest run, then the fewest needles.
+            Matcher::And(terms) => {
+                let guards = terms.iter().filter_map(|term| term.guard_avoiding(avoid));
+                guards.min_by_key(|guard| {
+                    let needles = guard.iter().flat_map(|(_, needles)| needles);
+                    let shortest_run = needles
+                        .clone()
+                        .filter_map(|needle| match needle {
+                            Needle::Is(_) => None,
+                            Needle::Holds(piece) => Some(piece.len()),
+                        })
+                        .min();
+                    let weak = guard
+                        .iter()
+                        .any(|(field, needles)| needles.iter().any(|n| is_weak(field, *n)));
+                    let shortest_run = std::cmp::Reverse(shortest_run);
+                    (weak, shortest_run.0.is_some(), shortest_run, needles.count())
+                })
+            }
             // Some term holds: each needs a guard, and the guard is all of theirs.
             Matcher::Or(terms) => {
-                let guards = terms.iter().map(Matcher::guard).collect::<Option<Vec<_>>>()?;
+                let guards = terms.iter().map(|term| term.guard_avoiding(avoid));
+                let guards = guards.collect::<Option<Vec<_>>>()?;
                 Some(guards.into_iter().flatten().collect())
             }
-            Matcher::Condition(_) | Matcher::Not(_) => None,
+            Matcher::AnyOf { .. } | Matcher::Condition(_) | Matcher::Not(_) => None,
+        }
+    }
+
+    /// The whole values, lower-cased, one of which `field` must have for the matcher to
+    /// hold; `None` when it may hold with another value, or none.
+    pub(crate) fn values_needed(&self, field: &str) -> Option<Vec<&str>> {
+        fn whole(needle: Needle<'_>) -> Option<&str> {
+            match needle {
+                Needle::Is(value) => Some(value),
+                Needle::Holds(_) => None,
+            }
+        }
+        match self {
+            Matcher::AnyOf { field: tested, patterns } if tested == field => {
+                patterns.needles()?.into_iter().map(whole).collect()
+            }
+            Matcher::Condition(Condition::Compare {
+                field: tested,
+                op: CompareOp::Eq | CompareOp::EqEq,
+                value,
+            }) if tested == field => Some(vec![whole(value.needle()?)?]),
+            // Every term holds: the fewest values any of them allows.
+            Matcher::And(terms) => {
+                terms.iter().filter_map(|term| term.values_needed(field)).min_by_key(Vec::len)
+            }
+            // Some term holds: each must name its values, and any of them may be had.
+            Matcher::Or(terms) => {
+                let values = terms.iter().map(|term| term.values_needed(field));
+                let values = values.collect::<Option<Vec<_>>>()?;
+                Some(values.into_iter().flatten().collect())
+            }
+            _ => None,
         }
     }
 }
@@ -483,6 +534,42 @@ mod tests {
         assert_eq!(guard("f!=a"), None);
         assert_eq!(guard("f<a"), None);
         assert_eq!(guard("a"), None);
+    }
+
+    #[test]
+    fn the_codes_a_condition_needs_and_what_else_it_needs() {
+        let matcher =
+            |text: &str| Matcher::new(&crate::spl::parse_condition(text).expect("parses"));
+        let codes = |text: &str| {
+            matcher(text).values_needed("EventCode").map(|mut codes| {
+                codes.sort_unstable();
+                codes.join(",")
+            })
+        };
+        // `=` compares string values (Search Reference, search), so a code named whole is
+        // one the event must have; with a `*`, or under `NOT`, it is not.
+        assert_eq!(codes("EventCode=1 f=a").as_deref(), Some("1"));
+        assert_eq!(codes("EventCode IN (1, 4688) f=a").as_deref(), Some("1,4688"));
+        assert_eq!(codes("(EventCode=1 f=a) OR (EventCode=2 g=b)").as_deref(), Some("1,2"));
+        assert_eq!(codes("(EventCode=1 OR EventCode=3) EventCode=3").as_deref(), Some("3"));
+        assert_eq!(codes("EventCode=1 OR f=a"), None);
+        assert_eq!(codes("EventCode=4*"), None);
+        assert_eq!(codes("NOT EventCode=1"), None);
+        assert_eq!(codes("eventcode=1"), None);
+        // Past the code, the guard is taken among the other terms, the source's last.
+        let rest = |text: &str| {
+            let matcher = matcher(text);
+            let guard = matcher.guard_avoiding(Some("EventCode"));
+            guard
+                .map(|guard| guard.iter().map(|(field, _)| (*field).to_owned()).collect::<Vec<_>>())
+        };
+        assert_eq!(
+            rest("EventCode=1 (source=a OR source=b) Image=*\\x.exe"),
+            Some(vec!["Image".to_owned()])
+        );
+        assert_eq!(rest("EventCode=1 source=a"), Some(vec!["source".to_owned()]));
+        assert_eq!(rest("EventCode=1"), None);
+        assert_eq!(rest("(EventCode=1 f=a) OR EventCode=2"), None);
     }
 
     /// Splunk's documentation does not say in which order it tries the terms of an `AND`;

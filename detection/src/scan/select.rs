@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::datamodel::NodeRecord;
 use crate::eval::tstats::record_guard;
-use crate::eval::{EventFields, Matcher};
+use crate::eval::{EventFields, Guard, Matcher};
 use crate::spl::{Input, Needle, PieceIndex, Search, lowercase};
 
 /// The searches of a scan, and what the selector knows of their `where` clauses.
@@ -36,14 +36,56 @@ pub(super) struct Selector<'s> {
     events: Option<EventSearches>,
 }
 
-/// The searches over raw events, by what their conditions need one of.
+/// The searches over raw events, by the event code their conditions need, then by what
+/// else they need one of. Nearly every one names its `EventCode`; asking an event only for
+/// the fields its own code's searches need is what keeps a tree's hundreds of searches,
+/// needing dozens of fields, from costing a lookup of each field in every event.
 #[derive(Default)]
 struct EventSearches {
+    /// By `EventCode` value: the searches that need the code to be that value.
+    by_code: HashMap<String, EventIndex>,
+    /// The searches that need no given `EventCode`.
+    any_code: EventIndex,
+}
+
+/// Some searches over raw events, by what their conditions need one of.
+#[derive(Default)]
+struct EventIndex {
     /// Those that may read any event: a condition without a guard, or with a subsearch.
     always: Vec<usize>,
     /// Per event field, those that need its value, lower-cased, to be or hold a needle.
     needing: BTreeMap<String, FieldSearches>,
 }
+
+impl EventIndex {
+    /// Adds search `at`, which needs one of `guard`, or may read any event without one.
+    fn add(&mut self, guard: Option<Guard<'_>>, at: usize) {
+        let Some(guard) = guard else {
+            self.always.push(at);
+            return;
+        };
+        for (field, needles) in guard {
+            let needing = self.needing.entry(field.to_owned()).or_default();
+            for needle in needles {
+                needing.add(needle, at);
+            }
+        }
+    }
+
+    /// Adds to `asked` the searches that may read `event`.
+    fn ask(&self, event: &dyn EventFields, asked: &mut Vec<usize>) {
+        asked.extend_from_slice(&self.always);
+        for (field, needing) in &self.needing {
+            event.any_value(field, &mut |value| {
+                needing.add_needed(&lowercase(value), asked);
+                false
+            });
+        }
+    }
+}
+
+/// The field the event index is keyed by first (see [`EventSearches`]).
+const CODE_FIELD: &str = "EventCode";
 
 /// The searches that read records of one node.
 #[derive(Default)]
@@ -174,12 +216,17 @@ impl<'s> Selector<'s> {
         let Some(events) = &self.events else {
             return self.event_readers.iter().copied().filter(reads).collect();
         };
-        let mut asked = events.always.clone();
-        for (field, needing) in &events.needing {
-            event.any_value(field, &mut |value| {
-                needing.add_needed(&lowercase(value), &mut asked);
+        let mut asked = Vec::new();
+        events.any_code.ask(event, &mut asked);
+        if !events.by_code.is_empty() {
+            let mut codes = Vec::new();
+            event.any_value(CODE_FIELD, &mut |code| {
+                codes.push(lowercase(code).into_owned());
                 false
             });
+            for index in codes.iter().filter_map(|code| events.by_code.get(code)) {
+                index.ask(event, &mut asked);
+            }
         }
         asked.sort_unstable();
         asked.dedup();
@@ -225,32 +272,33 @@ impl FieldsRead<'_> {
     }
 }
 
-/// The index of the searches over raw events (`readers`) by their conditions' guards.
+/// The index of the searches over raw events (`readers`) by the codes their conditions
+/// need and their other guards.
 fn event_searches(searches: &[&Search], readers: &[usize]) -> EventSearches {
     let mut events = EventSearches::default();
     for &at in readers {
         let Some(search) = searches.get(at) else { continue };
-        let mut always = false;
         for input in search.inputs() {
             let Input::Events(condition) = input else { continue };
             // A subsearch is known only at the end: such a condition passes every event now.
-            let matcher = (!condition.has_subsearch()).then(|| Matcher::new(condition));
-            let Some(guard) = matcher.as_ref().and_then(Matcher::guard) else {
-                always = true;
-                break;
-            };
-            for (field, needles) in guard {
-                let needing = events.needing.entry(field.to_owned()).or_default();
-                for needle in needles {
-                    needing.add(needle, at);
+            if condition.has_subsearch() {
+                events.any_code.always.push(at);
+                continue;
+            }
+            let matcher = Matcher::new(condition);
+            match matcher.values_needed(CODE_FIELD) {
+                Some(codes) => {
+                    for code in codes {
+                        let index = events.by_code.entry(code.to_owned()).or_default();
+                        index.add(matcher.guard_avoiding(Some(CODE_FIELD)), at);
+                    }
                 }
+                None => events.any_code.add(matcher.guard(), at),
             }
         }
-        if always {
-            events.always.push(at);
-        }
     }
-    for field in events.needing.values_mut() {
+    let indexes = events.by_code.values_mut().chain(std::iter::once(&mut events.any_code));
+    for field in indexes.flat_map(|index| index.needing.values_mut()) {
         field.index_runs();
     }
     events

@@ -451,6 +451,51 @@ fn a_raw_search_prefilters_on_free_text_and_verbatim_fields_only() {
 }
 
 #[test]
+fn raw_searches_are_selected_by_their_event_codes_then_what_else_they_need() {
+    // Selection asks an event only the searches its code, and then one of its values, may
+    // interest (see `scan::select`); `=` compares "string values" (Search Reference,
+    // search), so an `EventCode` named whole is a code the event must have. Searches that
+    // name their codes whole, in lists and in `OR`s, by a wildcard, not at all, or in a
+    // `NOT`, give the rows asking every search of every event gives.
+    let channel = "Microsoft-Windows-Sysmon/Operational";
+    let events = [
+        event(
+            1,
+            channel,
+            &[
+                ("Image", r"C:\Windows\System32\rundll32.exe"),
+                ("CommandLine", "rundll32 comsvcs.dll MiniDump"),
+                ("User", "admin"),
+            ],
+        ),
+        event(1, channel, &[("Image", r"C:\x\cmd.exe"), ("CommandLine", "cmd /c whoami")]),
+        event(11, channel, &[("TargetFilename", r"C:\t\lsass.dmp")]),
+        event(3, channel, &[("DestinationPort", "445")]),
+        event(3, channel, &[("DestinationPort", "80")]),
+        event(10, channel, &[("CommandLine", "x comsvcs y")]),
+    ];
+    let file = write_temp(&events.concat());
+    let cases = [
+        (r"EventCode=1 Image=*\rundll32.exe", 1),
+        ("EventCode IN (1, 11) (TargetFilename=*.dmp OR CommandLine=*minidump*)", 2),
+        ("(EventCode=1 User=admin) OR (EventCode=3 DestinationPort=445)", 2),
+        ("EventCode=1*", 4),
+        ("EventCode=3 source=*sysmon*", 2),
+        ("CommandLine=*comsvcs* OR EventCode=11", 3),
+        ("NOT EventCode=1", 4),
+    ];
+    let searches: Vec<Search> = cases
+        .iter()
+        .map(|(condition, _)| raw(&format!("search {condition} | stats count")))
+        .collect();
+    let all: Vec<&Search> = searches.iter().collect();
+    let tables = same_rows(&all, file.path());
+    for ((condition, expected), table) in cases.iter().zip(&tables) {
+        assert_eq!(total_count(table), *expected, "{condition}");
+    }
+}
+
+#[test]
 fn raw_searches_read_classic_events_between_xml_ones_either_way() {
     // The classic fixture mixes XML and classic text events: with a search over raw
     // events the text between XML events is read, prefilter on or off.

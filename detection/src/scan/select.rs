@@ -309,3 +309,111 @@ fn set_bit(bits: &mut [u64], at: usize) {
         *word |= 1 << (at % 64);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::Selector;
+    use crate::eval::{EventFields, FieldValue};
+    use crate::spl::{MacroTable, Search};
+
+    /// An event as its fields, each with one or more values.
+    #[derive(Debug)]
+    struct Fields(BTreeMap<&'static str, Vec<String>>);
+
+    impl EventFields for Fields {
+        fn time_micros(&self) -> i64 {
+            0
+        }
+
+        fn any_value(&self, field: &str, test: &mut dyn FnMut(&str) -> bool) -> Option<bool> {
+            self.0.get(field).map(|values| values.iter().any(|value| test(value)))
+        }
+
+        fn fields(&self) -> Vec<(String, FieldValue)> {
+            Vec::new()
+        }
+    }
+
+    /// A condition over an event's code, source and two other fields: codes named whole,
+    /// in lists, by wildcard, in `OR`s with other fields and under `NOT`.
+    fn condition() -> impl Strategy<Value = String> {
+        let code = proptest::sample::select(&["1", "11", "3", "1*", "\"01\""][..]);
+        let value = proptest::sample::select(&["a", "A*", "*b*", "ab", "bb", "x.exe"][..]);
+        let field = proptest::sample::select(&["f", "g", "source"][..]);
+        let leaf = prop_oneof![
+            3 => code.clone().prop_map(|code| format!("EventCode={code}")),
+            1 => proptest::collection::vec(code.clone(), 1..3)
+                .prop_map(|codes| format!("EventCode IN ({})", codes.join(", "))),
+            3 => (code, field.clone(), value.clone())
+                .prop_map(|(code, field, value)| format!("(EventCode={code} {field}={value})")),
+            4 => (field, value).prop_map(|(field, value)| format!("{field}={value}")),
+        ];
+        leaf.prop_recursive(3, 16, 4, |inner| {
+            prop_oneof![
+                2 => proptest::collection::vec(inner.clone(), 1..4)
+                    .prop_map(|terms| format!("({})", terms.join(" OR "))),
+                3 => proptest::collection::vec(inner.clone(), 1..4)
+                    .prop_map(|terms| format!("({})", terms.join(" "))),
+                1 => inner.prop_map(|term| format!("NOT {term}")),
+            ]
+        })
+    }
+
+    fn event() -> impl Strategy<Value = Fields> {
+        let values = |choices: &'static [&'static str]| {
+            proptest::option::of(proptest::collection::vec(proptest::sample::select(choices), 1..3))
+        };
+        let codes = values(&["1", "11", "3", "01", "4"]);
+        let others = values(&["a", "AB", "bb", "x.exe", "c"]);
+        (codes, others.clone(), others.clone(), others).prop_map(|(code, f, g, source)| {
+            let mut fields = BTreeMap::new();
+            let named = [("EventCode", code), ("f", f), ("g", g), ("source", source)];
+            for (name, values) in named {
+                if let Some(values) = values {
+                    fields.insert(name, values.into_iter().map(str::to_owned).collect());
+                }
+            }
+            Fields(fields)
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            failure_persistence: None,
+            ..ProptestConfig::with_cases(256)
+        })]
+
+        /// The index asks an event only some searches, and those it leaves out are searches
+        /// that do not read it: the searches reading each event are those asking every
+        /// search of it finds.
+        #[test]
+        fn the_index_selects_the_searches_asking_every_one_selects(
+            conditions in proptest::collection::vec(condition(), 1..6),
+            events in proptest::collection::vec(event(), 1..16),
+        ) {
+            let searches: Vec<Search> = conditions
+                .iter()
+                .map(|condition| {
+                    let text = format!("search {condition} | stats count");
+                    Search::compile(&text, &MacroTable::default(), "none").expect("compiles")
+                })
+                .collect();
+            let searches: Vec<&Search> = searches.iter().collect();
+            let indexed = Selector::new(&searches, true);
+            let every = Selector::new(&searches, false);
+            for event in &events {
+                prop_assert_eq!(
+                    indexed.selecting_event(event),
+                    every.selecting_event(event),
+                    "{:?} {:?}",
+                    conditions,
+                    event
+                );
+            }
+        }
+    }
+}

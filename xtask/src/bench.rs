@@ -509,6 +509,14 @@ fn inputs(args: &Args, wanted: &dyn Fn(&str) -> bool) -> anyhow::Result<Inputs> 
             }
         }
     }
+    let mut made: Vec<&PathBuf> = vec![&export, &gzip, &or_export];
+    made.extend(&many);
+    made.extend(&evtx_large);
+    made.sort_unstable();
+    made.dedup();
+    for path in made {
+        rewrite(path)?;
+    }
     Ok(Inputs {
         export,
         written,
@@ -522,6 +530,21 @@ fn inputs(args: &Args, wanted: &dyn Fn(&str) -> bool) -> anyhow::Result<Inputs> 
         evtx_large,
         evtx_large_bytes,
     })
+}
+
+/// Writes `path` anew, in place of the file it was. A file's pages read from the page cache
+/// at about twice the speed freshly written as after they have aged in the cache (33 ms
+/// against 70 ms for the 256 MiB export, on this project's machines: the kernel had split
+/// the old file's cached pages), which made the page-cache read, and every case with it,
+/// swing between runs for no change of code. Every run now reads freshly written inputs.
+fn rewrite(path: &Path) -> anyhow::Result<()> {
+    let dir = path.parent().context("an input has a folder")?;
+    let temp = tempfile::NamedTempFile::new_in(dir)?;
+    std::io::copy(&mut File::open(path)?, &mut temp.as_file())?;
+    // Written back before any case is timed, so that no case shares the disk with it.
+    temp.as_file().sync_all()?;
+    temp.persist(path).with_context(|| format!("cannot rewrite {}", path.display()))?;
+    Ok(())
 }
 
 /// About how large the large EVTX file is: a day of a busy host's Sysmon log.

@@ -105,7 +105,9 @@ impl Matcher {
     /// change the outcome.
     fn all_of(terms: &[Condition]) -> Self {
         let mut matchers: Vec<Matcher> = terms.iter().map(Matcher::new).collect();
-        matchers.sort_by_key(|matcher| {
+        // Each term's guard is worked out once, not at every comparison; the sort keeps
+        // the written order among equals.
+        matchers.sort_by_cached_key(|matcher| {
             !matcher.guard().is_some_and(|guard| {
                 guard.iter().all(|(field, needles)| needles.iter().all(|n| !is_weak(field, *n)))
             })

@@ -266,25 +266,16 @@ impl Search {
     /// its rows are known only at the end).
     pub fn selects_event(&self, event: &dyn EventFields) -> bool {
         let lookup = EventLookup(event);
-        match self.nested_inputs() {
-            None => match self.events_matcher() {
-                Some(matcher) => matcher.holds(&lookup),
-                None => self.events().is_some_and(|condition| {
-                    preselects(condition, self.events_subsearch(), &lookup)
-                }),
-            },
-            Some(inputs) => inputs.events.iter().any(|input| match &input.matcher {
-                Some(matcher) => matcher.holds(&lookup),
-                None => preselects(&input.condition, input.subsearch, &lookup),
-            }),
-        }
+        self.event_inputs().iter().any(|input| match &input.matcher {
+            Some(matcher) => matcher.holds(&lookup),
+            None => preselects(&input.condition, true, &lookup),
+        })
     }
 
     /// Whether some pipeline of the search reads raw events, so that the events themselves
     /// (not only their data model records) must reach it.
     pub fn reads_events(&self) -> bool {
-        self.events().is_some()
-            || self.nested_inputs().is_some_and(|inputs| !inputs.events.is_empty())
+        !self.event_inputs().is_empty()
     }
 
     /// Runs a `tstats` search over `records`: those of its node are read once, in order;

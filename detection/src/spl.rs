@@ -101,35 +101,27 @@ pub struct Search {
     nested_inputs: Option<NestedInputs>,
     /// The record fields its `tstats` read, sorted (see [`Search::record_fields`]).
     record_fields: Vec<String>,
-    /// Whether the top pipeline's condition on raw events, if it has one, holds a
-    /// subsearch (see [`EventsInput`]).
-    events_subsearch: bool,
-    /// That condition made ready for many events, when it holds no subsearch.
-    events_matcher: Option<crate::eval::Matcher>,
+    /// Every pipeline's condition on raw events, the top one's and those inside, in the
+    /// order of [`Search::inputs`]: what selection asks of every event.
+    event_inputs: Vec<EventsInput>,
 }
 
-/// Copies of the inputs of every pipeline of a search with more than one, in the order of
-/// [`Search::inputs`]: what selection asks of every record and event.
+/// Copies of the `tstats` of every pipeline of a search with more than one, in the order of
+/// [`Search::inputs`]: what selection asks of every record.
 #[derive(Debug, Clone)]
 pub(crate) struct NestedInputs {
     pub(crate) records: Vec<Tstats>,
-    pub(crate) events: Vec<EventsInput>,
 }
 
-/// A pipeline's condition on raw events, and whether it holds a subsearch (asked of every
-/// event otherwise, which walks the whole condition).
+/// A pipeline's condition on raw events, made ready for many events unless it holds a
+/// subsearch.
 #[derive(Debug, Clone)]
 pub(crate) struct EventsInput {
     pub(crate) condition: Condition,
-    pub(crate) subsearch: bool,
-    /// The condition made ready for many events, when it holds no subsearch.
+    /// `None` when the condition holds a subsearch: such a condition is decided at the
+    /// end, and until then selection takes it as holding where it can (asking whether it
+    /// holds one would walk the whole condition for every event).
     pub(crate) matcher: Option<crate::eval::Matcher>,
-}
-
-/// `condition` made ready for many events, unless it holds a subsearch: such a condition
-/// is decided at the end, and until then selection takes it as holding where it can.
-fn events_matcher(condition: &Condition) -> Option<crate::eval::Matcher> {
-    (!condition.has_subsearch()).then(|| crate::eval::Matcher::new(condition))
 }
 
 /// What a search may use besides its text: the macros and lookups of its content tree.
@@ -208,8 +200,7 @@ impl Search {
             lookups,
             nested_inputs: None,
             record_fields: Vec::new(),
-            events_subsearch: false,
-            events_matcher: None,
+            event_inputs: Vec::new(),
         };
         let inputs = search.inputs();
         let nested = inputs.len()
@@ -218,7 +209,8 @@ impl Search {
                 Some(Command::Tstats(_) | Command::Events(_))
             ));
         let mut fields = Vec::new();
-        let mut copies = NestedInputs { records: Vec::new(), events: Vec::new() };
+        let mut copies = NestedInputs { records: Vec::new() };
+        let mut event_inputs = Vec::new();
         for input in &inputs {
             match input {
                 Input::Records(tstats) => {
@@ -227,12 +219,11 @@ impl Search {
                         copies.records.push((*tstats).clone());
                     }
                 }
-                Input::Events(condition) if nested => copies.events.push(EventsInput {
+                Input::Events(condition) => event_inputs.push(EventsInput {
                     condition: (*condition).clone(),
-                    subsearch: condition.has_subsearch(),
-                    matcher: events_matcher(condition),
+                    matcher: (!condition.has_subsearch())
+                        .then(|| crate::eval::Matcher::new(condition)),
                 }),
-                Input::Events(_) => {}
             }
         }
         let mut fields: Vec<String> = fields.into_iter().map(str::to_owned).collect();
@@ -240,8 +231,7 @@ impl Search {
         fields.dedup();
         search.nested_inputs = nested.then_some(copies);
         search.record_fields = fields;
-        search.events_subsearch = search.events().is_some_and(Condition::has_subsearch);
-        search.events_matcher = search.events().and_then(events_matcher);
+        search.event_inputs = event_inputs;
         crate::eval::check_templates(&search)?;
         Ok(search)
     }
@@ -303,18 +293,12 @@ impl Search {
         &self.record_fields
     }
 
-    /// Whether the top pipeline's condition on raw events holds a subsearch.
-    pub(crate) fn events_subsearch(&self) -> bool {
-        self.events_subsearch
+    /// Every pipeline's condition on raw events (see [`EventsInput`]).
+    pub(crate) fn event_inputs(&self) -> &[EventsInput] {
+        &self.event_inputs
     }
 
-    /// The top pipeline's condition on raw events made ready for many events, when it has
-    /// one without a subsearch.
-    pub(crate) fn events_matcher(&self) -> Option<&crate::eval::Matcher> {
-        self.events_matcher.as_ref()
-    }
-
-    /// Every pipeline's input when a pipeline inside the search reads the input too (see
+    /// Every pipeline's `tstats` when a pipeline inside the search reads the input too (see
     /// [`NestedInputs`]).
     pub(crate) fn nested_inputs(&self) -> Option<&NestedInputs> {
         self.nested_inputs.as_ref()

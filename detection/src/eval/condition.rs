@@ -107,11 +107,7 @@ impl Matcher {
         let mut matchers: Vec<Matcher> = terms.iter().map(Matcher::new).collect();
         // Each term's guard is worked out once, not at every comparison; the sort keeps
         // the written order among equals.
-        matchers.sort_by_cached_key(|matcher| {
-            !matcher.guard().is_some_and(|guard| {
-                guard.iter().all(|(field, needles)| needles.iter().all(|n| !is_weak(field, *n)))
-            })
-        });
+        matchers.sort_by_cached_key(|matcher| matcher.guard().is_none_or(|guard| has_weak(&guard)));
         Matcher::And(matchers)
     }
 
@@ -216,11 +212,8 @@ impl Matcher {
                             Needle::Holds(piece) => Some(piece.len()),
                         })
                         .min();
-                    let weak = guard
-                        .iter()
-                        .any(|(field, needles)| needles.iter().any(|n| is_weak(field, *n)));
-                    let shortest_run = std::cmp::Reverse(shortest_run);
-                    (weak, shortest_run.0.is_some(), shortest_run, needles.count())
+                    let runs = (shortest_run.is_some(), std::cmp::Reverse(shortest_run));
+                    (has_weak(guard), runs, needles.count())
                 })
             }
             // Some term holds: each needs a guard, and the guard is all of theirs.
@@ -278,6 +271,11 @@ fn is_weak(field: &str, needle: Needle<'_>) -> bool {
         Needle::Is(value) => value.bytes().all(|byte| byte.is_ascii_digit()),
         Needle::Holds(run) => run.len() < WEAK_RUN,
     }
+}
+
+/// Whether some needle of `guard` is weak (see [`is_weak`]).
+fn has_weak(guard: &Guard<'_>) -> bool {
+    guard.iter().any(|(field, needles)| needles.iter().any(|needle| is_weak(field, *needle)))
 }
 
 /// Fields whose values name an event's source or kind: Splunk's default fields that do,

@@ -10,15 +10,17 @@
 //! Only those, with the searches that need nothing, are asked in full
 //! ([`Search::selects`]), so the answer is the one asking all of them gives.
 //!
-//! Searches over raw events are indexed the same way, by their conditions' guards: a
-//! tree's hundreds of `sysmon` and `wineventlog_security` searches each need one of a few
-//! `EventCode` values, and asking each of every event cost more than reading it.
+//! Searches over raw events are indexed first by the `EventCode` values their conditions
+//! name whole, then by their other guards: a tree's hundreds of `sysmon` and
+//! `wineventlog_security` searches each need one of a few codes, and asking each of every
+//! event cost more than reading it, as did looking up in every event each field some
+//! search guards on. An event is asked its code, then the fields its code's searches need.
 
 use std::collections::{BTreeMap, HashMap};
 
 use crate::datamodel::NodeRecord;
 use crate::eval::tstats::record_guard;
-use crate::eval::{EventFields, Guard, Matcher};
+use crate::eval::{EventFields, Guard};
 use crate::spl::{Input, Needle, PieceIndex, Search, lowercase};
 
 /// The searches of a scan, and what the selector knows of their `where` clauses.
@@ -219,14 +221,12 @@ impl<'s> Selector<'s> {
         let mut asked = Vec::new();
         events.any_code.ask(event, &mut asked);
         if !events.by_code.is_empty() {
-            let mut codes = Vec::new();
             event.any_value(CODE_FIELD, &mut |code| {
-                codes.push(lowercase(code).into_owned());
+                if let Some(index) = events.by_code.get(lowercase(code).as_ref()) {
+                    index.ask(event, &mut asked);
+                }
                 false
             });
-            for index in codes.iter().filter_map(|code| events.by_code.get(code)) {
-                index.ask(event, &mut asked);
-            }
         }
         asked.sort_unstable();
         asked.dedup();
@@ -278,19 +278,18 @@ fn event_searches(searches: &[&Search], readers: &[usize]) -> EventSearches {
     let mut events = EventSearches::default();
     for &at in readers {
         let Some(search) = searches.get(at) else { continue };
-        for input in search.inputs() {
-            let Input::Events(condition) = input else { continue };
+        for input in search.event_inputs() {
             // A subsearch is known only at the end: such a condition passes every event now.
-            if condition.has_subsearch() {
+            let Some(matcher) = &input.matcher else {
                 events.any_code.always.push(at);
                 continue;
-            }
-            let matcher = Matcher::new(condition);
+            };
             match matcher.values_needed(CODE_FIELD) {
                 Some(codes) => {
+                    let guard = matcher.guard_avoiding(Some(CODE_FIELD));
                     for code in codes {
                         let index = events.by_code.entry(code.to_owned()).or_default();
-                        index.add(matcher.guard_avoiding(Some(CODE_FIELD)), at);
+                        index.add(guard.clone(), at);
                     }
                 }
                 None => events.any_code.add(matcher.guard(), at),

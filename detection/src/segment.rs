@@ -38,20 +38,24 @@ pub(crate) fn append_at(
 ) -> io::Result<()> {
     let start = buffer.len();
     buffer.resize(start.saturating_add(len), 0);
+    let filled = fill_at(file, offset, buffer.get_mut(start..).unwrap_or_default());
+    buffer.truncate(start + *filled.as_ref().unwrap_or(&0));
+    filled.map(|_| ())
+}
+
+/// Fills `buffer` with the bytes of `file` from `offset` on, or as many as it holds, and
+/// says how many that is. On an error, what was read before it is lost with it.
+pub(crate) fn fill_at(file: &File, offset: u64, buffer: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;
-    while let Some(rest) = buffer.get_mut(start + filled..).filter(|rest| !rest.is_empty()) {
+    while let Some(rest) = buffer.get_mut(filled..).filter(|rest| !rest.is_empty()) {
         match read_at(file, rest, offset.saturating_add(filled as u64)) {
             Ok(0) => break,
             Ok(read) => filled += read,
             Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-            Err(err) => {
-                buffer.truncate(start + filled);
-                return Err(err);
-            }
+            Err(err) => return Err(err),
         }
     }
-    buffer.truncate(start + filled);
-    Ok(())
+    Ok(filled)
 }
 
 #[cfg(unix)]

@@ -22,7 +22,7 @@ use evtx::err::{ChunkError, EvtxError};
 use evtx::{EvtxChunkData, EvtxChunkHeader, EvtxParser, ParserSettings};
 
 use super::{Event, EventError, FormatReader, Location, Skip, SkipReason, Step, Steps, ValueForm};
-use crate::segment::append_at;
+use crate::segment::{append_at, fill_at};
 
 /// The most EVTX bytes read into memory when the input cannot seek (a stream, a gzip).
 pub const MAX_IN_MEMORY_EVTX_BYTES: u64 = 512 * 1024 * 1024;
@@ -81,6 +81,23 @@ impl Source {
                 Ok(())
             }
             Source::File(file) => append_at(file, offset, len, buffer),
+        }
+    }
+
+    /// Fills `buffer` with the bytes from `offset` on, as many as the input holds, and says
+    /// how many that is.
+    fn fill(&self, offset: u64, buffer: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Source::Bytes(bytes) => {
+                let start = usize::try_from(offset).unwrap_or(usize::MAX).min(bytes.len());
+                let held = bytes.get(start..).unwrap_or_default();
+                let len = held.len().min(buffer.len());
+                if let (Some(to), Some(from)) = (buffer.get_mut(..len), held.get(..len)) {
+                    to.copy_from_slice(from);
+                }
+                Ok(len)
+            }
+            Source::File(file) => fill_at(file, offset, buffer),
         }
     }
 }
@@ -309,7 +326,11 @@ impl ChunkDecoder {
     pub(crate) fn read(&self, number: u64, keep: Option<&mut Keep<'_>>) -> Vec<Step> {
         match read_chunk(&self.input, number) {
             Ok(None) => Vec::new(),
-            Ok(Some(chunk)) => self.decode(chunk, keep),
+            Ok(Some(chunk)) => {
+                let (steps, data) = self.decode(chunk, keep);
+                give_back(data);
+                steps
+            }
             // A chunk that cannot be read loses all its records; which they are, its header
             // cannot say.
             Err(err) => {
@@ -320,7 +341,11 @@ impl ChunkDecoder {
 
     /// The steps of a chunk's records, in record order, what concerns the whole chunk first.
     /// A record whose XML `keep` rejects is passed over unparsed.
-    fn decode(&self, mut chunk: EvtxChunkData, mut keep: Option<&mut Keep<'_>>) -> Vec<Step> {
+    fn decode(
+        &self,
+        mut chunk: EvtxChunkData,
+        mut keep: Option<&mut Keep<'_>>,
+    ) -> (Vec<Step>, Vec<u8>) {
         let number = chunk.number.unwrap_or_default();
         let header_intact = chunk.validate_header_checksum();
         let mut steps: Vec<(Option<u64>, Step)> = Vec::new();
@@ -379,7 +404,7 @@ impl ChunkDecoder {
         }
         // In record order, what concerns the whole chunk first.
         steps.sort_by_key(|(id, _)| *id);
-        steps.into_iter().map(|(_, step)| step).collect()
+        (steps.into_iter().map(|(_, step)| step).collect(), std::mem::take(&mut chunk.data))
     }
 
     /// The event of a decoded record, or why it is not one, or that `keep` passes over it.
@@ -550,16 +575,30 @@ fn all_zeros(input: &Source, number: u64) -> bool {
     read.is_ok() && chunk.len() == CHUNK_LEN && chunk.iter().all(|byte| *byte == 0)
 }
 
+thread_local! {
+    /// The last chunk's bytes on this thread, for the next chunk read on it: a chunk's 64 KiB
+    /// taken fresh from the allocator and zeroed before each read cost more than the read.
+    static CHUNK_BUFFER: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// Keeps a chunk's buffer for the next chunk read on this thread.
+fn give_back(buffer: Vec<u8>) {
+    CHUNK_BUFFER.set(buffer);
+}
+
 /// Chunk `number` as the `evtx` parser reads it: `None` when it is all zeros, an error when
 /// the file ends inside it or its header cannot be read.
 fn read_chunk(input: &Source, number: u64) -> Result<Option<EvtxChunkData>, EvtxError> {
     let failed = |err| EvtxError::FailedToParseChunk { chunk_id: number, source: Box::new(err) };
-    let mut data = Vec::with_capacity(CHUNK_LEN);
-    let read = input.read_into(chunk_offset(number), CHUNK_LEN, &mut data);
-    if read.is_err() || data.len() != CHUNK_LEN {
+    let mut data = CHUNK_BUFFER.take();
+    data.resize(CHUNK_LEN, 0);
+    let read = input.fill(chunk_offset(number), &mut data);
+    if read.ok() != Some(CHUNK_LEN) {
+        give_back(data);
         return Err(failed(ChunkError::IncompleteChunk));
     }
     if data.iter().all(|byte| *byte == 0) {
+        give_back(data);
         return Ok(None);
     }
     let mut chunk = EvtxChunkData::new(data, false).map_err(failed)?;

@@ -730,9 +730,9 @@ enum State<'s> {
     Events {
         /// Whether the condition holds a subsearch (see [`preselects`]).
         subsearch: bool,
-        /// The condition made ready for many events, when it holds no subsearch: built
-        /// when an event not selected beforehand first comes.
-        matcher: std::cell::OnceCell<Matcher>,
+        /// The condition made ready for many events, as the search made it when compiled
+        /// (see [`Search::events_matcher`]); `None` when it holds a subsearch.
+        matcher: Option<&'s Matcher>,
         /// The fields of an event the pipeline can read, when its commands say
         /// ([`fields_named`]); `None`: every field.
         named: Option<BTreeSet<String>>,
@@ -808,7 +808,7 @@ impl<'s> PipelineRun<'s> {
                 let named = fields_named(commands);
                 State::Events {
                     subsearch,
-                    matcher: std::cell::OnceCell::new(),
+                    matcher: search.events_matcher(condition),
                     named,
                     boundary,
                     pending: ResultTable::default(),
@@ -915,15 +915,15 @@ impl<'s> PipelineRun<'s> {
         let Some(Command::Events(condition)) = self.pipeline.commands.first() else {
             return Ok(read);
         };
-        let holds = |lookup: &EventLookup<'_>| {
-            if *subsearch {
-                preselects(condition, true, lookup)
-            } else {
-                matcher.get_or_init(|| Matcher::new(condition)).holds(lookup)
+        if !selected {
+            let lookup = EventLookup(event);
+            let holds = match *matcher {
+                Some(matcher) => matcher.holds(&lookup),
+                None => preselects(condition, *subsearch, &lookup),
+            };
+            if !holds {
+                return Ok(read);
             }
-        };
-        if !selected && !holds(&EventLookup(event)) {
-            return Ok(read);
         }
         match named {
             Some(named) => pending.push_pairs(event.fields_named(named)),

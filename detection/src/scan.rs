@@ -19,9 +19,9 @@
 //! candidate search jumps over the text between XML events, where classic text events are:
 //! when a search reads raw events, when the file holds a classic event that could map to a
 //! record, or when it is gzip (see `may_hold_classic_records`), the streaming reader reads
-//! it instead and prefilters each event, XML or text. When no search has literals but every one reads data model records,
-//! the streaming reader still passes over the events whose bytes show a code no search's
-//! dataset comes from ([`EventCodes`]).
+//! it instead and prefilters each event, XML or text. When no search has literals but every
+//! one reads data model records, the streaming reader still passes over the events whose
+//! bytes show a code no search's dataset comes from ([`EventCodes`]).
 //!
 //! # Memory
 //!

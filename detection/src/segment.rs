@@ -27,24 +27,10 @@ impl Read for Segment {
     }
 }
 
-/// Appends to `buffer` the `len` bytes of `file` from `offset` on, or as many as it holds,
-/// in one read where the system gives them: reading through [`Read::read_to_end`] would
-/// take them 8 KiB, 16 KiB, 32 KiB at a time, four reads for a 64 KiB EVTX chunk.
-pub(crate) fn append_at(
-    file: &File,
-    offset: u64,
-    len: usize,
-    buffer: &mut Vec<u8>,
-) -> io::Result<()> {
-    let start = buffer.len();
-    buffer.resize(start.saturating_add(len), 0);
-    let filled = fill_at(file, offset, buffer.get_mut(start..).unwrap_or_default());
-    buffer.truncate(start + *filled.as_ref().unwrap_or(&0));
-    filled.map(|_| ())
-}
-
 /// Fills `buffer` with the bytes of `file` from `offset` on, or as many as it holds, and
-/// says how many that is. On an error, what was read before it is lost with it.
+/// says how many that is, in one read where the system gives them: reading through
+/// [`Read::read_to_end`] would take them 8 KiB, 16 KiB, 32 KiB at a time, four reads for a
+/// 64 KiB EVTX chunk. On an error, what was read before it is lost with it.
 pub(crate) fn fill_at(file: &File, offset: u64, buffer: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;
     while let Some(rest) = buffer.get_mut(filled..).filter(|rest| !rest.is_empty()) {

@@ -298,6 +298,13 @@ impl Search {
         &self.event_inputs
     }
 
+    /// The matcher made for `condition`, one of the search's conditions on raw events, when
+    /// it holds no subsearch.
+    pub(crate) fn events_matcher(&self, condition: &Condition) -> Option<&crate::eval::Matcher> {
+        let input = self.event_inputs.iter().find(|input| input.condition == *condition)?;
+        input.matcher.as_ref()
+    }
+
     /// Every pipeline's `tstats` when a pipeline inside the search reads the input too (see
     /// [`NestedInputs`]).
     pub(crate) fn nested_inputs(&self) -> Option<&NestedInputs> {

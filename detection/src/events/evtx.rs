@@ -22,7 +22,7 @@ use evtx::err::{ChunkError, EvtxError};
 use evtx::{EvtxChunkData, EvtxChunkHeader, EvtxParser, ParserSettings};
 
 use super::{Event, EventError, FormatReader, Location, Skip, SkipReason, Step, Steps, ValueForm};
-use crate::segment::{append_at, fill_at};
+use crate::segment::fill_at;
 
 /// The most EVTX bytes read into memory when the input cannot seek (a stream, a gzip).
 pub const MAX_IN_MEMORY_EVTX_BYTES: u64 = 512 * 1024 * 1024;
@@ -73,15 +73,11 @@ pub(crate) enum Source {
 impl Source {
     /// Appends to `buffer` the `len` bytes from `offset` on, or as many as the input holds.
     fn read_into(&self, offset: u64, len: usize, buffer: &mut Vec<u8>) -> std::io::Result<()> {
-        match self {
-            Source::Bytes(bytes) => {
-                let start = usize::try_from(offset).unwrap_or(usize::MAX).min(bytes.len());
-                let end = start.saturating_add(len).min(bytes.len());
-                buffer.extend_from_slice(bytes.get(start..end).unwrap_or_default());
-                Ok(())
-            }
-            Source::File(file) => append_at(file, offset, len, buffer),
-        }
+        let start = buffer.len();
+        buffer.resize(start.saturating_add(len), 0);
+        let read = self.fill(offset, buffer.get_mut(start..).unwrap_or_default());
+        buffer.truncate(start + read.as_ref().map_or(0, |read| *read));
+        read.map(drop)
     }
 
     /// Fills `buffer` with the bytes from `offset` on, as many as the input holds, and says

@@ -30,6 +30,8 @@ use sha2::{Digest, Sha256};
 
 use crate::project_root;
 
+mod evtx_large;
+
 /// Arguments of `cargo xtask bench`.
 #[derive(clap::Args)]
 pub(crate) struct Args {
@@ -87,7 +89,7 @@ enum Input {
     Many,
     /// The EVTX corpus: every `.evtx` file found, named `--evtx-repeat` times.
     Evtx,
-    /// One large EVTX file made of the corpus's chunks (see [`write_evtx_large`]).
+    /// One large EVTX file made of the corpus's chunks, full of records (see [`evtx_large`]).
     EvtxLarge,
 }
 
@@ -172,7 +174,7 @@ const CASES: &[(&str, Input, &str)] = &[
     (
         "evtx-large-py",
         Input::EvtxLarge,
-        "peer: records_json() from Python over one large EVTX file (the corpus's chunks over and over), one thread",
+        "peer: records_json() from Python over one large EVTX file (the corpus's chunks, each filled with copies of its records, over and over), one thread",
     ),
     ("evtx-large", Input::EvtxLarge, "comsvcs rule via scan_files: chunks decoded on two threads"),
     ("evtx-large-1thread", Input::EvtxLarge, "the same on one thread"),
@@ -550,47 +552,15 @@ fn rewrite(path: &Path) -> anyhow::Result<()> {
 /// About how large the large EVTX file is: a day of a busy host's Sysmon log.
 const EVTX_LARGE_BYTES: u64 = 64 << 20;
 
-/// One EVTX file of about `size` bytes: the first file's header, then the chunks of every
-/// file of `corpus` over and over, the header's chunk count and checksum set to match. A
-/// chunk holds its own strings and templates, so each copy reads as it did in its file.
+/// The large EVTX file made of `corpus`'s chunks (see [`evtx_large`]), written once.
 fn write_evtx_large(corpus: &[PathBuf], size: u64) -> anyhow::Result<PathBuf> {
-    const HEADER: usize = 4096;
-    const CHUNK: usize = 65536;
     let dir = project_root().join("target/bench");
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let path = dir.join(format!("evtx-large-{}-{size}.evtx", corpus.len()));
-    if path.exists() {
-        return Ok(path);
+    let path = dir.join(format!("evtx-full-{}-{size}.evtx", corpus.len()));
+    if !path.exists() {
+        eprintln!("writing {} …", path.display());
+        evtx_large::write(corpus, size, &path)?;
     }
-    let mut header = Vec::new();
-    let mut chunks = Vec::new();
-    for file in corpus {
-        let bytes =
-            std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-        if header.is_empty() {
-            header = bytes.get(..HEADER).context("an EVTX file shorter than its header")?.to_vec();
-        }
-        let slots = bytes.get(HEADER..).unwrap_or_default().chunks_exact(CHUNK);
-        chunks.extend(slots.filter(|chunk| chunk.starts_with(b"ElfChnk\0")).map(<[u8]>::to_vec));
-    }
-    ensure!(!chunks.is_empty(), "no chunk in the EVTX corpus");
-    let count = usize::try_from(size)? / CHUNK;
-    let count_u16 = u16::try_from(count).context("too many chunks for one EVTX file")?;
-    header.splice(16..24, u64::from(count_u16 - 1).to_le_bytes());
-    header.splice(42..44, count_u16.to_le_bytes());
-    let mut crc = flate2::Crc::new();
-    crc.update(header.get(..120).unwrap_or_default());
-    header.splice(124..128, crc.sum().to_le_bytes());
-    eprintln!("writing {} …", path.display());
-    let temp = tempfile::NamedTempFile::new_in(&dir)?;
-    let mut out = BufWriter::with_capacity(1 << 20, temp.reopen()?);
-    out.write_all(&header)?;
-    for chunk in chunks.iter().cycle().take(count) {
-        out.write_all(chunk)?;
-    }
-    out.flush()?;
-    drop(out);
-    temp.persist(&path).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(path)
 }
 

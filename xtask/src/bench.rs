@@ -178,6 +178,16 @@ const CASES: &[(&str, Input, &str)] = &[
     ),
     ("evtx-large", Input::EvtxLarge, "comsvcs rule via scan_files: chunks decoded on two threads"),
     ("evtx-large-1thread", Input::EvtxLarge, "the same on one thread"),
+    (
+        "evtx-large-crate",
+        Input::EvtxLarge,
+        "the crate's own records_json() from Rust: its walk over the file, one thread",
+    ),
+    (
+        "evtx-large-chunks",
+        Input::EvtxLarge,
+        "the crate rendering every record as XML, each chunk decoded on its own (EvtxChunkData::parse), one thread",
+    ),
 ];
 
 /// The cases timed round by round in one process, so that load from other processes
@@ -699,6 +709,21 @@ fn report(results: &[CaseResult], inputs: &Inputs) -> anyhow::Result<()> {
         "evtx-large-py",
     );
     ratio("large EVTX, two threads / one", "evtx-large", "evtx-large-1thread");
+    ratio(
+        "large EVTX, the crate's walk from Rust / from Python",
+        "evtx-large-crate",
+        "evtx-large-py",
+    );
+    ratio(
+        "large EVTX, the crate chunk by chunk / its walk",
+        "evtx-large-chunks",
+        "evtx-large-crate",
+    );
+    ratio(
+        "large EVTX, rule on one thread / the crate chunk by chunk",
+        "evtx-large-1thread",
+        "evtx-large-chunks",
+    );
     check(results, inputs)
 }
 
@@ -759,13 +784,22 @@ fn check(results: &[CaseResult], inputs: &Inputs) -> anyhow::Result<()> {
         let names: Vec<&str> = members.iter().map(|member| member.case).collect();
         println!("rows: identical in {} (count {})", names.join(", "), first.measured.count);
     }
-    if let (Some(ours), Some(peer)) = (find("evtx-map"), find("evtx-py")) {
-        ensure!(
-            ours.measured.count == peer.measured.count,
-            "EVTX: we read {} records, the evtx crate {}",
-            ours.measured.count,
-            peer.measured.count
-        );
+    let peers = [
+        ("evtx-map", "evtx-py"),
+        ("evtx-large-crate", "evtx-large-py"),
+        ("evtx-large-chunks", "evtx-large-crate"),
+    ];
+    for (ours, peer) in peers {
+        if let (Some(ours), Some(peer)) = (find(ours), find(peer)) {
+            ensure!(
+                ours.measured.count == peer.measured.count,
+                "EVTX: {} read {} records, {} {}",
+                ours.case,
+                ours.measured.count,
+                peer.case,
+                peer.measured.count
+            );
+        }
     }
     Ok(())
 }
@@ -1020,6 +1054,7 @@ impl Prepared {
                 }
                 count
             }
+            "evtx-large-crate" | "evtx-large-chunks" => crate_records(&self.case, files)?,
             "map-2threads" => {
                 let options = ScanOptions { prefilter: false, ..ScanOptions::default() };
                 let outcome = scan_files(&[], std::slice::from_ref(file), options)?;
@@ -1053,6 +1088,32 @@ impl Prepared {
         };
         Ok((count, None))
     }
+}
+
+/// Every record of the EVTX `files` as the `evtx` crate renders it on one thread, from Rust:
+/// through its own walk over each file (`evtx-large-crate`), or each chunk decoded on its own
+/// as a caller can (`evtx-large-chunks`). How many there are.
+fn crate_records(case: &str, files: &[PathBuf]) -> anyhow::Result<u64> {
+    let settings = evtx::ParserSettings::new().indent(false);
+    let shared = std::sync::Arc::new(settings.clone());
+    let mut count = 0;
+    for file in files {
+        let mut parser = evtx::EvtxParser::from_path(file)?.with_configuration(settings.clone());
+        if case == "evtx-large-crate" {
+            for record in parser.records_json() {
+                record?;
+                count += 1;
+            }
+            continue;
+        }
+        for chunk in parser.chunks() {
+            for record in chunk?.parse(std::sync::Arc::clone(&shared))?.iter() {
+                record?.into_xml()?;
+                count += 1;
+            }
+        }
+    }
+    Ok(count)
 }
 
 /// The rows of `search` over `files`: the sum of their `count` column and a digest.

@@ -58,22 +58,19 @@ pub(super) fn write(corpus: &[PathBuf], size: u64, path: &std::path::Path) -> an
     ensure!(!filled.is_empty(), "no chunk in the EVTX corpus");
     let count = usize::try_from(size)? / CHUNK;
     let count_u16 = u16::try_from(count).context("too many chunks for one EVTX file")?;
-    let temp = tempfile::NamedTempFile::new_in(path.parent().context("a folder")?)?;
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, temp.reopen()?);
-    let mut next_id = 1;
-    let mut chunks = Vec::with_capacity(count);
-    for full in filled.iter().cycle().take(count) {
-        chunks.push(full.numbered(next_id));
-        next_id += full.records.len() as u64;
-    }
+    let records: usize = filled.iter().cycle().take(count).map(|full| full.records.len()).sum();
     header.splice(16..24, u64::from(count_u16 - 1).to_le_bytes());
-    header.splice(24..32, next_id.to_le_bytes());
+    header.splice(24..32, (records as u64 + 1).to_le_bytes());
     header.splice(42..44, count_u16.to_le_bytes());
     let crc = crc32(&[header.get(..120).unwrap_or_default()]);
     header.splice(124..128, crc.to_le_bytes());
+    let temp = tempfile::NamedTempFile::new_in(path.parent().context("a folder")?)?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, temp.reopen()?);
     out.write_all(&header)?;
-    for chunk in &chunks {
-        out.write_all(chunk)?;
+    let mut next_id = 1;
+    for full in filled.iter().cycle().take(count) {
+        out.write_all(&full.numbered(next_id))?;
+        next_id += full.records.len() as u64;
     }
     out.flush()?;
     drop(out);
@@ -111,21 +108,20 @@ impl Filled {
             // header gives as the last.
             let seen = render(filled.numbered(1))?;
             ensure!(seen.len() == filled.records.len(), "a filled chunk reads short");
-            let wrong: Vec<usize> = seen
-                .iter()
-                .zip(&sources)
-                .filter(|(xml, source)| xml.as_ref() != Some(&rendered[**source]))
-                .map(|(_, source)| *source)
-                .collect();
-            if wrong.is_empty() {
-                return Ok(filled);
-            }
+            let differs = |(xml, source): &(&Option<String>, &usize)| {
+                xml.as_ref() != Some(&rendered[**source])
+            };
+            let mut pairs = seen.iter().zip(&sources);
             // An original that renders otherwise here is a bug; a copy, a record that cannot
             // be copied this way (a template defined inside a value, say).
             ensure!(
-                wrong.iter().all(|source| copied.contains(source)),
+                !pairs.by_ref().take(originals.len()).any(|pair| differs(&pair)),
                 "the records of a filled chunk render otherwise than in their own"
             );
+            let wrong: Vec<usize> = pairs.filter(differs).map(|(_, source)| *source).collect();
+            if wrong.is_empty() {
+                return Ok(filled);
+            }
             copied.retain(|source| !wrong.contains(source));
         }
     }
